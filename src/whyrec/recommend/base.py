@@ -121,6 +121,28 @@ class Recommender(ABC):
         self._fit(TrainData(dataset, train, valid, self.seen))
         return self
 
+    def observe(self, events: pd.DataFrame) -> None:
+        """Take new interactions (user, item, timestamp, ...) into account without retraining.
+
+        They become "seen" (excluded from rankings) and each model's `_observe` folds them in
+        (a sequence model extends the user's sequence, MF re-solves the user's factors, ...).
+        Users and items must be known to the model (dense ids < n_users / n_items).
+        """
+        self._require_fitted()
+        if events.empty:
+            return
+        users = events["user"].to_numpy()
+        items = events["item"].to_numpy()
+        if users.min() < 0 or users.max() >= self.n_users or items.min() < 0 or items.max() >= self.n_items:
+            raise ConfigError("observe() got users or items unknown to the fitted model")
+        added = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=self.seen.shape)
+        self.seen = self.seen + added
+        self.seen.data[:] = 1.0
+        self._observe(events.sort_values(["user", "timestamp"], kind="stable"))
+
+    def _observe(self, events: pd.DataFrame) -> None:
+        """Model hook for `observe`; the default (models that read `self.seen` at score time) does nothing."""
+
     def _require_fitted(self) -> None:
         if self.seen is None:
             raise ArtifactError(f"recommender '{self.name}' is not fitted")
