@@ -1,0 +1,1 @@
+"""Recommender tests: the shared contract (contract.py) and one test module per model."""
