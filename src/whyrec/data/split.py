@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from whyrec.errors import DataError
+from whyrec.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # annotations only: loading a split needs no pandas
+    from whyrec.data.schema import Dataset
 
 SPLIT_FORMAT = 1
 
@@ -59,3 +63,86 @@ def read_index_file(path: str | Path) -> np.ndarray:
             raise DataError(f"not a non-negative integer: {tok!r}", file=p, row=i + 1, field="index")
         out[i] = int(tok)
     return out
+
+
+# ---- protocols: pure functions from a Dataset to a Split ---------------------------------
+
+PROTOCOLS = ("leave-last-out", "temporal", "ratio")
+
+
+def leave_last_out(dataset: Dataset) -> Split:
+    """Per user: test = last interaction, valid = the one before, train = the rest (P5's protocol).
+
+    Rows follow `dataset.interactions` order, (user, timestamp) stable, so "last" is the latest
+    timestamp and, on ties, the row stored last. Users with fewer than 3 interactions go wholly to
+    train: holding out their only rows would leave nothing to learn them from.
+    """
+    users = dataset.interactions["user"].to_numpy()
+    n = len(users)
+    # position of each row counted from its user's end: 0 = last, 1 = second to last
+    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+    sizes = np.diff(np.r_[starts, n])
+    from_end = np.repeat(starts + sizes, sizes) - 1 - np.arange(n)
+    eligible = np.repeat(sizes >= 3, sizes)
+    idx = np.arange(n, dtype=np.int64)
+    test = eligible & (from_end == 0)
+    valid = eligible & (from_end == 1)
+    return Split("leave-last-out", None, idx[~(test | valid)], idx[valid], idx[test])
+
+
+def temporal(dataset: Dataset, valid_frac: float = 0.1, test_frac: float = 0.1) -> Split:
+    """One global time cut: the latest `test_frac` of interactions test, the `valid_frac` before valid.
+
+    Rows sharing a timestamp never straddle a cut (they all go to the later part), so the parts
+    can be slightly larger than asked for when timestamps tie.
+    """
+    if not (0 <= valid_frac and 0 <= test_frac and valid_frac + test_frac < 1):
+        raise ConfigError(f"temporal split: need 0 <= valid_frac, test_frac and a sum < 1, got {valid_frac}, {test_frac}")
+    ts = dataset.interactions["timestamp"].to_numpy()
+    n = len(ts)
+    ordered = np.sort(ts)
+    n_test = round(n * test_frac)
+    n_valid = round(n * valid_frac)
+    # cut times: the timestamp of the first row of each later part, or past the end when it is empty
+    never = np.iinfo(np.int64).max
+    t_test = ordered[n - n_test] if n_test else never
+    t_valid = ordered[n - n_test - n_valid] if n_valid else t_test
+    idx = np.arange(n, dtype=np.int64)
+    return Split(
+        "temporal", None, idx[ts < t_valid], idx[(ts >= t_valid) & (ts < t_test)], idx[ts >= t_test]
+    )
+
+
+def ratio(
+    dataset: Dataset,
+    seed: int,
+    table: Literal["reviews", "interactions"] = "reviews",
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+) -> Split:
+    """A seeded random train/valid/test split of one table's rows: PETER/PEPLER's 8:1:1 over reviews.
+
+    Part sizes are floor(n * f) for train and valid, the remainder test; indices are sorted
+    within each part so index files read in table order.
+    """
+    if table not in ("reviews", "interactions"):
+        raise ConfigError(f"ratio split: table must be 'reviews' or 'interactions', not {table!r}")
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
+        raise ConfigError(f"ratio split: fractions must be three non-negative numbers summing to 1, got {fractions}")
+    n = len(getattr(dataset, table))
+    order = np.random.default_rng(seed).permutation(n)
+    n_train = int(n * fractions[0])
+    n_valid = int(n * fractions[1])
+    parts = np.split(order, [n_train, n_train + n_valid])
+    return Split("ratio", seed, *(np.sort(p).astype(np.int64) for p in parts), table=table)
+
+
+def make_split(dataset: Dataset, protocol: str, seed: int = 42, *, table: str | None = None) -> Split:
+    """The split a protocol name asks for. `seed` matters only to "ratio", whose table defaults to
+    reviews when the dataset has any (PETER's protocol) and to interactions otherwise."""
+    if protocol == "leave-last-out":
+        return leave_last_out(dataset)
+    if protocol == "temporal":
+        return temporal(dataset)
+    if protocol == "ratio":
+        return ratio(dataset, seed, table=table or ("reviews" if len(dataset.reviews) else "interactions"))
+    raise ConfigError(f"unknown split protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")

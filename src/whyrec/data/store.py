@@ -1,0 +1,384 @@
+"""The embedded store: one SQLite file holding a shop's users, catalog, events, reviews and feedback.
+
+Raw string ids live in the store; dense indices are made when a `Dataset` is read back, in
+first-seen (rowid) order, so the same store always yields the same ids. Natural-key UNIQUE
+constraints make re-ingesting a file a no-op, and catalog rows upsert. SQLite (stdlib) is the
+one-machine default of DESIGN.md; WAL lets readers (e.g. the server) run beside one writer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from whyrec.data.schema import EVENT_TYPES, Dataset, IdMap
+from whyrec.errors import ArtifactError, DataError
+
+STORE_FORMAT = 1  # PRAGMA user_version; bump on any schema change
+APPLICATION_ID = 0x77687972  # "whyr": PRAGMA application_id marks the file as a whyrec store
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another writer's lock before failing
+
+_CATALOG_FIELDS = ("title", "category", "brand", "price", "description")
+
+_SCHEMA = f"""
+CREATE TABLE users (
+    id  INTEGER PRIMARY KEY,
+    raw TEXT NOT NULL UNIQUE
+);
+CREATE TABLE items (
+    id          INTEGER PRIMARY KEY,
+    raw         TEXT NOT NULL UNIQUE,
+    in_catalog  INTEGER NOT NULL DEFAULT 0,  -- 1 once a catalog row (title, ...) was written
+    title       TEXT,
+    category    TEXT,                        -- path joined with " > "
+    brand       TEXT,
+    price       REAL,
+    description TEXT
+);
+CREATE TABLE interactions (
+    id        INTEGER PRIMARY KEY,
+    user      INTEGER NOT NULL REFERENCES users(id),
+    item      INTEGER NOT NULL REFERENCES items(id),
+    timestamp INTEGER NOT NULL,
+    event     TEXT NOT NULL CHECK ({" OR ".join(f"event = '{e}'" for e in EVENT_TYPES)}),  -- OR: IN (...) is ~2x slower per row
+    rating    REAL,
+    UNIQUE (user, item, timestamp, event)
+);
+CREATE TABLE reviews (
+    id        INTEGER PRIMARY KEY,
+    user      INTEGER NOT NULL REFERENCES users(id),
+    item      INTEGER NOT NULL REFERENCES items(id),
+    rating    REAL,
+    text      TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    UNIQUE (user, item, timestamp, text)
+);
+CREATE TABLE queries (
+    id        INTEGER PRIMARY KEY,
+    user      INTEGER NOT NULL REFERENCES users(id),
+    query     TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    UNIQUE (user, query, timestamp)
+);
+CREATE TABLE feedback (
+    id        INTEGER PRIMARY KEY,
+    user      INTEGER NOT NULL REFERENCES users(id),
+    item      INTEGER NOT NULL REFERENCES items(id),
+    event     TEXT NOT NULL,                -- e.g. "like", "dismiss"
+    timestamp INTEGER NOT NULL,
+    payload   TEXT NOT NULL DEFAULT '{{}}'  -- JSON object
+);
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {STORE_FORMAT};
+"""
+
+
+def _text(value: Any) -> str | None:
+    """A string cell as TEXT, or NULL for None/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _real(value: Any) -> float | None:
+    """A number cell as REAL, or NULL for None/NaN."""
+    if value is None:
+        return None
+    f = float(value)
+    return None if math.isnan(f) else f
+
+
+class Store:
+    """A whyrec SQLite store; use as `with Store(path) as s: ...`.
+
+    `create=False` refuses a missing file (for commands that only read an existing store).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise ArtifactError(f"{self.path}: no store here (run `whyrec ingest ... --store {self.path}` first)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write takes the lock up front.
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ArtifactError(f"{self.path}: not a whyrec store ({exc})") from exc
+        except ArtifactError:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        n_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if app_id == 0 and version == 0 and n_tables == 0:
+            conn.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
+            conn.executescript(_SCHEMA)
+        elif app_id != APPLICATION_ID:
+            raise ArtifactError(f"{self.path}: an SQLite file, but not a whyrec store")
+        elif version != STORE_FORMAT:
+            raise ArtifactError(
+                f"{self.path}: store format {version}, this whyrec reads format {STORE_FORMAT}; "
+                "re-ingest the data into a new store"
+            )
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; commits skip one fsync
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE takes the write lock now, waiting up to the busy timeout."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise ArtifactError(f"{self.path}: store is busy with another writer ({exc})") from exc
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def _ids(self, conn: sqlite3.Connection, table: str, raw: Iterable[str]) -> np.ndarray:
+        """Insert unseen raw ids (in order) into users/items; return their store ids, aligned with `raw`."""
+        raw = [str(r) for r in raw]
+        conn.executemany(f"INSERT OR IGNORE INTO {table}(raw) VALUES (?)", ((r,) for r in raw))
+        lookup = dict(conn.execute(f"SELECT raw, id FROM {table}"))
+        return np.fromiter((lookup[r] for r in raw), dtype=np.int64, count=len(raw))
+
+    def write_dataset(self, dataset: Dataset) -> dict[str, int]:
+        """Add a dataset's rows in one transaction; return how many rows of each table were new.
+
+        Rows already present (same natural key) are skipped, so writing the same data twice adds
+        nothing; catalog fields upsert, a missing (NULL) field never erasing a known one.
+        """
+        bad = ~dataset.interactions["event"].isin(EVENT_TYPES)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"unknown event {dataset.interactions['event'].iloc[row]!r} (expected one of {', '.join(EVENT_TYPES)})",
+                file=dataset.name or None,
+                row=row + 1,
+                field="event",
+            )
+        added: dict[str, int] = {}
+        with self._write() as conn:
+
+            def count(table: str) -> int:
+                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+            before = {t: count(t) for t in ("users", "items", "interactions", "reviews", "queries")}
+            users = self._ids(conn, "users", dataset.user_ids.raw)
+            items = self._ids(conn, "items", dataset.item_ids.raw)
+
+            cat = dataset.items
+            conn.executemany(
+                "UPDATE items SET in_catalog = 1, "
+                + ", ".join(f"{f} = COALESCE(?, {f})" for f in _CATALOG_FIELDS)
+                + " WHERE id = ?",
+                zip(
+                    map(_text, cat["title"]),
+                    map(_text, cat["category"]),
+                    map(_text, cat["brand"]),
+                    map(_real, cat["price"]),
+                    map(_text, cat["description"]),
+                    items[cat["item"].to_numpy()].tolist(),
+                ),
+            )
+            inter = dataset.interactions
+            conn.executemany(
+                "INSERT OR IGNORE INTO interactions(user, item, timestamp, event, rating) VALUES (?, ?, ?, ?, ?)",
+                zip(
+                    users[inter["user"].to_numpy()].tolist(),
+                    items[inter["item"].to_numpy()].tolist(),
+                    inter["timestamp"].tolist(),
+                    inter["event"].tolist(),
+                    map(_real, inter["rating"].tolist()),
+                ),
+            )
+            rev = dataset.reviews
+            conn.executemany(
+                "INSERT OR IGNORE INTO reviews(user, item, rating, text, timestamp) VALUES (?, ?, ?, ?, ?)",
+                zip(
+                    users[rev["user"].to_numpy()].tolist(),
+                    items[rev["item"].to_numpy()].tolist(),
+                    map(_real, rev["rating"].tolist()),
+                    # NULLs are distinct under UNIQUE, so a missing text is stored as '' to keep dedup working
+                    (_text(t) or "" for t in rev["text"]),
+                    rev["timestamp"].tolist(),
+                ),
+            )
+            q = dataset.queries
+            conn.executemany(
+                "INSERT OR IGNORE INTO queries(user, query, timestamp) VALUES (?, ?, ?)",
+                zip(users[q["user"].to_numpy()].tolist(), q["query"].astype(str).tolist(), q["timestamp"].tolist()),
+            )
+            for table, n in before.items():
+                added[table] = count(table) - n
+        return added
+
+    def add_events(self, events: Iterable[tuple[str, str, int, str, float | None]]) -> int:
+        """Append (user, item, timestamp, event, rating) events by raw id; new users/items are created.
+
+        Returns how many events were new. Used by the serve stage to record live behaviour.
+        """
+        rows = list(events)
+        for n, (_, _, _, event, _) in enumerate(rows, start=1):
+            if event not in EVENT_TYPES:
+                raise DataError(f"unknown event {event!r} (expected one of {', '.join(EVENT_TYPES)})", row=n, field="event")
+        with self._write() as conn:
+            users = self._ids(conn, "users", (r[0] for r in rows))
+            items = self._ids(conn, "items", (r[1] for r in rows))
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO interactions(user, item, timestamp, event, rating) VALUES (?, ?, ?, ?, ?)",
+                ((int(u), int(i), int(r[2]), r[3], _real(r[4])) for u, i, r in zip(users, items, rows)),
+            )
+            return conn.total_changes - before
+
+    def add_feedback(
+        self, user: str, item: str, event: str, *, timestamp: int | None = None, payload: dict | None = None
+    ) -> int:
+        """Record one feedback event (e.g. "like", "dismiss" on a recommendation); returns its row id."""
+        with self._write() as conn:
+            (uid,) = self._ids(conn, "users", [user])
+            (iid,) = self._ids(conn, "items", [item])
+            cur = conn.execute(
+                "INSERT INTO feedback(user, item, event, timestamp, payload) VALUES (?, ?, ?, ?, ?)",
+                (
+                    int(uid),
+                    int(iid),
+                    event,
+                    int(time.time()) if timestamp is None else int(timestamp),
+                    json.dumps(payload or {}, ensure_ascii=False),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def upsert_item(self, item: str, **fields: Any) -> None:
+        """Create or update one catalog row; fields are among title, category, brand, price, description."""
+        unknown = set(fields) - set(_CATALOG_FIELDS)
+        if unknown:
+            raise DataError(f"unknown catalog field(s) {sorted(unknown)}", field=sorted(unknown)[0])
+        with self._write() as conn:
+            (iid,) = self._ids(conn, "items", [item])
+            values = [_real(fields[f]) if f == "price" else _text(fields[f]) for f in fields]
+            sets = "".join(f", {f} = ?" for f in fields)
+            conn.execute(f"UPDATE items SET in_catalog = 1{sets} WHERE id = ?", (*values, int(iid)))
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def read_dataset(self, name: str = "") -> Dataset:
+        """The whole store as a Dataset; dense ids follow first-seen (rowid) order, so reads are deterministic."""
+        conn = self._conn
+        user_rows = conn.execute("SELECT id, raw FROM users ORDER BY id").fetchall()
+        item_rows = conn.execute("SELECT id, raw FROM items ORDER BY id").fetchall()
+        user_sid = np.array([r[0] for r in user_rows], dtype=np.int64)
+        item_sid = np.array([r[0] for r in item_rows], dtype=np.int64)
+
+        def frame(sql: str) -> pd.DataFrame:
+            df = pd.read_sql_query(sql, conn)
+            # store ids -> dense indices; ids are sorted (ORDER BY id), so searchsorted finds each one
+            if "user" in df:
+                df["user"] = np.searchsorted(user_sid, df["user"].to_numpy(dtype=np.int64))
+            if "item" in df:
+                df["item"] = np.searchsorted(item_sid, df["item"].to_numpy(dtype=np.int64))
+            return df
+
+        items = frame(
+            "SELECT id AS item, " + ", ".join(_CATALOG_FIELDS) + " FROM items WHERE in_catalog = 1 ORDER BY id"
+        )
+        # ratings are NULL for non-rating events; astype(float) turns an all-NULL object column into NaNs
+        inter = frame("SELECT user, item, timestamp, event, rating FROM interactions ORDER BY id")
+        inter["rating"] = inter["rating"].astype("float64")
+        reviews = frame("SELECT user, item, rating, text, timestamp FROM reviews ORDER BY id")
+        reviews["rating"] = reviews["rating"].astype("float64")
+        items["price"] = items["price"].astype("float64")
+        return Dataset(
+            interactions=inter,
+            user_ids=IdMap(tuple(r[1] for r in user_rows)),
+            item_ids=IdMap(tuple(r[1] for r in item_rows)),
+            reviews=reviews,
+            items=items,
+            queries=frame("SELECT user, query, timestamp FROM queries ORDER BY id"),
+            name=name,
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, plus `catalog_items` (items with a catalog row)."""
+        out = {
+            t: self._conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("users", "items", "interactions", "reviews", "queries", "feedback")
+        }
+        out["catalog_items"] = self._conn.execute("SELECT count(*) FROM items WHERE in_catalog = 1").fetchone()[0]
+        return out
+
+    def feedback(self) -> list[dict[str, Any]]:
+        """All feedback events in the order recorded, with raw ids and the payload decoded."""
+        rows = self._conn.execute(
+            "SELECT u.raw, i.raw, f.event, f.timestamp, f.payload FROM feedback f "
+            "JOIN users u ON u.id = f.user JOIN items i ON i.id = f.item ORDER BY f.id"
+        )
+        return [
+            {"user": u, "item": i, "event": e, "timestamp": t, "payload": json.loads(p)} for u, i, e, t, p in rows
+        ]
+
+    def sparsity(self) -> float:
+        """1 - (distinct user-item pairs with an interaction) / (users x items); 1.0 for an empty store."""
+        c = self.counts()
+        cells = c["users"] * c["items"]
+        if cells == 0:
+            return 1.0
+        pairs = self._conn.execute("SELECT count(*) FROM (SELECT DISTINCT user, item FROM interactions)").fetchone()[0]
+        return 1.0 - pairs / cells
+
+    def event_histogram(self) -> dict[str, int]:
+        """Interactions per event type, in EVENT_TYPES order (zero counts included)."""
+        found = dict(self._conn.execute("SELECT event, count(*) FROM interactions GROUP BY event"))
+        return {e: int(found.get(e, 0)) for e in EVENT_TYPES}
+
+    def rating_histogram(self) -> dict[str, int]:
+        """Rated interactions per rating value (as a string key, e.g. "4" or "3.5"), ascending."""
+        rows = self._conn.execute(
+            "SELECT rating, count(*) FROM interactions WHERE rating IS NOT NULL GROUP BY rating ORDER BY rating"
+        )
+        return {f"{r:g}": int(n) for r, n in rows}
+
+    def review_texts(self, limit: int, seed: int = 0) -> list[str]:
+        """Up to `limit` non-empty review texts, a seeded uniform sample so stats stay fast on big stores."""
+        ids = np.array([r[0] for r in self._conn.execute("SELECT id FROM reviews WHERE text != ''")], dtype=np.int64)
+        if len(ids) > limit:
+            ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
+        texts: list[str] = []
+        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = ids[start : start + 500].tolist()
+            marks = ", ".join("?" * len(chunk))
+            texts += [t for (t,) in self._conn.execute(f"SELECT text FROM reviews WHERE id IN ({marks}) ORDER BY id", chunk)]
+        return texts
