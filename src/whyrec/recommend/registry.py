@@ -10,7 +10,11 @@ from importlib import import_module
 from whyrec.errors import NotFoundError
 
 # name -> "module:Class"; a new model plugs in with one line here.
-RECOMMENDERS: dict[str, str] = {}
+RECOMMENDERS: dict[str, str] = {
+    "pop": "whyrec.recommend.popular:Popularity",
+    "itemknn": "whyrec.recommend.itemknn:ItemKNN",
+    "mf": "whyrec.recommend.mf:MatrixFactorization",
+}
 
 
 def get_recommender_class(name: str) -> type:

@@ -1,0 +1,154 @@
+"""Matrix factorisation for implicit feedback: ALS (Hu, Koren, Volinsky 2008) or BPR (Rendle et al. 2009).
+
+Both are trained by the `implicit` library on the binary user x item matrix; scores are dot
+products of user and item factors. New events are folded in without retraining: ALS re-solves
+the user's least-squares problem (implicit's `recalculate_user`); BPR has no fold-in in implicit,
+so its user vectors take a few BPR gradient steps with the item factors frozen (`_bpr_fold_in`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+
+
+class MFConfig(RecommenderConfig):
+    """Which factorisation and its hyper-parameters (names as in implicit)."""
+
+    algorithm: Literal["als", "bpr"] = "als"
+    factors: PositiveInt = 64  # latent dimensions
+    regularization: NonNegativeFloat = 0.05  # L2 weight on the factors
+    alpha: PositiveFloat = 10.0  # ALS only: confidence of an observed pair is 1 + alpha
+    learning_rate: PositiveFloat = 0.05  # BPR only: SGD step size
+    iterations: PositiveInt = 15  # ALS sweeps or BPR epochs
+    num_threads: NonNegativeInt = 0  # 0 = all cores; BPR is only reproducible with 1 (its threads race)
+    fold_in_epochs: PositiveInt = 30  # BPR only: gradient steps per user when observe() folds in new events
+
+
+# Called after each training iteration with (iteration, metrics): ALS reports {"loss": ...},
+# BPR {"train_auc": ...} (the share of its sampled pairs it already ranked right).
+IterationCallback = Callable[[int, dict[str, float]], None]
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """implicit parallelises over users itself; a multi-threaded BLAS under it oversubscribes the cores."""
+    import implicit.cpu  # noqa: F401 - loads implicit's BLAS first, so that the limit reaches it
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"):
+        yield
+
+
+class MatrixFactorization(Recommender):
+    """implicit's ALS or BPR behind the Recommender interface; factors are saved as plain arrays."""
+
+    name = "mf"
+    config_class = MFConfig
+    config: MFConfig
+
+    def __init__(self, config: MFConfig | None = None) -> None:
+        super().__init__(config)
+        self.on_iteration: IterationCallback | None = None  # progress hook, e.g. for the CLI's progress bar
+
+    def _fit(self, data: TrainData) -> None:
+        with _single_threaded_blas():
+            model = self._implicit_model()
+            nnz = data.seen.nnz
+            hook = self.on_iteration
+
+            def callback(iteration: int, _elapsed: float, *stats: float) -> None:
+                # implicit calls back with (loss,) for ALS and (correct, skipped) sample counts for BPR.
+                if hook is None:
+                    return
+                if self.config.algorithm == "als":
+                    hook(iteration, {"loss": float(stats[0])})
+                else:
+                    correct, skipped = stats
+                    hook(iteration, {"train_auc": correct / max(nnz - skipped, 1)})
+
+            model.fit(data.seen.astype(np.float32), show_progress=False, callback=callback)
+        self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _implicit_model(self) -> Any:
+        """A fresh implicit model for this config (implicit's CPU classes share no public base type)."""
+        c = self.config
+        if c.algorithm == "als":
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            return AlternatingLeastSquares(
+                factors=c.factors, regularization=c.regularization, alpha=c.alpha,
+                iterations=c.iterations, num_threads=c.num_threads, random_state=c.seed,
+                calculate_training_loss=self.on_iteration is not None,
+            )
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking(
+            factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
+            iterations=c.iterations, num_threads=c.num_threads, random_state=c.seed,
+        )
+
+    def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
+        self._require_fitted()
+        items = self.item_factors if item_ids is None else self.item_factors[np.asarray(item_ids)]
+        return self.user_factors[np.asarray(user_ids)] @ items.T  # (B, F) @ (F, I) -> (B, I)
+
+    def _observe(self, events: pd.DataFrame) -> None:
+        users = np.unique(events["user"].to_numpy())
+        history = self.seen[users]  # (U, n_items): training items plus the new ones
+        if self.config.algorithm == "als":
+            with _single_threaded_blas():
+                model = self._implicit_model()
+                model.user_factors, model.item_factors = self.user_factors, self.item_factors
+                self.user_factors[users] = model.recalculate_user(users, history)
+        else:
+            self.user_factors[users] = _bpr_fold_in(
+                self.user_factors[users], self.item_factors, history, self.config, np.random.default_rng(self.config.seed)
+            )
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors, "item_factors": self.item_factors}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.user_factors = state["user_factors"].astype(np.float32)
+        self.item_factors = state["item_factors"].astype(np.float32)
+
+
+def _bpr_fold_in(
+    user_factors: np.ndarray, item_factors: np.ndarray, history: sp.csr_matrix, config: MFConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """BPR updates of some users' vectors against frozen item factors, one sampled negative per positive.
+
+    implicit has no BPR fold-in, hence these few lines. Its BPR keeps the item bias as the last
+    factor column with the user's last coordinate fixed at 1, so that coordinate is not updated.
+    """
+    u = user_factors.copy()  # (U, F + 1)
+    coo = history.tocoo()
+    rows, pos = coo.row, coo.col  # one (user row, positive item) pair per history entry
+    n_items = item_factors.shape[0]
+    owned = np.sort(rows.astype(np.int64) * n_items + pos)  # (user row, item) pairs as sorted keys
+    for _ in range(config.fold_in_epochs):
+        neg = rng.integers(0, n_items, size=len(pos))
+        keys = rows.astype(np.int64) * n_items + neg
+        found = np.searchsorted(owned, keys)
+        valid = owned[np.minimum(found, len(owned) - 1)] != keys  # a sampled "negative" the user has is skipped
+        diff = item_factors[pos[valid]] - item_factors[neg[valid]]  # (P, F + 1)
+        x = np.einsum("pf,pf->p", u[rows[valid]], diff)
+        weight = 1.0 / (1.0 + np.exp(x))  # sigmoid(-x): how wrong the pair's order still is
+        # One step per user per epoch that sums the per-pair SGD updates implicit's BPR would make
+        # (same learning rate and L2 per pair); summing, not averaging, keeps its step size.
+        per_user = sp.csr_matrix((weight, (rows[valid], np.arange(len(weight)))), shape=(len(u), len(weight)))
+        grad = per_user @ diff  # (U, P) @ (P, F + 1): each user's weighted pair differences summed
+        pairs = np.bincount(rows[valid], minlength=len(u))[:, None]  # (U, 1) pairs per user this epoch
+        u += config.learning_rate * (grad - config.regularization * pairs * u)
+        u[:, -1] = 1.0
+    return u
