@@ -139,6 +139,8 @@ def ratio(
 def make_split(dataset: Dataset, protocol: str, seed: int = 42, *, table: str | None = None) -> Split:
     """The split a protocol name asks for. `seed` matters only to "ratio", whose table defaults to
     reviews when the dataset has any (PETER's protocol) and to interactions otherwise."""
+    if table is not None and protocol != "ratio":
+        raise ConfigError(f"a table can be chosen only for the ratio protocol; {protocol} splits interactions")
     if protocol == "leave-last-out":
         return leave_last_out(dataset)
     if protocol == "temporal":

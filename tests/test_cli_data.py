@@ -1,0 +1,135 @@
+"""`whyrec ingest / stats / split` through a real subprocess, as users and scripts run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from whyrec.data.split import Split, make_split
+from whyrec.data.store import Store
+
+WHYREC = Path(sys.executable).parent / "whyrec"  # the console script of the venv running the tests
+
+
+def whyrec(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(WHYREC), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    """The single JSON object a --json run must print, and nothing else on stdout."""
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0])
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    store = tmp_path_factory.mktemp("cli") / "shop.sqlite"
+    return store, one_json(whyrec("ingest", "--format", "sample", "--store", store, "--json"))
+
+
+def test_importing_the_cli_loads_nothing_heavy() -> None:
+    code = "import json, sys, whyrec.cli; print(json.dumps(sorted(m for m in ('torch', 'transformers', 'pandas', 'numpy', 'scipy') if m in sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout) == []
+
+
+def test_help_answers_fast() -> None:
+    start = time.perf_counter()
+    proc = whyrec("--help")
+    assert proc.returncode == 0
+    assert all(cmd in proc.stdout for cmd in ("ingest", "stats", "split"))
+    assert time.perf_counter() - start < 5  # ~0.4 s; importing torch alone would take several seconds
+
+
+def test_sample_ingest_reports_rows_and_store_totals(sample_store: tuple[Path, dict]) -> None:
+    store, out = sample_store
+    assert out["read"] == out["kept"] + out["rejected"] and out["rejected"] == 0
+    assert out["rejects_file"] is None
+    assert (out["users"], out["items"]) == (400, 300)
+    with Store(store, create=False) as db:
+        counts = db.counts()
+    assert (out["reviews"], out["interactions"]) == (counts["reviews"], counts["interactions"])
+    assert out["added"]["interactions"] == counts["interactions"] > 20_000
+
+
+def test_reingest_adds_nothing_twice(sample_store: tuple[Path, dict]) -> None:
+    store, first = sample_store
+    again = one_json(whyrec("ingest", "--format", "sample", "--store", store, "--json"))
+    assert set(again["added"].values()) == {0}
+    assert {k: again[k] for k in ("users", "items", "reviews", "interactions")} == {
+        k: first[k] for k in ("users", "items", "reviews", "interactions")
+    }
+
+
+def test_split_writes_the_split_make_split_computes(sample_store: tuple[Path, dict], tmp_path: Path) -> None:
+    store, _ = sample_store
+    out = one_json(whyrec("split", "--store", store, "--protocol", "ratio", "--seed", "7", "--out", tmp_path / "s", "--json"))
+    with Store(store, create=False) as db:
+        expected = make_split(db.read_dataset(), "ratio", 7)
+    saved = Split.load(tmp_path / "s")
+    assert (out["protocol"], out["seed"], out["table"]) == ("ratio", 7, "reviews") == (saved.protocol, saved.seed, saved.table)
+    for part in ("train", "valid", "test"):
+        assert np.array_equal(getattr(saved, part), getattr(expected, part))
+        assert out[part] == len(getattr(expected, part))
+
+    human = whyrec("split", "--store", store, "--protocol", "leave-last-out", "--out", tmp_path / "l")
+    assert human.returncode == 0 and "train" in human.stdout and not human.stdout.lstrip().startswith("{")
+    assert len(Split.load(tmp_path / "l").test) == 400
+
+
+def test_stats_reports_counts_histograms_and_aspects(sample_store: tuple[Path, dict]) -> None:
+    pytest.importorskip("whyrec.explain.aspects", reason="stats' top aspects need the aspect extractor")
+    store, ingested = sample_store
+    out = one_json(whyrec("stats", "--store", store, "--json"))
+    assert (out["users"], out["items"], out["reviews"]) == (400, 300, ingested["reviews"])
+    assert sum(out["events"].values()) == out["interactions"]
+    assert set(out["ratings"]) <= {"1", "2", "3", "4", "5"} and sum(out["ratings"].values()) == out["events"]["rating"]
+    assert 0.5 < out["sparsity"] < 1
+    assert out["reviews_sampled"] == ingested["reviews"]  # under the 2,000 cap
+    top = [a["aspect"] for a in out["top_aspects"]]
+    assert top and all(a["mentions"] == a["positive"] + a["negative"] for a in out["top_aspects"])
+    # the sample's reviews talk about these, in these words
+    assert {"battery life", "sound quality", "weight"} & set(top)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("stats", "--store", "{tmp}/missing.sqlite"), "missing.sqlite: no store here"),
+        (("split", "--store", "{tmp}/missing.sqlite", "--protocol", "ratio", "--out", "{tmp}/o"), "no store here"),
+        (("ingest", "--format", "sample", "--store", "{tmp}/s.sqlite", "{tmp}/x.json"), "takes no PATH"),
+        (("ingest", "--format", "sample", "--store", "{tmp}/s.sqlite", "--on-error", "ignore"), "--on-error"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    line = one_error_line(whyrec(*(a.format(tmp=tmp_path) for a in args)), 2)
+    assert needle in line
+
+
+def test_unknown_protocol_names_the_choices(sample_store: tuple[Path, dict], tmp_path: Path) -> None:
+    store, _ = sample_store
+    line = one_error_line(whyrec("split", "--store", store, "--protocol", "random", "--out", tmp_path / "o"), 2)
+    assert "leave-last-out, temporal, ratio" in line
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.sqlite"
+    bogus.write_text("just some notes\n" * 100)
+    line = one_error_line(whyrec("stats", "--store", bogus), 2)
+    assert "notes.sqlite" in line and "not a whyrec store" in line
