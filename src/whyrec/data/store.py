@@ -27,6 +27,7 @@ from whyrec.errors import ArtifactError, DataError
 STORE_FORMAT = 1  # PRAGMA user_version; bump on any schema change
 APPLICATION_ID = 0x77687972  # "whyr": PRAGMA application_id marks the file as a whyrec store
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another writer's lock before failing
+_CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
 
 _CATALOG_FIELDS = ("title", "category", "brand", "price", "description")
 
@@ -170,7 +171,13 @@ class Store:
         """Insert unseen raw ids (in order) into users/items; return their store ids, aligned with `raw`."""
         raw = [str(r) for r in raw]
         conn.executemany(f"INSERT OR IGNORE INTO {table}(raw) VALUES (?)", ((r,) for r in raw))
-        lookup = dict(conn.execute(f"SELECT raw, id FROM {table}"))
+        # look up only these ids (through the UNIQUE index), so one live event costs one query, not a table scan
+        wanted = list(dict.fromkeys(raw))
+        lookup: dict[str, int] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            lookup.update(conn.execute(f"SELECT raw, id FROM {table} WHERE raw IN ({marks})", chunk))
         return np.fromiter((lookup[r] for r in raw), dtype=np.int64, count=len(raw))
 
     def write_dataset(self, dataset: Dataset) -> dict[str, int]:
@@ -377,8 +384,8 @@ class Store:
         if len(ids) > limit:
             ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
         texts: list[str] = []
-        for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start : start + 500].tolist()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK].tolist()
             marks = ", ".join("?" * len(chunk))
             texts += [t for (t,) in self._conn.execute(f"SELECT text FROM reviews WHERE id IN ({marks}) ORDER BY id", chunk)]
         return texts
