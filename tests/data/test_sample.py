@@ -152,6 +152,13 @@ def test_lids_bought_after_pans_fit_them(shop: Dataset) -> None:
     assert fits / pairs > 0.6  # sizes are one in three at random
 
 
+@pytest.mark.parametrize("n_items", [9, 11, 37])
+def test_small_shops_have_every_category_and_exact_sizes(n_items: int) -> None:
+    d = generate_sample(seed=2, n_users=5, n_items=n_items)
+    assert d.n_items == len(d.items) == n_items and d.n_users == 5
+    assert d.items["category"].nunique() == 9
+
+
 def test_rejects_impossible_sizes() -> None:
     with pytest.raises(ValueError, match="n_items"):
         generate_sample(n_items=3)

@@ -432,7 +432,7 @@ def _catalog(rng: np.random.Generator, n_items: int) -> _Catalog:
     shares = np.array([leaf.share for leaf in _LEAVES])
     counts = np.maximum(1, np.floor(shares / shares.sum() * n_items)).astype(int)
     counts[np.argsort(-shares)[: n_items - counts.sum()]] += 1  # largest shares take the remainder
-    leaf_of = np.repeat(np.arange(len(_LEAVES)), counts)[:n_items]
+    leaf_of = np.repeat(np.arange(len(_LEAVES)), counts)
     brand_bias = {b: rng.normal(0.0, 0.4) for brands in _BRANDS.values() for b in brands}
     fidx = {f: k for k, f in enumerate(_FEATURES)}
 
