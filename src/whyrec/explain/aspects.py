@@ -1,0 +1,535 @@
+"""Feature–opinion pairs from review text, the job Sentires does for PETER/PEPLER, offline.
+
+Rule-based on purpose: no tagger, parser or model download. Words are sorted into classes
+with small hand-written lexicons (`explain/lexicon/`: opinion words with polarity, function
+words, frequent verbs, noun seeds, non-features) and word-shape rules; a feature is a run of
+noun-like words that an opinion word qualifies through one of four patterns:
+
+  1. predicative   "the zipper is not very sturdy"      <feature> [aux] <copula> ... <opinion>
+  2. attributive   "great price", "too strong scent"     <opinion> <feature>
+  3. verb+adverb   "the pump works well"                 <feature> [aux] <verb> <opinion>
+  4. opinion verb  "I love the smell"                    <love|like|hate|enjoy...> [det] <feature>
+
+A corpus-built `AspectLexicon` (features met often enough with an opinion, as Sentires keeps
+frequent features) then filters the candidates for precision.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from whyrec.errors import ArtifactError, DataError
+
+if TYPE_CHECKING:  # annotations only: extracting aspects needs no pandas
+    import pandas as pd
+
+LEXICON_FORMAT = 1
+MAX_FEATURE_WORDS = 3  # longer noun runs are misparses far more often than real features
+
+# --- sentence splitting -------------------------------------------------------------------
+
+# Abbreviations whose period never ends a sentence, and ones whose period ends it only when
+# a capitalised word follows ("... face, hands, etc. It works").
+_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "approx", "fl", "no"})
+_ABBREVIATIONS = frozenset({"etc", "oz", "lb", "lbs", "inc", "ltd", "co", "vol", "pp", "ft", "in", "pcs", "pkg"})
+# A run of terminal punctuation (closing quotes/brackets included) before white space or the
+# end; or a period glued to a capitalised word, as reviews often type it ("works well.The").
+_BOUNDARY = re.compile(r"[.!?…]+[\"')\]]*(?=\s|$)|(?<=[a-z]{2})[.!?]+(?=[A-Z][a-z])|\n")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+(?:\.[A-Za-z]+)*)$")
+
+
+def _is_boundary(text: str, match: re.Match[str]) -> bool:
+    """False for the period of an abbreviation or an initial, which does not end a sentence."""
+    if match.group() != ".":
+        return True
+    before = _WORD_BEFORE.search(text, 0, match.start())
+    if before is None:
+        return True
+    word = before.group(1)
+    if len(word) == 1 and word.isupper():  # an initial: "J. K. Rowling", "U.S."
+        return False
+    if "." in word:  # "e.g", "i.e", "U.S"
+        return word.lower() not in _TITLES and word.lower().count(".") > 1
+    key = word.lower()
+    if key in _TITLES:
+        return False
+    if key in _ABBREVIATIONS:
+        following = text[match.end() :].lstrip()
+        return following[:1].isupper()
+    return True
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of a review, each a trimmed slice of `text` (original casing), in order.
+
+    Splits after runs of . ! ? … (so "!!!" and "..." end one sentence), at line breaks and at
+    a period glued to the next capitalised word; keeps abbreviations and initials whole.
+    Pieces without a letter or digit (a lone "!!!") are dropped.
+    """
+    sentences = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        if not _is_boundary(text, match):
+            continue
+        _append_piece(text, start, match.end(), sentences)
+        start = match.end()
+    _append_piece(text, start, len(text), sentences)
+    return sentences
+
+
+def _append_piece(text: str, start: int, end: int, out: list[str]) -> None:
+    piece = text[start:end].strip()
+    if any(ch.isalnum() for ch in piece):
+        out.append(piece)
+
+
+# --- words and their classes ----------------------------------------------------------------
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+(?:[.,]\d+)*|[^\w\s]")
+
+_NEGATORS = frozenset({"not", "never", "no", "hardly", "barely", "scarcely", "neither", "nor", "without"})
+_COPULAS = frozenset(
+    {"is", "was", "are", "were", "be", "been", "being", "am", "'s", "'re", "seem", "seems", "seemed",
+     "look", "looks", "looked", "feel", "feels", "felt", "smell", "smells", "smelled", "smelt",
+     "taste", "tastes", "tasted", "sound", "sounds", "sounded", "appear", "appears", "appeared",
+     "remain", "remains", "remained", "stay", "stays", "stayed", "become", "becomes", "became",
+     "get", "gets", "got", "turned", "proved"}
+)  # fmt: skip
+_AUXILIARIES = frozenset(
+    {"do", "does", "did", "will", "would", "can", "could", "should", "may", "might", "must",
+     "has", "have", "had", "always", "really", "also", "still", "just", "definitely", "certainly"}
+)  # fmt: skip
+# Words allowed between a copula and its opinion: "is also really very nice".
+_MODIFIERS = frozenset(
+    {"very", "really", "so", "extremely", "super", "quite", "pretty", "rather", "fairly", "incredibly",
+     "absolutely", "totally", "truly", "also", "just", "still", "always", "definitely", "certainly",
+     "a", "an", "bit", "little", "somewhat", "all", "even", "more", "most", "less", "least", "simply",
+     "especially", "particularly", "surprisingly", "amazingly", "exceptionally", "reasonably",
+     "relatively", "generally", "usually", "consistently", "overall", "and", "too", "way", "much",
+     "as", "kind", "of", "sort", "enough", "pleasantly", "nicely", "perfectly", "usually"}
+)  # fmt: skip
+_OPINION_VERBS = {
+    "love": 1, "loves": 1, "loved": 1, "adore": 1, "adores": 1, "adored": 1, "like": 1, "likes": 1,
+    "liked": 1, "enjoy": 1, "enjoys": 1, "enjoyed": 1, "appreciate": 1, "appreciates": 1,
+    "appreciated": 1, "hate": -1, "hates": -1, "hated": -1, "dislike": -1, "dislikes": -1,
+    "disliked": -1, "detest": -1, "detested": -1,
+}  # fmt: skip
+# "like" is a verb only after a subject or an adverb ("I like the", "really like the"),
+# otherwise mostly a preposition ("smells like the ocean").
+_LIKE_SUBJECTS = frozenset(
+    {"i", "we", "you", "they", "he", "she", "really", "also", "just", "do", "did", "both", "all",
+     "definitely", "still", "absolutely", "always", "truly", "especially", "particularly"}
+)  # fmt: skip
+_DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
+_PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
+_CLAUSE_END = frozenset({",", ";", ":", ".", "!", "?", "…", "(", ")", '"', "-", "–", "—", "but", "and", "or", "because",
+                         "although", "though", "however", "while", "whereas", "so", "for", "to", "with", "on", "in"})  # fmt: skip
+# Plural-looking words that are singular or have no singular worth returning.
+_INVARIANT_PLURALS = frozenset(
+    {"news", "series", "species", "lens", "scissors", "tweezers", "pants", "jeans", "shorts",
+     "clothes", "suds", "cosmetics", "electronics", "mathematics", "physics", "means", "goods",
+     "canvas", "bias", "gas", "yes", "always", "perhaps", "sometimes", "its", "this", "thus", "has",
+     "was", "does", "is", "his", "hers", "ours", "yours", "theirs", "less", "unless", "across",
+     "eyeglasses", "glasses", "sunglasses", "diabetes", "mascaras"}
+)  # fmt: skip
+_ADJECTIVE_SUFFIXES = ("ous", "ful", "less", "able", "ible")
+
+
+@dataclass(frozen=True)
+class _Words:
+    """The shipped word lists, loaded once on first use."""
+
+    opinions: Mapping[str, int]
+    function_words: frozenset[str]
+    verbs: frozenset[str]
+    nouns: frozenset[str]
+    non_features: frozenset[str]
+
+
+def _read_words(name: str) -> list[str]:
+    text = (files("whyrec.explain") / "lexicon" / name).read_text(encoding="utf-8")
+    return [w for line in text.splitlines() if not line.startswith("#") for w in line.split()]
+
+
+@functools.cache
+def _words() -> _Words:
+    opinions: dict[str, int] = {}
+    text = (files("whyrec.explain") / "lexicon" / "opinions.tsv").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, polarity = line.split("\t")
+            opinions[word] = int(polarity)
+    return _Words(
+        opinions=opinions,
+        function_words=frozenset(_read_words("function_words.txt")),
+        verbs=frozenset(_read_words("verbs.txt")),
+        nouns=frozenset(_read_words("nouns.txt")),
+        non_features=frozenset(_read_words("non_features.txt")),
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _is_nounish(word: str) -> bool:
+    """Could `word` (lower-case) be part of a feature noun phrase? Decided by lists and word shape."""
+    w = _words()
+    if word in w.nouns:
+        return True
+    if not word[0].isalpha() or len(word) < 2 or "'" in word:
+        return False
+    if word in w.function_words or word in w.verbs or word in w.opinions or word in _NEGATORS:
+        return False
+    if word.endswith("n't") or word.endswith("ing") or (word.endswith("ed") and len(word) > 4):
+        return False
+    if word.endswith("ly") and len(word) > 4:  # adverbs: "quickly", "nicely"
+        return False
+    return not word.endswith(_ADJECTIVE_SUFFIXES)
+
+
+def singular(word: str) -> str:
+    """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box")."""
+    if len(word) <= 3 or word in _INVARIANT_PLURALS:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "ches", "shes", "zzes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is", "'s")):
+        return word[:-1]
+    return word
+
+
+def normalize_feature(phrase: str) -> str:
+    """Lower-case words joined by one space, the last one singular: "Gift Cards" -> "gift card"."""
+    words = [t.lower().replace("’", "'") for t in _TOKEN.findall(phrase) if t[0].isalpha()]
+    if not words:
+        return ""
+    return " ".join([*words[:-1], singular(words[-1])])
+
+
+@dataclass(frozen=True)
+class _Token:
+    low: str  # lower-case, curly apostrophe straightened
+    start: int
+    end: int
+
+
+def _tokens(sentence: str) -> list[_Token]:
+    return [_Token(m.group().lower().replace("’", "'"), m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
+
+
+def _negates(word: str) -> bool:
+    return word in _NEGATORS or word.endswith("n't")
+
+
+def _copula_like(word: str) -> bool:
+    """A copula, or its contraction with a pronoun or a negation: "it's", "isn't", "they're"."""
+    if word in _COPULAS:
+        return True
+    if word.endswith("n't"):
+        return word[:-3] in _COPULAS or word in ("ain't",)
+    return word.endswith(("'s", "'re"))
+
+
+def _auxiliary(word: str) -> bool:
+    return word in _AUXILIARIES or word.endswith("n't")
+
+
+# --- the four patterns ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int  # token index of the feature's first word (for ordering)
+    feature: tuple[str, ...]
+    opinion: str
+    sentiment: int
+
+
+def _opinion_at(tokens: list[_Token], j: int) -> tuple[str, int] | None:
+    """The opinion at token j with its modifiers applied, or None if j holds no judgement.
+
+    "too" makes anything negative, "<descriptive> enough" positive, and a negator within the
+    three words before flips the polarity; the opinion text shows them: "not sturdy", "too strong".
+    Descriptive words (polarity 0: "strong", "thick") judge only with one of these modifiers.
+    """
+    words = _words()
+    word = tokens[j].low
+    polarity = words.opinions.get(word)
+    if polarity is None:
+        return None
+    if word == "pretty" and j + 1 < len(tokens) and tokens[j + 1].low in words.opinions:
+        return None  # "pretty good": "pretty" modifies, "good" judges
+    opinion = word
+    if j + 1 < len(tokens) and tokens[j + 1].low == "enough":
+        opinion, polarity = f"{word} enough", 1
+    k = j - 1
+    while k >= 0 and j - k <= 3 and tokens[k].low in ("much", "way", "a", "bit", "little", "far"):
+        k -= 1
+    if k >= 0 and tokens[k].low == "too":
+        opinion, polarity = f"too {opinion}", -1
+        k -= 1
+    negator = _negator_before(tokens, k)
+    if negator is not None:
+        return f"{negator} {opinion}", -polarity if polarity else -1
+    return (opinion, polarity) if polarity else None
+
+
+def _negator_before(tokens: list[_Token], k: int) -> str | None:
+    """The negator among the three tokens ending at k, within the clause ("not", "never", ...)."""
+    for t in reversed(tokens[max(0, k - 2) : k + 1]):
+        if t.low in _CLAUSE_END or _is_nounish(t.low):
+            return None
+        if _negates(t.low):
+            return "not" if t.low.endswith("n't") or t.low in ("no", "without") else t.low
+    return None
+
+
+def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
+    """Token span [start, end) of the noun run ending at `end`, following "X of the Y" back to X."""
+    start = end
+    while start > 0 and _is_nounish(tokens[start - 1].low):
+        start -= 1
+    if start == end:
+        return None
+    # "the quality of the articles is" -> "quality" names the attribute, "articles" its owner
+    before = start - 1
+    if before >= 1 and tokens[before].low in _DETERMINERS:
+        before -= 1
+    if before >= 1 and tokens[before].low == "of":
+        head = _noun_run_before(tokens, before)
+        if head is not None and _feature_words(tokens, *head):
+            return head
+    return start, end
+
+
+def _noun_run_after(tokens: list[_Token], start: int) -> tuple[int, int] | None:
+    end = start
+    while end < len(tokens) and _is_nounish(tokens[end].low):
+        end += 1
+    return (start, end) if end > start else None
+
+
+def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...]:
+    """The feature named by tokens[start:end]: at most MAX_FEATURE_WORDS, generic words trimmed.
+
+    () when the run is the reviewer's own ("my hair") or only generic words ("this product").
+    """
+    if start > 0 and tokens[start - 1].low in _PERSONAL:
+        return ()
+    non_features = _words().non_features
+    words = [t.low for t in tokens[start:end]]
+    while words and words[-1] in non_features:  # "good quality product" -> "quality"
+        words.pop()
+    words = words[-MAX_FEATURE_WORDS:]
+    if not words or (len(words) == 1 and singular(words[0]) in non_features):
+        return ()
+    return (*words[:-1], singular(words[-1]))
+
+
+def _candidates(tokens: list[_Token]) -> list[_Candidate]:
+    """Every (feature, opinion) the four patterns find in one sentence."""
+    found: list[_Candidate] = []
+    n = len(tokens)
+    for j in range(n):
+        word = tokens[j].low
+        opinion = _opinion_at(tokens, j) if word in _words().opinions else None
+        if opinion is not None:
+            found.extend(_predicative(tokens, j, opinion))
+            # attributive: "great price" (adverbs such as "well" qualify verbs, not nouns)
+            span = _noun_run_after(tokens, j + 1) if not word.endswith("ly") and word != "well" else None
+            if span is not None and (feature := _feature_words(tokens, *span)):
+                found.append(_Candidate(span[0], feature, *opinion))
+        elif word in _OPINION_VERBS:
+            found.extend(_opinion_verb(tokens, j))
+    return found
+
+
+def _predicative(tokens: list[_Token], j: int, opinion: tuple[str, int]) -> list[_Candidate]:
+    """Patterns 1 and 3: walk back from the opinion over modifiers to a copula or a verb, then a noun run."""
+    k = j - 1
+    while k >= 0 and j - k <= 5 and not _copula_like(tokens[k].low) and (
+        tokens[k].low in _MODIFIERS or _negates(tokens[k].low) or tokens[k].low in _words().opinions
+        or tokens[k].low == ","
+    ):  # fmt: skip
+        k -= 1
+    if k < 0:
+        return []
+    verb = tokens[k].low
+    if not _copula_like(verb):
+        # pattern 3 needs a verb, and an opinion that ends its clause ("works well", not "works well with")
+        if not (verb in _words().verbs or (verb.endswith("s") and not _is_nounish(verb))):
+            return []
+        if j + 1 < len(tokens) and tokens[j + 1].low not in _CLAUSE_END:
+            return []
+    if verb.endswith(("'s", "'re")):  # "it's great", "they're nice": a pronoun subject, no feature
+        return []
+    k -= 1
+    while k >= 0 and _auxiliary(tokens[k].low):
+        k -= 1
+    span = _noun_run_before(tokens, k + 1)
+    if span is None:
+        return []
+    feature = _feature_words(tokens, *span)
+    return [_Candidate(span[0], feature, *opinion)] if feature else []
+
+
+def _opinion_verb(tokens: list[_Token], j: int) -> list[_Candidate]:
+    """Pattern 4: "I love the smell", "didn't like the texture"."""
+    word = tokens[j].low
+    if word == "like" and j > 0 and not (tokens[j - 1].low in _LIKE_SUBJECTS or tokens[j - 1].low.endswith("n't")):
+        return []
+    k = j + 1
+    if k < len(tokens) and tokens[k].low in _PERSONAL:
+        return []
+    if k < len(tokens) and tokens[k].low in _DETERMINERS:
+        k += 1
+    span = _noun_run_after(tokens, k)
+    if span is None:
+        return []
+    feature = _feature_words(tokens, *span)
+    if not feature:
+        return []
+    polarity = _OPINION_VERBS[word]
+    negator = _negator_before(tokens, j - 1)
+    if negator is not None:
+        return [_Candidate(span[0], feature, f"{negator} {word}", -polarity)]
+    return [_Candidate(span[0], feature, word, polarity)]
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One feature a review sentence judges, with the judging words and their polarity."""
+
+    feature: str  # normalised noun phrase, lower-case, last word singular: "battery life", "zipper"
+    opinion: str  # the opinion word/phrase: "excellent", "cheap", "not sturdy"
+    sentence: str  # the review sentence carrying it (original casing, trimmed)
+    sentiment: int  # +1 / -1
+
+
+def extract_aspects(text: str, lexicon: AspectLexicon | None = None) -> list[Aspect]:
+    """Aspects of a review in reading order, one per feature per sentence (its first opinion).
+
+    Without a lexicon every pattern match counts; with one, only features in it, where a
+    longer phrase falls back to its lexicon suffix ("lavender scent" -> "scent").
+    """
+    aspects: list[Aspect] = []
+    for sentence in split_sentences(text):
+        seen: set[str] = set()
+        for cand in sorted(_candidates(_tokens(sentence)), key=lambda c: c.start):
+            feature = " ".join(cand.feature)
+            if lexicon is not None:
+                feature = lexicon.match(cand.feature)
+            if feature and feature not in seen:
+                seen.add(feature)
+                aspects.append(Aspect(feature, cand.opinion, sentence, cand.sentiment))
+    return aspects
+
+
+@dataclass(frozen=True)
+class AspectLexicon:
+    """The feature vocabulary of a corpus: features judged by an opinion in at least `min_count` reviews."""
+
+    features: frozenset[str]
+    counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # reviews per feature
+    min_count: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", frozenset(normalize_feature(f) for f in self.features) - {""})
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_count: int = 3) -> AspectLexicon:
+        """Count, per feature, the reviews that judge it (pattern rules, no lexicon); keep the frequent ones."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            if isinstance(text, str):
+                counts.update({a.feature for a in extract_aspects(text)})
+        kept = {f: c for f, c in sorted(counts.items()) if c >= min_count}
+        return cls(frozenset(kept), counts=kept, min_count=min_count)
+
+    def match(self, words: tuple[str, ...]) -> str:
+        """The longest suffix of a feature's words that is in the lexicon, or "" if none is."""
+        for i in range(len(words)):
+            phrase = " ".join(words[i:])
+            if phrase in self.features:
+                return phrase
+        return ""
+
+    def mentions(self, text: str) -> list[str]:
+        """Lexicon features that occur anywhere in `text` (opinion or not), in order of first mention."""
+        words = [t.low for t in _tokens(text) if t.low[0].isalpha()]
+        longest = max((f.count(" ") + 1 for f in self.features), default=0)
+        found: dict[str, None] = {}
+        i = 0
+        while i < len(words):
+            for n in range(min(longest, len(words) - i), 0, -1):
+                phrase = " ".join([*words[i : i + n - 1], singular(words[i + n - 1])])
+                if phrase in self.features:
+                    found[phrase] = None
+                    i += n
+                    break
+            else:
+                i += 1
+        return list(found)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the lexicon as JSON: format version, min_count and feature -> review count."""
+        p = Path(path)
+        counts = {f: int(self.counts.get(f, 0)) for f in sorted(self.features)}
+        payload = {"format": LEXICON_FORMAT, "kind": "whyrec.aspect_lexicon", "min_count": self.min_count, "features": counts}
+        p.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> AspectLexicon:
+        p = Path(path)
+        try:
+            payload = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{p}: aspect lexicon not found") from exc
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{p}: aspect lexicon is not valid JSON: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("kind") != "whyrec.aspect_lexicon":
+            raise ArtifactError(f"{p}: not an aspect lexicon")
+        if payload.get("format") != LEXICON_FORMAT:
+            raise ArtifactError(f"{p}: aspect lexicon format {payload.get('format')} != {LEXICON_FORMAT}")
+        features = payload.get("features")
+        if not isinstance(features, dict) or not all(isinstance(c, int) for c in features.values()):
+            raise ArtifactError(f"{p}: field 'features' must map feature -> review count")
+        return cls(frozenset(features), counts=features, min_count=int(payload.get("min_count", 1)))
+
+
+def explanation_targets(reviews: pd.DataFrame, lexicon: AspectLexicon) -> pd.DataFrame:
+    """Per review row (index kept): the explanation sentence and its feature, opinion, sentiment.
+
+    As PETER/PEPLER's Sentires targets: the sentence is the review's most opinionated one (most
+    aspects; the earliest on ties), the feature its first aspect. Reviews with no aspect get
+    None / <NA>; the caller decides whether to drop them.
+    """
+    import pandas as pd
+
+    if "text" not in reviews.columns:
+        raise DataError("reviews frame has no text column", field="text")
+    rows = []
+    for text in reviews["text"]:
+        aspects = extract_aspects(text, lexicon) if isinstance(text, str) else []
+        if not aspects:
+            rows.append((None, None, None, pd.NA))
+            continue
+        per_sentence = Counter(a.sentence for a in aspects)  # insertion order = reading order
+        best = max(per_sentence, key=per_sentence.__getitem__)
+        first = next(a for a in aspects if a.sentence == best)
+        rows.append((first.sentence, first.feature, first.opinion, first.sentiment))
+    out = pd.DataFrame(rows, index=reviews.index, columns=["sentence", "feature", "opinion", "sentiment"])
+    out["sentiment"] = out["sentiment"].astype("Int8")
+    return out
