@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from whyrec.data.schema import Dataset
+from whyrec.data.split import leave_last_out
 from whyrec.recommend.base import Recommender, interaction_matrix
 from whyrec.recommend.mf import MatrixFactorization, MFConfig
 from whyrec.recommend.popular import Popularity
@@ -100,16 +101,18 @@ def test_fold_in_of_new_events_improves_next_item_ranking(
 
 
 @pytest.mark.parametrize(("algorithm", "metric"), [("als", "loss"), ("bpr", "train_auc")])
-def test_iteration_callback_reports_every_iteration(
+def test_epoch_hook_reports_training_and_validation_progress(
     movielens: tuple[Dataset, pd.DataFrame], algorithm: str, metric: str
 ) -> None:
     data, _ = movielens
-    seen: list[tuple[int, dict[str, float]]] = []
-    model = MatrixFactorization(MFConfig(algorithm=algorithm, factors=8, iterations=4, num_threads=1))
-    model.on_iteration = lambda it, metrics: seen.append((it, metrics))
-    model.fit(data)
-    assert [it for it, _ in seen] == [0, 1, 2, 3]
-    values = [m[metric] for _, m in seen]
-    assert all(0 < v < 1 for v in values) if metric == "train_auc" else all(v > 0 for v in values)
-    # Training makes progress: loss falls, the share of correctly ordered pairs rises.
-    assert values[-1] < values[0] if metric == "loss" else values[-1] > values[0]
+    split = leave_last_out(data)
+    calls: list[tuple[int, int, dict[str, float]]] = []
+    model = MatrixFactorization(MFConfig(algorithm=algorithm, factors=16, iterations=4, num_threads=1))
+    model.on_epoch = lambda epoch, total, metrics: calls.append((epoch, total, metrics))
+    model.fit(data, split)
+    assert [(e, t) for e, t, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    values = [m[metric] for _, _, m in calls]
+    # Training makes progress: the loss falls, the share of correctly ordered pairs rises.
+    assert values[-1] < values[0] if metric == "loss" else values[-1] > values[0] > 0.5
+    ndcg = [m["val_ndcg@10"] for _, _, m in calls]
+    assert all(0 <= v <= 1 for v in ndcg) and ndcg[-1] > 0.02

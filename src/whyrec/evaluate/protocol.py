@@ -24,7 +24,7 @@ from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ConfigError
 from whyrec.evaluate.ranking import metrics_from_ranks, rank_of_target, ranking_metrics
-from whyrec.recommend.base import Recommender
+from whyrec.recommend.base import Recommender, top_k
 
 DEFAULT_BATCH = 512  # users scored at once: bounds memory at batch x n_items floats
 
@@ -120,13 +120,9 @@ def _top(scores: np.ndarray, history: sp.csr_matrix, k: int) -> np.ndarray:
     scores = scores.copy()
     hist = history.tocoo()
     scores[hist.row, hist.col] = -np.inf
-    k_eff = min(k, scores.shape[1])
-    cand = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
     out = np.full((len(scores), k), -1, dtype=np.int64)
-    for row, (s, c) in enumerate(zip(scores, cand, strict=True)):
-        c = c[np.lexsort((c, -s[c]))]
-        c = c[np.isfinite(s[c])]
-        out[row, : len(c)] = c
+    for row, items in enumerate(top_k(scores, k)[0]):
+        out[row, : len(items)] = items
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Self
@@ -23,6 +24,9 @@ from whyrec.errors import ArtifactError, ConfigError
 
 RECOMMENDER_FORMAT = 1
 _RANK_BATCH = 1024  # users scored at once in recommend(); bounds memory at batch x n_items floats
+
+# Training progress: (epoch done, 1-based; total epochs; metrics such as {"loss": ..., "val_ndcg@10": ...}).
+EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
 class RecommenderConfig(BaseModel):
@@ -61,6 +65,31 @@ def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.cs
     return m
 
 
+def top_k(scores: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per row of (B, n_items) scores, the indices and scores of the k best finite scores, best first.
+
+    Ties go to the lower index, also at the k-th place (argpartition alone picks arbitrarily there),
+    so a ranking never depends on numpy's partition algorithm. NaN counts as -inf (never ranked).
+    """
+    k = max(0, min(k, scores.shape[1]))
+    if k == 0:
+        return [np.empty(0, np.int64)] * len(scores), [np.empty(0, np.float32)] * len(scores)
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    kth = np.take_along_axis(scores, part, axis=1).min(axis=1)  # (B,) the k-th best score per row
+    items, values = [], []
+    for row, threshold in zip(scores, kth, strict=True):
+        above = np.flatnonzero(row > threshold)
+        tied = np.flatnonzero(row == threshold)[: k - len(above)]
+        cand = np.concatenate([above, tied])
+        cand = cand[np.lexsort((cand, -row[cand]))]
+        cand = cand[np.isfinite(row[cand])]
+        items.append(cand.astype(np.int64))
+        values.append(row[cand].astype(np.float32))
+    return items, values
+
+
 class Recommender(ABC):
     """fit(dataset, split) -> score(users) -> recommend(users, k); save/load as config + arrays."""
 
@@ -72,6 +101,7 @@ class Recommender(ABC):
         self.config = config if config is not None else self.config_class()
         self.seen: sp.csr_matrix | None = None
         self.popularity: np.ndarray | None = None
+        self.on_epoch: EpochHook | None = None  # set by callers (the CLI's progress bar); trainable models call it
 
     @classmethod
     def from_options(cls, options: dict) -> Self:
@@ -153,7 +183,7 @@ class Recommender(ABC):
         users = np.asarray(user_ids, dtype=np.int64).ravel()
         known = (users >= 0) & (users < self.n_users)
         out: list[Ranked | None] = [None] * len(users)
-        pop_items, pop_scores = self._top_k(self.popularity[None, :].copy(), k)
+        pop_items, pop_scores = top_k(self.popularity[None, :], k)
         for pos in np.flatnonzero(~known):
             out[pos] = Ranked(int(users[pos]), pop_items[0], pop_scores[0], fallback=True)
         known_pos = np.flatnonzero(known)
@@ -165,25 +195,10 @@ class Recommender(ABC):
             if exclude_seen:
                 rows = self.seen[users[pos]].tocoo()
                 scores[rows.row, rows.col] = -np.inf
-            items, top = self._top_k(scores, k)
+            items, top = top_k(scores, k)
             for j, p in enumerate(pos):
                 out[p] = Ranked(int(users[p]), items[j], top[j], fallback=False)
         return out  # type: ignore[return-value]
-
-    @staticmethod
-    def _top_k(scores: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per row, the indices and scores of the k best finite scores, best first (ties by lower index)."""
-        k = max(0, min(k, scores.shape[1]))
-        items, values = [], []
-        if k == 0:
-            return [np.empty(0, np.int64)] * len(scores), [np.empty(0, np.float32)] * len(scores)
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        for row, cand in zip(scores, part, strict=True):
-            cand = cand[np.lexsort((cand, -row[cand]))]
-            cand = cand[np.isfinite(row[cand])]
-            items.append(cand.astype(np.int64))
-            values.append(row[cand].astype(np.float32))
-        return items, values
 
     # ---- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -8,7 +8,7 @@ so its user vectors take a few BPR gradient steps with the item factors frozen (
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -34,9 +34,7 @@ class MFConfig(RecommenderConfig):
     fold_in_epochs: PositiveInt = 30  # BPR only: gradient steps per user when observe() folds in new events
 
 
-# Called after each training iteration with (iteration, metrics): ALS reports {"loss": ...},
-# BPR {"train_auc": ...} (the share of its sampled pairs it already ranked right).
-IterationCallback = Callable[[int, dict[str, float]], None]
+VAL_PROBE_USERS = 1000  # validation rows scored per iteration for the progress display
 
 
 @contextmanager
@@ -56,25 +54,28 @@ class MatrixFactorization(Recommender):
     config_class = MFConfig
     config: MFConfig
 
-    def __init__(self, config: MFConfig | None = None) -> None:
-        super().__init__(config)
-        self.on_iteration: IterationCallback | None = None  # progress hook, e.g. for the CLI's progress bar
-
     def _fit(self, data: TrainData) -> None:
+        # Progress (only when someone listens): the loss or BPR's training AUC, and the validation
+        # NDCG@10 of the factors so far on up to VAL_PROBE_USERS validation rows.
+        probe = data.valid.head(VAL_PROBE_USERS)
         with _single_threaded_blas():
             model = self._implicit_model()
-            nnz = data.seen.nnz
-            hook = self.on_iteration
 
             def callback(iteration: int, _elapsed: float, *stats: float) -> None:
                 # implicit calls back with (loss,) for ALS and (correct, skipped) sample counts for BPR.
-                if hook is None:
+                if self.on_epoch is None:
                     return
                 if self.config.algorithm == "als":
-                    hook(iteration, {"loss": float(stats[0])})
+                    metrics = {"loss": float(stats[0])}
                 else:
                     correct, skipped = stats
-                    hook(iteration, {"train_auc": correct / max(nnz - skipped, 1)})
+                    metrics = {"train_auc": correct / max(data.seen.nnz - skipped, 1)}
+                if not probe.empty:
+                    from whyrec.evaluate.protocol import validation_ndcg
+
+                    self.user_factors, self.item_factors = model.user_factors, model.item_factors
+                    metrics["val_ndcg@10"] = validation_ndcg(self, probe, k=10)
+                self.on_epoch(iteration + 1, self.config.iterations, metrics)
 
             model.fit(data.seen.astype(np.float32), show_progress=False, callback=callback)
         self.user_factors = np.asarray(model.user_factors, dtype=np.float32)
@@ -97,7 +98,7 @@ class MatrixFactorization(Recommender):
             return AlternatingLeastSquares(
                 factors=c.factors, regularization=self.regularization, alpha=c.alpha,
                 iterations=c.iterations, num_threads=c.num_threads, random_state=c.seed,
-                calculate_training_loss=self.on_iteration is not None,
+                calculate_training_loss=self.on_epoch is not None,
             )
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
