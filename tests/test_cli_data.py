@@ -94,7 +94,6 @@ def test_split_writes_the_split_make_split_computes(sample_store: tuple[Path, di
 
 
 def test_stats_reports_counts_histograms_and_aspects(sample_store: tuple[Path, dict]) -> None:
-    pytest.importorskip("whyrec.explain.aspects", reason="stats' top aspects need the aspect extractor")
     store, ingested = sample_store
     out = one_json(whyrec("stats", "--store", store, "--json"))
     assert (out["users"], out["items"], out["reviews"]) == (400, 300, ingested["reviews"])
