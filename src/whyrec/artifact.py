@@ -1,0 +1,275 @@
+"""A trained pipeline as one folder: what `train` writes and `recommend`, `evaluate`, `serve` read.
+
+    ARTIFACT/
+      artifact.json       format version, whyrec version, run config, created time, dataset, metrics
+      users.txt items.txt raw ids, one per line, line n = dense index n
+      interactions.npz    the interactions the split indexes (so evaluation needs no store, which may
+                          have grown since training)
+      recommender/        Recommender.save
+      split/              Split.save (absent when trained on everything)
+      reasoner/           Reasoner.save (absent without a reasoner)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from whyrec import __version__
+from whyrec.config import RunConfig
+from whyrec.data.schema import EVENT_TYPES, INTERACTION_COLUMNS, Dataset, IdMap
+from whyrec.data.split import Split, make_split
+from whyrec.errors import ArtifactError, ConfigError, DataError
+from whyrec.recommend.base import EpochHook, Recommender
+from whyrec.recommend.registry import get_recommender_class
+
+if TYPE_CHECKING:
+    from whyrec.explain.base import Reasoner
+
+ARTIFACT_FORMAT = 1
+_MANIFEST = "artifact.json"
+
+
+def write_ids(path: Path, ids: tuple[str, ...], what: str) -> None:
+    """One raw id per line (UTF-8, "\\n" only); an id containing a newline cannot be stored and is refused."""
+    for row, raw in enumerate(ids, start=1):
+        if "\n" in raw:
+            raise DataError(f"{what} id {raw!r} contains a newline; ids must fit on one line", row=row, field=what)
+    # Bytes, not text mode: text mode would turn a "\r" inside an id into a line break on reading.
+    path.write_bytes("".join(f"{raw}\n" for raw in ids).encode("utf-8"))
+
+
+def read_ids(path: Path) -> tuple[str, ...]:
+    """The ids `write_ids` wrote, in order."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: id file missing") from exc
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    if text and not text.endswith("\n"):
+        raise ArtifactError(f"{path}: truncated (no final newline)")
+    return tuple(text.split("\n")[:-1])
+
+
+@dataclass
+class Artifact:
+    """A fitted recommender (and optional reasoner) with everything needed to serve and evaluate it."""
+
+    config: RunConfig
+    recommender: Recommender
+    user_ids: IdMap
+    item_ids: IdMap
+    interactions: pd.DataFrame  # the dataset's interactions at training time, in Dataset order
+    split: Split | None = None
+    reasoner: Reasoner | None = None
+    dataset_name: str = ""
+    store: str | None = None  # where the data came from, for the record
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    whyrec_version: str = __version__
+    _serving: Recommender | None = field(default=None, init=False, repr=False)
+
+    # ---- building --------------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        dataset: Dataset,
+        config: RunConfig,
+        split: Split | None = None,
+        *,
+        store: str | None = None,
+        on_epoch: EpochHook | None = None,
+        evaluate: bool = True,
+    ) -> Artifact:
+        """Split (unless given), fit the configured recommender on train, and evaluate it on test."""
+        if split is None:
+            table = "interactions" if config.split_protocol == "ratio" else None  # ratio alone would pick reviews
+            split = make_split(dataset, config.split_protocol, config.seed, table=table)
+        if split.table != "interactions":
+            raise ConfigError(f"the recommender needs an interactions split; the given split is over {split.table}")
+        klass = get_recommender_class(config.recommender)
+        recommender = klass.from_options({"seed": config.seed, **config.model_options(config.recommender)})
+        recommender.on_epoch = on_epoch
+        recommender.fit(dataset, split)
+        recommender.on_epoch = None
+        artifact = cls(
+            config=config,
+            recommender=recommender,
+            user_ids=dataset.user_ids,
+            item_ids=dataset.item_ids,
+            interactions=dataset.interactions,
+            split=split,
+            dataset_name=dataset.name,
+            store=store,
+        )
+        if evaluate and len(split.test):
+            artifact.evaluate()
+        return artifact
+
+    def dataset(self) -> Dataset:
+        """The interactions and id maps the recommender was trained on, as a Dataset."""
+        return Dataset(self.interactions, self.user_ids, self.item_ids, name=self.dataset_name)
+
+    def evaluate(self, **options: Any) -> dict[str, Any]:
+        """Ranking metrics on the split's test rows (`evaluate_ranking`); also kept in `metrics["ranking"]`.
+
+        Runs on a copy, because the protocol folds the validation rows into the model it is given:
+        the stored recommender stays exactly as fitted on train, so evaluating twice gives the same numbers.
+        """
+        from whyrec.evaluate.protocol import evaluate_ranking
+
+        if self.split is None:
+            raise ArtifactError("this artifact was trained without a split: nothing held out to evaluate on")
+        model = copy.deepcopy(self.recommender)
+        self.metrics["ranking"] = evaluate_ranking(model, self.dataset(), self.split, **options)
+        return self.metrics["ranking"]
+
+    def serving_recommender(self) -> Recommender:
+        """The recommender with the held-out rows (valid + test) folded in, so users' whole history counts.
+
+        Built once, on a copy (see `evaluate`); live events can be passed to its `observe`.
+        """
+        if self._serving is None:
+            model = copy.deepcopy(self.recommender)
+            if self.split is not None and len(self.split.valid) + len(self.split.test):
+                model.observe(self.interactions.iloc[np.concatenate([self.split.valid, self.split.test])])
+            self._serving = model
+        return self._serving
+
+    # ---- serving -------------------------------------------------------------------------------
+    def recommend(self, user: str, k: int = 10) -> dict[str, Any]:
+        """Top-k for a raw user id as `whyrec recommend --json` prints it; unknown users get popular items.
+
+        Each item carries a reason and its evidence when the artifact has a reasoner; a reason the
+        grounding/safety filters flagged is withheld (null) and its flags are listed instead.
+        """
+        uid = self.user_ids.get(user)
+        [ranked] = self.serving_recommender().recommend([uid], k=k)
+        reasons: list[Any] = [None] * len(ranked.items)
+        if self.reasoner is not None and len(ranked.items):
+            from whyrec.explain.base import ReasonRequest
+
+            reasons = self.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
+        items = []
+        for item, score, reason in zip(ranked.items, ranked.scores, reasons, strict=True):
+            entry: dict[str, Any] = {"item": self.item_ids.raw[int(item)], "score": float(score), "reason": None, "evidence": {}}
+            if reason is not None:
+                entry["reason"] = None if reason.flags else reason.text
+                entry["evidence"] = reason.evidence
+                entry["flags"] = list(reason.flags)
+            items.append(entry)
+        return {"user": user, "items": items, "fallback": bool(ranked.fallback)}
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        """What artifact.json holds."""
+        return {
+            "format": ARTIFACT_FORMAT,
+            "whyrec_version": self.whyrec_version,
+            "created": self.created,
+            "config": self.config.model_dump(),
+            "dataset": {
+                "name": self.dataset_name,
+                "store": self.store,
+                "users": len(self.user_ids),
+                "items": len(self.item_ids),
+                "interactions": len(self.interactions),
+            },
+            "recommender": self.recommender.name,
+            "reasoner": None if self.reasoner is None else self.reasoner.name,
+            "metrics": self.metrics,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole folder (overwriting the files of an earlier artifact there)."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        write_ids(out / "users.txt", self.user_ids.raw, "user")
+        write_ids(out / "items.txt", self.item_ids.raw, "item")
+        inter = self.interactions
+        codes = inter["event"].map({e: i for i, e in enumerate(EVENT_TYPES)})
+        if codes.isna().any():
+            row = int(np.flatnonzero(codes.isna().to_numpy())[0])
+            raise DataError(f"unknown event {inter['event'].iloc[row]!r} (expected one of {EVENT_TYPES})", row=row + 1, field="event")
+        np.savez(
+            out / "interactions.npz",
+            user=inter["user"].to_numpy(np.int32),
+            item=inter["item"].to_numpy(np.int32),
+            timestamp=inter["timestamp"].to_numpy(np.int64),
+            event=codes.to_numpy(np.int8),  # index into EVENT_TYPES
+            rating=inter["rating"].to_numpy(np.float32),
+        )
+        self.recommender.save(out / "recommender")
+        if self.split is not None:
+            self.split.save(out / "split")
+        if self.reasoner is not None:
+            self.reasoner.save(out / "reasoner")
+        self.save_manifest(out)
+        return out
+
+    def save_manifest(self, path: str | Path) -> None:
+        """Rewrite artifact.json only (e.g. after `evaluate` added metrics)."""
+        text = json.dumps(self.manifest(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
+        (Path(path) / _MANIFEST).write_text(text, encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Artifact:
+        """Read a folder `save` wrote; refuses other format versions with a clear ArtifactError."""
+        d = Path(path)
+        try:
+            meta = json.loads((d / _MANIFEST).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: not a whyrec artifact ({_MANIFEST} missing); create one with `whyrec train`") from exc
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{d / _MANIFEST}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+        if meta.get("format") != ARTIFACT_FORMAT:
+            raise ArtifactError(
+                f"{d}: artifact format {meta.get('format')!r} (written by whyrec {meta.get('whyrec_version', '?')}) "
+                f"cannot be read by whyrec {__version__}, which reads format {ARTIFACT_FORMAT}; retrain with `whyrec train`"
+            )
+        data = meta["dataset"]
+        user_ids, item_ids = IdMap(read_ids(d / "users.txt")), IdMap(read_ids(d / "items.txt"))
+        for ids, name, count in ((user_ids, "users.txt", data["users"]), (item_ids, "items.txt", data["items"])):
+            if len(ids) != count:
+                raise ArtifactError(f"{d / name}: {len(ids)} ids, but {_MANIFEST} says {count}")
+        try:
+            with np.load(d / "interactions.npz", allow_pickle=False) as z:
+                columns = {k: z[k] for k in INTERACTION_COLUMNS if k != "event"}
+                columns["event"] = np.asarray(EVENT_TYPES, dtype=object)[z["event"]]
+            interactions = pd.DataFrame(columns)[list(INTERACTION_COLUMNS)].astype(INTERACTION_COLUMNS)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            raise ArtifactError(f"{d / 'interactions.npz'}: missing or unreadable ({exc})") from exc
+        reasoner = None
+        if meta.get("reasoner"):
+            from whyrec.explain.registry import get_reasoner_class
+
+            reasoner = get_reasoner_class(meta["reasoner"]).load(d / "reasoner")
+        return cls(
+            config=RunConfig.parse(meta["config"], source=str(d / _MANIFEST)),
+            recommender=Recommender.load(d / "recommender"),
+            user_ids=user_ids,
+            item_ids=item_ids,
+            interactions=interactions,
+            split=Split.load(d / "split") if (d / "split").is_dir() else None,
+            reasoner=reasoner,
+            dataset_name=data.get("name", ""),
+            store=data.get("store"),
+            metrics=meta.get("metrics", {}),
+            created=meta.get("created", ""),
+            whyrec_version=meta.get("whyrec_version", ""),
+        )
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars in metrics become plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
