@@ -23,10 +23,15 @@ class ReasonerConfig(BaseModel):
 
 @dataclass(frozen=True)
 class ReasonRequest:
-    """Explain why `item` suits `user` (dense ids of the fitted dataset; -1 = unknown user)."""
+    """Explain why `item` suits `user` (dense ids of the fitted dataset; -1 = unknown user).
+
+    `hint` names an aspect the reason should be about (PETER+'s feature; the grounding filter's
+    retry); reasoners that cannot steer their text may ignore it.
+    """
 
     user: int
     item: int
+    hint: str | None = None
 
 
 @dataclass

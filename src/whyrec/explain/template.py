@@ -1,0 +1,251 @@
+"""The `template` reasoner: aspect matching worded by a few fixed sentences, no language model.
+
+The user's most-praised aspects (their training reviews) meet the item's best-reviewed aspects
+(the item's training reviews, plus aspects its catalog text names): the first shared one makes
+a personal reason. Without one, the item's best aspect makes an item-only reason; an item no
+review judges gets "Popular in {category}" (only when it is popular there) or its brand. Every
+sentence it writes is true of the training data by construction, so it is also the fallback the
+grounding filter uses. Fast (dictionary look-ups) and deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+import numpy as np
+
+from whyrec.data.schema import Dataset
+from whyrec.data.split import Split
+from whyrec.errors import ArtifactError
+from whyrec.explain.aspects import AspectLexicon
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
+from whyrec.explain.targets import aspect_mentions, catalog_aspects
+
+TEMPLATE_FORMAT = 1
+
+# Personal reasons: the user praises {feature}; reviewers praise the item's. With {opinion} only when
+# the item's reviews give an adjective that reads well before the noun.
+_PERSONAL = (
+    "You often praise the {feature} — reviewers love this one's {opinion} {feature}.",
+    "You care about the {feature}, and reviewers call this one's {feature} {opinion}.",
+    "Reviewers rate the {feature} of this one {opinion}, and the {feature} is what you look for.",
+)
+_PERSONAL_PLAIN = (
+    "You often praise the {feature} — reviewers praise this one's {feature} too.",
+    "You care about the {feature}, and reviewers like this one's {feature}.",
+)
+_PERSONAL_CATALOG = ("You often praise the {feature} — this one's listing names it too.",)
+_ITEM = (
+    "Reviewers love this one's {opinion} {feature}.",
+    "Reviewers say the {feature} is {opinion}.",
+)
+_ITEM_PLAIN = ("Reviewers praise the {feature} of this one.",)
+# Opinions that do not read as an adjective before a noun ("love battery", "well battery").
+_NOT_ATTRIBUTIVE = frozenset({"love", "loves", "loved", "like", "likes", "liked", "enjoy", "enjoyed", "adore", "appreciate", "well"})
+
+
+class TemplateConfig(ReasonerConfig):
+    """How aspects are counted and how much evidence is cited."""
+
+    min_aspect_count: int = 2  # reviews that must judge a feature for the lexicon built in fit to keep it
+    use_catalog: bool = True  # count aspects the item's catalog text names as the item's
+    max_history: int = 3  # history items cited per reason
+
+
+@dataclass
+class _AspectStats:
+    """Positive/negative judgements of one feature, by one user or of one item."""
+
+    positive: int = 0
+    negative: int = 0
+    opinions: Counter[str] = field(default_factory=Counter)  # positive opinion words and their counts
+    items: list[int] = field(default_factory=list)  # for a user: items whose review praised it, oldest first
+
+    @property
+    def net(self) -> int:
+        return self.positive - self.negative
+
+    def to_json(self) -> list:
+        return [self.positive, self.negative, dict(self.opinions), self.items]
+
+    @classmethod
+    def from_json(cls, data: list) -> _AspectStats:
+        return cls(int(data[0]), int(data[1]), Counter({str(k): int(v) for k, v in data[2].items()}), [int(i) for i in data[3]])
+
+
+def _ranked_praised(stats: dict[str, _AspectStats]) -> list[str]:
+    """Features judged positively on balance, best first (net praise, then praise count, then name)."""
+    good = [f for f, s in stats.items() if s.net > 0]
+    return sorted(good, key=lambda f: (-stats[f].net, -stats[f].positive, f))
+
+
+def _adjective(stats: _AspectStats) -> str | None:
+    """The most frequent positive opinion that reads well before the feature, if any."""
+    usable = [(n, w) for w, n in stats.opinions.items() if " " not in w and w not in _NOT_ATTRIBUTIVE and not w.endswith("ly")]
+    return min(usable, key=lambda nw: (-nw[0], nw[1]))[1] if usable else None
+
+
+def _pick(options: tuple[str, ...], request: ReasonRequest) -> str:
+    """A template chosen by the (user, item) pair: varied across pairs, fixed for one pair."""
+    return options[(request.user * 7919 + request.item) % len(options)]
+
+
+class TemplateReasoner(Reasoner):
+    """Aspect-based reasons from fixed templates; see the module docstring."""
+
+    name = "template"
+    config_class = TemplateConfig
+    config: TemplateConfig
+
+    def __init__(self, config: TemplateConfig | None = None) -> None:
+        super().__init__(config)
+        self.lexicon: AspectLexicon | None = None
+        self.users: dict[int, dict[str, _AspectStats]] = {}
+        self.items: dict[int, dict[str, _AspectStats]] = {}
+        self.catalog: dict[int, list[str]] = {}  # item -> aspects its catalog text names
+        self.category: dict[int, str] = {}  # item -> leaf category, only for items popular in it
+        self.brand: dict[int, str] = {}
+
+    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
+        """Count who praises what in the training reviews (split.train when given, else all)."""
+        rows = None if split is None else split.train
+        texts = dataset.reviews["text"] if rows is None else dataset.reviews["text"].iloc[rows]
+        self.lexicon = AspectLexicon.build(texts, min_count=self.config.min_aspect_count)
+        mentions = aspect_mentions(dataset, self.lexicon, rows)
+        users: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
+        items: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
+        for user, item, feature, opinion, sentiment in mentions[["user", "item", "feature", "opinion", "sentiment"]].itertuples(
+            index=False
+        ):
+            for owner in (users[int(user)], items[int(item)]):
+                stats = owner.setdefault(feature, _AspectStats())
+                if sentiment > 0:
+                    stats.positive += 1
+                    stats.opinions[opinion] += 1
+                else:
+                    stats.negative += 1
+            if sentiment > 0 and int(item) not in users[int(user)][feature].items:
+                users[int(user)][feature].items.append(int(item))
+        self.users, self.items = dict(users), dict(items)
+        self.catalog = (
+            {i: sorted(f) for i, f in catalog_aspects(dataset, self.lexicon).items()} if self.config.use_catalog else {}
+        )
+        self._fit_catalog(dataset, rows)
+        return self
+
+    def _fit_catalog(self, dataset: Dataset, rows: np.ndarray | None) -> None:
+        """Brand per item, and the leaf category of items reviewed at least as often as their category's median."""
+        reviews = dataset.reviews if rows is None else dataset.reviews.iloc[rows]
+        counts = reviews["item"].value_counts()
+        catalog = dataset.items.assign(
+            leaf=dataset.items["category"].map(lambda c: c.split(" > ")[-1].strip() if isinstance(c, str) and c.strip() else None),
+            n=dataset.items["item"].map(counts).fillna(0),
+        )
+        self.brand = {int(i): str(b) for i, b in zip(catalog["item"], catalog["brand"], strict=True) if isinstance(b, str) and b}
+        self.category = {}
+        for leaf, group in catalog.dropna(subset=["leaf"]).groupby("leaf"):
+            median = float(group["n"].median())
+            self.category.update({int(i): str(leaf) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median})
+
+    def _item_aspects(self, item: int) -> list[str]:
+        """Every aspect the item has as the model knows it: best-reviewed first, then the rest, then catalog ones."""
+        stats = self.items.get(item, {})
+        praised = _ranked_praised(stats)
+        rest = sorted(set(stats) - set(praised))
+        return list(dict.fromkeys([*praised, *rest, *self.catalog.get(item, [])]))
+
+    def _one(self, request: ReasonRequest) -> Reason:
+        item_stats = self.items.get(request.item, {})
+        best = _ranked_praised(item_stats)
+        listed = [f for f in self.catalog.get(request.item, []) if f not in item_stats]
+        user_stats = self.users.get(request.user, {}) if request.user >= 0 else {}
+        liked = _ranked_praised(user_stats)
+        if request.hint is not None and (request.hint in best or request.hint in listed):
+            chosen = [request.hint]
+        else:
+            chosen = [f for f in liked if f in best or f in listed][:1] or best[:1]
+        if not chosen:
+            return self._fallback(request)
+        feature = chosen[0]
+        personal = feature in liked
+        history = user_stats[feature].items[-self.config.max_history :] if personal else []
+        if feature in item_stats:
+            stats = item_stats[feature]
+            opinion = _adjective(stats)
+            if personal:
+                text = _pick(_PERSONAL if opinion else _PERSONAL_PLAIN, request)
+            else:
+                text = _pick(_ITEM if opinion else _ITEM_PLAIN, request)
+            score = stats.positive / (stats.positive + stats.negative)
+        else:  # named by the catalog only: no reviewer opinion to quote
+            text, opinion, score = _pick(_PERSONAL_CATALOG, request), None, 0.5
+        evidence = {
+            "item_aspects": [feature],
+            "history_items": history,
+            "kind": "personal" if personal else "item",
+        }
+        return Reason(request.user, request.item, text.format(feature=feature, opinion=opinion), [feature], evidence, score)
+
+    def _fallback(self, request: ReasonRequest) -> Reason:
+        """No aspect to cite: the item's category (if popular there), its brand, or a plain line."""
+        if request.item in self.category:
+            text, kind = f"Popular in {self.category[request.item]}.", "category"
+        elif request.item in self.brand:
+            text, kind = f"From {self.brand[request.item]}.", "brand"
+        else:
+            text, kind = "Picked for you.", "none"
+        return Reason(request.user, request.item, text, [], {"item_aspects": [], "history_items": [], "kind": kind}, 0.0)
+
+    def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
+        if self.lexicon is None:
+            raise ArtifactError("template reasoner is not fitted")
+        return [self._one(r) for r in requests]
+
+    def item_aspects(self) -> dict[int, list[str]]:
+        """Per item the model knows, its aspects, best-reviewed first (for the grounding filter)."""
+        return {i: self._item_aspects(i) for i in sorted(set(self.items) | set(self.catalog))}
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """config.json (name, format, config), lexicon.json, and profiles.json (counts only)."""
+        if self.lexicon is None:
+            raise ArtifactError("template reasoner is not fitted")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "format": TEMPLATE_FORMAT, "config": self.config.model_dump()}
+        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        self.lexicon.save(out / "lexicon.json")
+        profiles = {
+            "users": {str(u): {f: s.to_json() for f, s in st.items()} for u, st in self.users.items()},
+            "items": {str(i): {f: s.to_json() for f, s in st.items()} for i, st in self.items.items()},
+            "catalog": {str(i): f for i, f in self.catalog.items()},
+            "category": {str(i): c for i, c in self.category.items()},
+            "brand": {str(i): b for i, b in self.brand.items()},
+        }
+        (out / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        d = Path(path)
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            profiles = json.loads((d / "profiles.json").read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: template reasoner incomplete ({Path(exc.filename).name} missing)") from exc
+        if meta.get("model") != cls.name or meta.get("format") != TEMPLATE_FORMAT:
+            raise ArtifactError(
+                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {TEMPLATE_FORMAT}"
+            )
+        model = cls(TemplateConfig.model_validate(meta["config"]))
+        model.lexicon = AspectLexicon.load(d / "lexicon.json")
+        model.users = {int(u): {f: _AspectStats.from_json(s) for f, s in st.items()} for u, st in profiles["users"].items()}
+        model.items = {int(i): {f: _AspectStats.from_json(s) for f, s in st.items()} for i, st in profiles["items"].items()}
+        model.catalog = {int(i): list(f) for i, f in profiles["catalog"].items()}
+        model.category = {int(i): c for i, c in profiles["category"].items()}
+        model.brand = {int(i): b for i, b in profiles["brand"].items()}
+        return model
