@@ -119,8 +119,10 @@ class Artifact:
         return Dataset(self.interactions, self.user_ids, self.item_ids, name=self.dataset_name)
 
     def evaluate(self, **options: Any) -> dict[str, Any]:
-        """Ranking metrics on the split's test rows (`evaluate_ranking`); also kept in `metrics["ranking"]`.
+        """Ranking metrics on the split's test rows (`evaluate_ranking` with these options).
 
+        Kept in `metrics["ranking"]`, or under a key naming the options when they are not the
+        defaults (e.g. "ranking[n_negatives=99]"), so a sampled-negative run never passes for full ranking.
         Runs on a copy, because the protocol folds the validation rows into the model it is given:
         the stored recommender stays exactly as fitted on train, so evaluating twice gives the same numbers.
         """
@@ -129,8 +131,10 @@ class Artifact:
         if self.split is None:
             raise ArtifactError("this artifact was trained without a split: nothing held out to evaluate on")
         model = copy.deepcopy(self.recommender)
-        self.metrics["ranking"] = evaluate_ranking(model, self.dataset(), self.split, **options)
-        return self.metrics["ranking"]
+        result = evaluate_ranking(model, self.dataset(), self.split, **options)
+        named = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+        self.metrics[f"ranking[{named}]" if named else "ranking"] = result
+        return result
 
     def serving_recommender(self) -> Recommender:
         """The recommender with the held-out rows (valid + test) folded in, so users' whole history counts.
@@ -249,9 +253,9 @@ class Artifact:
             raise ArtifactError(f"{d / 'interactions.npz'}: missing or unreadable ({exc})") from exc
         reasoner = None
         if meta.get("reasoner"):
-            from whyrec.explain.registry import get_reasoner_class
+            from whyrec.explain.registry import load_reasoner
 
-            reasoner = get_reasoner_class(meta["reasoner"]).load(d / "reasoner")
+            reasoner = load_reasoner(d / "reasoner")
         return cls(
             config=RunConfig.parse(meta["config"], source=str(d / _MANIFEST)),
             recommender=Recommender.load(d / "recommender"),

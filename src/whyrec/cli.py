@@ -189,6 +189,194 @@ def split(
     emit(payload, as_json, human)
 
 
+def _train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, quiet: bool) -> Any:
+    """Artifact.train with a progress bar on stderr (epochs, loss and validation metric for trainable models)."""
+    from whyrec.artifact import Artifact
+    from whyrec.progress import progress
+
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task(f"training {run.recommender}", total=None)
+        epochs_reported = False
+
+        def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
+            nonlocal epochs_reported
+            epochs_reported = True
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            bar.update(task, completed=epoch, total=total, description=f"training {run.recommender}  {shown}")
+
+        artifact = Artifact.train(
+            dataset, run, split, store=None if store is None else str(store), on_epoch=on_epoch, evaluate=False
+        )
+        if not epochs_reported:  # a model fitted in one step (pop, itemknn): just mark it done
+            bar.update(task, completed=1, total=1)
+        task = bar.add_task("evaluating on the test split (full ranking)", total=None)
+        artifact.evaluate()
+        bar.update(task, completed=1, total=1)
+    return artifact
+
+
+def _ranking_line(ranking: dict[str, Any]) -> str:
+    keys = [k for k in ("hr@10", "ndcg@10", "mrr", "coverage@10") if k in ranking]
+    return "  ".join(f"{k} {ranking[k]:.4f}" for k in keys) + f"  ({ranking['users']} test users)"
+
+
+@app.command()
+def train(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store with the training data.")],
+    out: Annotated[Path, typer.Option("--out", help="Artifact folder to write.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML (recommender, reasoner, models.<name>).")] = None,
+    recommender: Annotated[str | None, typer.Option("--recommender", help="Recommender name; overrides the config.")] = None,
+    reasoner: Annotated[str | None, typer.Option("--reasoner", help="Reasoner name; overrides the config.")] = None,
+    split_dir: Annotated[Path | None, typer.Option("--split", help="Split folder from `whyrec split` [default: the config's protocol].")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit a recommender on the store's training split, evaluate it on the test split, write an artifact."""
+    import time
+
+    from whyrec.config import RunConfig
+    from whyrec.data.split import Split
+    from whyrec.data.store import Store
+    from whyrec.errors import DataError
+
+    run = (RunConfig.from_toml(config) if config else RunConfig()).overridden(recommender=recommender, reasoner=reasoner)
+    with Store(store, create=False) as db:
+        dataset = db.read_dataset(name=store.stem)
+    split = None
+    if split_dir is not None:
+        split = Split.load(split_dir)
+        n_rows = len(getattr(dataset, split.table))
+        for part in ("train", "valid", "test"):
+            rows = getattr(split, part)
+            if len(rows) and rows.max() >= n_rows:
+                raise DataError(
+                    f"row {int(rows.max())} is past the end of the store's {n_rows} {split.table}; "
+                    "was the split made from another store?", file=split_dir / f"{part}.index", field="index",
+                )
+    started = time.perf_counter()
+    artifact = _train_with_progress(dataset, run, split, store, quiet=as_json)
+    seconds = time.perf_counter() - started
+    artifact.save(out)
+    payload = {
+        "artifact": str(out),
+        "recommender": run.recommender,
+        "split": artifact.split.protocol,
+        "users": dataset.n_users,
+        "items": dataset.n_items,
+        "train_rows": len(artifact.split.train),
+        "seconds": round(seconds, 3),
+        "metrics": artifact.metrics,
+    }
+    human = (
+        f"trained {run.recommender} on {len(artifact.split.train)} {artifact.split.protocol} training rows "
+        f"({dataset.n_users} users, {dataset.n_items} items) in {seconds:.1f} s -> {out}\n"
+        f"test: {_ranking_line(artifact.metrics['ranking'])}"
+    )
+    emit(payload, as_json, human)
+
+
+@app.command()
+def recommend(
+    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
+    user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets popular items.")],
+    k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Top-k items for one user, with reasons when the artifact has a reasoner."""
+    from whyrec.artifact import Artifact
+    from whyrec.errors import ConfigError
+
+    if k < 1:
+        raise ConfigError(f"-k: must be at least 1, got {k}")
+    payload = Artifact.load(artifact).recommend(user, k=k)
+    lines = [f"{user}" + (" (unknown user: popular items)" if payload["fallback"] else "")]
+    for rank, entry in enumerate(payload["items"], start=1):
+        lines.append(f"{rank:>3}. {entry['item']}  {entry['score']:.4f}" + (f"  {entry['reason']}" if entry["reason"] else ""))
+    emit(payload, as_json, "\n".join(lines))
+
+
+@app.command()
+def evaluate(
+    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
+    negatives: Annotated[int | None, typer.Option("--negatives", help="Rank against N sampled negatives instead of all items (papers' '1 + 99' protocol).")] = None,
+    repeats: Annotated[str, typer.Option("--repeats", help="drop: skip test items the user already had; candidate: rank them too.")] = "drop",
+    as_json: JsonFlag = False,
+) -> None:
+    """Ranking metrics of the artifact's recommender on its test split; also stored in artifact.json."""
+    from whyrec.artifact import Artifact
+    from whyrec.progress import progress
+
+    loaded = Artifact.load(artifact)
+    options: dict[str, Any] = {} if negatives is None else {"n_negatives": negatives}
+    if repeats != "drop":
+        options["repeats"] = repeats
+    with progress(quiet=as_json) as bar:
+        task = bar.add_task("evaluating (full ranking)" if negatives is None else f"evaluating (1 + {negatives})", total=None)
+        ranking = loaded.evaluate(**options)
+        bar.update(task, completed=1, total=1)
+    loaded.save_manifest(artifact)
+    payload = {
+        "ranking": ranking,
+        "protocol": "full ranking" if negatives is None else f"1 + {negatives} sampled negatives",
+        "repeats": repeats,
+        "recommender": loaded.recommender.name,
+        "split": loaded.split.protocol,
+    }
+    emit(payload, as_json, f"{loaded.recommender.name} on {loaded.split.protocol} test: {_ranking_line(ranking)}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store and artifact.")] = Path("runs/demo"),
+    recommender: Annotated[str | None, typer.Option("--recommender", help="Recommender name [default: the run config's].")] = None,
+    users: Annotated[int, typer.Option("--users", help="How many users' recommendations to show.")] = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ingest the bundled sample shop, train the default pipeline, and show a few users' recommendations.
+
+    Re-running reuses the store and the artifact when they are already there.
+    """
+    from whyrec.artifact import Artifact
+    from whyrec.config import RunConfig
+    from whyrec.data.sample import generate_sample
+    from whyrec.data.store import Store
+    from whyrec.progress import progress
+
+    run = RunConfig().overridden(recommender=recommender)
+    store, artifact_dir = workdir / "store.sqlite", workdir / "artifact"
+    if not store.exists():
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("generating and ingesting the sample shop", total=None)
+            workdir.mkdir(parents=True, exist_ok=True)
+            with Store(store) as db:
+                db.write_dataset(generate_sample(seed=0))
+            bar.update(task, completed=1, total=1)
+    with Store(store, create=False) as db:
+        dataset = db.read_dataset(name=store.stem)
+    artifact = Artifact.load(artifact_dir) if (artifact_dir / "artifact.json").exists() else None
+    reused = artifact is not None and artifact.config.recommender == run.recommender
+    if not reused:
+        artifact = _train_with_progress(dataset, run, None, store, quiet=as_json)
+        artifact.save(artifact_dir)
+    titles = dict(zip(dataset.items["item"], dataset.items["title"], strict=True))
+    shown = [artifact.recommend(raw, k=5) for raw in dataset.user_ids.raw[:users]]
+    payload = {
+        "store": str(store),
+        "artifact": str(artifact_dir),
+        "reused_artifact": reused,
+        "recommender": artifact.recommender.name,
+        "metrics": artifact.metrics,
+        "recommendations": shown,
+    }
+    lines = [f"store {store}, artifact {artifact_dir} ({artifact.recommender.name}" + (", reused)" if reused else ")")]
+    lines.append(f"test: {_ranking_line(artifact.metrics['ranking'])}")
+    for rec in shown:
+        lines.append(f"\n{rec['user']}:")
+        for entry in rec["items"]:
+            title = titles.get(dataset.item_ids.index(entry["item"]), "")
+            lines.append(f"  {entry['item']}  {title}" + (f"  - {entry['reason']}" if entry["reason"] else ""))
+    emit(payload, as_json, "\n".join(lines))
+
+
 def main() -> None:
     """Entry point: run the app, turning whyrec errors into one line and an exit code."""
     try:
