@@ -20,11 +20,11 @@ import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from whyrec.errors import ArtifactError, DataError
 
@@ -33,6 +33,12 @@ if TYPE_CHECKING:  # annotations only: extracting aspects needs no pandas
 
 LEXICON_FORMAT = 1
 MAX_FEATURE_WORDS = 3  # longer noun runs are misparses far more often than real features
+# AspectLexicon.build takes a feature for the product itself when at least PRODUCT_SHARE of its
+# mentions after a determiner are after "this/these" (measured on Amazon 2018 Beauty and
+# Magazines: "shampoo" 0.68, "magazine" 0.57, "soap" 0.56; "scent" 0.22, "price" 0.04), judged
+# only with PRODUCT_MIN_MENTIONS such mentions or more.
+PRODUCT_SHARE = 0.4
+PRODUCT_MIN_MENTIONS = 5
 
 # --- sentence splitting -------------------------------------------------------------------
 
@@ -50,7 +56,7 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     """False for the period of an abbreviation or an initial, which does not end a sentence."""
     if match.group() != ".":
         return True
-    before = _WORD_BEFORE.search(text, 0, match.start())
+    before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())  # a window keeps it linear
     if before is None:
         return True
     word = before.group(1)
@@ -96,6 +102,11 @@ def _append_piece(text: str, start: int, end: int, out: list[str]) -> None:
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+(?:[.,]\d+)*|[^\w\s]")
 
 _NEGATORS = frozenset({"not", "never", "no", "hardly", "barely", "scarcely", "neither", "nor", "without"})
+# Negated auxiliaries typed without the apostrophe ("doesnt"); the copulas among them act as "is not".
+_BARE_NEGATIONS = frozenset(
+    {"dont", "doesnt", "didnt", "cant", "wont", "couldnt", "wouldnt", "shouldnt", "havent", "hasnt", "hadnt"}
+)
+_BARE_NEGATED_COPULAS = frozenset({"isnt", "wasnt", "arent", "werent"})
 _COPULAS = frozenset(
     {"is", "was", "are", "were", "be", "been", "being", "am", "'s", "'re", "seem", "seems", "seemed",
      "look", "looks", "looked", "feel", "feels", "felt", "smell", "smells", "smelled", "smelt",
@@ -129,7 +140,14 @@ _LIKE_SUBJECTS = frozenset(
      "definitely", "still", "absolutely", "always", "truly", "especially", "particularly"}
 )  # fmt: skip
 _DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
+_DEMONSTRATIVES = frozenset({"this", "these"})
+_ARTICLES = frozenset({"the", "a", "an", "its", "their"})
 _PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
+# Words between an opinion verb and its object: "love all the", "dislike a lot of", "enjoy every".
+_QUANTIFIERS = _DETERMINERS | {"every", "each", "some", "any", "many", "most", "lot", "lots", "of", "few", "both"}
+_QUOTES = frozenset({'"', "'", "“", "”", "‘", "’"})
+# Generic heads after an attribute noun: "good quality product" names the quality.
+_GENERIC_HEADS = frozenset({"product", "item", "stuff", "thing", "one", "purchase", "buy", "deal", "choice", "option"})
 _CLAUSE_END = frozenset({",", ";", ":", ".", "!", "?", "…", "(", ")", '"', "-", "–", "—", "but", "and", "or", "because",
                          "although", "though", "however", "while", "whereas", "so", "for", "to", "with", "on", "in"})  # fmt: skip
 # Plural-looking words that are singular or have no singular worth returning.
@@ -140,6 +158,11 @@ _INVARIANT_PLURALS = frozenset(
      "was", "does", "is", "his", "hers", "ours", "yours", "theirs", "less", "unless", "across",
      "eyeglasses", "glasses", "sunglasses", "diabetes", "mascaras"}
 )  # fmt: skip
+_IRREGULAR_PLURALS = {
+    "teeth": "tooth", "feet": "foot", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
+    "leaves": "leaf", "knives": "knife", "shelves": "shelf", "lives": "life", "halves": "half",
+    "quizzes": "quiz", "indices": "index", "criteria": "criterion",
+}  # fmt: skip
 _ADJECTIVE_SUFFIXES = ("ous", "ful", "less", "able", "ible")
 
 
@@ -148,6 +171,7 @@ class _Words:
     """The shipped word lists, loaded once on first use."""
 
     opinions: Mapping[str, int]
+    adverbs: frozenset[str]  # opinion words that qualify verbs ("works well"), never a following noun
     function_words: frozenset[str]
     verbs: frozenset[str]
     nouns: frozenset[str]
@@ -162,13 +186,17 @@ def _read_words(name: str) -> list[str]:
 @functools.cache
 def _words() -> _Words:
     opinions: dict[str, int] = {}
+    adverbs = set()
     text = (files("whyrec.explain") / "lexicon" / "opinions.tsv").read_text(encoding="utf-8")
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            word, polarity = line.split("\t")
+            word, polarity, *kind = line.split("\t")
             opinions[word] = int(polarity)
+            if kind == ["adverb"]:
+                adverbs.add(word)
     return _Words(
         opinions=opinions,
+        adverbs=frozenset(adverbs),
         function_words=frozenset(_read_words("function_words.txt")),
         verbs=frozenset(_read_words("verbs.txt")),
         nouns=frozenset(_read_words("nouns.txt")),
@@ -193,8 +221,25 @@ def _is_nounish(word: str) -> bool:
     return not word.endswith(_ADJECTIVE_SUFFIXES)
 
 
+def _is_modifier(word: str) -> bool:
+    """An -ing word that can modify a following noun: "cleansing properties", "gardening information"."""
+    w = _words()
+    return (
+        word.endswith("ing")
+        and word.isalpha()
+        and not (word in w.function_words or word in w.verbs or word in w.opinions)
+    )
+
+
+def _in_run(tokens: list[_Token], i: int, next_in_run: bool) -> bool:
+    """Is tokens[i] part of a noun run, given whether the token after it is?"""
+    return _is_nounish(tokens[i].low) or (next_in_run and _is_modifier(tokens[i].low))
+
+
 def singular(word: str) -> str:
-    """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box")."""
+    """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box") and a few irregulars."""
+    if word in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[word]
     if len(word) <= 3 or word in _INVARIANT_PLURALS:
         return word
     if word.endswith("ies") and len(word) > 4:
@@ -214,24 +259,31 @@ def normalize_feature(phrase: str) -> str:
     return " ".join([*words[:-1], singular(words[-1])])
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: sentences make many of them
     low: str  # lower-case, curly apostrophe straightened
-    start: int
-    end: int
+    capital: bool  # written with a capital first letter
 
 
 def _tokens(sentence: str) -> list[_Token]:
-    return [_Token(m.group().lower().replace("’", "'"), m.start(), m.end()) for m in _TOKEN.finditer(sentence)]
+    return [_Token(w.lower(), w[0].isupper()) for w in _TOKEN.findall(sentence.replace("’", "'"))]
+
+
+def _names_something(tokens: list[_Token], start: int, end: int) -> bool:
+    """Is tokens[start:end] a proper name ("Marie Claire", "Biolage")? Capitalised words inside a
+    sentence that is not itself written in capitals or title case ("Great Product, Great Price!")."""
+    if start == 0 or not all(t.capital for t in tokens[start:end]):
+        return False
+    words = [t for t in tokens if t.low[0].isalpha()]
+    return sum(t.capital for t in words) <= len(words) / 2
 
 
 def _negates(word: str) -> bool:
-    return word in _NEGATORS or word.endswith("n't")
+    return word in _NEGATORS or word.endswith("n't") or word in _BARE_NEGATIONS or word in _BARE_NEGATED_COPULAS
 
 
 def _copula_like(word: str) -> bool:
     """A copula, or its contraction with a pronoun or a negation: "it's", "isn't", "they're"."""
-    if word in _COPULAS:
+    if word in _COPULAS or word in _BARE_NEGATED_COPULAS:
         return True
     if word.endswith("n't"):
         return word[:-3] in _COPULAS or word in ("ain't",)
@@ -239,7 +291,7 @@ def _copula_like(word: str) -> bool:
 
 
 def _auxiliary(word: str) -> bool:
-    return word in _AUXILIARIES or word.endswith("n't")
+    return word in _AUXILIARIES or word.endswith("n't") or word in _BARE_NEGATIONS
 
 
 # --- the four patterns ----------------------------------------------------------------------
@@ -288,14 +340,14 @@ def _negator_before(tokens: list[_Token], k: int) -> str | None:
         if t.low in _CLAUSE_END or _is_nounish(t.low):
             return None
         if _negates(t.low):
-            return "not" if t.low.endswith("n't") or t.low in ("no", "without") else t.low
+            return t.low if t.low in _NEGATORS - {"no", "without"} else "not"
     return None
 
 
 def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
     """Token span [start, end) of the noun run ending at `end`, following "X of the Y" back to X."""
     start = end
-    while start > 0 and _is_nounish(tokens[start - 1].low):
+    while start > 0 and _in_run(tokens, start - 1, start < end):
         start -= 1
     if start == end:
         return None
@@ -312,44 +364,72 @@ def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
 
 def _noun_run_after(tokens: list[_Token], start: int) -> tuple[int, int] | None:
     end = start
-    while end < len(tokens) and _is_nounish(tokens[end].low):
+    while end < len(tokens) and _in_run(tokens, end, end + 1 < len(tokens) and _is_nounish(tokens[end + 1].low)):
         end += 1
     return (start, end) if end > start else None
 
 
 def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...]:
-    """The feature named by tokens[start:end]: at most MAX_FEATURE_WORDS, generic words trimmed.
+    """The feature named by tokens[start:end]: at most MAX_FEATURE_WORDS, generic heads trimmed.
 
-    () when the run is the reviewer's own ("my hair") or only generic words ("this product").
+    () when the run is the reviewer's own ("my hair"), a proper name, or headed by a non-feature
+    ("this product", "great gift").
     """
-    if start > 0 and tokens[start - 1].low in _PERSONAL:
+    if (start > 0 and tokens[start - 1].low in _PERSONAL) or _names_something(tokens, start, end):
         return ()
-    non_features = _words().non_features
     words = [t.low for t in tokens[start:end]]
-    while words and words[-1] in non_features:  # "good quality product" -> "quality"
+    while len(words) > 1 and singular(words[-1]) in _GENERIC_HEADS:
         words.pop()
     words = words[-MAX_FEATURE_WORDS:]
-    if not words or (len(words) == 1 and singular(words[0]) in non_features):
+    if not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
         return ()
     return (*words[:-1], singular(words[-1]))
 
 
 def _candidates(tokens: list[_Token]) -> list[_Candidate]:
     """Every (feature, opinion) the four patterns find in one sentence."""
+    words = _words()
     found: list[_Candidate] = []
-    n = len(tokens)
-    for j in range(n):
-        word = tokens[j].low
-        opinion = _opinion_at(tokens, j) if word in _words().opinions else None
-        if opinion is not None:
+    for j, token in enumerate(tokens):
+        if token.low in words.opinions:
+            opinion = _opinion_at(tokens, j)
+            if opinion is None:
+                continue
             found.extend(_predicative(tokens, j, opinion))
-            # attributive: "great price" (adverbs such as "well" qualify verbs, not nouns)
-            span = _noun_run_after(tokens, j + 1) if not word.endswith("ly") and word != "well" else None
-            if span is not None and (feature := _feature_words(tokens, *span)):
-                found.append(_Candidate(span[0], feature, *opinion))
-        elif word in _OPINION_VERBS:
+            if token.low not in words.adverbs:
+                found.extend(_Candidate(a, f, *opinion) for a, f in _objects(tokens, _skip_adjectives(tokens, j + 1)))
+        elif token.low in _OPINION_VERBS:
             found.extend(_opinion_verb(tokens, j))
     return found
+
+
+def _skip_adjectives(tokens: list[_Token], k: int) -> int:
+    """Index of the first token from k on that is not a quote or an adjective: 'nice "clean" scent'."""
+    words = _words()
+    start = k
+    while k < len(tokens) and k - start < 3 and (
+        tokens[k].low in _QUOTES or (tokens[k].low in words.opinions and tokens[k].low not in words.adverbs)
+    ):
+        k += 1
+    return k
+
+
+def _objects(tokens: list[_Token], k: int) -> list[tuple[int, tuple[str, ...]]]:
+    """(start, feature) of the noun run at k, and of a second one joined by "and"/"&" that ends
+    the list there ("interesting pictures and ideas", not "great price and Amazon shipped")."""
+    span = _noun_run_after(tokens, k)
+    if span is None:
+        return []
+    spans = [span]
+    end = span[1]
+    if end + 1 < len(tokens) and tokens[end].low in ("and", "&"):
+        second = _noun_run_after(tokens, end + 1)
+        after = tokens[second[1]].low if second is not None and second[1] < len(tokens) else None
+        # the list ends at the sentence, a clause or a preposition; a verb makes the noun its subject
+        ends = after is None or after in _CLAUSE_END or (after in _words().function_words and not _copula_like(after))
+        if second is not None and ends:
+            spans.append(second)
+    return [(start, feature) for start, stop in spans if (feature := _feature_words(tokens, start, stop))]
 
 
 def _predicative(tokens: list[_Token], j: int, opinion: tuple[str, int]) -> list[_Candidate]:
@@ -382,26 +462,21 @@ def _predicative(tokens: list[_Token], j: int, opinion: tuple[str, int]) -> list
 
 
 def _opinion_verb(tokens: list[_Token], j: int) -> list[_Candidate]:
-    """Pattern 4: "I love the smell", "didn't like the texture"."""
+    """Pattern 4: "I love the smell", "didn't like the texture", "enjoy reading all the stories"."""
     word = tokens[j].low
-    if word == "like" and j > 0 and not (tokens[j - 1].low in _LIKE_SUBJECTS or tokens[j - 1].low.endswith("n't")):
+    if word == "like" and j > 0 and not (tokens[j - 1].low in _LIKE_SUBJECTS or _negates(tokens[j - 1].low)):
         return []
     k = j + 1
-    if k < len(tokens) and tokens[k].low in _PERSONAL:
-        return []
-    if k < len(tokens) and tokens[k].low in _DETERMINERS:
+    # a gerund takes the object: "enjoy reading their stories", "hate paying shipping fees"
+    if k + 1 < len(tokens) and tokens[k].low.endswith("ing"):
+        if tokens[k + 1].low in _QUANTIFIERS or tokens[k].low not in _words().nouns:
+            k += 1
+    while k < len(tokens) and k - j <= 4 and tokens[k].low in _QUANTIFIERS:
         k += 1
-    span = _noun_run_after(tokens, k)
-    if span is None:
-        return []
-    feature = _feature_words(tokens, *span)
-    if not feature:
-        return []
     polarity = _OPINION_VERBS[word]
     negator = _negator_before(tokens, j - 1)
-    if negator is not None:
-        return [_Candidate(span[0], feature, f"{negator} {word}", -polarity)]
-    return [_Candidate(span[0], feature, word, polarity)]
+    opinion = (f"{negator} {word}", -polarity) if negator is not None else (word, polarity)
+    return [_Candidate(start, feature, *opinion) for start, feature in _objects(tokens, k)]
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -449,12 +524,30 @@ class AspectLexicon:
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 3) -> AspectLexicon:
-        """Count, per feature, the reviews that judge it (pattern rules, no lexicon); keep the frequent ones."""
+        """Features that an opinion judges (pattern rules, no lexicon) in at least `min_count` reviews.
+
+        Drops the product itself ("magazine", "shampoo"): reviews name it with "this/these"
+        ("I love this shampoo") where they name its attributes with "the/its" ("the scent").
+        """
+        texts = [t for t in texts if isinstance(t, str)]
         counts: Counter[str] = Counter()
         for text in texts:
-            if isinstance(text, str):
-                counts.update({a.feature for a in extract_aspects(text)})
-        kept = {f: c for f, c in sorted(counts.items()) if c >= min_count}
+            counts.update({a.feature for a in extract_aspects(text)})
+        frequent = cls(frozenset(f for f, c in counts.items() if c >= min_count))
+        demonstrative: Counter[str] = Counter()  # mentions after "this/these"
+        determined: Counter[str] = Counter()  # mentions after any determiner
+        for text in texts:
+            words = [t.low for t in _tokens(text)]
+            for i, feature in frequent._scan(words):
+                before = words[i - 1] if i else ""
+                if before in _DEMONSTRATIVES or before in _ARTICLES:
+                    determined[feature] += 1
+                    demonstrative[feature] += before in _DEMONSTRATIVES
+        kept = {
+            f: counts[f]
+            for f in sorted(frequent.features)
+            if determined[f] < PRODUCT_MIN_MENTIONS or demonstrative[f] / determined[f] < PRODUCT_SHARE
+        }
         return cls(frozenset(kept), counts=kept, min_count=min_count)
 
     def match(self, words: tuple[str, ...]) -> str:
@@ -465,22 +558,24 @@ class AspectLexicon:
                 return phrase
         return ""
 
-    def mentions(self, text: str) -> list[str]:
-        """Lexicon features that occur anywhere in `text` (opinion or not), in order of first mention."""
-        words = [t.low for t in _tokens(text) if t.low[0].isalpha()]
+    def _scan(self, words: list[str]) -> Iterator[tuple[int, str]]:
+        """(index, feature) of each lexicon feature in lower-case `words`, longest match first."""
         longest = max((f.count(" ") + 1 for f in self.features), default=0)
-        found: dict[str, None] = {}
         i = 0
         while i < len(words):
             for n in range(min(longest, len(words) - i), 0, -1):
                 phrase = " ".join([*words[i : i + n - 1], singular(words[i + n - 1])])
                 if phrase in self.features:
-                    found[phrase] = None
+                    yield i, phrase
                     i += n
                     break
             else:
                 i += 1
-        return list(found)
+
+    def mentions(self, text: str) -> list[str]:
+        """Lexicon features that occur anywhere in `text` (judged or not), in order of first mention."""
+        words = [t.low for t in _tokens(text)]
+        return list(dict.fromkeys(feature for _, feature in self._scan(words)))
 
     def save(self, path: str | Path) -> Path:
         """Write the lexicon as JSON: format version, min_count and feature -> review count."""
@@ -533,3 +628,55 @@ def explanation_targets(reviews: pd.DataFrame, lexicon: AspectLexicon) -> pd.Dat
     out = pd.DataFrame(rows, index=reviews.index, columns=["sentence", "feature", "opinion", "sentiment"])
     out["sentiment"] = out["sentiment"].astype("Int8")
     return out
+
+
+def _same_feature(a: str, b: str) -> bool:
+    """Equal, or one ends with the other as whole words ("scent" ~ "lemon scent")."""
+    return a == b or a.endswith(" " + b) or b.endswith(" " + a)
+
+
+def aspect_scores(
+    gold: Sequence[Sequence[tuple[str, int]]], predicted: Sequence[Sequence[tuple[str, int]]]
+) -> dict[str, float]:
+    """Feature precision/recall/F1 and sentiment accuracy of predicted vs gold (feature, sentiment) per sentence.
+
+    Within a sentence each gold feature matches at most one predicted one: equal first, then
+    by head ("scent" ~ "lemon scent", the lenient score); `strict_*` count equal features only.
+    Sentiment accuracy is over the lenient matches. Ratios with a zero denominator are 0.
+    """
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+    n_gold = sum(len(g) for g in gold)
+    n_pred = sum(len(p) for p in predicted)
+    strict = lenient = same_sentiment = 0
+    for gold_aspects, pred_aspects in zip(gold, predicted, strict=True):
+        free = list(range(len(pred_aspects)))  # predicted aspects not matched yet
+        matched: set[int] = set()  # gold aspects matched
+        for exact in (True, False):
+            for gi, (gold_feature, gold_sentiment) in enumerate(gold_aspects):
+                if gi in matched:
+                    continue
+                for pi in free:
+                    feature, sentiment = pred_aspects[pi]
+                    if feature == gold_feature if exact else _same_feature(feature, gold_feature):
+                        free.remove(pi)
+                        matched.add(gi)
+                        lenient += 1
+                        strict += exact
+                        same_sentiment += sentiment == gold_sentiment
+                        break
+
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else 0.0
+
+    def f1(p: float, r: float) -> float:
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    p, r = ratio(lenient, n_pred), ratio(lenient, n_gold)
+    sp, sr = ratio(strict, n_pred), ratio(strict, n_gold)
+    return {
+        "precision": p, "recall": r, "f1": f1(p, r),
+        "strict_precision": sp, "strict_recall": sr, "strict_f1": f1(sp, sr),
+        "sentiment_accuracy": ratio(same_sentiment, lenient),
+        "n_gold": n_gold, "n_predicted": n_pred, "n_matched": lenient,
+    }  # fmt: skip
