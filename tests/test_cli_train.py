@@ -1,23 +1,46 @@
-"""`whyrec train / recommend / evaluate / demo` through a real subprocess, as users and scripts run them."""
+"""`whyrec train / recommend / evaluate / demo`: the real console script once, the rest in-process.
+
+In-process runs go through `whyrec.cli.main` (same argument parsing, error lines and exit codes)
+without paying an interpreter start per command.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from whyrec.artifact import Artifact
+from whyrec.cli import main
+from whyrec.data.sample import generate_sample
 from whyrec.data.split import Split
+from whyrec.data.store import Store
 
 WHYREC = Path(sys.executable).parent / "whyrec"  # the console script of the venv running the tests
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def whyrec(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(WHYREC), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+@pytest.fixture
+def whyrec(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """Run `whyrec ARGS...` in this process; returns the exit code and what it printed."""
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        argv = ["whyrec", *map(str, args)]
+        monkeypatch.setattr(sys, "argv", argv)
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out.out, out.err)
+
+    return run
 
 
 def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
@@ -39,14 +62,17 @@ def one_error_line(proc: subprocess.CompletedProcess[str], code: int = 2) -> str
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "shop.sqlite"
-    one_json(whyrec("ingest", "--format", "sample", "--store", path, "--json"))
+    with Store(path) as db:
+        db.write_dataset(generate_sample(seed=0))
     return path
 
 
 @pytest.fixture(scope="module")
 def trained(store: Path) -> tuple[Path, dict]:
+    """Trained by the real console script: the one end-to-end run through a fresh interpreter."""
     out = store.parent / "knn"
-    return out, one_json(whyrec("train", "--store", store, "--recommender", "itemknn", "--out", out, "--json"))
+    cmd = [str(WHYREC), "train", "--store", str(store), "--recommender", "itemknn", "--out", str(out), "--json"]
+    return out, one_json(subprocess.run(cmd, capture_output=True, text=True, timeout=300))
 
 
 def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, dict]) -> None:
@@ -60,7 +86,7 @@ def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, 
     assert len(loaded.split.train) == payload["train_rows"]
 
 
-def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path) -> None:
+def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path, whyrec: Run) -> None:
     config = tmp_path / "run.toml"
     config.write_text('recommender = "mf"\nseed = 7\n[models.mf]\nfactors = 8\niterations = 3\nnum_threads = 1\n')
     split_dir = tmp_path / "split"
@@ -74,7 +100,7 @@ def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path) -> N
     np.testing.assert_array_equal(loaded.split.test, Split.load(split_dir).test)
 
 
-def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict]) -> None:
+def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict], whyrec: Run) -> None:
     out, _ = trained
     known = one_json(whyrec("recommend", "--artifact", out, "--user", "U00007", "-k", "4", "--json"))
     assert known["user"] == "U00007" and known["fallback"] is False
@@ -86,7 +112,7 @@ def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict
     assert human.returncode == 0 and known["items"][1]["item"] in human.stdout.splitlines()[2]
 
 
-def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained: tuple[Path, dict]) -> None:
+def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained: tuple[Path, dict], whyrec: Run) -> None:
     out, payload = trained
     full = one_json(whyrec("evaluate", "--artifact", out, "--json"))
     assert full["ranking"] == payload["metrics"]["ranking"] and full["protocol"] == "full ranking"
@@ -96,7 +122,7 @@ def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained
     assert metrics["ranking"] == full["ranking"] and metrics["ranking[n_negatives=99]"] == sampled["ranking"]
 
 
-def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path, dict], tmp_path: Path) -> None:
+def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path, dict], tmp_path: Path, whyrec: Run) -> None:
     out, _ = trained
     assert "unknown recommender 'nope'" in one_error_line(
         whyrec("train", "--store", store, "--recommender", "nope", "--out", tmp_path / "x")
@@ -116,7 +142,7 @@ def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path
     )
 
 
-def test_demo_ingests_trains_shows_and_then_reuses(tmp_path: Path) -> None:
+def test_demo_ingests_trains_shows_and_then_reuses(tmp_path: Path, whyrec: Run) -> None:
     first = one_json(whyrec("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
     assert first["reused_artifact"] is False and first["recommender"] == "itemknn"
     assert [r["user"] for r in first["recommendations"]] == ["U00000", "U00001"]

@@ -15,8 +15,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.special import expit
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from scipy.special import expit
 
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
 
