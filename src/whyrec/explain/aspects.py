@@ -3,12 +3,13 @@
 Rule-based on purpose: no tagger, parser or model download. Words are sorted into classes
 with small hand-written lexicons (`explain/lexicon/`: opinion words with polarity, function
 words, frequent verbs, noun seeds, non-features) and word-shape rules; a feature is a run of
-noun-like words that an opinion word qualifies through one of four patterns:
+noun-like words that an opinion word qualifies through one of five patterns:
 
-  1. predicative   "the zipper is not very sturdy"      <feature> [aux] <copula> ... <opinion>
-  2. attributive   "great price", "too strong scent"     <opinion> <feature>
-  3. verb+adverb   "the pump works well"                 <feature> [aux] <verb> <opinion>
-  4. opinion verb  "I love the smell"                    <love|like|hate|enjoy...> [det] <feature>
+  1. predicative   "the zipper is not very sturdy"       <feature> [aux] <copula> ... <opinion>
+  2. attributive   "great price", "too strong scent"      <opinion> <feature> [and <feature>]
+  3. verb+adverb   "the pump works well"                  <feature> [aux] <verb> <opinion>
+  4. opinion verb  "I love the smell"                     <love|like|hate|enjoy...> [det] <feature>
+  5. feeling       "disappointed with all the ads"        <happy|disappointed...> <with|by|about|in> <feature>
 
 A corpus-built `AspectLexicon` (features met often enough with an opinion, as Sentires keeps
 frequent features) then filters the candidates for precision.
@@ -143,6 +144,11 @@ _DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their
 _DEMONSTRATIVES = frozenset({"this", "these"})
 _ARTICLES = frozenset({"the", "a", "an", "its", "their"})
 _PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
+# Opinion adjectives of feeling that take their object after a preposition: "disappointed with the ads".
+_FEELINGS = frozenset(
+    {"happy", "pleased", "satisfied", "glad", "impressed", "disappointed", "unhappy", "dissatisfied",
+     "thrilled", "delighted", "annoyed", "upset", "frustrated"}
+)  # fmt: skip
 # Words between an opinion verb and its object: "love all the", "dislike a lot of", "enjoy every".
 _QUANTIFIERS = _DETERMINERS | {"every", "each", "some", "any", "many", "most", "lot", "lots", "of", "few", "both"}
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’"})
@@ -240,7 +246,7 @@ def singular(word: str) -> str:
     """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box") and a few irregulars."""
     if word in _IRREGULAR_PLURALS:
         return _IRREGULAR_PLURALS[word]
-    if len(word) <= 3 or word in _INVARIANT_PLURALS:
+    if len(word) <= 2 or word in _INVARIANT_PLURALS:
         return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
@@ -294,7 +300,7 @@ def _auxiliary(word: str) -> bool:
     return word in _AUXILIARIES or word.endswith("n't") or word in _BARE_NEGATIONS
 
 
-# --- the four patterns ----------------------------------------------------------------------
+# --- the five patterns ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -378,16 +384,16 @@ def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...
     if (start > 0 and tokens[start - 1].low in _PERSONAL) or _names_something(tokens, start, end):
         return ()
     words = [t.low for t in tokens[start:end]]
-    while len(words) > 1 and singular(words[-1]) in _GENERIC_HEADS:
-        words.pop()
-    words = words[-MAX_FEATURE_WORDS:]
-    if not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
+    # a generic head ends the phrase: "good quality product" -> "quality", "best product Pantene made" -> ()
+    generic = next((i for i, w in enumerate(words) if singular(w) in _GENERIC_HEADS), len(words))
+    words = words[:generic][-MAX_FEATURE_WORDS:]
+    if not words or not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
         return ()
     return (*words[:-1], singular(words[-1]))
 
 
 def _candidates(tokens: list[_Token]) -> list[_Candidate]:
-    """Every (feature, opinion) the four patterns find in one sentence."""
+    """Every (feature, opinion) the five patterns find in one sentence."""
     words = _words()
     found: list[_Candidate] = []
     for j, token in enumerate(tokens):
@@ -396,11 +402,21 @@ def _candidates(tokens: list[_Token]) -> list[_Candidate]:
             if opinion is None:
                 continue
             found.extend(_predicative(tokens, j, opinion))
-            if token.low not in words.adverbs:
+            if token.low in _FEELINGS and j + 1 < len(tokens) and tokens[j + 1].low in ("with", "by", "about", "in"):
+                found.extend(_Candidate(a, f, *opinion) for a, f in _objects(tokens, _skip_quantifiers(tokens, j + 2)))
+            elif token.low not in words.adverbs:
                 found.extend(_Candidate(a, f, *opinion) for a, f in _objects(tokens, _skip_adjectives(tokens, j + 1)))
         elif token.low in _OPINION_VERBS:
             found.extend(_opinion_verb(tokens, j))
     return found
+
+
+def _skip_quantifiers(tokens: list[_Token], k: int) -> int:
+    """Index of the first token from k on past at most four quantifiers/determiners ("all the", "a lot of")."""
+    start = k
+    while k < len(tokens) and k - start < 4 and tokens[k].low in _QUANTIFIERS:
+        k += 1
+    return k
 
 
 def _skip_adjectives(tokens: list[_Token], k: int) -> int:
@@ -471,8 +487,7 @@ def _opinion_verb(tokens: list[_Token], j: int) -> list[_Candidate]:
     if k + 1 < len(tokens) and tokens[k].low.endswith("ing"):
         if tokens[k + 1].low in _QUANTIFIERS or tokens[k].low not in _words().nouns:
             k += 1
-    while k < len(tokens) and k - j <= 4 and tokens[k].low in _QUANTIFIERS:
-        k += 1
+    k = _skip_quantifiers(tokens, k)
     polarity = _OPINION_VERBS[word]
     negator = _negator_before(tokens, j - 1)
     opinion = (f"{negator} {word}", -polarity) if negator is not None else (word, polarity)
