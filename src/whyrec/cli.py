@@ -212,7 +212,38 @@ def _train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None,
         task = bar.add_task("evaluating on the test split (full ranking)", total=None)
         artifact.evaluate()
         bar.update(task, completed=1, total=1)
+        if run.reasoner and len(dataset.reviews):
+            task = bar.add_task(f"training reasoner {run.reasoner}", total=None)
+            artifact.reasoner, artifact.metrics["text"] = _fit_reasoner(dataset, run, lambda e, n: bar.update(task, completed=e, total=n))
+            bar.update(task, completed=1, total=1)
     return artifact
+
+
+def _fit_reasoner(dataset: Any, run: Any, on_epoch: Any) -> tuple[Any, dict[str, Any]]:
+    """Fit the run's reasoner on a seeded 8:1:1 split of the reviews (PETER's protocol) and score it on the test part.
+
+    Reviews are split on their own, not by the interactions split: explanations are scored as in
+    the papers. The text metrics are {} when no test review judges an aspect (too little text).
+    """
+    from whyrec.data.split import ratio
+    from whyrec.errors import DataError
+    from whyrec.evaluate.explain_eval import evaluate_reasoner
+    from whyrec.explain.aspects import AspectLexicon
+    from whyrec.explain.registry import make_reasoner
+
+    split = ratio(dataset, run.seed, table="reviews")
+    reasoner = make_reasoner(run.reasoner, {"seed": run.seed, **run.model_options(run.reasoner)})
+    if hasattr(reasoner, "on_epoch"):
+        reasoner.on_epoch = lambda epoch, total, _metrics: on_epoch(epoch, total)
+    reasoner.fit(dataset, split)
+    if hasattr(reasoner, "on_epoch"):
+        reasoner.on_epoch = None
+    lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
+    try:
+        metrics = evaluate_reasoner(reasoner, dataset, split, lexicon)
+    except DataError:
+        metrics = {}
+    return reasoner, {"split": "ratio 8:1:1 of reviews", "seed": run.seed, **metrics}
 
 
 def _ranking_line(ranking: dict[str, Any]) -> str:
@@ -259,6 +290,7 @@ def train(
     payload = {
         "artifact": str(out),
         "recommender": run.recommender,
+        "reasoner": None if artifact.reasoner is None else artifact.reasoner.name,
         "split": artifact.split.protocol,
         "users": dataset.n_users,
         "items": dataset.n_items,
@@ -271,6 +303,11 @@ def train(
         f"({dataset.n_users} users, {dataset.n_items} items) in {seconds:.1f} s -> {out}\n"
         f"test: {_ranking_line(artifact.metrics['ranking'])}"
     )
+    if artifact.reasoner is not None:
+        text = artifact.metrics.get("text", {})
+        human += f"\nreasoner {artifact.reasoner.name}: " + (
+            "  ".join(f"{k} {text[k]:.4f}" for k in ("bleu4", "rougeL_f", "usr", "grounding") if k in text) or "no test reviews to score"
+        )
     emit(payload, as_json, human)
 
 
@@ -291,6 +328,51 @@ def recommend(
     lines = [f"{user}" + (" (unknown user: popular items)" if payload["fallback"] else "")]
     for rank, entry in enumerate(payload["items"], start=1):
         lines.append(f"{rank:>3}. {entry['item']}  {entry['score']:.4f}" + (f"  {entry['reason']}" if entry["reason"] else ""))
+    emit(payload, as_json, "\n".join(lines))
+
+
+@app.command()
+def explain(
+    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train` (with a reasoner).")],
+    user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets an item-only reason.")],
+    item: Annotated[str, typer.Option("--item", help="Raw item id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Why ITEM suits USER: the reason, the aspects it names, its evidence, and any grounding/safety flags."""
+    from whyrec.artifact import Artifact
+    from whyrec.errors import ArtifactError, NotFoundError
+    from whyrec.explain.base import ReasonRequest
+    from whyrec.explain.filters import ground, screen
+
+    loaded = Artifact.load(artifact)
+    if loaded.reasoner is None:
+        raise ArtifactError(f"{artifact}: trained without a reasoner; retrain with `whyrec train --reasoner template`")
+    iid = loaded.item_ids.get(item)
+    if iid < 0:
+        raise NotFoundError(f"item {item!r} is not in the artifact's catalog")
+    uid = loaded.user_ids.get(user)
+    [reason] = loaded.reasoner.generate([ReasonRequest(uid, iid)])
+    # The reasoner's own record of the item's aspects is what grounding can check here: the artifact
+    # keeps no reviews. It keeps no catalog either, so a stated price is always flagged (never backed).
+    known = loaded.reasoner.item_aspects().get(iid, []) if hasattr(loaded.reasoner, "item_aspects") else []
+    reason = screen(ground(reason, known, getattr(loaded.reasoner, "lexicon", None)), None)
+    evidence = dict(reason.evidence)
+    if "history_items" in evidence:  # dense ids are internal: show the raw ones
+        evidence["history_items"] = loaded.item_ids.to_raw(evidence["history_items"])
+    payload = {
+        "user": user,
+        "item": item,
+        "reason": reason.text,
+        "aspects": reason.aspects,
+        "evidence": evidence,
+        "flags": reason.flags,
+        "score": reason.score,
+        "known_user": uid >= 0,
+    }
+    lines = [f"{user} -> {item}: {reason.text}"]
+    lines.append("  aspects: " + (", ".join(reason.aspects) or "none"))
+    lines += [f"  {k}: {v}" for k, v in evidence.items()]
+    lines.append("  flags: " + (", ".join(reason.flags) or "none (grounded and safe)"))
     emit(payload, as_json, "\n".join(lines))
 
 

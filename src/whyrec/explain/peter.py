@@ -84,10 +84,15 @@ def detokenize(tokens: list[str]) -> str:
     The inverse of `evaluate.text.tokenize` on its own output, so scores are the same on either form.
     """
     out = ""
+    previous = ""
     for tok in tokens:
-        if out and tok not in _NO_SPACE_BEFORE and not out.endswith("("):
+        # glued after "(" and before punctuation/clitics, but not after punctuation: tokenize would
+        # fold two glued marks into one (",," -> ",")
+        glued = previous == "(" or (tok in _NO_SPACE_BEFORE and previous not in _NO_SPACE_BEFORE)
+        if out and not glued:
             out += " "
         out += tok
+        previous = tok
     return out[:1].upper() + out[1:]
 
 
@@ -221,7 +226,7 @@ class Peter(Reasoner):
         self.net = None
         self.n_users = self.n_items = 0
         self.rating_range: tuple[float, float] | None = None  # training min/max (clip); None: no ratings to learn
-        self.item_aspects: dict[int, list[str]] = {}  # aspects per item, best-reviewed first (hint and evidence)
+        self.aspects_by_item: dict[int, list[str]] = {}  # aspects per item, best-reviewed first (hint and evidence)
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> aspect -> items they praised it in
         self.history: list[dict[str, float]] = []  # per-epoch losses of the last fit
         self.on_epoch: EpochHook | None = None
@@ -350,10 +355,10 @@ class Peter(Reasoner):
         for (item, feature), score in net.items():
             per_item[item].append((-score, feature))
         catalog = catalog_aspects(dataset, self.lexicon)
-        self.item_aspects = {}
+        self.aspects_by_item = {}
         for item in sorted(set(per_item) | set(catalog)):
             ranked = [f for _, f in sorted(per_item.get(item, []))]
-            self.item_aspects[item] = list(dict.fromkeys([*ranked, *sorted(catalog.get(item, ()))]))
+            self.aspects_by_item[item] = list(dict.fromkeys([*ranked, *sorted(catalog.get(item, ()))]))
         self.user_history = dict(history)
 
     # ---- generation ----------------------------------------------------------------------------
@@ -372,7 +377,7 @@ class Peter(Reasoner):
         item = torch.tensor([r.item for r in requests], dtype=torch.long)
         if not self.config.use_feature:
             return user, item, None
-        features = [r.hint or next(iter(self.item_aspects.get(r.item, [])), None) for r in requests]
+        features = [r.hint or next(iter(self.aspects_by_item.get(r.item, [])), None) for r in requests]
         return user, item, torch.tensor([self.vocab.feature_id(f) for f in features], dtype=torch.long)
 
     def _decode(self, user, item, feature) -> tuple[list[list[int]], list[float], list[float]]:
@@ -422,7 +427,7 @@ class Peter(Reasoner):
     def _reason(self, request: ReasonRequest, ids: list[int], score: float, rating: float) -> Reason:
         text = detokenize([self.vocab.words[i] for i in ids])
         named = self.lexicon.mentions(text)
-        has = set(self.item_aspects.get(request.item, ()))
+        has = set(self.aspects_by_item.get(request.item, ()))
         liked = self.user_history.get(request.user, {}) if request.user >= 0 else {}
         history = list(dict.fromkeys(i for a in named for i in liked.get(a, [])))[-self.config.max_history :]
         evidence: dict[str, Any] = {
@@ -432,6 +437,10 @@ class Peter(Reasoner):
         if not math.isnan(rating):
             evidence["predicted_rating"] = round(rating, 4)
         return Reason(request.user, request.item, text, named, evidence, round(score, 6))
+
+    def item_aspects(self) -> dict[int, list[str]]:
+        """Per item the model knows, its aspects, best-reviewed first (for the grounding filter)."""
+        return {i: list(a) for i, a in self.aspects_by_item.items()}
 
     def predict_ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """The rating head's predictions (clipped to the training range; NaN if it saw no rating) for (user, item) pairs."""
@@ -466,7 +475,7 @@ class Peter(Reasoner):
         (out / "vocab.json").write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False) + "\n", encoding="utf-8")
         self.lexicon.save(out / "lexicon.json")
         aspects = {
-            "items": {str(i): a for i, a in self.item_aspects.items()},
+            "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "user_history": {str(u): h for u, h in self.user_history.items()},
         }
         (out / "aspects.json").write_text(json.dumps(aspects, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -493,7 +502,7 @@ class Peter(Reasoner):
         model.lexicon = AspectLexicon.load(d / "lexicon.json")
         model.n_users, model.n_items = int(meta["n_users"]), int(meta["n_items"])
         model.rating_range = tuple(float(x) for x in meta["rating_range"]) if meta["rating_range"] else None
-        model.item_aspects = {int(i): list(a) for i, a in aspects["items"].items()}
+        model.aspects_by_item = {int(i): list(a) for i, a in aspects["items"].items()}
         model.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in aspects["user_history"].items()}
         model.net = _build_network(model.config, model.n_users, model.n_items, len(model.vocab.words), model.vocab.feature_words())
         try:

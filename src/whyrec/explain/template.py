@@ -107,7 +107,7 @@ class TemplateReasoner(Reasoner):
         self.users: dict[int, dict[str, _AspectStats]] = {}
         self.items: dict[int, dict[str, _AspectStats]] = {}
         self.catalog: dict[int, list[str]] = {}  # item -> aspects its catalog text names
-        self.category: dict[int, str] = {}  # item -> leaf category, only for items popular in it
+        self.category: dict[int, str] = {}  # item -> category path, only for items popular in it
         self.brand: dict[int, str] = {}
 
     def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
@@ -138,18 +138,18 @@ class TemplateReasoner(Reasoner):
         return self
 
     def _fit_catalog(self, dataset: Dataset, rows: np.ndarray | None) -> None:
-        """Brand per item, and the leaf category of items reviewed at least as often as their category's median."""
+        """Brand per item, and the category of items reviewed at least as often as their category's median."""
         reviews = dataset.reviews if rows is None else dataset.reviews.iloc[rows]
         counts = reviews["item"].value_counts()
         catalog = dataset.items.assign(
-            leaf=dataset.items["category"].map(lambda c: c.split(" > ")[-1].strip() if isinstance(c, str) and c.strip() else None),
+            path=dataset.items["category"].map(lambda c: c.strip() if isinstance(c, str) and c.strip() else None),
             n=dataset.items["item"].map(counts).fillna(0),
         )
         self.brand = {int(i): str(b) for i, b in zip(catalog["item"], catalog["brand"], strict=True) if isinstance(b, str) and b}
         self.category = {}
-        for leaf, group in catalog.dropna(subset=["leaf"]).groupby("leaf"):
+        for path, group in catalog.dropna(subset=["path"]).groupby("path"):
             median = float(group["n"].median())
-            self.category.update({int(i): str(leaf) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median})
+            self.category.update({int(i): str(path) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median})
 
     def _item_aspects(self, item: int) -> list[str]:
         """Every aspect the item has as the model knows it: best-reviewed first, then the rest, then catalog ones."""
