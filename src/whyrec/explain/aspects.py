@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # annotations only: extracting aspects needs no pandas
     import pandas as pd
 
 LEXICON_FORMAT = 1
+LEXICON_KIND = "whyrec.aspect_lexicon"  # marks the JSON file as an AspectLexicon
 MAX_FEATURE_WORDS = 3  # longer noun runs are misparses far more often than real features
 # AspectLexicon.build takes a feature for the product itself when at least PRODUCT_SHARE of its
 # mentions after a determiner are after "this/these" (measured on Amazon 2018 Beauty and
@@ -45,7 +46,7 @@ PRODUCT_MIN_MENTIONS = 5
 
 # Abbreviations whose period never ends a sentence, and ones whose period ends it only when
 # a capitalised word follows ("... face, hands, etc. It works").
-_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "approx", "fl", "no"})
+_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "approx", "fl"})
 _ABBREVIATIONS = frozenset({"etc", "oz", "lb", "lbs", "inc", "ltd", "co", "vol", "pp", "ft", "in", "pcs", "pkg"})
 # A run of terminal punctuation (closing quotes/brackets included) before white space or the
 # end; or a period glued to a capitalised word, as reviews often type it ("works well.The").
@@ -63,8 +64,8 @@ def _is_boundary(text: str, match: re.Match[str]) -> bool:
     word = before.group(1)
     if len(word) == 1 and word.isupper():  # an initial: "J. K. Rowling", "U.S."
         return False
-    if "." in word:  # "e.g", "i.e", "U.S"
-        return word.lower() not in _TITLES and word.lower().count(".") > 1
+    if "." in word:  # dotted abbreviations: "e.g.", "i.e.", "U.S."
+        return False
     key = word.lower()
     if key in _TITLES:
         return False
@@ -126,7 +127,7 @@ _MODIFIERS = frozenset(
      "a", "an", "bit", "little", "somewhat", "all", "even", "more", "most", "less", "least", "simply",
      "especially", "particularly", "surprisingly", "amazingly", "exceptionally", "reasonably",
      "relatively", "generally", "usually", "consistently", "overall", "and", "too", "way", "much",
-     "as", "kind", "of", "sort", "enough", "pleasantly", "nicely", "perfectly", "usually"}
+     "as", "kind", "of", "sort", "enough", "pleasantly", "nicely", "perfectly"}
 )  # fmt: skip
 _OPINION_VERBS = {
     "love": 1, "loves": 1, "loved": 1, "adore": 1, "adores": 1, "adored": 1, "like": 1, "likes": 1,
@@ -140,7 +141,9 @@ _LIKE_SUBJECTS = frozenset(
     {"i", "we", "you", "they", "he", "she", "really", "also", "just", "do", "did", "both", "all",
      "definitely", "still", "absolutely", "always", "truly", "especially", "particularly"}
 )  # fmt: skip
-_DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
+_DETERMINERS = frozenset(
+    {"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"}
+)
 _DEMONSTRATIVES = frozenset({"this", "these"})
 _ARTICLES = frozenset({"the", "a", "an", "its", "their"})
 _PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
@@ -154,8 +157,11 @@ _QUANTIFIERS = _DETERMINERS | {"every", "each", "some", "any", "many", "most", "
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’"})
 # Generic heads after an attribute noun: "good quality product" names the quality.
 _GENERIC_HEADS = frozenset({"product", "item", "stuff", "thing", "one", "purchase", "buy", "deal", "choice", "option"})
-_CLAUSE_END = frozenset({",", ";", ":", ".", "!", "?", "…", "(", ")", '"', "-", "–", "—", "but", "and", "or", "because",
-                         "although", "though", "however", "while", "whereas", "so", "for", "to", "with", "on", "in"})  # fmt: skip
+# Tokens that end the clause a negation or a predicative opinion can reach across.
+_CLAUSE_END = frozenset(
+    {",", ";", ":", ".", "!", "?", "…", "(", ")", '"', "-", "–", "—", "but", "and", "or", "because",
+     "although", "though", "however", "while", "whereas", "so", "for", "to", "with", "on", "in"}
+)  # fmt: skip
 # Plural-looking words that are singular or have no singular worth returning.
 _INVARIANT_PLURALS = frozenset(
     {"news", "series", "species", "lens", "scissors", "tweezers", "pants", "jeans", "shorts",
@@ -242,6 +248,7 @@ def _in_run(tokens: list[_Token], i: int, next_in_run: bool) -> bool:
     return _is_nounish(tokens[i].low) or (next_in_run and _is_modifier(tokens[i].low))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def singular(word: str) -> str:
     """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box") and a few irregulars."""
     if word in _IRREGULAR_PLURALS:
@@ -271,6 +278,7 @@ class _Token(NamedTuple):  # a tuple: sentences make many of them
 
 
 def _tokens(sentence: str) -> list[_Token]:
+    """Words, numbers and single punctuation marks of a sentence."""
     return [_Token(w.lower(), w[0].isupper()) for w in _TOKEN.findall(sentence.replace("’", "'"))]
 
 
@@ -292,7 +300,7 @@ def _copula_like(word: str) -> bool:
     if word in _COPULAS or word in _BARE_NEGATED_COPULAS:
         return True
     if word.endswith("n't"):
-        return word[:-3] in _COPULAS or word in ("ain't",)
+        return word[:-3] in _COPULAS or word == "ain't"
     return word.endswith(("'s", "'re"))
 
 
@@ -336,7 +344,7 @@ def _opinion_at(tokens: list[_Token], j: int) -> tuple[str, int] | None:
         k -= 1
     negator = _negator_before(tokens, k)
     if negator is not None:
-        return f"{negator} {opinion}", -polarity if polarity else -1
+        return f"{negator} {opinion}", (-polarity if polarity else -1)
     return (opinion, polarity) if polarity else None
 
 
@@ -369,6 +377,7 @@ def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
 
 
 def _noun_run_after(tokens: list[_Token], start: int) -> tuple[int, int] | None:
+    """Token span [start, end) of the noun run starting at `start`, or None if none starts there."""
     end = start
     while end < len(tokens) and _in_run(tokens, end, end + 1 < len(tokens) and _is_nounish(tokens[end + 1].low)):
         end += 1
@@ -534,8 +543,14 @@ class AspectLexicon:
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # reviews per feature
     min_count: int = 1
 
+    _first_words: frozenset[str] = field(init=False, repr=False, compare=False)  # of multi-word features
+    _longest: int = field(init=False, repr=False, compare=False)  # words in the longest feature
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "features", frozenset(normalize_feature(f) for f in self.features) - {""})
+        features = frozenset(normalize_feature(f) for f in self.features) - {""}
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "_first_words", frozenset(f.split()[0] for f in features if " " in f))
+        object.__setattr__(self, "_longest", max((f.count(" ") + 1 for f in features), default=0))
 
     @classmethod
     def build(cls, texts: Iterable[str], min_count: int = 3) -> AspectLexicon:
@@ -575,10 +590,12 @@ class AspectLexicon:
 
     def _scan(self, words: list[str]) -> Iterator[tuple[int, str]]:
         """(index, feature) of each lexicon feature in lower-case `words`, longest match first."""
-        longest = max((f.count(" ") + 1 for f in self.features), default=0)
         i = 0
         while i < len(words):
-            for n in range(min(longest, len(words) - i), 0, -1):
+            if words[i] not in self._first_words and singular(words[i]) not in self.features:
+                i += 1  # the common case: no feature starts here
+                continue
+            for n in range(min(self._longest, len(words) - i), 0, -1):
                 phrase = " ".join([*words[i : i + n - 1], singular(words[i + n - 1])])
                 if phrase in self.features:
                     yield i, phrase
@@ -596,7 +613,7 @@ class AspectLexicon:
         """Write the lexicon as JSON: format version, min_count and feature -> review count."""
         p = Path(path)
         counts = {f: int(self.counts.get(f, 0)) for f in sorted(self.features)}
-        payload = {"format": LEXICON_FORMAT, "kind": "whyrec.aspect_lexicon", "min_count": self.min_count, "features": counts}
+        payload = {"format": LEXICON_FORMAT, "kind": LEXICON_KIND, "min_count": self.min_count, "features": counts}
         p.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return p
 
@@ -609,7 +626,7 @@ class AspectLexicon:
             raise ArtifactError(f"{p}: aspect lexicon not found") from exc
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"{p}: aspect lexicon is not valid JSON: {exc}") from exc
-        if not isinstance(payload, dict) or payload.get("kind") != "whyrec.aspect_lexicon":
+        if not isinstance(payload, dict) or payload.get("kind") != LEXICON_KIND:
             raise ArtifactError(f"{p}: not an aspect lexicon")
         if payload.get("format") != LEXICON_FORMAT:
             raise ArtifactError(f"{p}: aspect lexicon format {payload.get('format')} != {LEXICON_FORMAT}")
