@@ -120,3 +120,20 @@ def test_a_truncated_id_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "items.txt").write_bytes(b"a\nb")
     with pytest.raises(ArtifactError, match="truncated"):
         read_ids(tmp_path / "items.txt")
+
+
+def test_reasons_ride_along_with_raw_history_ids(trained: Artifact, shop: Dataset, tmp_path: Path) -> None:
+    from whyrec.data.split import ratio
+    from whyrec.explain.registry import make_reasoner
+
+    trained.reasoner = make_reasoner("template").fit(shop, ratio(shop, 0, table="reviews"))
+    try:
+        loaded = Artifact.load(trained.save(tmp_path / "with-reasons"))
+    finally:
+        trained.reasoner = None
+    assert loaded.reasoner is not None and loaded.reasoner.name == "template"
+    entries = [e for user in shop.user_ids.raw[:40] for e in loaded.recommend(user, k=3)["items"]]
+    assert all(isinstance(e["flags"], list) for e in entries)
+    assert sum(bool(e["reason"]) for e in entries) > len(entries) / 2
+    history = [h for e in entries for h in e["evidence"].get("history_items", [])]
+    assert history and all(isinstance(h, str) and h in shop.item_ids for h in history)  # raw ids, not indices

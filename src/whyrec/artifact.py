@@ -167,7 +167,9 @@ class Artifact:
             entry: dict[str, Any] = {"item": self.item_ids.raw[int(item)], "score": float(score), "reason": None, "evidence": {}}
             if reason is not None:
                 entry["reason"] = None if reason.flags else reason.text
-                entry["evidence"] = reason.evidence
+                entry["evidence"] = dict(reason.evidence)
+                if "history_items" in entry["evidence"]:  # dense ids are internal: show the raw ones
+                    entry["evidence"]["history_items"] = self.item_ids.to_raw(entry["evidence"]["history_items"])
                 entry["flags"] = list(reason.flags)
             items.append(entry)
         return {"user": user, "items": items, "fallback": bool(ranked.fallback)}
