@@ -46,9 +46,15 @@ class RowSink:
 
     def reject(self, error: DataError, raw: str | None = None) -> None:
         """Count one bad row: raise it, or remember it for the rejects file."""
-        self.read += 1
         if self.on_error == "raise":
+            self.read += 1
             raise error
+        self.set_aside(error, raw)
+
+    def set_aside(self, error: DataError, raw: str | None = None) -> None:
+        """Count one row that is not kept but is no error either (an exact repeat of a kept row):
+        it goes to the rejects with its reason whatever `on_error` says, so read == kept + rejected holds."""
+        self.read += 1
         self.rejects.append(
             {"file": error.file, "row": error.row, "field": error.field, "reason": error.message, "raw": raw}
         )
