@@ -89,8 +89,11 @@ def iter_lines(path: Path, into: Collector | RowSink, encoding: str = "utf-8") -
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
     """A whole small text file (an id map, an index); undecodable bytes are a DataError naming the line."""
-    with open_binary(path) as f:
-        data = f.read()
+    try:
+        with open_binary(path) as f:
+            data = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"compressed file is truncated or corrupt: {exc}", file=path) from None
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -108,20 +111,6 @@ def parse_json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DataError(f"expected a JSON object, got {type(value).__name__}")
     return value
-
-
-def expand(paths: list[Path], patterns: tuple[str, ...]) -> list[Path]:
-    """Files named by `paths`, a folder standing for its files that match one of `patterns`, sorted."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted({f for pat in patterns for f in p.glob(pat) if f.is_file()})
-            if not found:
-                raise DataError(f"no {' or '.join(patterns)} file in this folder", file=p)
-            out.extend(found)
-        else:
-            out.append(p)
-    return out
 
 
 def refuse(fmt: str, *, meta: list[Path] | None = None, mapping: object = None) -> None:
@@ -259,8 +248,8 @@ def parse_price(value: Any, field: str = "price") -> float:
             return math.nan
         match = _MONEY.match(text)
         if match is None:
-            negative = text.lstrip("$ ").startswith("-") or text.startswith("-")
-            raise DataError(f"{'negative' if negative else 'not a'} price: {text[:40]!r}", field=field)
+            kind = "negative" if text.lstrip("$ ").startswith("-") else "not a"
+            raise DataError(f"{kind} price: {text[:40]!r}", field=field)
         out = float(match.group(1).replace(",", ""))
     else:
         out = as_number(value, field)

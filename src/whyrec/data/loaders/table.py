@@ -104,34 +104,33 @@ class TableMapping(BaseModel):
 
 
 def read(into: Collector, paths: list[Path], *, meta: list[Path], mapping: TableMapping | None = None) -> None:
-    """Read event files, then catalog files, into `into` (mapping: TableMapping(), i.e. columns named user, item, timestamp)."""
+    """Read event files, then catalog files, into `into`; without a mapping the columns are user, item and timestamp."""
     m = mapping or TableMapping()
     inline_catalog = m.catalog_columns() if not meta else {}
     position = 0  # a row's position over all event files: its time when no timestamp column is mapped
     for path in paths:
-        required = [m.user, m.item, *(c for c in (m.timestamp, m.event, m.rating, m.text, m.query) if c), *inline_catalog.values()]
-        for row, record, raw in _records(path, into, required, m.delimiter):
+        columns = [m.user, m.item, *(c for c in (m.timestamp, m.event, m.rating, m.text, m.query) if c), *inline_catalog.values()]
+        for row, record, raw in _records(path, into, columns, m.delimiter):
             position += 1
             try:
                 user, item, timestamp, event, rating, text, query = _event_fields(record, m, position - 1)
                 values = _catalog_fields(record, inline_catalog, m.category_separator) if inline_catalog and item else None
-                conflict = into.catalog_conflict(item, values) if values is not None and item is not None else None
+                conflict = into.catalog_conflict(item, values) if values is not None else None
                 if conflict is not None:
                     raise conflict
             except DataError as err:
                 into.reject(err.located(file=path, row=row), raw)
                 continue
-            if item is not None:
-                if into.keep_event(path, row, raw, user, item, timestamp, event, rating, text) is None:
-                    continue  # a duplicate, counted
-                if values is not None:
-                    into.add_catalog(item, values, path, row)
-            else:
+            if item is None:  # a search without an item: counted here, added with the query below
                 first = into.first_seen(("query", user, query, timestamp), path, row)
                 if first is not None:
                     into.duplicate(first, path, row, raw)
                     continue
                 into.kept()
+            elif into.keep_event(path, row, raw, user, item, timestamp, event, rating, text) is None:
+                continue  # a repeat of an earlier row, counted
+            elif values is not None:
+                into.add_catalog(item, values, path, row)
             if query is not None:
                 into.add_query(user, query, timestamp)
     catalog = m.catalog_columns()
