@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,29 @@ WHYREC = Path(sys.executable).parent / "whyrec"  # the console script of the ven
 
 def whyrec(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(WHYREC), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """`whyrec ARGS` in this process through `cli.main` (same exit codes and streams, no interpreter start-up)."""
+    from whyrec.cli import main
+
+    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        argv = ["whyrec", *map(str, args)]
+        monkeypatch.setattr(sys, "argv", argv)
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run
 
 
 def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
@@ -77,9 +102,9 @@ def test_reingest_adds_nothing_twice(sample_store: tuple[Path, dict]) -> None:
     }
 
 
-def test_split_writes_the_split_make_split_computes(sample_store: tuple[Path, dict], tmp_path: Path) -> None:
+def test_split_writes_the_split_make_split_computes(cli: Run, sample_store: tuple[Path, dict], tmp_path: Path) -> None:
     store, _ = sample_store
-    out = one_json(whyrec("split", "--store", store, "--protocol", "ratio", "--seed", "7", "--out", tmp_path / "s", "--json"))
+    out = one_json(cli("split", "--store", store, "--protocol", "ratio", "--seed", "7", "--out", tmp_path / "s", "--json"))
     with Store(store, create=False) as db:
         expected = make_split(db.read_dataset(), "ratio", 7)
     saved = Split.load(tmp_path / "s")
@@ -88,14 +113,14 @@ def test_split_writes_the_split_make_split_computes(sample_store: tuple[Path, di
         assert np.array_equal(getattr(saved, part), getattr(expected, part))
         assert out[part] == len(getattr(expected, part))
 
-    human = whyrec("split", "--store", store, "--protocol", "leave-last-out", "--out", tmp_path / "l")
+    human = cli("split", "--store", store, "--protocol", "leave-last-out", "--out", tmp_path / "l")
     assert human.returncode == 0 and "train" in human.stdout and not human.stdout.lstrip().startswith("{")
     assert len(Split.load(tmp_path / "l").test) == 400
 
 
-def test_stats_reports_counts_histograms_and_aspects(sample_store: tuple[Path, dict]) -> None:
+def test_stats_reports_counts_histograms_and_aspects(cli: Run, sample_store: tuple[Path, dict]) -> None:
     store, ingested = sample_store
-    out = one_json(whyrec("stats", "--store", store, "--json"))
+    out = one_json(cli("stats", "--store", store, "--json"))
     assert (out["users"], out["items"], out["reviews"]) == (400, 300, ingested["reviews"])
     assert sum(out["events"].values()) == out["interactions"]
     assert set(out["ratings"]) <= {"1", "2", "3", "4", "5"} and sum(out["ratings"].values()) == out["events"]["rating"]
@@ -116,19 +141,82 @@ def test_stats_reports_counts_histograms_and_aspects(sample_store: tuple[Path, d
         (("ingest", "--format", "sample", "--store", "{tmp}/s.sqlite", "--on-error", "ignore"), "--on-error"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
-    line = one_error_line(whyrec(*(a.format(tmp=tmp_path) for a in args)), 2)
+def test_bad_input_is_one_line_and_exit_2(cli: Run, tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    line = one_error_line(cli(*(a.format(tmp=tmp_path) for a in args)), 2)
     assert needle in line
 
 
-def test_unknown_protocol_names_the_choices(sample_store: tuple[Path, dict], tmp_path: Path) -> None:
+def test_unknown_protocol_names_the_choices(cli: Run, sample_store: tuple[Path, dict], tmp_path: Path) -> None:
     store, _ = sample_store
-    line = one_error_line(whyrec("split", "--store", store, "--protocol", "random", "--out", tmp_path / "o"), 2)
+    line = one_error_line(cli("split", "--store", store, "--protocol", "random", "--out", tmp_path / "o"), 2)
     assert "leave-last-out, temporal, ratio" in line
 
 
-def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_store_is_refused(cli: Run, tmp_path: Path) -> None:
     bogus = tmp_path / "notes.sqlite"
     bogus.write_text("just some notes\n" * 100)
-    line = one_error_line(whyrec("stats", "--store", bogus), 2)
+    line = one_error_line(cli("stats", "--store", bogus), 2)
     assert "notes.sqlite" in line and "not a whyrec store" in line
+
+
+# ---- real slices: the first lines of public files, written to a temp folder ----------------
+
+
+@pytest.fixture(scope="module")
+def gift_cards(datasets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[dict]]:
+    """The first 300 Amazon 2018 Gift Cards reviews as JSON lines, plus the category's metadata file."""
+    folder = datasets_dir / "amazon2018-gift-cards"
+    with gzip.open(folder / "Gift_Cards_5.json.gz", "rt", encoding="utf-8") as f:
+        lines = [next(f) for _ in range(300)]
+    path = tmp_path_factory.mktemp("slices") / "gift_cards_300.json"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path, folder / "meta_Gift_Cards.json.gz", [json.loads(line) for line in lines]
+
+
+def test_ingest_real_amazon_slice_then_reingest(cli: Run, gift_cards: tuple[Path, Path, list[dict]], tmp_path: Path) -> None:
+    reviews, meta, records = gift_cards
+    store = tmp_path / "gc.sqlite"
+    out = one_json(whyrec("ingest", reviews, "--format", "amazon", "--meta", meta, "--store", store, "--json"))
+    assert out["read"] == out["kept"] + out["rejected"] and out["rejected"] == 0
+    assert out["reviews"] == out["added"]["reviews"] == 300
+    assert out["users"] == len({r["reviewerID"] for r in records})
+    # the catalog covers every reviewed item, and the metadata file's other items too
+    assert out["items"] >= len({r["asin"] for r in records})
+
+    again = one_json(whyrec("ingest", reviews, "--format", "amazon", "--meta", meta, "--store", store, "--json"))
+    assert set(again["added"].values()) == {0}
+    assert {k: again[k] for k in ("users", "items", "reviews", "interactions")} == {
+        k: out[k] for k in ("users", "items", "reviews", "interactions")
+    }
+    stats = one_json(cli("stats", "--store", store, "--json"))
+    assert stats["events"]["rating"] == stats["interactions"] == 300
+    assert stats["ratings"]["5"] == sum(r["overall"] == 5 for r in records)
+
+
+def test_bad_row_fails_with_file_row_and_field_or_is_set_aside(cli: Run, gift_cards: tuple[Path, Path, list[dict]], tmp_path: Path) -> None:
+    reviews, _, _ = gift_cards
+    lines = reviews.read_text(encoding="utf-8").splitlines(keepends=True)[:20]
+    lines[4] = json.dumps({"overall": "five", "reviewerID": "A1", "asin": "B1", "unixReviewTime": 1}) + "\n"
+    bad = tmp_path / "broken_reviews.json"
+    bad.write_text("".join(lines), encoding="utf-8")
+    store = tmp_path / "shop.sqlite"
+
+    line = one_error_line(whyrec("ingest", bad, "--format", "amazon", "--store", store), 2)
+    assert "broken_reviews.json" in line and "row 5" in line and "overall" in line
+    assert not store.exists()  # nothing was written: the load failed before the store opened
+
+    out = one_json(cli("ingest", bad, "--format", "amazon", "--store", store, "--on-error", "skip", "--json"))
+    assert (out["read"], out["kept"], out["rejected"]) == (20, 19, 1)
+    assert out["rejects_file"] == str(store) + ".rejects.jsonl"
+    (reject,) = [json.loads(r) for r in Path(out["rejects_file"]).read_text().splitlines()]
+    assert (Path(reject["file"]).name, reject["row"], reject["field"]) == ("broken_reviews.json", 5, "overall")
+
+
+def test_ingest_real_movielens_slice(cli: Run, datasets_dir: Path, tmp_path: Path) -> None:
+    ratings = tmp_path / "u500.data"
+    with (datasets_dir / "movielens-100k" / "u.data").open() as f:
+        ratings.write_text("".join(next(f) for _ in range(500)))
+    out = one_json(cli("ingest", ratings, "--format", "movielens", "--store", tmp_path / "ml.sqlite", "--json"))
+    rows = [line.split("\t") for line in ratings.read_text().splitlines()]
+    assert (out["read"], out["kept"], out["interactions"]) == (500, 500, 500)
+    assert (out["users"], out["items"]) == (len({r[0] for r in rows}), len({r[1] for r in rows}))
