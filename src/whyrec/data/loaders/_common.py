@@ -309,11 +309,11 @@ class Collector:
         self.texts: list[str] = []
         # catalog: raw item -> field values (price None when unknown), and where each came from
         self.catalog: dict[str, tuple[Any, ...]] = {}
-        self._catalog_at: dict[str, tuple[str, int]] = {}
+        self._catalog_at: dict[str, tuple[Path, int]] = {}
         self.query_users: list[str] = []
         self.queries: list[str] = []
         self.query_times: list[int] = []
-        self._seen: dict[tuple, tuple[str, int]] = {}
+        self._seen: dict[tuple, tuple[Path, int]] = {}
 
     # accounting
     def kept(self) -> None:
@@ -322,18 +322,18 @@ class Collector:
     def reject(self, error: DataError, raw: str | None) -> None:
         self.sink.reject(error, raw)
 
-    def duplicate(self, first: tuple[str, int], file: Path, row: int, raw: str | None) -> None:
+    def duplicate(self, first: tuple[Path, int], file: Path, row: int, raw: str | None) -> None:
         """Count a row that repeats the row at `first` (file, row)."""
-        where = f"row {first[1]}" if first[0] == str(file) else f"{first[0]} row {first[1]}"
+        where = f"row {first[1]}" if first[0] == file else f"{first[0]} row {first[1]}"
         error = DataError(f"duplicate of {where}", file=file, row=row)
         if self.duplicates == "drop":
             self.sink.set_aside(error, raw)
         else:
             self.sink.reject(error, raw)
 
-    def first_seen(self, key: tuple, file: Path, row: int) -> tuple[str, int] | None:
+    def first_seen(self, key: tuple, file: Path, row: int) -> tuple[Path, int] | None:
         """Where `key` was first seen, or None (and remember this row) when it is new."""
-        here = (str(file), row)
+        here = (file, row)
         first = self._seen.setdefault(key, here)
         return None if first is here else first  # identity: setdefault hands back what it stored
 
@@ -396,7 +396,7 @@ class Collector:
         """Record catalog values (in CATALOG_FIELDS order) for an item that has none yet."""
         if item not in self.catalog:
             self.catalog[item] = values
-            self._catalog_at[item] = (str(file), row)
+            self._catalog_at[item] = (file, row)
 
     def keep_catalog(self, file: Path, row: int, raw: str | None, item: str, values: tuple[Any, ...]) -> None:
         """Count a row that is one catalog entry: kept, an exact repeat, or a conflicting second entry."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,9 @@ def _read_csv(into: Collector, path: Path, interaction_of: dict[tuple[str, str],
             interaction_of.setdefault((user, item), position)
 
 
+@lru_cache(maxsize=100_000)  # a few thousand distinct days cover a whole file; strptime is slow
 def _date(value: str) -> int:
+    """Unix seconds (UTC midnight) of a Time value."""
     try:
         moment = datetime.strptime(value.strip(), TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
