@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whyrec.data.loaders import load
+from whyrec.data.loaders import TableMapping, load
 from whyrec.data.loaders._common import (
     MIN_TIME,
     as_id,
@@ -146,3 +146,5 @@ def test_unknown_format_and_missing_paths_are_config_errors(tmp_path: Path) -> N
         load("amazon", [tmp_path / "nope.json.gz"])
     with pytest.raises(ConfigError, match="no metadata"):
         load("p5", [tmp_path], meta=[tmp_path / "m.json"])
+    with pytest.raises(ConfigError, match="no column mapping"):
+        load("amazon", [tmp_path / "r.json"], mapping=TableMapping(user="reviewerID"))

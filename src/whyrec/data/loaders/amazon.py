@@ -141,6 +141,7 @@ def meta_fields(record: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
 
 
 def _text(record: dict[str, Any], field: str) -> str | None:
+    """An optional text field with tags stripped; None when absent or nothing is left."""
     value = as_text(record.get(field), field)
     return (strip_html(value) or None) if value is not None else None
 

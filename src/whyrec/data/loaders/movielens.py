@@ -81,6 +81,7 @@ def _movielens_id(value: str, field: str) -> str:
 
 
 def _read_catalog(into: Collector, path: Path) -> None:
+    """u.item (100K) or movies.dat (1M) lines, told apart by their separator, as catalog rows."""
     for row, line in iter_lines(path, into, ENCODING):
         try:
             if "::" in line:  # 1M: item::title::Genre1|Genre2

@@ -64,6 +64,7 @@ def _pairs(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def _read_maps(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(id2user, id2item) of a datamaps.json; anything else in it (attribute maps) is not needed."""
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as exc:

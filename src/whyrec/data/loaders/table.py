@@ -205,6 +205,7 @@ def _time(value: Any, fmt: str, field: str) -> int:
 
 
 def _numeric(text: str) -> bool:
+    """Whether a string reads as a number (then a time is unix seconds or ms, not ISO-8601)."""
     try:
         float(text)
     except ValueError:
@@ -244,13 +245,17 @@ def _records(path: Path, into: Collector, columns: list[str], delimiter: str | N
 
 
 def _missing_columns(path: Path, header: list[str], columns: list[str]) -> None:
+    """A DataError naming the first mapped column the file does not have."""
     missing = [c for c in dict.fromkeys(columns) if c not in header]
     if missing:
         raise DataError(f"mapped column(s) {', '.join(missing)} not in the header {header[:12]}", file=path, row=1, field=missing[0])
 
 
 def _csv_rows(path: Path, into: Collector, columns: list[str], delimiter: str) -> Iterator[tuple[int, dict[str, Any], str]]:
-    # Bad bytes decode to lone surrogates (surrogateescape), so a bad row is found and named, not the whole file.
+    """CSV records with their line numbers; undecodable, short or long records are rejected here.
+
+    Bad bytes decode to lone surrogates (surrogateescape), so the bad row is named, not the whole file.
+    """
     with open_binary(path) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.reader(text, delimiter=delimiter)
@@ -279,6 +284,7 @@ def _csv_rows(path: Path, into: Collector, columns: list[str], delimiter: str) -
 
 
 def _parquet_rows(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """Parquet records, typed by the file (ints, floats, datetimes, nulls); rows numbered from 1."""
     import pyarrow.parquet as pq
 
     try:
@@ -293,6 +299,7 @@ def _parquet_rows(path: Path, columns: list[str]) -> Iterator[tuple[int, dict[st
 
 
 def _jsonl_rows(path: Path, into: Collector) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """JSON-lines records with their line numbers; lines that are no JSON object are rejected here."""
     for row, line in iter_lines(path, into):
         try:
             record = parse_json_object(line)

@@ -66,6 +66,7 @@ def read(into: Collector, paths: list[Path], *, meta: list[Path], mapping: objec
 
 
 def _read_csv(into: Collector, path: Path, interaction_of: dict[tuple[str, str], int]) -> None:
+    """One interaction CSV; records where each (user, item) pair's first interaction sits."""
     lines = iter_lines(path, into)
     header_row, header = next(lines, (1, ""))
     columns = header.split(",")
@@ -109,6 +110,7 @@ def _xrec_id(value: Any, field: str) -> str:
 
 
 def _read_explanations(into: Collector, path: Path, interaction_of: dict[tuple[str, str], int]) -> None:
+    """One tst.jsonl: each row a review on its pair's interaction (added when the CSVs lack it) plus the item title."""
     for row, line in iter_lines(path, into):
         try:
             record = parse_json_object(line)
