@@ -1,0 +1,513 @@
+"""The `prompt_lm` reasoner: a pretrained LM (SmolLM2-135M-Instruct) writes the reason.
+
+Two modes:
+- `zero_shot`: a discrete chat prompt built from the user's profile (the aspects their training
+  reviews mention most) and the item's (title, aspects its reviews or catalog name); no training.
+- `soft_prompt`: PEPLER's continuous prompt learning (Li, Zhang, Chen, TOIS 2023). A user and an
+  item id map to learned vectors (nn.Embedding(n_users, d), nn.Embedding(n_items, d)) that are
+  prepended to the explanation tokens as two soft tokens; training minimises next-token NLL of
+  the explanation only. PEPLER's sequential tuning: stage 1 trains the prompts with the LM
+  frozen, stage 2 trains prompts and LM together — here through LoRA on the attention
+  projections (`train_lm="lora"`) or all weights (`"full"`); `"none"` keeps stage 1 throughout.
+  PEPLER as published is soft_prompt + `aspect_hint=False` + `train_lm="full"`.
+  With `aspect_hint`, a feature word is written before the explanation as PETER+ does: the
+  ground-truth feature when training, the request's hint or the best user∩item profile aspect
+  when generating, so the reason can be steered (the grounding filter's retry uses this).
+
+An unknown user (id -1) has no learned vector: the mean user vector stands in for it, the
+"average user", so the reason rests on the item alone. Saved: config, soft prompts (npz),
+profiles (JSON), the aspect lexicon, and the LoRA adapter (peft's safetensors) or, for full
+fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is reloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Self
+
+import numpy as np
+from pydantic import Field
+
+from whyrec.data.schema import Dataset
+from whyrec.data.split import Split
+from whyrec.errors import ArtifactError, ConfigError, DataError
+from whyrec.explain.aspects import AspectLexicon
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
+from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
+from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
+from whyrec.progress import progress
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+PROMPT_LM_FORMAT = 1
+# Opens an assistant turn in SmolLM2's chat format: the explanation reads as the model's reply.
+# A hint follows as "About the <feature>:", after which the untrained LM already writes a
+# sentence about the feature ("The scent of ..."); a bare "<feature>:" often makes it write a date.
+_LEAD = "<|im_start|>assistant\n"
+_SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
+_USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
+_VALID_CAP = 512  # validation examples scored after training: enough for a stable NLL, bounded time
+
+
+class PromptLMConfig(ReasonerConfig):
+    """The LM, the mode, how it trains and how it decodes."""
+
+    base_model: str = SMOLLM2  # SMOLLM2 (bundled GGUF, converted once) or a local save_pretrained causal-LM folder
+    mode: Literal["zero_shot", "soft_prompt"] = "soft_prompt"  # discrete profile prompt | PEPLER's learned vectors
+    train_lm: Literal["none", "lora", "full"] = "lora"  # how the LM adapts in stage 2 (soft_prompt mode)
+    aspect_hint: bool = True  # feature word before the explanation (PETER+); False = PEPLER as published
+    lora_r: int = Field(8, ge=1)  # LoRA rank
+    lora_alpha: int = Field(16, ge=1)  # LoRA scale numerator (scale = alpha / r)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    lora_targets: list[str] = ["q_proj", "v_proj"]  # module names LoRA adapts
+    epochs: int = Field(1, ge=1)  # passes over the training explanations, cut short by max_steps
+    max_steps: int | None = Field(300, ge=1)  # optimiser steps in all; 300 fit ~20 min on 2 cores (135M, LoRA)
+    prompt_only_steps: int = Field(50, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
+    batch_size: int = Field(16, ge=1)
+    lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
+    lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
+    min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
+    profile_size: int = Field(5, ge=1)  # aspects kept per user and item profile
+    max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
+    max_new_tokens: int = Field(25, ge=1)
+    min_new_tokens: int = Field(2, ge=0)  # keeps an immediate end-of-turn from giving an empty reason
+    repetition_penalty: float = Field(1.1, ge=1.0)  # 1.0 = none
+    do_sample: bool = False  # greedy by default; True = nucleus sampling seeded by `seed`
+    top_p: float = Field(0.9, gt=0, le=1)
+    temperature: float = Field(1.0, gt=0)
+    generate_batch_size: int = Field(16, ge=1)
+
+
+class PromptLM(Reasoner):
+    """Reasons written by a pretrained LM from a discrete or learned (soft) prompt; see the module docstring."""
+
+    name = "prompt_lm"
+    config_class = PromptLMConfig
+    config: PromptLMConfig
+
+    def __init__(self, config: PromptLMConfig | None = None) -> None:
+        super().__init__(config)
+        self.lexicon: AspectLexicon | None = None
+        self.n_users = 0
+        self.n_items = 0
+        self.user_aspects: dict[int, list[str]] = {}  # most-mentioned first
+        self.item_aspects: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
+        self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
+        self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts
+        self.history: dict = {}  # what training did: steps, seconds, losses, validation NLL
+        self.tokenizer = None
+        self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
+        self.user_prompts: torch.Tensor | None = None  # (n_users, d)
+        self.item_prompts: torch.Tensor | None = None  # (n_items, d)
+
+    # ---- fitting ---------------------------------------------------------------------------
+    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
+        """Build profiles from the training reviews; in soft_prompt mode also learn prompts (and the LM)."""
+        import torch
+
+        if split is not None and split.table != "reviews":
+            raise ConfigError(f"prompt_lm trains on a reviews split, not a {split.table} split")
+        rows = None if split is None else np.sort(split.train)
+        texts = dataset.reviews["text"] if rows is None else dataset.reviews["text"].iloc[rows]
+        self.lexicon = AspectLexicon.build(texts, min_count=self.config.min_aspect_count)
+        self.n_users, self.n_items = dataset.n_users, dataset.n_items
+        self._fit_profiles(dataset, rows)
+        self._load_lm()
+        if self.config.mode == "soft_prompt":
+            examples = explanation_examples(dataset, self.lexicon, rows)
+            if examples.empty:
+                raise DataError("no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text")
+            valid = None
+            if split is not None and len(split.valid):
+                valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(_VALID_CAP)
+            with torch.random.fork_rng(devices=[]):  # seeds init and dropout without touching the caller's RNG
+                torch.manual_seed(self.config.seed)
+                self._train(examples, valid)
+        return self
+
+    def _fit_profiles(self, dataset: Dataset, rows: np.ndarray | None) -> None:
+        """Per user and item, the aspects their training reviews judge (and the catalog names), by count."""
+        mentions = aspect_mentions(dataset, self.lexicon, rows)
+        users: dict[int, Counter[str]] = defaultdict(Counter)
+        items: dict[int, Counter[str]] = defaultdict(Counter)
+        history: dict[int, dict[str, list[int]]] = defaultdict(dict)
+        ordered = mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
+        for user, item, feature in ordered[["user", "item", "feature"]].itertuples(index=False):
+            user, item = int(user), int(item)  # plain ints: these go to JSON
+            users[user][feature] += 1
+            items[item][feature] += 1
+            seen = history[user].setdefault(feature, [])
+            if item not in seen:
+                seen.append(item)
+        k = self.config.profile_size
+        self.user_aspects = {u: _top(c, k) for u, c in users.items()}
+        catalog = catalog_aspects(dataset, self.lexicon)
+        self.item_aspects = {
+            i: list(dict.fromkeys([*_top(items.get(i, Counter()), k), *sorted(catalog.get(i, ()))]))
+            for i in sorted(set(items) | set(catalog))
+        }
+        self.user_history = dict(history)
+        self.titles = {}
+        for item, title, category in dataset.items[["item", "title", "category"]].itertuples(index=False):
+            name = title if isinstance(title, str) and title.strip() else category
+            if isinstance(name, str) and name.strip():
+                self.titles[int(item)] = name.strip()
+
+    def _load_lm(self, lm_folder: Path | None = None) -> None:
+        """The tokenizer and LM: the base model, or a fully fine-tuned one saved in `lm_folder`."""
+        base = resolve_base_model(self.config.base_model)
+        self.tokenizer = load_tokenizer(base)
+        self.lm = load_causal_lm(lm_folder if lm_folder is not None else base)
+        self.lm.requires_grad_(False)  # training unfreezes what it trains
+
+    def _train(self, examples: pd.DataFrame, valid: pd.DataFrame | None) -> None:
+        """PEPLER's two stages over shuffled explanation batches; fills `self.history`."""
+        import torch
+
+        cfg = self.config
+        # Prompts start as the embeddings of the words they stand for, not at random: prompt tuning
+        # learns faster from a vocabulary initialisation (Lester et al., EMNLP 2021), and the frozen
+        # LM of stage 1 starts from inputs it can read.
+        self.user_prompts = torch.nn.Parameter(self._word_vector(_USER_WORD).repeat(self.n_users, 1))  # (n_users, d)
+        self.item_prompts = torch.nn.Parameter(self._word_vector(_ITEM_WORD).repeat(self.n_items, 1))  # (n_items, d)
+        lm_params = self._trainable_lm_params()
+        prompts = [self.user_prompts, self.item_prompts]
+
+        batches_per_epoch = math.ceil(len(examples) / cfg.batch_size)
+        total = batches_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, batches_per_epoch * cfg.epochs)
+        stage1 = total if not lm_params else min(cfg.prompt_only_steps, total)
+        encoded = self._encode_examples(examples)
+        rng = np.random.default_rng(cfg.seed)
+        losses: list[float] = []
+        optimizer = torch.optim.AdamW([{"params": prompts, "lr": cfg.lr_prompt}], weight_decay=0.0)
+        self.lm.train()
+        start = time.perf_counter()
+        with progress() as bar:
+            task = bar.add_task("prompt_lm training", total=total)
+            step = 0
+            while step < total:
+                for batch in np.array_split(rng.permutation(len(examples)), batches_per_epoch):
+                    if step == total:
+                        break
+                    if step == stage1:  # stage 2: the LM joins, with its own learning rate
+                        for p in lm_params:
+                            p.requires_grad_(True)
+                        optimizer.add_param_group({"params": lm_params, "lr": cfg.lr_lm})
+                    loss = self._batch_loss([encoded[j] for j in batch])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_([*prompts, *lm_params], cfg.max_grad_norm)
+                    optimizer.step()
+                    losses.append(float(loss.detach()))
+                    step += 1
+                    bar.advance(task)
+        seconds = time.perf_counter() - start
+        self.lm.eval()
+        for p in lm_params:
+            p.requires_grad_(False)
+        self.user_prompts.requires_grad_(False)
+        self.item_prompts.requires_grad_(False)
+        self.history = {
+            "examples": len(examples),
+            "steps": total,
+            "prompt_only_steps": stage1,
+            "epochs": round(total / batches_per_epoch, 3),
+            "seconds": round(seconds, 2),
+            "sec_per_step": round(seconds / max(total, 1), 3),
+            "loss": [round(x, 4) for x in losses],
+        }
+        if valid is not None and not valid.empty:
+            self.history["valid_nll"] = round(self.nll(valid), 4)
+
+    def _word_vector(self, word: str) -> torch.Tensor:
+        """(1, d) mean input embedding of the tokens of `word`."""
+        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        return self.lm.get_input_embeddings().weight[ids].detach().mean(0, keepdim=True)
+
+    def _trainable_lm_params(self) -> list:
+        """The LM weights stage 2 trains (LoRA adapters or all), frozen for now; [] for prompt-only tuning."""
+        if self.config.train_lm == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=self.config.lora_r,
+                lora_alpha=self.config.lora_alpha,
+                lora_dropout=self.config.lora_dropout,
+                target_modules=list(self.config.lora_targets),
+                task_type="CAUSAL_LM",
+            )
+            self.lm = get_peft_model(self.lm, lora)
+            params = [p for p in self.lm.parameters() if p.requires_grad]
+        elif self.config.train_lm == "full":
+            params = list(self.lm.parameters())
+        else:
+            params = []
+        self.lm.requires_grad_(False)
+        return params
+
+    # ---- sequences ----------------------------------------------------------------------------
+    def _prefix_ids(self, hint: str | None) -> list[int]:
+        """Token ids between the two soft tokens and the explanation: the turn opening, then the hint."""
+        text = _LEAD + (f"About the {hint}:" if self.config.aspect_hint and hint else "")
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _encode_examples(self, examples: pd.DataFrame) -> list[tuple[int, int, list[int], list[int]]]:
+        """(user, item, prefix ids, target ids) per example; targets = explanation cut to PEPLER's length + end of turn."""
+        cut = [" ".join(t.split()[: self.config.max_explanation_words]) for t in examples["explanation"]]
+        hinted = self.config.aspect_hint
+        # After "About the <feature>:" the explanation starts with a space, as in running text.
+        targets = self.tokenizer([(" " + t) if hinted else t for t in cut], add_special_tokens=False)["input_ids"]
+        prefixes: dict[str, list[int]] = {}
+        out = []
+        for user, item, feature, ids in zip(examples["user"], examples["item"], examples["feature"], targets, strict=True):
+            if feature not in prefixes:
+                prefixes[feature] = self._prefix_ids(feature)
+            out.append((int(user), int(item), prefixes[feature], [*ids, self.tokenizer.eos_token_id]))
+        return out
+
+    def _batch_loss(self, batch: list[tuple[int, int, list[int], list[int]]]) -> torch.Tensor:
+        """Mean next-token NLL of the target tokens of a batch, given soft prompts and prefixes."""
+        import torch
+        import torch.nn.functional as F
+
+        lengths = [len(p) + len(t) for _, _, p, t in batch]
+        width = max(lengths)
+        ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)  # (B, T), right-padded
+        labels = torch.full((len(batch), 2 + width), -100, dtype=torch.long)  # (B, 2+T); -100 = not scored
+        mask = torch.zeros((len(batch), 2 + width), dtype=torch.long)
+        for b, (_, _, prefix, target) in enumerate(batch):
+            seq = prefix + target
+            ids[b, : len(seq)] = torch.tensor(seq)
+            labels[b, 2 + len(prefix) : 2 + len(seq)] = torch.tensor(target)
+            mask[b, : 2 + len(seq)] = 1
+        users = torch.tensor([u for u, _, _, _ in batch])
+        items = torch.tensor([i for _, i, _, _ in batch])
+        tokens = self.lm.get_input_embeddings()(ids)  # (B, T, d)
+        embeds = torch.cat([self.user_prompts[users][:, None], self.item_prompts[items][:, None], tokens], dim=1)  # (B, 2+T, d)
+        causal = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+        hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state  # (B, 2+T, d)
+        # Position t predicts token t+1; the vocabulary projection runs on scored positions only,
+        # which saves most of the (B, 2+T, 49k) logits a full forward would build.
+        scored = labels[:, 1:] != -100  # (B, 1+T)
+        logits = causal.get_output_embeddings()(hidden[:, :-1][scored])  # (N, V)
+        return F.cross_entropy(logits, labels[:, 1:][scored])
+
+    def nll(self, examples: pd.DataFrame) -> float:
+        """Mean per-token NLL of `examples`' explanations (columns user, item, explanation, feature); soft_prompt mode."""
+        import torch
+
+        self._require_soft_prompts()
+        encoded = self._encode_examples(examples)
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for start in range(0, len(encoded), self.config.batch_size):
+                batch = encoded[start : start + self.config.batch_size]
+                n = sum(len(t) for _, _, _, t in batch)
+                total += float(self._batch_loss(batch)) * n
+                count += n
+        return total / max(count, 1)
+
+    # ---- generation -----------------------------------------------------------------------------
+    def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
+        """One reason per request, decoded in batches; repeated requests are decoded once."""
+        if self.lexicon is None or self.lm is None:
+            raise ArtifactError("prompt_lm reasoner is not fitted")
+        import torch
+
+        if self.config.mode == "soft_prompt":
+            self._require_soft_prompts()
+        keys = [(r.user if 0 <= r.user < self.n_users else -1, r.item, self._hint(r)) for r in requests]
+        unique = list(dict.fromkeys(keys))
+        written: dict[tuple[int, int, str | None], tuple[str, float]] = {}
+        size = self.config.generate_batch_size
+        with torch.inference_mode():
+            for start in range(0, len(unique), size):
+                chunk = unique[start : start + size]
+                written.update(zip(chunk, self._decode([self._prefix_embeds(*k) for k in chunk]), strict=True))
+        return [self._reason(r, k[2], *written[k]) for r, k in zip(requests, keys, strict=True)]
+
+    def _hint(self, request: ReasonRequest) -> str | None:
+        """The aspect to steer towards: the request's hint, else the user's most-mentioned aspect the item has, else the item's top one."""
+        if not self.config.aspect_hint:
+            return None
+        if request.hint:
+            return request.hint
+        have = self.item_aspects.get(request.item, [])
+        liked = self.user_aspects.get(request.user, []) if request.user >= 0 else []
+        shared = [a for a in liked if a in have]
+        return (shared or have or [None])[0]
+
+    def _prefix_embeds(self, user: int, item: int, hint: str | None) -> torch.Tensor:
+        """(L, d) input embeddings the reply is generated after: soft tokens + prefix, or the zero-shot chat prompt."""
+        import torch
+
+        embed = self.lm.get_input_embeddings()
+        if self.config.mode == "zero_shot":
+            ids = self.tokenizer.apply_chat_template(self._chat(user, item, hint), add_generation_prompt=True)
+            return embed(torch.tensor(ids))
+        user_vec = self.user_prompts[user] if user >= 0 else self.user_prompts.mean(0)  # (d,); unknown = mean user
+        item_vec = self.item_prompts[item] if 0 <= item < self.n_items else self.item_prompts.mean(0)
+        tokens = embed(torch.tensor(self._prefix_ids(hint)))  # (P, d)
+        return torch.cat([user_vec[None], item_vec[None], tokens], dim=0)  # (2+P, d)
+
+    def _chat(self, user: int, item: int, hint: str | None) -> list[dict[str, str]]:
+        """The zero-shot conversation: what the shopper mentions, what the product is and has."""
+        likes = self.user_aspects.get(user, []) if user >= 0 else []
+        has = self.item_aspects.get(item, [])
+        lines = [f"Product: {self.titles.get(item, 'this product')}."]
+        if has:
+            lines.append(f"Its reviews talk about: {', '.join(has)}.")
+        if likes:
+            lines.append(f"This shopper's own reviews often mention: {', '.join(likes)}.")
+        ask = "In one sentence, tell the shopper why they may like this product"
+        lines.append(f"{ask}, mentioning its {hint}." if hint else f"{ask}.")
+        return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+    def _decode(self, prefixes: list[torch.Tensor]) -> list[tuple[str, float]]:
+        """Generate after each (L_b, d) prefix, left-padded into one batch: (text, mean token log-prob) each."""
+        import torch
+
+        cfg = self.config
+        width = max(len(p) for p in prefixes)
+        d = prefixes[0].shape[1]
+        embeds = torch.zeros(len(prefixes), width, d)  # (B, L, d); padding on the left, masked out
+        mask = torch.zeros(len(prefixes), width, dtype=torch.long)
+        for b, p in enumerate(prefixes):
+            embeds[b, width - len(p) :] = p
+            mask[b, width - len(p) :] = 1
+        options = {
+            "max_new_tokens": cfg.max_new_tokens,
+            "min_new_tokens": cfg.min_new_tokens,
+            "repetition_penalty": cfg.repetition_penalty,
+            "do_sample": cfg.do_sample,
+            "eos_token_id": self.tokenizer.eos_token_id,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "return_dict_in_generate": True,
+            "output_logits": True,
+        }
+        if cfg.do_sample:
+            options.update(top_p=cfg.top_p, temperature=cfg.temperature)
+        with torch.random.fork_rng(devices=[]):  # seeded sampling without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+        tokens = out.sequences  # (B, n_new): with inputs_embeds only new tokens come back
+        logp = torch.stack(out.logits, dim=1).log_softmax(-1)  # (B, n_new, V), before penalties
+        picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (B, n_new)
+        results = []
+        for row, lp in zip(tokens.tolist(), picked, strict=True):
+            end = row.index(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id in row else len(row)
+            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
+            results.append((" ".join(text.split()), float(lp[: max(end, 1)].mean())))
+        return results
+
+    def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float) -> Reason:
+        """The Reason for a decoded text: aspects it names, and the item aspects and history items it rests on."""
+        named = self.lexicon.mentions(text)
+        known_user = 0 <= request.user < self.n_users
+        have = self.item_aspects.get(request.item, [])
+        rests_on = [a for a in have if a in named or a == hint]
+        history: list[int] = []
+        if known_user:
+            mine = self.user_history.get(request.user, {})
+            for a in rests_on:
+                history += [i for i in reversed(mine.get(a, [])) if i != request.item and i not in history]
+        evidence = {
+            "item_aspects": rests_on,
+            "history_items": history[: self.config.max_history],
+            "user_aspects": [a for a in self.user_aspects.get(request.user, []) if a in rests_on] if known_user else [],
+            "hint": hint,
+            "kind": "personal" if history else "item",
+        }
+        return Reason(request.user, request.item, text, named, evidence, score)
+
+    def _require_soft_prompts(self) -> None:
+        if self.user_prompts is None or self.item_prompts is None:
+            raise ArtifactError("prompt_lm reasoner has no soft prompts: fit it in soft_prompt mode first")
+
+    # ---- persistence -----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """config.json, lexicon.json, profiles.json; prompts.npz (soft_prompt); adapter/ (LoRA) or lm/ (full)."""
+        if self.lexicon is None or self.lm is None:
+            raise ArtifactError("prompt_lm reasoner is not fitted")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "model": self.name,
+            "format": PROMPT_LM_FORMAT,
+            "config": self.config.model_dump(),
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "history": self.history,
+        }
+        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        self.lexicon.save(out / "lexicon.json")
+        profiles = {
+            "users": {str(u): a for u, a in self.user_aspects.items()},
+            "items": {str(i): a for i, a in self.item_aspects.items()},
+            "history": {str(u): h for u, h in self.user_history.items()},
+            "titles": {str(i): t for i, t in self.titles.items()},
+        }
+        (out / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False) + "\n", encoding="utf-8")
+        if self.config.mode == "soft_prompt":
+            self._require_soft_prompts()
+            np.savez(out / "prompts.npz", user=self.user_prompts.detach().numpy(), item=self.item_prompts.detach().numpy())
+            if self.config.train_lm == "lora":
+                self.lm.save_pretrained(out / "adapter")  # adapter_config.json + adapter_model.safetensors
+            elif self.config.train_lm == "full":
+                self.lm.save_pretrained(out / "lm")  # config + model.safetensors
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Restore a saved reasoner; the base LM comes from its config (the cache or a local folder)."""
+        import torch
+
+        d = Path(path)
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            profiles = json.loads((d / "profiles.json").read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: prompt_lm reasoner incomplete ({Path(exc.filename).name} missing)") from exc
+        if meta.get("model") != cls.name or meta.get("format") != PROMPT_LM_FORMAT:
+            raise ArtifactError(
+                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {PROMPT_LM_FORMAT}"
+            )
+        model = cls(PromptLMConfig.model_validate(meta["config"]))
+        cfg = model.config
+        model.n_users, model.n_items, model.history = int(meta["n_users"]), int(meta["n_items"]), meta.get("history", {})
+        model.lexicon = AspectLexicon.load(d / "lexicon.json")
+        model.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
+        model.item_aspects = {int(i): list(a) for i, a in profiles["items"].items()}
+        model.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()}
+        model.titles = {int(i): t for i, t in profiles["titles"].items()}
+        full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
+        model._load_lm(d / "lm" if full else None)
+        if cfg.mode == "soft_prompt":
+            try:
+                with np.load(d / "prompts.npz", allow_pickle=False) as z:
+                    model.user_prompts = torch.from_numpy(z["user"].astype(np.float32))
+                    model.item_prompts = torch.from_numpy(z["item"].astype(np.float32))
+            except FileNotFoundError as exc:
+                raise ArtifactError(f"{d}: prompt_lm reasoner incomplete (prompts.npz missing)") from exc
+            if model.user_prompts.shape[0] != model.n_users or model.item_prompts.shape[0] != model.n_items:
+                raise ArtifactError(f"{d / 'prompts.npz'}: prompt tables do not match n_users/n_items in config.json")
+            if cfg.train_lm == "lora":
+                from peft import PeftModel
+
+                if not (d / "adapter" / "adapter_config.json").is_file():
+                    raise ArtifactError(f"{d}: prompt_lm reasoner incomplete (adapter/ missing)")
+                model.lm = PeftModel.from_pretrained(model.lm, d / "adapter").eval()
+        return model
+
+
+def _top(counts: Counter[str], k: int) -> list[str]:
+    """The k most frequent keys, ties by name (Counter.most_common keeps insertion order on ties)."""
+    return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))[:k]]

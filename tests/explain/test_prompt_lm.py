@@ -1,0 +1,263 @@
+"""prompt_lm: the shared contract and the plumbing on a tiny random LM; the real SmolLM2 on real reviews.
+
+The tiny LM (2 layers, hidden 64) uses SmolLM2's real tokenizer, so everything but the weights is
+what production runs. The real 135M model is converted once into the user cache (~40 s the first
+time on 2 cores, then < 1 s to load).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from whyrec.data.schema import Dataset, IdMap
+from whyrec.data.split import Split, ratio
+from whyrec.errors import ArtifactError, ConfigError
+from whyrec.explain import lm
+from whyrec.explain.base import Reasoner, ReasonRequest
+from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
+from whyrec.explain.registry import load_reasoner, make_reasoner
+from whyrec.explain.targets import explanation_examples
+
+from .contract import ReasonerContract, battery_shop
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> None:
+    """One intra-op thread: on a shared 2-core machine, two OpenMP threads that wait on each other run 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return lm.ensure_converted()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer, saved as a local model folder."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = lm.load_tokenizer(smollm2_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def tiny_config(base: Path, **changes) -> PromptLMConfig:
+    """Full fine-tuning of the tiny LM for a few dozen steps: enough to learn the battery shop."""
+    options = dict(
+        base_model=str(base), train_lm="full", max_steps=60, epochs=100, prompt_only_steps=5,
+        batch_size=8, lr_prompt=1e-2, lr_lm=3e-3, max_new_tokens=12,
+    )  # fmt: skip
+    return PromptLMConfig(**{**options, **changes})
+
+
+class TestPromptLMContract(ReasonerContract):
+    @pytest.fixture(scope="class", autouse=True)
+    def _base(self, tiny_lm_dir: Path) -> None:
+        type(self).base = tiny_lm_dir
+
+    def make(self) -> Reasoner:
+        return PromptLM(tiny_config(self.base))
+
+
+# ---- plumbing on the tiny LM ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shop() -> Dataset:
+    return battery_shop()
+
+
+@pytest.fixture(scope="module")
+def split(shop: Dataset) -> Split:
+    return ratio(shop, seed=0, table="reviews")
+
+
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_lm_dir: Path, shop: Dataset, split: Split) -> PromptLM:
+    return PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=20, prompt_only_steps=10)).fit(shop, split)
+
+
+def test_lora_saves_only_the_adapter_and_reloads_identically(tiny_lora: PromptLM, tmp_path: Path) -> None:
+    tiny_lora.save(tmp_path / "r")
+    files = {p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    assert {"config.json", "prompts.npz", "profiles.json", "lexicon.json", "adapter/adapter_model.safetensors"} <= files
+    assert not [f for f in files if f.startswith("lm/")]
+    base_bytes = (Path(tiny_lora.config.base_model) / "model.safetensors").stat().st_size
+    assert (tmp_path / "r" / "adapter" / "adapter_model.safetensors").stat().st_size < base_bytes / 20
+    with np.load(tmp_path / "r" / "prompts.npz", allow_pickle=False) as z:
+        assert z["user"].shape == (tiny_lora.n_users, 64) and z["item"].shape == (tiny_lora.n_items, 64)
+    loaded = load_reasoner(tmp_path / "r")
+    asked = [ReasonRequest(u, i) for u in (0, 3, 7) for i in (1, 4)] + [ReasonRequest(-1, 0)]
+    assert [(r.text, r.score) for r in loaded.generate(asked)] == [(r.text, r.score) for r in tiny_lora.generate(asked)]
+
+
+def test_prompt_only_tuning_leaves_the_lm_untouched(tiny_lm_dir: Path, shop: Dataset, split: Split, tmp_path: Path) -> None:
+    """PEPLER's stage 1 alone (train_lm="none"): only the soft prompts learn; nothing of the LM is saved."""
+    model = PromptLM(tiny_config(tiny_lm_dir, train_lm="none", max_steps=5)).fit(shop, split)
+    before = lm.load_causal_lm(tiny_lm_dir).state_dict()
+    after = model.lm.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    model.save(tmp_path / "r")
+    assert not (tmp_path / "r" / "adapter").exists() and not (tmp_path / "r" / "lm").exists()
+    assert model.history["prompt_only_steps"] == model.history["steps"] == 5
+
+
+def test_full_fine_tuning_saves_the_lm(tiny_lm_dir: Path, shop: Dataset, split: Split, tmp_path: Path) -> None:
+    model = PromptLM(tiny_config(tiny_lm_dir, max_steps=3, prompt_only_steps=1)).fit(shop, split)
+    model.save(tmp_path / "r")
+    assert (tmp_path / "r" / "lm" / "model.safetensors").is_file()
+    loaded = PromptLM.load(tmp_path / "r")
+    trained, base = loaded.lm.state_dict(), lm.load_causal_lm(tiny_lm_dir).state_dict()
+    assert any(not torch.equal(trained[k], base[k]) for k in base)  # stage 2 moved the LM and the copy kept it
+
+
+def test_unknown_user_is_the_mean_user(tiny_lora: PromptLM) -> None:
+    """With every user vector equal, the mean user is that vector: an unknown user reads like user 0."""
+    model = copy.copy(tiny_lora)
+    model.user_prompts = tiny_lora.user_prompts[:1].repeat(tiny_lora.n_users, 1)
+    known, unknown = model.generate([ReasonRequest(0, 2, hint="battery"), ReasonRequest(-1, 2, hint="battery")])
+    assert unknown.text == known.text
+    assert unknown.evidence["history_items"] == [] and unknown.evidence["user_aspects"] == []
+
+
+def test_batched_generation_matches_one_at_a_time(tiny_lora: PromptLM) -> None:
+    """Left padding and the attention mask: hints of different lengths padded into one batch change nothing."""
+    asked = [ReasonRequest(0, 1), ReasonRequest(1, 2, hint="battery life and charging speed"), ReasonRequest(-1, 3, hint="x")]
+    together = tiny_lora.generate(asked)
+    alone = [tiny_lora.generate([q])[0] for q in asked]
+    assert [r.text for r in together] == [r.text for r in alone]
+    assert [r.score for r in together] == pytest.approx([r.score for r in alone], abs=1e-4)
+    assert [r.evidence["hint"] for r in together] == ["battery", "battery life and charging speed", "x"]
+
+
+def test_training_history_and_validation_nll(tiny_lora: PromptLM) -> None:
+    h = tiny_lora.history
+    assert h["steps"] == 20 and h["prompt_only_steps"] == 10 and len(h["loss"]) == 20
+    assert h["sec_per_step"] > 0 and np.isfinite(h["valid_nll"])
+
+
+def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
+    with pytest.raises(ConfigError, match="train_lm"):
+        make_reasoner("prompt_lm", {"train_lm": "qlora"})
+    with pytest.raises(ConfigError, match="reviews split"):
+        PromptLM(tiny_config(tiny_lm_dir)).fit(shop, Split("ratio", 0, np.arange(3), np.arange(0), np.arange(0)))
+    with pytest.raises(ConfigError, match="base_model"):
+        PromptLM(PromptLMConfig(base_model="/nonexistent/model")).fit(shop)
+    with pytest.raises(ArtifactError, match="not fitted"):
+        PromptLM().generate([ReasonRequest(0, 0)])
+
+
+# ---- the LM plumbing ------------------------------------------------------------------------------
+
+
+def test_converted_model_answers_sensibly(smollm2_dir: Path) -> None:
+    tokenizer, model = lm.load_tokenizer(smollm2_dir), lm.load_causal_lm(smollm2_dir)
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer("hi")["input_ids"][0] != tokenizer.bos_token_id
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}], add_generation_prompt=True, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_conversion_cache_is_reused_and_checked(smollm2_dir: Path, tmp_path: Path) -> None:
+    assert lm.ensure_converted(smollm2_dir.parent) == smollm2_dir  # already there: no reconversion
+    partial = lm.converted_path(tmp_path)
+    partial.mkdir(parents=True)
+    (partial / "config.json").write_text("{}")
+    with pytest.raises(ArtifactError, match="incomplete"):
+        lm.ensure_converted(tmp_path)
+
+
+# ---- the real SmolLM2 on real reviews ---------------------------------------------------------------
+
+
+def gift_card_reviews(datasets_dir: Path, n: int) -> Dataset:
+    """The first `n` Amazon 2018 Gift Cards reviews, with titles from the metadata, as a Dataset."""
+    with gzip.open(datasets_dir / "amazon2018-gift-cards" / "Gift_Cards_5.json.gz", "rt") as f:
+        raw = pd.DataFrame([json.loads(line) for _, line in zip(range(n), f, strict=False)])
+    users, items = IdMap.from_raw(raw["reviewerID"]), IdMap.from_raw(raw["asin"])
+    reviews = pd.DataFrame(
+        {
+            "user": users.indices(raw["reviewerID"]),
+            "item": items.indices(raw["asin"]),
+            "rating": raw["overall"],
+            "text": raw["reviewText"].fillna(""),
+            "timestamp": raw["unixReviewTime"],
+        }
+    )
+    titles = {}
+    with gzip.open(datasets_dir / "amazon2018-gift-cards" / "meta_Gift_Cards.json.gz", "rt") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["asin"] in items:
+                titles[rec["asin"]] = rec.get("title", "")
+    catalog = pd.DataFrame(
+        {"item": range(len(items)), "title": [titles.get(a, "") for a in items.raw], "category": "Gift Cards",
+         "brand": "", "price": np.nan, "description": ""}
+    )  # fmt: skip
+    return Dataset(reviews.assign(event="rating")[["user", "item", "timestamp", "event", "rating"]], users, items,
+                   reviews=reviews, items=catalog, name="gift-cards")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def gift_cards(datasets_dir: Path) -> Dataset:
+    return gift_card_reviews(datasets_dir, 150)
+
+
+def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
+    """A few LoRA steps on real reviews: the loss over the whole training set drops epoch on epoch; text comes out."""
+    split = ratio(gift_cards, seed=0, table="reviews")
+    config = PromptLMConfig(
+        max_steps=8, epochs=4, prompt_only_steps=2, batch_size=8, lr_prompt=3e-3, lr_lm=1e-3, max_explanation_words=12,
+        max_new_tokens=16,
+    )  # fmt: skip
+    model = PromptLM(config).fit(gift_cards, split)
+    per_epoch = len(model.history["loss"]) // 4  # each epoch's steps see every training explanation once
+    first, last = model.history["loss"][:per_epoch], model.history["loss"][-per_epoch:]
+    assert np.mean(last) < np.mean(first) - 0.3, model.history["loss"]
+    examples = explanation_examples(gift_cards, model.lexicon, np.sort(split.train))
+    pairs = examples[["user", "item"]].drop_duplicates().head(3).to_numpy()
+    asked = [ReasonRequest(int(u), int(i)) for u, i in pairs] + [ReasonRequest(-1, int(pairs[0][1]), hint="gift card")]
+    reasons = model.generate(asked)
+    assert all(len(r.text.split()) >= 3 and r.score < 0 for r in reasons), reasons
+    assert "gift card" in reasons[-1].text.lower()
+
+
+def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
+    model = PromptLM(PromptLMConfig(mode="zero_shot", max_new_tokens=24)).fit(gift_cards)
+    item = max(model.item_aspects, key=lambda i: len(model.item_aspects[i]))
+    reasons = model.generate([ReasonRequest(0, item), ReasonRequest(-1, item)])
+    assert all(len(r.text.split()) >= 4 for r in reasons)
+    named = {a for r in reasons for a in r.aspects}
+    assert named & set(model.item_aspects[item]), [r.text for r in reasons]
