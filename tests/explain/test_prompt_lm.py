@@ -102,8 +102,17 @@ def split(shop: Dataset) -> Split:
 
 
 @pytest.fixture(scope="module")
-def tiny_lora(tiny_lm_dir: Path, shop: Dataset, split: Split) -> PromptLM:
-    return PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=20, prompt_only_steps=10)).fit(shop, split)
+def tiny_lora_run(tiny_lm_dir: Path, shop: Dataset, split: Split) -> tuple[PromptLM, list]:
+    """A LoRA fit of the tiny LM, with what its epoch hook reported."""
+    model = PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=20, prompt_only_steps=10))
+    epochs: list = []
+    model.on_epoch = lambda epoch, total, metrics: epochs.append((epoch, total, metrics))
+    return model.fit(shop, split), epochs
+
+
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_lora_run: tuple[PromptLM, list]) -> PromptLM:
+    return tiny_lora_run[0]
 
 
 def test_lora_saves_only_the_adapter_and_reloads_identically(tiny_lora: PromptLM, tmp_path: Path) -> None:
@@ -128,7 +137,7 @@ def test_prompt_only_tuning_leaves_the_lm_untouched(tiny_lm_dir: Path, shop: Dat
     assert all(torch.equal(before[k], after[k]) for k in before)
     model.save(tmp_path / "r")
     assert not (tmp_path / "r" / "adapter").exists() and not (tmp_path / "r" / "lm").exists()
-    assert model.history["prompt_only_steps"] == model.history["steps"] == 5
+    assert model.fit_stats["prompt_only_steps"] == model.fit_stats["steps"] == 5
 
 
 def test_full_fine_tuning_saves_the_lm(tiny_lm_dir: Path, shop: Dataset, split: Split, tmp_path: Path) -> None:
@@ -159,10 +168,15 @@ def test_batched_generation_matches_one_at_a_time(tiny_lora: PromptLM) -> None:
     assert [r.evidence["hint"] for r in together] == ["battery", "battery life and charging speed", "x"]
 
 
-def test_training_history_and_validation_nll(tiny_lora: PromptLM) -> None:
-    h = tiny_lora.history
-    assert h["steps"] == 20 and h["prompt_only_steps"] == 10 and len(h["loss"]) == 20
-    assert h["sec_per_step"] > 0 and np.isfinite(h["valid_nll"])
+def test_fit_stats_and_epoch_hook(tiny_lora_run: tuple[PromptLM, list]) -> None:
+    model, epochs = tiny_lora_run
+    stats = model.fit_stats
+    assert stats["steps"] == 20 and stats["prompt_only_steps"] == 10 and len(stats["loss"]) == 20
+    assert stats["sec_per_step"] > 0 and np.isfinite(stats["valid_nll"])
+    per_epoch = -(-stats["examples"] // 8)  # batches of 8
+    assert [(e, n) for e, n, _ in epochs] == [(e, -(-20 // per_epoch)) for e in range(1, -(-20 // per_epoch) + 1)]
+    assert epochs[-1][2]["step"] == 20
+    assert epochs[0][2]["loss"] == pytest.approx(np.mean(stats["loss"][:per_epoch]), abs=1e-3)  # stats round to 4 places
 
 
 def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
@@ -243,9 +257,9 @@ def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
         max_new_tokens=16,
     )  # fmt: skip
     model = PromptLM(config).fit(gift_cards, split)
-    per_epoch = len(model.history["loss"]) // 4  # each epoch's steps see every training explanation once
-    first, last = model.history["loss"][:per_epoch], model.history["loss"][-per_epoch:]
-    assert np.mean(last) < np.mean(first) - 0.3, model.history["loss"]
+    losses = model.fit_stats["loss"]
+    per_epoch = len(losses) // 4  # each epoch's steps see every training explanation once
+    assert np.mean(losses[-per_epoch:]) < np.mean(losses[:per_epoch]) - 0.3, losses
     examples = explanation_examples(gift_cards, model.lexicon, np.sort(split.train))
     pairs = examples[["user", "item"]].drop_duplicates().head(3).to_numpy()
     asked = [ReasonRequest(int(u), int(i)) for u, i in pairs] + [ReasonRequest(-1, int(pairs[0][1]), hint="gift card")]

@@ -26,6 +26,7 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Self
 
@@ -102,7 +103,8 @@ class PromptLM(Reasoner):
         self.item_aspects: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts
-        self.history: dict = {}  # what training did: steps, seconds, losses, validation NLL
+        self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
+        self.on_epoch: Callable[[int, int, dict[str, float]], None] | None = None  # progress hook: (epoch, epochs, metrics)
         self.tokenizer = None
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
@@ -169,7 +171,7 @@ class PromptLM(Reasoner):
         self.lm.requires_grad_(False)  # training unfreezes what it trains
 
     def _train(self, examples: pd.DataFrame, valid: pd.DataFrame | None) -> None:
-        """PEPLER's two stages over shuffled explanation batches; fills `self.history`."""
+        """PEPLER's two stages over shuffled explanation batches; fills `self.fit_stats`."""
         import torch
 
         cfg = self.config
@@ -189,14 +191,13 @@ class PromptLM(Reasoner):
         losses: list[float] = []
         optimizer = torch.optim.AdamW([{"params": prompts, "lr": cfg.lr_prompt}], weight_decay=0.0)
         self.lm.train()
+        epochs = math.ceil(total / batches_per_epoch)  # the last one may stop part-way, at max_steps
+        step = 0
         start = time.perf_counter()
-        with progress() as bar:
+        with progress(quiet=self.on_epoch is not None) as bar:  # a caller's hook replaces the bar
             task = bar.add_task("prompt_lm training", total=total)
-            step = 0
-            while step < total:
-                for batch in np.array_split(rng.permutation(len(examples)), batches_per_epoch):
-                    if step == total:
-                        break
+            for epoch in range(1, epochs + 1):
+                for batch in np.array_split(rng.permutation(len(examples)), batches_per_epoch)[: total - step]:
                     if step == stage1:  # stage 2: the LM joins, with its own learning rate
                         for p in lm_params:
                             p.requires_grad_(True)
@@ -209,13 +210,16 @@ class PromptLM(Reasoner):
                     losses.append(float(loss.detach()))
                     step += 1
                     bar.advance(task)
+                if self.on_epoch is not None:
+                    done = len(losses) - (epoch - 1) * batches_per_epoch
+                    self.on_epoch(epoch, epochs, {"loss": float(np.mean(losses[-done:])), "step": step})
         seconds = time.perf_counter() - start
         self.lm.eval()
         for p in lm_params:
             p.requires_grad_(False)
         self.user_prompts.requires_grad_(False)
         self.item_prompts.requires_grad_(False)
-        self.history = {
+        self.fit_stats = {
             "examples": len(examples),
             "steps": total,
             "prompt_only_steps": stage1,
@@ -225,7 +229,7 @@ class PromptLM(Reasoner):
             "loss": [round(x, 4) for x in losses],
         }
         if valid is not None and not valid.empty:
-            self.history["valid_nll"] = round(self.nll(valid), 4)
+            self.fit_stats["valid_nll"] = round(self.nll(valid), 4)
 
     def _word_vector(self, word: str) -> torch.Tensor:
         """(1, d) mean input embedding of the tokens of `word`."""
@@ -445,7 +449,7 @@ class PromptLM(Reasoner):
             "config": self.config.model_dump(),
             "n_users": self.n_users,
             "n_items": self.n_items,
-            "history": self.history,
+            "fit_stats": self.fit_stats,
         }
         (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         self.lexicon.save(out / "lexicon.json")
@@ -482,7 +486,7 @@ class PromptLM(Reasoner):
             )
         model = cls(PromptLMConfig.model_validate(meta["config"]))
         cfg = model.config
-        model.n_users, model.n_items, model.history = int(meta["n_users"]), int(meta["n_items"]), meta.get("history", {})
+        model.n_users, model.n_items, model.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
         model.lexicon = AspectLexicon.load(d / "lexicon.json")
         model.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
         model.item_aspects = {int(i): list(a) for i, a in profiles["items"].items()}
