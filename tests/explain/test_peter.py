@@ -35,7 +35,7 @@ class TestPeterContract(ReasonerContract):
         assert pred[items % 2 == 1].mean() > pred[items % 2 == 0].mean() + 0.2
 
     def test_training_history_and_early_stopping(self, fitted: Peter) -> None:
-        losses = [h["train_loss"] for h in fitted.history]
+        losses = [h["train_text"] for h in fitted.history]
         assert losses[-1] < losses[0] / 2
         assert all("valid_loss" in h for h in fitted.history)
         assert len(fitted.history) <= TINY["epochs"]

@@ -2,12 +2,123 @@
 
 from __future__ import annotations
 
-from whyrec.explain.base import Reasoner
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from whyrec.artifact import Artifact
+from whyrec.cli import main
+from whyrec.config import RunConfig
+from whyrec.data.loaders import load
+from whyrec.data.schema import Dataset, IdMap
+from whyrec.data.split import ratio
+from whyrec.explain.base import Reasoner, ReasonRequest
+from whyrec.explain.targets import item_aspect_sets
 from whyrec.explain.template import TemplateReasoner
 
-from .contract import ReasonerContract
+from .contract import ReasonerContract, battery_shop
 
 
 class TestTemplateContract(ReasonerContract):
     def make(self) -> Reasoner:
         return TemplateReasoner()
+
+
+@pytest.fixture(scope="module")
+def fitted_shop() -> tuple[Dataset, TemplateReasoner]:
+    shop = battery_shop()
+    return shop, TemplateReasoner().fit(shop)
+
+
+def test_personal_reason_cites_the_users_history(fitted_shop: tuple[Dataset, TemplateReasoner]) -> None:
+    shop, model = fitted_shop
+    [reason] = model.generate([ReasonRequest(0, 5)])  # user 0 reviewed items 0-4, all praising the battery
+    assert reason.evidence["kind"] == "personal"
+    assert reason.text.startswith(("You often praise", "You care about", "Reviewers rate"))
+    mine = set(shop.reviews.loc[shop.reviews["user"] == 0, "item"])
+    assert reason.evidence["history_items"] and set(reason.evidence["history_items"]) <= mine
+    assert 0 < reason.score <= 1
+
+
+def test_item_without_reviews_falls_back_to_category_then_brand() -> None:
+    shop = battery_shop()
+    unreviewed = shop.items.assign(item=shop.items["item"] + shop.n_items)  # six more power banks, no reviews
+    catalog = pd.concat([shop.items, unreviewed])
+    catalog.loc[catalog["item"] == 11, "category"] = None
+    bigger = Dataset(
+        shop.interactions, shop.user_ids, IdMap.from_raw([*shop.item_ids.raw, *(f"n{i}" for i in range(6))]),
+        reviews=shop.reviews, items=catalog,
+    )  # fmt: skip
+    model = TemplateReasoner().fit(bigger)
+    popular, unpopular, no_category = model.generate([ReasonRequest(0, 2), ReasonRequest(0, 8), ReasonRequest(0, 11)])
+    assert popular.evidence["kind"] == "personal"
+    assert unpopular.text == "From Voltix." and unpopular.aspects == []  # unreviewed: not "popular" in its category
+    assert no_category.text == "From Voltix."
+
+
+def test_fast_enough_for_serving(fitted_shop: tuple[Dataset, TemplateReasoner]) -> None:
+    _, model = fitted_shop
+    requests = [ReasonRequest(u % 8, u % 6) for u in range(5000)]
+    started = time.perf_counter()
+    model.generate(requests)
+    assert 5000 / (time.perf_counter() - started) >= 1000
+
+
+def test_real_reviews_give_grounded_personal_reasons(datasets_dir: Path) -> None:
+    folder = datasets_dir / "amazon2018-magazine-subscriptions"
+    shop = load("amazon", [folder / "Magazine_Subscriptions_5.json.gz"], meta=[folder / "meta_Magazine_Subscriptions.json.gz"], on_error="skip").dataset
+    split = ratio(shop, seed=1, table="reviews")
+    model = TemplateReasoner().fit(shop, split)
+    test = shop.reviews.iloc[split.test]
+    reasons = model.generate([ReasonRequest(int(u), int(i)) for u, i in test[["user", "item"]].itertuples(index=False)])
+    have = item_aspect_sets(shop, model.lexicon, rows=split.train)
+    assert all(set(r.aspects) <= have[r.item] for r in reasons)  # grounded by construction
+    kinds = Counter(r.evidence["kind"] for r in reasons)
+    assert kinds["personal"] > 0 and kinds["item"] > kinds["personal"]
+    assert len({r.text for r in reasons}) > 20
+
+
+# ---- whyrec explain -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shop = battery_shop()
+    artifact = Artifact.train(shop, RunConfig(recommender="pop"), evaluate=False)
+    artifact.reasoner = TemplateReasoner().fit(shop)
+    return artifact.save(tmp_path_factory.mktemp("artifact"))
+
+
+def _explain(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["whyrec", "explain", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_explain_json(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _explain(["--artifact", str(artifact_dir), "--user", "u0", "--item", "i5", "--json"], monkeypatch, capsys)
+    assert code == 0, err
+    [line] = out.splitlines()
+    payload = json.loads(line)
+    assert {"user", "item", "reason", "aspects", "evidence", "flags", "score"} <= set(payload)
+    assert (payload["user"], payload["item"]) == ("u0", "i5")
+    assert "battery" in payload["reason"].lower() and payload["aspects"] == ["battery"]
+    assert payload["flags"] == []
+    assert payload["evidence"]["history_items"] and all(h.startswith("i") for h in payload["evidence"]["history_items"])  # raw ids
+
+
+def test_cli_explain_unknown_user_and_item(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _explain(["--artifact", str(artifact_dir), "--user", "stranger", "--item", "i2"], monkeypatch, capsys)
+    assert code == 0 and "battery" in out.lower() and "stranger -> i2" in out
+    code, out, err = _explain(["--artifact", str(artifact_dir), "--user", "u0", "--item", "nope"], monkeypatch, capsys)
+    assert code == 2 and out == "" and "nope" in err

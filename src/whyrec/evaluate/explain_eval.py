@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,11 +26,14 @@ from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.filters import check_safety
 from whyrec.explain.targets import explanation_examples, item_aspect_sets
 
+if TYPE_CHECKING:  # annotations only
+    import pandas as pd
+
 # (texts) -> (n, d) unit vectors; whyrec.embeddings.embed_texts fits.
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
 
-def reference_records(dataset: Dataset, split: Split, lexicon: AspectLexicon, full_text: bool = False):
+def reference_records(dataset: Dataset, split: Split, lexicon: AspectLexicon, full_text: bool = False) -> pd.DataFrame:
     """The frame of test records to explain: row, user, item, rating, explanation (reference), feature (or None)."""
     if full_text:
         reviews = dataset.reviews.iloc[split.test]
@@ -67,6 +70,33 @@ def score_texts(
     return out
 
 
+def score_generated(
+    generated: Sequence[str],
+    records: pd.DataFrame,
+    dataset: Dataset,
+    split: Split,
+    lexicon: AspectLexicon,
+    embed: Embedder | None = None,
+) -> dict[str, Any]:
+    """Text metrics of `generated` against `records` (from `reference_records`), plus grounding and safety.
+
+    Grounding checks the aspects each text names (lexicon mentions) against what the item has in the
+    split's training reviews or its catalog; safety counts texts with any `check_safety` flag.
+    Usable for any generator's texts, e.g. XRec's published outputs.
+    """
+    out: dict[str, Any] = score_texts(generated, list(records["explanation"]), list(records["feature"]), lexicon, embed)
+    have = item_aspect_sets(dataset, lexicon, rows=split.train)
+    out["grounding"] = grounding_rate([lexicon.mentions(t) for t in generated], [have[int(i)] for i in records["item"]])
+    catalog = dataset.items.drop_duplicates("item").set_index("item")
+    flagged = [
+        check_safety(t, catalog.loc[int(i)] if int(i) in catalog.index else None)
+        for t, i in zip(generated, records["item"], strict=True)
+    ]
+    out["safety_flag_rate"] = sum(bool(f) for f in flagged) / len(flagged)
+    out["n"] = len(generated)
+    return out
+
+
 def evaluate_reasoner(
     reasoner: Reasoner,
     dataset: Dataset,
@@ -98,16 +128,8 @@ def evaluate_reasoner(
     started = time.perf_counter()
     reasons = reasoner.generate(requests)
     seconds = time.perf_counter() - started
-    generated = [r.text for r in reasons]
-    out: dict[str, Any] = score_texts(generated, list(records["explanation"]), list(records["feature"]), lexicon, embed)
-
-    have = item_aspect_sets(dataset, lexicon, rows=split.train)
-    out["grounding"] = grounding_rate([lexicon.mentions(t) for t in generated], [have[int(i)] for i in records["item"]])
-    catalog = dataset.items.set_index("item")
-    flagged = [check_safety(t, catalog.loc[int(i)] if int(i) in catalog.index else None) for t, i in zip(generated, records["item"], strict=True)]
-    out["safety_flag_rate"] = sum(bool(f) for f in flagged) / len(flagged)
+    out = score_generated([r.text for r in reasons], records, dataset, split, lexicon, embed)
     out["reasons_per_s"] = len(requests) / max(seconds, 1e-9)
-    out["n"] = len(requests)
 
     predict = getattr(reasoner, "predict_ratings", None)
     truth = records["rating"].to_numpy(np.float64)

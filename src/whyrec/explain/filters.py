@@ -115,14 +115,13 @@ _LEET = {"a": "a@4", "e": "e3", "i": "i!1|", "o": "o0", "s": "s$5", "t": "t7", "
 
 
 def _obfuscatable(word: str) -> str:
-    """A regex for `word` where each letter may also be a look-alike symbol or a '*' (not the first)."""
-    parts = []
-    for k, ch in enumerate(word):
-        if ch == " ":
-            parts.append(r"\s+")
-            continue
-        options = re.escape(_LEET.get(ch, ch)) + ("*" if k else "")
-        parts.append(f"[{options}]")
+    """A regex for `word` where each letter after the first may also be a look-alike symbol or a '*'.
+
+    The first letter stays literal, so numbers ("$455" would read as "ass") never match.
+    """
+    parts = [re.escape(word[0])]
+    for ch in word[1:]:
+        parts.append(r"\s+" if ch == " " else f"[{re.escape(_LEET.get(ch, ch))}*]")
     return "".join(parts)
 
 

@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
 from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
 
 if TYPE_CHECKING:  # annotations only: torch loads in fit/load
+    import pandas as pd
     import torch
 
 PETER_FORMAT = 1
@@ -45,7 +46,7 @@ SPECIALS = ("<bos>", "<eos>", "<pad>", "<unk>")
 BOS, EOS, PAD, UNK = range(4)
 _GENERATE_BATCH = 256  # requests decoded at once; fixed so the same requests always meet the same batches
 
-# Training progress: (epoch done, 1-based; epoch limit; {"train_loss": ..., "valid_loss": ..., "lr": ...}).
+# Training progress: (epoch done, 1-based; epoch limit; {"train_text": ..., "valid_loss": ..., "lr": ...}).
 EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
@@ -69,7 +70,8 @@ class PeterConfig(ReasonerConfig):
     text_weight: float = 1.0
     context_weight: float = 1.0
     rating_weight: float = 0.1
-    min_aspect_count: int = 2  # reviews that must judge a feature for the lexicon built in fit to keep it
+    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
+    target: Literal["sentence", "review"] = "sentence"  # explanation = the most opinionated sentence (PETER), or the whole text (XRec)
     max_history: int = 3  # history items cited per reason
 
 
@@ -243,7 +245,7 @@ class Peter(Reasoner):
             seq[k, : len(ids) + 2] = torch.tensor([BOS, *ids, EOS])
         user = torch.tensor(examples["user"].to_numpy(), dtype=torch.long)
         item = torch.tensor(examples["item"].to_numpy(), dtype=torch.long)
-        feature = torch.tensor([self.vocab.feature_id(f) for f in examples["feature"]], dtype=torch.long)
+        feature = torch.tensor([self.vocab.feature_id(f if isinstance(f, str) else None) for f in examples["feature"]], dtype=torch.long)
         rating = torch.tensor(examples["rating"].to_numpy(), dtype=torch.float32)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, self.config.batch_size):
@@ -279,11 +281,11 @@ class Peter(Reasoner):
         train_rows = np.arange(len(dataset.reviews)) if split is None else split.train
         texts = dataset.reviews["text"].iloc[train_rows]
         self.lexicon = AspectLexicon.build(texts, min_count=cfg.min_aspect_count)
-        train = explanation_examples(dataset, self.lexicon, train_rows)
-        valid = explanation_examples(dataset, self.lexicon, split.valid) if split is not None else train.iloc[:0]
+        train = self._examples(dataset, train_rows)
+        valid = self._examples(dataset, split.valid) if split is not None else train.iloc[:0]
         if train.empty:
             raise ConfigError("peter: no training review judges an aspect; nothing to learn explanations from")
-        self.vocab = Vocabulary.build([tokenize(t) for t in train["explanation"]], list(train["feature"]), cfg.vocab_size)
+        self.vocab = Vocabulary.build([tokenize(t) for t in train["explanation"]], list(train["feature"].dropna()), cfg.vocab_size)
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
         rated = train["rating"].dropna()
         self.rating_range = (float(rated.min()), float(rated.max())) if len(rated) else None
@@ -295,7 +297,7 @@ class Peter(Reasoner):
         for epoch in range(1, cfg.epochs + 1):
             started = time.perf_counter()
             self.net.train()
-            total, seen = 0.0, 0
+            sums, seen = np.zeros(3), 0  # text, context, rating losses summed over examples
             for batch in self._batches(train, True, generator):
                 t, c, r = self._losses(batch)
                 loss = cfg.text_weight * t + cfg.context_weight * c + cfg.rating_weight * r
@@ -303,11 +305,15 @@ class Peter(Reasoner):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.clip)
                 optimizer.step()
-                total += loss.item() * len(batch[0])
+                sums += np.array([t.item(), c.item(), r.item()]) * len(batch[0])
                 seen += len(batch[0])
-            record = {"epoch": epoch, "train_loss": total / seen, "lr": optimizer.param_groups[0]["lr"]}
+            text, context, rating = sums / seen
+            record = {"epoch": epoch, "train_text": text, "train_context": context, "train_rating": rating}
+            record["lr"] = optimizer.param_groups[0]["lr"]
             if not valid.empty:
-                record["valid_loss"] = self._valid_loss(valid)
+                record["valid_text"], record["valid_rating"] = self._valid_losses(valid)
+                # PETER's model-selection loss: text NLL, plus rating MSE when the rating task is on
+                record["valid_loss"] = record["valid_text"] + (record["valid_rating"] if cfg.rating_weight > 0 else 0.0)
             record["seconds"] = time.perf_counter() - started
             self.history.append(record)
             if self.on_epoch is not None:
@@ -328,17 +334,29 @@ class Peter(Reasoner):
         self.net.eval()
         return self
 
-    def _valid_loss(self, valid) -> float:
-        """PETER's model-selection loss: text NLL, plus rating MSE when the rating task is on."""
+    def _examples(self, dataset: Dataset, rows: np.ndarray) -> pd.DataFrame:
+        """Training records of the reviews at `rows`: PETER's sentence targets, or whole texts (`target="review"`)."""
+        examples = explanation_examples(dataset, self.lexicon, rows)
+        if self.config.target == "sentence":
+            return examples
+        reviews = dataset.reviews.iloc[rows]
+        texts = reviews["text"].map(lambda t: t if isinstance(t, str) and t.strip() else None)
+        whole = reviews.assign(row=rows, explanation=texts).dropna(subset=["explanation"])
+        features = examples.set_index("row")["feature"]
+        whole = whole.assign(feature=whole["row"].map(features))  # NaN where no aspect: embedded as unknown
+        return whole[["row", "user", "item", "rating", "explanation", "feature"]].reset_index(drop=True)
+
+    def _valid_losses(self, valid) -> tuple[float, float]:
+        """Mean text NLL and rating MSE on the validation records."""
         import torch
 
         self.net.eval()
-        total = 0.0
+        sums = np.zeros(2)
         with torch.no_grad():
             for batch in self._batches(valid, False, None):
                 t, _, r = self._losses(batch)
-                total += (t.item() + (r.item() if self.config.rating_weight > 0 else 0.0)) * len(batch[0])
-        return total / len(valid)
+                sums += np.array([t.item(), r.item()]) * len(batch[0])
+        return tuple(float(x) for x in sums / len(valid))
 
     def _fit_aspects(self, dataset: Dataset, rows: np.ndarray) -> None:
         """Which aspects each item has and which items each user praised an aspect in (hints and evidence)."""

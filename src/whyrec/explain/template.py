@@ -51,7 +51,7 @@ _NOT_ATTRIBUTIVE = frozenset({"love", "loves", "loved", "like", "likes", "liked"
 class TemplateConfig(ReasonerConfig):
     """How aspects are counted and how much evidence is cited."""
 
-    min_aspect_count: int = 2  # reviews that must judge a feature for the lexicon built in fit to keep it
+    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
     use_catalog: bool = True  # count aspects the item's catalog text names as the item's
     max_history: int = 3  # history items cited per reason
 

@@ -1,0 +1,273 @@
+"""Explanation benchmark: every reasoner side by side, on the same splits, scored by the same metric code.
+
+Amazon 2018 sets with review text (Gift Cards, Magazine Subscriptions, All Beauty): targets built
+by our aspect extractor as PETER/PEPLER build theirs with Sentires (the most opinionated sentence
+of each review and its feature), a seeded 8:1:1 split of the reviews, results averaged over seeds.
+
+XRec test records (amazon, google, yelp): ours train on a seeded two-thirds of `tst.jsonl` (a tenth
+of it held out for early stopping) and are scored on the remaining third against the whole
+GPT-written explanation; XRec's own published outputs (`tst_pred_ref.jsonl`) are scored on the same
+third with the same code.
+
+    .venv/bin/python benchmarks/explain.py --reasoners template,peter --datasets gift-cards,magazine --seeds 1
+    .venv/bin/python benchmarks/explain.py --datasets xrec-amazon --reasoners template --seeds 1 --no-embed
+    .venv/bin/python benchmarks/explain.py --option peter.epochs=20 --option peter.emsize=256 ...
+
+Prints a Markdown table (and writes all numbers as JSON with --out). Not a test: it reads whole
+datasets and trains models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS_DIR = REPO.parent / "shared" / "datasets"
+
+# name -> (loader format, data file, metadata file or None), paths under ../shared/datasets
+DATASETS: dict[str, tuple[str, str, str | None]] = {
+    "gift-cards": ("amazon", "amazon2018-gift-cards/Gift_Cards_5.json.gz", "amazon2018-gift-cards/meta_Gift_Cards.json.gz"),
+    "magazine": (
+        "amazon",
+        "amazon2018-magazine-subscriptions/Magazine_Subscriptions_5.json.gz",
+        "amazon2018-magazine-subscriptions/meta_Magazine_Subscriptions.json.gz",
+    ),
+    "all-beauty": ("amazon", "amazon2018-all-beauty-5core/All_Beauty_5.json.gz", None),
+    "xrec-amazon": ("xrec", "xrec/amazon/tst.jsonl", None),
+    "xrec-google": ("xrec", "xrec/google/tst.jsonl", None),
+    "xrec-yelp": ("xrec", "xrec/yelp/tst.jsonl", None),
+}
+
+# Per-reasoner options for XRec's paragraph-long explanations (the whole text is the target).
+XREC_OPTIONS: dict[str, dict[str, Any]] = {"peter": {"target": "review", "max_words": 60}}
+
+# Published figures, for context only: TripAdvisor (PETER/PEPLER repos' logged split-1 runs),
+# a different dataset with Sentires targets; not comparable number for number.
+PUBLISHED = (
+    ("PETER+ (feature hint)", {"bleu4": 4.47, "usr": 0.1668, "fmr": 0.8861, "fcr": 0.3162, "div": 1.70, "rougeL_f": 22.89, "rmse": 0.8132, "mae": 0.6307}),
+    ("PETER", {"bleu4": 1.12, "usr": 0.0607, "rougeL_f": 13.15, "rmse": 0.8106}),
+    ("PEPLER (continuous prompt)", {"bleu4": 1.02, "usr": 0.2025, "rougeL_f": 12.83}),
+)
+
+COLUMNS = (
+    ("bleu1", "BLEU-1", 2), ("bleu4", "BLEU-4", 2), ("rouge1_f", "R-1 F", 2), ("rouge2_f", "R-2 F", 2),
+    ("rougeL_f", "R-L F", 2), ("usr", "USR", 4), ("fmr", "FMR", 4), ("fcr", "FCR", 4), ("div", "DIV", 2),
+    ("distinct2", "dist-2", 4), ("embedding_sim", "emb-sim", 4), ("grounding", "grounded", 4),
+    ("safety_flag_rate", "unsafe", 4), ("rmse", "RMSE", 4), ("mae", "MAE", 4), ("reasons_per_s", "reasons/s", 0),
+    ("train_s", "train s", 1), ("n", "n", 0),
+)  # fmt: skip
+
+
+def load_dataset(name: str):
+    """The named dataset, read with whyrec's own loaders (bad rows skipped, as a shop import would)."""
+    from whyrec.data.loaders import load
+
+    fmt, data, meta = DATASETS[name]
+    result = load(fmt, [DATASETS_DIR / data], meta=[DATASETS_DIR / meta] if meta else None, on_error="skip", name=name)
+    return result.dataset
+
+
+def amazon_split(dataset, seed: int, max_train: int | None):
+    """PETER's seeded 8:1:1 split of the reviews; with max_train, a seeded subset of the training part."""
+    from whyrec.data.split import Split, ratio
+
+    split = ratio(dataset, seed, table="reviews")
+    if max_train is None or len(split.train) <= max_train:
+        return split
+    kept = np.sort(np.random.default_rng(seed).choice(split.train, max_train, replace=False))
+    return Split(split.protocol, seed, kept, split.valid, split.test, table="reviews")
+
+
+def xrec_split(dataset, seed: int, max_train: int | None):
+    """A seeded two-thirds of the records to learn from (a tenth of it for validation), the last third to score."""
+    from whyrec.data.split import Split
+
+    order = np.random.default_rng(seed).permutation(len(dataset.reviews))
+    learn, test = order[: 2 * len(order) // 3], order[2 * len(order) // 3 :]
+    n_valid = len(learn) // 10
+    train, valid = learn[n_valid:], learn[:n_valid]
+    if max_train is not None:
+        train = train[:max_train]
+    return Split("xrec-two-thirds", seed, np.sort(train), np.sort(valid), np.sort(test), table="reviews")
+
+
+def xrec_predictions(name: str, dataset, split):
+    """XRec's published (reference, generated) pairs for the split's test records, as test-row records."""
+    import pandas as pd
+
+    from whyrec.data.loaders import load_xrec_predictions
+
+    preds = load_xrec_predictions(DATASETS_DIR / Path(DATASETS[name][1]).parent / "tst_pred_ref.jsonl").dropna(subset=["uid", "iid"])
+    users = dataset.user_ids.indices(preds["uid"].astype(str))
+    items = dataset.item_ids.indices(preds["iid"].astype(str))
+    preds = preds.assign(user=users, item=items)
+    test = dataset.reviews.iloc[split.test].assign(row=split.test)
+    merged = test.merge(preds, on=["user", "item"], how="inner").drop_duplicates(["user", "item"])
+    return pd.DataFrame(
+        {
+            "row": merged["row"],
+            "user": merged["user"],
+            "item": merged["item"],
+            "rating": merged["rating"],
+            "explanation": merged["reference"],
+            "xrec_generated": merged["xrec_generated"].str.strip(),
+        }
+    ).reset_index(drop=True)
+
+
+def run_reasoner(
+    name: str, options: dict[str, Any], dataset, split, lexicon, embed, full_text: bool, log: Callable[[str], None], records=None
+) -> dict[str, Any]:
+    """Fit one reasoner on the split and score it; `records` restricts the scored test records (XRec)."""
+    from whyrec.evaluate.explain_eval import evaluate_reasoner, score_generated
+    from whyrec.explain.base import ReasonRequest
+    from whyrec.explain.registry import make_reasoner
+
+    reasoner = make_reasoner(name, options)
+    if hasattr(reasoner, "on_epoch"):
+        reasoner.on_epoch = lambda epoch, total, m: log(
+            f"    {name} epoch {epoch}/{total}: " + "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "epoch")
+        )
+    started = time.perf_counter()
+    reasoner.fit(dataset, split)
+    train_s = time.perf_counter() - started
+    if records is None:
+        metrics = evaluate_reasoner(reasoner, dataset, split, lexicon, full_text=full_text, embed=embed)
+    else:
+        requests = [ReasonRequest(int(u), int(i)) for u, i in records[["user", "item"]].itertuples(index=False)]
+        started = time.perf_counter()
+        texts = [r.text for r in reasoner.generate(requests)]
+        seconds = time.perf_counter() - started
+        metrics = score_generated(texts, records, dataset, split, lexicon, embed)
+        metrics["reasons_per_s"] = len(texts) / max(seconds, 1e-9)
+    metrics["train_s"] = train_s
+    history = getattr(reasoner, "history", None)
+    if history:
+        metrics["epochs"] = len(history)
+    return metrics
+
+
+def benchmark(
+    datasets: Sequence[str],
+    reasoners: Sequence[str],
+    seeds: int,
+    max_train: int | None,
+    options: dict[str, dict[str, Any]],
+    embed: Callable | None,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept."""
+    from whyrec.evaluate.explain_eval import reference_records, score_generated
+    from whyrec.explain.aspects import AspectLexicon
+
+    rows = []
+    for name in datasets:
+        dataset = load_dataset(name)
+        xrec = DATASETS[name][0] == "xrec"
+        log(f"{name}: {dataset.n_users} users, {dataset.n_items} items, {len(dataset.reviews)} reviews")
+        per_system: dict[str, list[dict[str, Any]]] = {}
+        for seed in range(1, seeds + 1):
+            split = (xrec_split if xrec else amazon_split)(dataset, seed, max_train)
+            lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
+            records = None
+            if xrec:
+                records = xrec_predictions(name, dataset, split)
+                features = reference_records(dataset, split, lexicon, full_text=True).set_index("row")["feature"]
+                records = records.assign(feature=records["row"].map(features))
+                metrics = score_generated(list(records["xrec_generated"]), records, dataset, split, lexicon, embed)
+                metrics["train_s"] = float("nan")
+                per_system.setdefault("xrec (published outputs)", []).append(metrics)
+                log(f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)")
+            for reasoner in reasoners:
+                opts = {"seed": seed, **(XREC_OPTIONS.get(reasoner, {}) if xrec else {}), **options.get(reasoner, {})}
+                metrics = run_reasoner(reasoner, opts, dataset, split, lexicon, embed, xrec, log, records=records)
+                per_system.setdefault(reasoner, []).append(metrics)
+                log(
+                    f"  seed {seed} {reasoner}: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} "
+                    f"usr {metrics['usr']:.3f} grounded {metrics['grounding']:.3f} train {metrics['train_s']:.1f}s"
+                    + (f" ({metrics['epochs']} epochs)" if "epochs" in metrics else "")
+                )
+        for system, runs in per_system.items():
+            keys = sorted({k for run in runs for k in run})
+            mean = {k: statistics.fmean(run[k] for run in runs if k in run) for k in keys}
+            rows.append({"dataset": name, "system": system, "seeds": len(runs), "mean": mean, "runs": runs})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results table, then the published TripAdvisor figures as context."""
+    head = "| dataset | system | " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    for row in rows:
+        cells = []
+        for key, _, digits in COLUMNS:
+            value = row["mean"].get(key)
+            cells.append("–" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}")
+        lines.append(f"| {row['dataset']} | {row['system']} | " + " | ".join(cells) + " |")
+    lines += ["", "Published, **TripAdvisor (a different dataset, Sentires targets), for context only**:", ""]
+    lines += ["| system | " + " | ".join(label for key, label, _ in COLUMNS if key in PUBLISHED[0][1]) + " |"]
+    lines += ["|" + "---|" * (1 + sum(key in PUBLISHED[0][1] for key, _, _ in COLUMNS))]
+    for system, values in PUBLISHED:
+        cells = [f"{values[key]}" if key in values else "–" for key, _, _ in COLUMNS if key in PUBLISHED[0][1]]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """["peter.epochs=20", "peter.use_feature=true"] -> {"peter": {"epochs": 20, "use_feature": True}} (values as JSON)."""
+    out: dict[str, dict[str, Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        reasoner, dot, field = key.partition(".")
+        if not (sep and dot and reasoner and field):
+            raise SystemExit(f"--option: expected REASONER.FIELD=VALUE, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(reasoner, {})[field] = value
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names")
+    parser.add_argument("--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N, results averaged (PETER: 5 splits)")
+    parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")
+    parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
+    parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
+    parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here")
+    args = parser.parse_args(argv)
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        raise SystemExit(f"unknown datasets {unknown}; known: {', '.join(DATASETS)}")
+    embed = None
+    if not args.no_embed:
+        from whyrec.embeddings import embed_texts
+
+        embed = embed_texts
+    started = time.perf_counter()
+    rows = benchmark(
+        datasets, [r for r in args.reasoners.split(",") if r], args.seeds, args.max_train, parse_options(args.option), embed,
+        lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
+    print(markdown(rows))
+    print(f"\n({time.perf_counter() - started:.0f} s in all)")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
