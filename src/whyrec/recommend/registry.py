@@ -14,6 +14,9 @@ RECOMMENDERS: dict[str, str] = {
     "pop": "whyrec.recommend.popular:Popularity",
     "itemknn": "whyrec.recommend.itemknn:ItemKNN",
     "mf": "whyrec.recommend.mf:MatrixFactorization",
+    "sasrec": "whyrec.recommend.sasrec:SASRec",
+    "lightgcn": "whyrec.recommend.lightgcn:LightGCN",
+    "content": "whyrec.recommend.content:ContentRecommender",
 }
 
 
