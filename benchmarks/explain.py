@@ -62,7 +62,7 @@ COLUMNS = (
     ("bleu1", "BLEU-1", 2), ("bleu4", "BLEU-4", 2), ("rouge1_f", "R-1 F", 2), ("rouge2_f", "R-2 F", 2),
     ("rougeL_f", "R-L F", 2), ("usr", "USR", 4), ("fmr", "FMR", 4), ("fcr", "FCR", 4), ("div", "DIV", 2),
     ("distinct2", "dist-2", 4), ("embedding_sim", "emb-sim", 4), ("grounding", "grounded", 4),
-    ("safety_flag_rate", "unsafe", 4), ("rmse", "RMSE", 4), ("mae", "MAE", 4), ("reasons_per_s", "reasons/s", 0),
+    ("safety_flag_rate", "unsafe", 4), ("replaced", "replaced", 4), ("usr_all", "USR all pairs", 4), ("rmse", "RMSE", 4), ("mae", "MAE", 4), ("reasons_per_s", "reasons/s", 0),
     ("train_s", "train s", 1), ("n", "n", 0),
 )  # fmt: skip
 
@@ -125,12 +125,22 @@ def xrec_predictions(name: str, dataset, split):
 
 
 def run_reasoner(
-    name: str, options: dict[str, Any], dataset, split, lexicon, embed, full_text: bool, log: Callable[[str], None], records=None
-) -> dict[str, Any]:
-    """Fit one reasoner on the split and score it; `records` restricts the scored test records (XRec)."""
+    name: str, options: dict[str, Any], dataset, split, lexicon, records, embed, log: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Fit one reasoner on the split and score it on `records`; for a generator, also its output after the filters.
+
+    The filtered run is `generate_grounded` with `template` as the fallback (grounding against the
+    training reviews and catalog, safety against the catalog); "replaced" is the share it replaced.
+    Both also get the unique-sentence ratio over every reviewed (user, item) pair of the dataset
+    ("usr_all"), which, unlike USR on a few dozen test records, shows a generic generator for what it is.
+    """
     from whyrec.evaluate.explain_eval import evaluate_reasoner, score_generated
+    from whyrec.evaluate.text import tokenize, unique_sentence_ratio
     from whyrec.explain.base import ReasonRequest
+    from whyrec.explain.filters import generate_grounded
     from whyrec.explain.registry import make_reasoner
+    from whyrec.explain.targets import item_aspect_sets
+    from whyrec.explain.template import TemplateReasoner
 
     reasoner = make_reasoner(name, options)
     if hasattr(reasoner, "on_epoch"):
@@ -140,20 +150,24 @@ def run_reasoner(
     started = time.perf_counter()
     reasoner.fit(dataset, split)
     train_s = time.perf_counter() - started
-    if records is None:
-        metrics = evaluate_reasoner(reasoner, dataset, split, lexicon, full_text=full_text, embed=embed)
-    else:
-        requests = [ReasonRequest(int(u), int(i)) for u, i in records[["user", "item"]].itertuples(index=False)]
-        started = time.perf_counter()
-        texts = [r.text for r in reasoner.generate(requests)]
-        seconds = time.perf_counter() - started
-        metrics = score_generated(texts, records, dataset, split, lexicon, embed)
-        metrics["reasons_per_s"] = len(texts) / max(seconds, 1e-9)
+    metrics = evaluate_reasoner(reasoner, dataset, split, lexicon, embed=embed, records=records)
     metrics["train_s"] = train_s
     history = getattr(reasoner, "history", None)
     if history:
         metrics["epochs"] = len(history)
-    return metrics
+    pairs = dataset.reviews[["user", "item"]].drop_duplicates()
+    every = reasoner.generate([ReasonRequest(int(u), int(i)) for u, i in pairs.itertuples(index=False)])
+    metrics["usr_all"] = unique_sentence_ratio([tokenize(r.text) for r in every])[0]
+    if name == "template":
+        return metrics, None
+    fallback = TemplateReasoner().fit(dataset, split)
+    have = item_aspect_sets(dataset, lexicon, rows=split.train)
+    catalog = {int(row["item"]): row for row in dataset.items.drop_duplicates("item").to_dict("records")}
+    requests = [ReasonRequest(int(u), int(i)) for u, i in records[["user", "item"]].itertuples(index=False)]
+    checked = generate_grounded(reasoner, fallback, requests, have, lexicon=lexicon, catalog=catalog)
+    filtered = score_generated([r.text for r in checked], records, dataset, split, lexicon, embed)
+    filtered["replaced"] = sum(r.evidence.get("generated_by") == "template" for r in checked) / len(checked)
+    return metrics, filtered
 
 
 def benchmark(
@@ -178,8 +192,7 @@ def benchmark(
         for seed in range(1, seeds + 1):
             split = (xrec_split if xrec else amazon_split)(dataset, seed, max_train)
             lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
-            records = None
-            if xrec:
+            if xrec:  # the test third's records that XRec also explained, its reference being the whole text
                 records = xrec_predictions(name, dataset, split)
                 features = reference_records(dataset, split, lexicon, full_text=True).set_index("row")["feature"]
                 records = records.assign(feature=records["row"].map(features))
@@ -187,10 +200,14 @@ def benchmark(
                 metrics["train_s"] = float("nan")
                 per_system.setdefault("xrec (published outputs)", []).append(metrics)
                 log(f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)")
+            else:
+                records = reference_records(dataset, split, lexicon)
             for reasoner in reasoners:
                 opts = {"seed": seed, **(XREC_OPTIONS.get(reasoner, {}) if xrec else {}), **options.get(reasoner, {})}
-                metrics = run_reasoner(reasoner, opts, dataset, split, lexicon, embed, xrec, log, records=records)
+                metrics, filtered = run_reasoner(reasoner, opts, dataset, split, lexicon, records, embed, log)
                 per_system.setdefault(reasoner, []).append(metrics)
+                if filtered is not None:
+                    per_system.setdefault(f"{reasoner} + filters", []).append(filtered)
                 log(
                     f"  seed {seed} {reasoner}: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} "
                     f"usr {metrics['usr']:.3f} grounded {metrics['grounding']:.3f} train {metrics['train_s']:.1f}s"

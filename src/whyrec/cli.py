@@ -403,6 +403,8 @@ def evaluate(
         "recommender": loaded.recommender.name,
         "split": loaded.split.protocol,
     }
+    if "text" in loaded.metrics:  # scored at training time: the artifact keeps no reviews to score again
+        payload["text"] = loaded.metrics["text"]
     emit(payload, as_json, f"{loaded.recommender.name} on {loaded.split.protocol} test: {_ranking_line(ranking)}")
 
 

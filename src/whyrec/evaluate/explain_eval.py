@@ -107,16 +107,19 @@ def evaluate_reasoner(
     feature_hints: bool = False,
     embed: Embedder | None = None,
     max_records: int | None = None,
+    records: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Text metrics, grounding, safety, speed (and RMSE/MAE) of `reasoner` on the split's test reviews.
 
     `lexicon` defines the features (references, FMR/FCR/DIV, grounding); pass the same one to every
     reasoner compared. `feature_hints` gives each request its true feature (PETER+'s test protocol);
-    `max_records` scores only the first records (quick runs).
+    `max_records` scores only the first records (quick runs); `records` replaces the test records
+    built from the split (same columns as `reference_records`), e.g. to score only some of them.
     """
     if split.table != "reviews":
         raise ConfigError(f"explanations are scored on a reviews split, not a {split.table} split")
-    records = reference_records(dataset, split, lexicon, full_text)
+    if records is None:
+        records = reference_records(dataset, split, lexicon, full_text)
     if max_records is not None:
         records = records.iloc[:max_records]
     if records.empty:

@@ -3,18 +3,19 @@
 One small transformer reads [user, item, (feature), <bos>, w1 .. wn] and learns three tasks at once:
 - explanation generation: next-word NLL on w1 .. wn, <eos> (weight 1);
 - context prediction: the item position's hidden state predicts the bag of explanation words,
-  which ties the ids' states to the words (weight 1);
+  which ties the ids' states to the words (weight 1; position 2 as in PETER's code, `hidden[1]`);
 - rating prediction: an MLP on the user position's hidden state (weight 0.1).
 The PETER mask lets the user and item positions see each other and every word see the ids and
 the words before it. Protocol as in PETER's code: the 20,000 most frequent training words, targets
 cut to 15 words, SGD (lr 1, clip 1) whose learning rate drops x0.25 after each epoch without a
-better validation loss (text + rating), early stop after 5 such epochs, greedy decoding.
+better validation loss (text + rating), early stop at the 5th such epoch, greedy decoding.
 PETER+ (`use_feature`) adds the explanation's feature as a hint token after the ids.
 
 Deviations, each for a reason: the vocabulary comes from training reviews only (PETER counts all
 splits); a multi-word feature ("gift card") is embedded as the mean of its words' embeddings
 (PETER's features are single words); an unknown user gets the mean user embedding, so it still
-gets an item-only reason; weights are saved as arrays, not a pickled module.
+gets an item-only reason; decoding never emits <unk> (PETER's may; a shopper must not see it);
+weights are saved as arrays, not a pickled module.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class PeterConfig(ReasonerConfig):
     lr: float = 1.0  # SGD learning rate, x0.25 after each epoch without improvement
     clip: float = 1.0  # gradient-norm clip
     epochs: int = 100  # upper limit
-    patience: int = 5  # epochs without a better validation loss before stopping
+    patience: int = 5  # non-improving epochs (in all, as PETER counts them) before stopping
     batch_size: int = 128
     vocab_size: int = 20_000  # most frequent training words kept
     max_words: int = 15  # explanation length cut (targets) and limit (generation)
@@ -321,10 +322,10 @@ class Peter(Reasoner):
             if valid.empty:
                 continue
             if record["valid_loss"] < best:
-                best, stale = record["valid_loss"], 0
+                best = record["valid_loss"]
                 best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
             else:
-                stale += 1
+                stale += 1  # counted over the whole run, not reset by an improvement: PETER's endure_count
                 if stale >= cfg.patience:
                     break
                 for group in optimizer.param_groups:  # PETER anneals after every non-improving epoch
@@ -412,7 +413,7 @@ class Peter(Reasoner):
             if ratings is None:
                 ratings = self.net.rating_mlp(hidden[:, 0]).squeeze(-1)  # (B,); ids see no words, so step 1 suffices
             logp = torch.log_softmax(self.net.to_word(hidden[:, -1]), -1)  # (B, V)
-            logp[:, [BOS, PAD, UNK]] = -math.inf  # never emitted (PETER may print <unk>; a shopper must not see it)
+            logp[:, [BOS, PAD, UNK]] = -math.inf  # never emitted
             best, token = logp.max(-1)  # (B,)
             token = torch.where(done, torch.full_like(token, PAD), token)
             logp_sum += torch.where(done, 0.0, best)

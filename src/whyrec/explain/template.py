@@ -45,7 +45,9 @@ _ITEM = (
 )
 _ITEM_PLAIN = ("Reviewers praise the {feature} of this one.",)
 # Opinions that do not read as an adjective before a noun ("love battery", "well battery").
-_NOT_ATTRIBUTIVE = frozenset({"love", "loves", "loved", "like", "likes", "liked", "enjoy", "enjoyed", "adore", "appreciate", "well"})
+_NOT_ATTRIBUTIVE = frozenset(
+    f"{verb}{ending}" for verb in ("love", "like", "enjoy", "adore", "appreciate") for ending in ("", "s", "d", "ed")
+) | {"well"}
 
 
 class TemplateConfig(ReasonerConfig):
