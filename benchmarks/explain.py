@@ -50,6 +50,13 @@ DATASETS: dict[str, tuple[str, str, str | None]] = {
 # Per-reasoner options for XRec's paragraph-long explanations (the whole text is the target).
 XREC_OPTIONS: dict[str, dict[str, Any]] = {"peter": {"target": "review", "max_words": 60}}
 
+# Named variants of a registered reasoner, run side by side like reasoners: name -> (registry name, options).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "prompt_lm-zero-shot": ("prompt_lm", {"mode": "zero_shot"}),  # profile prompt, no training
+    "prompt_lm-full": ("prompt_lm", {"train_lm": "full", "lr_lm": 3e-5}),  # full fine-tuning instead of LoRA
+    "pepler": ("prompt_lm", {"aspect_hint": False, "train_lm": "full", "lr_lm": 3e-5}),  # PEPLER as published
+}
+
 # Published figures, for context only: TripAdvisor (PETER/PEPLER repos' logged split-1 runs),
 # a different dataset with Sentires targets; not comparable number for number.
 PUBLISHED = (
@@ -142,7 +149,8 @@ def run_reasoner(
     from whyrec.explain.targets import item_aspect_sets
     from whyrec.explain.template import TemplateReasoner
 
-    reasoner = make_reasoner(name, options)
+    registered, preset = VARIANTS.get(name, (name, {}))
+    reasoner = make_reasoner(registered, {**preset, **options})
     if hasattr(reasoner, "on_epoch"):
         reasoner.on_epoch = lambda epoch, total, m: log(
             f"    {name} epoch {epoch}/{total}: " + "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "epoch")
@@ -257,7 +265,7 @@ def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names")
+    parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names or VARIANTS")
     parser.add_argument("--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N, results averaged (PETER: 5 splits)")
     parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")

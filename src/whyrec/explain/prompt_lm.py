@@ -68,8 +68,8 @@ class PromptLMConfig(ReasonerConfig):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_targets: list[str] = ["q_proj", "v_proj"]  # module names LoRA adapts
     epochs: int = Field(1, ge=1)  # passes over the training explanations, cut short by max_steps
-    max_steps: int | None = Field(300, ge=1)  # optimiser steps in all; 300 fit ~20 min on 2 cores (135M, LoRA)
-    prompt_only_steps: int = Field(50, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
+    max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
+    prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
