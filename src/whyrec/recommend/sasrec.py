@@ -69,8 +69,8 @@ def latest_items(frame: pd.DataFrame, n_users: int, width: int) -> np.ndarray:
 def extend_latest(latest: np.ndarray, events: pd.DataFrame) -> None:
     """Append `events` (in (user, timestamp) order) to the users' rows of `latest`, in place, keeping the last width."""
     width = latest.shape[1]
-    users = np.unique(events["user"].to_numpy())
-    new = latest_items(events, latest.shape[0], width)[users]  # (U, width) the events, right-aligned
+    users, local = np.unique(events["user"].to_numpy(), return_inverse=True)  # local: row of each event's user
+    new = latest_items(pd.DataFrame({"user": local, "item": events["item"].to_numpy()}), len(users), width)  # (U, width)
     both = np.concatenate([latest[users], new], axis=1)  # (U, 2 * width): old then new, each left-padded
     # Move padding to the front, keeping the items' order: a stable sort on "is an item".
     order = np.argsort(both != PAD, axis=1, kind="stable")

@@ -4,8 +4,8 @@ A model subclasses `TorchRecommender` and writes four hooks: `_build` (the netwo
 `batches` (one epoch of training examples), `loss` (of one batch) and `refresh` (bring
 `score()` up to date with the weights). The loop here owns everything else: seeding, thread
 count, the optimiser, early stopping on validation NDCG@10 under full ranking (seen items
-excluded, through `whyrec.evaluate.protocol.validation_ndcg`), keeping the best weights, and
-progress reporting.
+excluded, through `whyrec.evaluate.protocol.validation_ndcg`; validation items the user already
+had are left out, as evaluation leaves them out), keeping the best weights, and progress reporting.
 """
 
 from __future__ import annotations
@@ -145,9 +145,13 @@ class TorchRecommender(Recommender):
 
     # ---- the loop -------------------------------------------------------------------------------
     def _fit(self, data: TrainData) -> None:
+        # A validation item the user already had in training can never be recommended (seen items
+        # are excluded), so keeping it would early-stop on how well the model predicts repeats.
+        valid = data.valid
+        repeat = np.asarray(data.seen[valid["user"].to_numpy(), valid["item"].to_numpy()]).ravel() > 0
         with torch_session(self.config.seed, self.config.num_threads):
             self.net = self._build(data)
-            self.train_log = train_epochs(self, data.valid)
+            self.train_log = train_epochs(self, valid[~repeat])
         for name in self._training_only:
             delattr(self, name)
 
