@@ -76,7 +76,7 @@ class PromptLMConfig(ReasonerConfig):
     max_grad_norm: float = Field(1.0, gt=0)
     max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
     min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
-    profile_size: int = Field(5, ge=1)  # aspects kept per user and item profile
+    profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
     max_new_tokens: int = Field(25, ge=1)
     min_new_tokens: int = Field(2, ge=0)  # keeps an immediate end-of-turn from giving an empty reason
@@ -99,7 +99,7 @@ class PromptLM(Reasoner):
         self.lexicon: AspectLexicon | None = None
         self.n_users = 0
         self.n_items = 0
-        self.user_aspects: dict[int, list[str]] = {}  # most-mentioned first
+        self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
         self.item_aspects: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts
@@ -149,11 +149,10 @@ class PromptLM(Reasoner):
             seen = history[user].setdefault(feature, [])
             if item not in seen:
                 seen.append(item)
-        k = self.config.profile_size
-        self.user_aspects = {u: _top(c, k) for u, c in users.items()}
+        self.user_aspects = {u: _ranked(c) for u, c in users.items()}
         catalog = catalog_aspects(dataset, self.lexicon)
         self.item_aspects = {
-            i: list(dict.fromkeys([*_top(items.get(i, Counter()), k), *sorted(catalog.get(i, ()))]))
+            i: list(dict.fromkeys([*_ranked(items.get(i, Counter())), *sorted(catalog.get(i, ()))]))
             for i in sorted(set(items) | set(catalog))
         }
         self.user_history = dict(history)
@@ -364,8 +363,9 @@ class PromptLM(Reasoner):
 
     def _chat(self, user: int, item: int, hint: str | None) -> list[dict[str, str]]:
         """The zero-shot conversation: what the shopper mentions, what the product is and has."""
-        likes = self.user_aspects.get(user, []) if user >= 0 else []
-        has = self.item_aspects.get(item, [])
+        k = self.config.profile_size
+        likes = self.user_aspects.get(user, [])[:k] if user >= 0 else []
+        has = self.item_aspects.get(item, [])[:k]
         lines = [f"Product: {self.titles.get(item, 'this product')}."]
         if has:
             lines.append(f"Its reviews talk about: {', '.join(has)}.")
@@ -512,6 +512,6 @@ class PromptLM(Reasoner):
         return model
 
 
-def _top(counts: Counter[str], k: int) -> list[str]:
-    """The k most frequent keys, ties by name (Counter.most_common keeps insertion order on ties)."""
-    return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))[:k]]
+def _ranked(counts: Counter[str]) -> list[str]:
+    """Keys, most frequent first, ties by name (Counter.most_common would keep insertion order)."""
+    return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))]
