@@ -148,10 +148,12 @@ class TorchRecommender(Recommender):
         # A validation item the user already had in training can never be recommended (seen items
         # are excluded), so keeping it would early-stop on how well the model predicts repeats.
         valid = data.valid
-        repeat = np.asarray(data.seen[valid["user"].to_numpy(), valid["item"].to_numpy()]).ravel() > 0
+        if len(valid):
+            had = np.asarray(data.seen[valid["user"].to_numpy(), valid["item"].to_numpy()]).ravel() > 0
+            valid = valid[~had]
         with torch_session(self.config.seed, self.config.num_threads):
             self.net = self._build(data)
-            self.train_log = train_epochs(self, valid[~repeat])
+            self.train_log = train_epochs(self, valid)
         for name in self._training_only:
             delattr(self, name)
 
