@@ -12,6 +12,7 @@ import torch
 from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split, leave_last_out
+from whyrec.errors import ConfigError
 from whyrec.evaluate.protocol import validation_ndcg
 from whyrec.recommend.base import Recommender
 from whyrec.recommend.popular import Popularity
@@ -145,3 +146,8 @@ def test_training_leaves_torch_global_state_alone() -> None:
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert torch.equal(torch.random.get_rng_state(), rng_state)
+
+
+def test_heads_must_divide_hidden() -> None:
+    with pytest.raises(ConfigError, match="field 'heads'.*must divide hidden"):
+        SASRec.from_options({"hidden": 10, "heads": 3})

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import PositiveInt, confloat
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
-from whyrec.errors import ConfigError
 from whyrec.recommend.base import TrainData
 from whyrec.recommend.training import TorchRecommender, TrainConfig, owned_keys, sample_negatives
 
@@ -44,8 +43,16 @@ class SASRecConfig(TrainConfig):
     blocks: PositiveInt = 2  # self-attention blocks
     heads: PositiveInt = 1  # attention heads per block (must divide hidden)
     max_len: PositiveInt = 50  # latest items read per user; the paper used 50 for Amazon, 200 for MovieLens-1M
-    dropout: confloat(ge=0.0, lt=1.0) = 0.5  # on embeddings, attention and feed-forward; 0.5 suits sparse Amazon data, 0.2 denser sets
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5  # on embeddings, attention and feed-forward; 0.5 suits sparse Amazon data, 0.2 denser sets
     loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy, or the original 1-negative binary cross-entropy
+
+    @field_validator("heads")
+    @classmethod
+    def _heads_divide_hidden(cls, heads: int, info: ValidationInfo) -> int:
+        hidden = info.data.get("hidden")  # absent when hidden itself failed validation
+        if hidden is not None and hidden % heads:
+            raise ValueError(f"must divide hidden ({hidden})")
+        return heads
 
 
 def latest_items(frame: pd.DataFrame, n_users: int, width: int) -> np.ndarray:
@@ -106,8 +113,6 @@ class SASRec(TorchRecommender):
         from torch import nn
 
         c = self.config
-        if c.hidden % c.heads:
-            raise ConfigError(f"models.sasrec: hidden ({c.hidden}) must be a multiple of heads ({c.heads})")
         block = dict(
             d_model=c.hidden, nhead=c.heads, dim_feedforward=c.hidden, dropout=c.dropout,
             activation="relu", batch_first=True, norm_first=True,
@@ -204,15 +209,15 @@ class SASRec(TorchRecommender):
 
         self._require_fitted()
         users = np.asarray(user_ids, dtype=np.int64)
-        items = self.net["item_emb"].weight[1:]  # (n_items, D)
-        if item_ids is not None:
-            items = items[torch.from_numpy(np.asarray(item_ids, dtype=np.int64))]
-        out = np.empty((len(users), items.shape[0]), dtype=np.float32)
         lengths = (self.latest[users] != PAD).sum(axis=1)
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding per chunk
         was_training = self.net.training
         self.net.eval()
         with torch.no_grad():
+            items = self.net["item_emb"].weight[1:]  # (n_items, D)
+            if item_ids is not None:
+                items = items[torch.from_numpy(np.asarray(item_ids, dtype=np.int64))]
+            out = np.empty((len(users), items.shape[0]), dtype=np.float32)
             for start in range(0, len(users), _SCORE_BATCH):
                 rows = order[start : start + _SCORE_BATCH]
                 width = max(int(lengths[rows].max()), 1)

@@ -38,7 +38,7 @@ class TrainConfig(RecommenderConfig):
     batch_size: PositiveInt = 128  # training examples per optimiser step (sequences, or (user, item) pairs)
     lr: PositiveFloat = 1e-3  # Adam(W) learning rate
     weight_decay: NonNegativeFloat = 0.0  # AdamW's decoupled weight decay on all parameters
-    patience: NonNegativeInt = 5  # validations without a better NDCG@10 before stopping; 0 = never stop early
+    patience: NonNegativeInt = 10  # validations without a better NDCG@10 before stopping (RecBole's default); 0 = never stop early
     eval_every: PositiveInt = 1  # validate every this many epochs (and after the last one)
     num_threads: NonNegativeInt = 0  # torch CPU threads while training; 0 = all cores this process may use
 
