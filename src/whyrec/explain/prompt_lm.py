@@ -67,7 +67,7 @@ class PromptLMConfig(ReasonerConfig):
     lora_alpha: int = Field(16, ge=1)  # LoRA scale numerator (scale = alpha / r)
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_targets: list[str] = ["q_proj", "v_proj"]  # module names LoRA adapts
-    epochs: int = Field(1, ge=1)  # passes over the training explanations, cut short by max_steps
+    epochs: int = Field(10, ge=1)  # passes over the training explanations; on most shops max_steps ends training first
     max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
