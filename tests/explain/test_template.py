@@ -122,3 +122,18 @@ def test_cli_explain_unknown_user_and_item(artifact_dir: Path, monkeypatch: pyte
     assert code == 0 and "battery" in out.lower() and "stranger -> i2" in out
     code, out, err = _explain(["--artifact", str(artifact_dir), "--user", "u0", "--item", "nope"], monkeypatch, capsys)
     assert code == 2 and out == "" and "nope" in err
+
+
+def test_cli_train_fits_and_scores_the_reasoner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from whyrec.data.sample import generate_sample
+    from whyrec.data.store import Store
+
+    with Store(tmp_path / "shop.sqlite") as db:
+        db.write_dataset(generate_sample(seed=0))
+    argv = ["whyrec", "train", "--store", str(tmp_path / "shop.sqlite"), "--recommender", "pop", "--reasoner", "template"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "art"), "--json"])
+    main()
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["reasoner"] == "template"
+    text = Artifact.load(tmp_path / "art").metrics["text"]
+    assert text["grounding"] == 1.0 and text["n"] > 10 and 0 < text["rougeL_f"] < 100

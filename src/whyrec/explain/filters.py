@@ -44,10 +44,6 @@ def ground(reason: Reason, item_aspects: Collection[str], lexicon: AspectLexicon
     return dataclasses.replace(reason, aspects=named, evidence=evidence, flags=flags)
 
 
-def is_grounded(reason: Reason) -> bool:
-    return not any(f.startswith(UNGROUNDED) for f in reason.flags)
-
-
 # --- safety -------------------------------------------------------------------------------------
 
 _CURRENCY = r"(?:\$|us\$|usd\s?|€|£|eur\s?|gbp\s?)"
