@@ -149,6 +149,17 @@ def test_full_fine_tuning_saves_the_lm(tiny_lm_dir: Path, shop: Dataset, split: 
     assert any(not torch.equal(trained[k], base[k]) for k in base)  # stage 2 moved the LM and the copy kept it
 
 
+def test_zero_shot_trains_nothing_and_reloads(tiny_lm_dir: Path, shop: Dataset, split: Split, tmp_path: Path) -> None:
+    model = PromptLM(tiny_config(tiny_lm_dir, mode="zero_shot")).fit(shop, split)
+    assert model.user_prompts is None and model.fit_stats == {}
+    model.save(tmp_path / "r")
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["config.json", "lexicon.json", "profiles.json"]
+    asked = [ReasonRequest(0, 1), ReasonRequest(-1, 2, hint="battery")]
+    assert [r.text for r in load_reasoner(tmp_path / "r").generate(asked)] == [r.text for r in model.generate(asked)]
+    prompt = model.tokenizer.apply_chat_template(model._chat(0, 1, "battery"), tokenize=False)
+    assert "Power bank 15000 mAh" in prompt and "mentioning its battery" in prompt
+
+
 def test_unknown_user_is_the_mean_user(tiny_lora: PromptLM) -> None:
     """With every user vector equal, the mean user is that vector: an unknown user reads like user 0."""
     model = copy.copy(tiny_lora)
