@@ -39,6 +39,8 @@ class LightGCNConfig(TrainConfig):
     l2: NonNegativeFloat = 1e-4  # weight of the L2 penalty on the batch's ego embeddings
     init_std: PositiveFloat = 0.1  # std of the normal initialisation of ego embeddings (the paper's)
     batch_size: PositiveInt = 2048  # (user, item, negative) triples per step
+    # The paper's 1e-3 needs ~1000 epochs; 5e-3 reached validation NDCG@10 0.036 on P5 Beauty in 30 (1e-3: 0.030).
+    lr: PositiveFloat = 5e-3
 
 
 def normalized_adjacency(seen: sp.csr_matrix) -> sp.csr_matrix:
