@@ -66,16 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     out: dict[str, Any] = {"threads": args.threads, "load_average": os.getloadavg()[0]}
 
+    start = time.perf_counter()
+    import transformers  # noqa: F401  (timed apart: a process pays it once, whatever it loads)
+
+    out["import_s"] = time.perf_counter() - start
     if args.convert:
         with tempfile.TemporaryDirectory() as cache:
             start = time.perf_counter()
             ensure_converted(cache)
             out["convert_s"] = time.perf_counter() - start
     folder = ensure_converted()
-    start = time.perf_counter()
-    import transformers  # noqa: F401  (timed apart: a process pays it once, whatever it loads)
-
-    out["import_s"] = time.perf_counter() - start
     start = time.perf_counter()
     load_tokenizer(folder), load_causal_lm(folder)
     out["load_s"] = time.perf_counter() - start
