@@ -291,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"argv": sys.argv[1:], "rows": rows}, indent=1, default=float) + "\n")
+        published = [{"dataset": "tripadvisor", "system": system, **values} for system, values in PUBLISHED]
+        payload = {"argv": sys.argv[1:], "rows": rows, "published": published}
+        args.out.write_text(json.dumps(payload, indent=1, default=float) + "\n")
 
 
 if __name__ == "__main__":
