@@ -24,7 +24,6 @@ import pandas as pd
 from whyrec.data.schema import EVENT_TYPES, Dataset, IdMap
 from whyrec.errors import ArtifactError, DataError
 
-STORE_FORMAT = 1  # PRAGMA user_version; bump on any schema change
 APPLICATION_ID = 0x77687972  # "whyr": PRAGMA application_id marks the file as a whyrec store
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another writer's lock before failing
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
@@ -80,8 +79,49 @@ CREATE TABLE feedback (
     payload   TEXT NOT NULL DEFAULT '{{}}'  -- JSON object
 );
 PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {STORE_FORMAT};
 """
+
+# Schema changes after format 1, in order: _MIGRATIONS[n] takes a format n+1 store to format n+2.
+# A new store runs _SCHEMA and then every migration, so old and new stores end with the same schema.
+_MIGRATIONS: tuple[str, ...] = (
+    # 2: A/B experiments (whyrec.evaluate.ab) and store-level settings such as pseudonymisation
+    """
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE experiments (
+        id      INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        config  TEXT NOT NULL,     -- JSON of whyrec.config.Experiment, as first logged
+        created INTEGER NOT NULL
+    );
+    CREATE TABLE exposures (
+        id         INTEGER PRIMARY KEY,
+        experiment INTEGER NOT NULL REFERENCES experiments(id),
+        arm        TEXT NOT NULL,
+        user       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        item       INTEGER NOT NULL REFERENCES items(id),
+        position   INTEGER NOT NULL,  -- 0-based rank in the response
+        timestamp  INTEGER NOT NULL,
+        request    TEXT NOT NULL      -- groups the items of one response
+    );
+    CREATE INDEX exposures_by_experiment ON exposures(experiment, user);
+    """,
+)
+STORE_FORMAT = 1 + len(_MIGRATIONS)  # PRAGMA user_version; add a migration for any schema change
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a script, one by one (executescript would commit the open transaction)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement: {pending.strip()[:60]}")
 
 
 def _text(value: Any) -> str | None:
@@ -129,16 +169,33 @@ class Store:
         n_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
         if app_id == 0 and version == 0 and n_tables == 0:
             conn.execute("PRAGMA journal_mode = WAL")  # persistent: stored in the file
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + "PRAGMA user_version = 1;")
+            version = 1
         elif app_id != APPLICATION_ID:
             raise ArtifactError(f"{self.path}: an SQLite file, but not a whyrec store")
-        elif version != STORE_FORMAT:
+        if not 1 <= version <= STORE_FORMAT:
             raise ArtifactError(
-                f"{self.path}: store format {version}, this whyrec reads format {STORE_FORMAT}; "
+                f"{self.path}: store format {version}, this whyrec reads formats 1 to {STORE_FORMAT}; "
                 "re-ingest the data into a new store"
             )
+        self._migrate(version)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; commits skip one fsync
+
+    def _migrate(self, version: int) -> None:
+        """Bring a store of an older format up to STORE_FORMAT, one transaction per step."""
+        conn = self._conn
+        for target, script in enumerate(_MIGRATIONS[version - 1 :], start=version + 1):
+            with self._write():
+                # another process may have upgraded the file while this one waited for the lock
+                if conn.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue
+                try:
+                    for statement in _statements(script):
+                        conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise ArtifactError(f"{self.path}: could not upgrade the store to format {target} ({exc})") from exc
+                conn.execute(f"PRAGMA user_version = {target}")
 
     def __enter__(self) -> Store:
         return self
@@ -389,3 +446,57 @@ class Store:
             marks = ", ".join("?" * len(chunk))
             texts += [t for (t,) in self._conn.execute(f"SELECT text FROM reviews WHERE id IN ({marks}) ORDER BY id", chunk)]
         return texts
+
+    # ---- settings and A/B experiments ---------------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        """A store-level setting (e.g. how user ids were pseudonymised), or None when unset."""
+        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def add_exposures(
+        self, experiment: str, config: str, rows: Iterable[tuple[str, str, str, int, int, str]]
+    ) -> int:
+        """Log (arm, user, item, position, timestamp, request) exposures by raw id; returns how many were written.
+
+        The experiment is created on first use with `config` (its JSON); later calls keep the first config.
+        """
+        rows = list(rows)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO experiments(name, config, created) VALUES (?, ?, ?)",
+                (experiment, config, int(time.time())),
+            )
+            (eid,) = conn.execute("SELECT id FROM experiments WHERE name = ?", (experiment,)).fetchone()
+            users = self._ids(conn, "users", (r[1] for r in rows))
+            items = self._ids(conn, "items", (r[2] for r in rows))
+            conn.executemany(
+                "INSERT INTO exposures(experiment, arm, user, item, position, timestamp, request) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((eid, r[0], int(u), int(i), int(r[3]), int(r[4]), r[5]) for u, i, r in zip(users, items, rows)),
+            )
+        return len(rows)
+
+    def experiments(self) -> dict[str, str]:
+        """Logged experiments: name -> config JSON, oldest first."""
+        return dict(self._conn.execute("SELECT name, config FROM experiments ORDER BY id"))
+
+    def exposure_outcomes(self, experiment: str, window_s: int) -> pd.DataFrame:
+        """One row per exposure of `experiment`: arm, user (store id), item, timestamp, and whether the user
+        clicked / purchased that item within `window_s` seconds after it was shown (0/1)."""
+        return pd.read_sql_query(
+            """
+            SELECT e.arm, e.user, e.item, e.timestamp, e.request,
+                   EXISTS (SELECT 1 FROM interactions i WHERE i.user = e.user AND i.item = e.item AND i.event = 'click'
+                           AND i.timestamp BETWEEN e.timestamp AND e.timestamp + :w) AS clicked,
+                   EXISTS (SELECT 1 FROM interactions i WHERE i.user = e.user AND i.item = e.item AND i.event = 'purchase'
+                           AND i.timestamp BETWEEN e.timestamp AND e.timestamp + :w) AS purchased
+            FROM exposures e JOIN experiments x ON x.id = e.experiment
+            WHERE x.name = :name ORDER BY e.id
+            """,
+            self._conn,
+            params={"w": int(window_s), "name": experiment},
+        )
