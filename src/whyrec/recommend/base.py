@@ -173,6 +173,36 @@ class Recommender(ABC):
     def _observe(self, events: pd.DataFrame) -> None:
         """Model hook for `observe`; the default (models that read `self.seen` at score time) does nothing."""
 
+    def add_users(self, n: int) -> None:
+        """Make room for `n` new users with no history yet (dense ids n_users .. n_users + n - 1).
+
+        Lets `observe` take the events of shoppers who arrived after training (the serve pipeline).
+        """
+        self._require_fitted()
+        if n <= 0:
+            return
+        self.seen = sp.vstack([self.seen, sp.csr_matrix((n, self.n_items), dtype=np.float32)], format="csr")
+        self._add_users(n)
+
+    def _add_users(self, n: int) -> None:
+        """Model hook for `add_users`: append n rows of per-user state; models reading only `self.seen` need none."""
+
+    def forget_users(self, users: np.ndarray | list[int]) -> None:
+        """Erase what the model holds per user for these users (history, factors, sequence); their ids stay, empty.
+
+        Shared weights learned from their events (item factors, similarities) stay until retraining.
+        """
+        self._require_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        keep = np.ones(self.n_users, dtype=np.float32)
+        keep[users] = 0.0
+        self.seen = (sp.diags(keep) @ self.seen).tocsr()
+        self.seen.eliminate_zeros()
+        self._forget_users(users)
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        """Model hook for `forget_users`: blank these users' rows of per-user state."""
+
     def _require_fitted(self) -> None:
         if self.seen is None:
             raise ArtifactError(f"recommender '{self.name}' is not fitted")

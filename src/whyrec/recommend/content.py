@@ -85,6 +85,12 @@ class ContentRecommender(Recommender):
     def _observe(self, events: pd.DataFrame) -> None:
         extend_latest(self.latest, events)
 
+    def _add_users(self, n: int) -> None:
+        self.latest = np.vstack([self.latest, np.full((n, self.latest.shape[1]), PAD, dtype=self.latest.dtype)])
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        self.latest[users] = PAD
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_vectors": self.item_vectors, "latest": self.latest}
 

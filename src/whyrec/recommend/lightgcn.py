@@ -181,6 +181,15 @@ class LightGCN(TorchRecommender):
             self.user_ego[users], self.seen[users], self.item_partial, self.popularity, self.config.layers
         )
 
+    def _add_users(self, n: int) -> None:
+        # A new user starts from a zero ego embedding; fold-in then places them by their items alone.
+        self.user_ego = np.vstack([self.user_ego, np.zeros((n, self.user_ego.shape[1]), dtype=np.float32)])
+        self.user_vectors = np.vstack([self.user_vectors, np.zeros((n, self.user_vectors.shape[1]), dtype=np.float32)])
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        self.user_ego[users] = 0.0
+        self.user_vectors[users] = 0.0
+
     # ---- persistence ---------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
         return {

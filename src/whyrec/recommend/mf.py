@@ -126,6 +126,17 @@ class MatrixFactorization(Recommender):
                 self.regularization, self.config.fold_in_epochs, np.random.default_rng(self.config.seed),
             )
 
+    def _add_users(self, n: int) -> None:
+        new = np.zeros((n, self.user_factors.shape[1]), dtype=np.float32)
+        if self.config.algorithm == "bpr":
+            new[:, -1] = 1.0  # implicit's BPR keeps the item bias as the last factor, with the user's coordinate 1
+        self.user_factors = np.vstack([self.user_factors, new])
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        self.user_factors[users] = 0.0
+        if self.config.algorithm == "bpr":
+            self.user_factors[users, -1] = 1.0
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"user_factors": self.user_factors, "item_factors": self.item_factors}
 

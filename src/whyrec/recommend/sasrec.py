@@ -230,6 +230,12 @@ class SASRec(TorchRecommender):
     def _observe(self, events: pd.DataFrame) -> None:
         extend_latest(self.latest, events)
 
+    def _add_users(self, n: int) -> None:
+        self.latest = np.vstack([self.latest, np.full((n, self.latest.shape[1]), PAD, dtype=self.latest.dtype)])
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        self.latest[users] = PAD
+
     # ---- persistence ---------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
         weights = {f"net.{k}": v.detach().numpy() for k, v in self.net.state_dict().items()}
