@@ -500,3 +500,11 @@ class Store:
             self._conn,
             params={"w": int(window_s), "name": experiment},
         )
+
+    def popular_items(self, n: int) -> list[str]:
+        """Raw ids of the `n` items with the most interactions, most first (ties by first seen)."""
+        rows = self._conn.execute(
+            "SELECT i.raw FROM interactions x JOIN items i ON i.id = x.item GROUP BY x.item ORDER BY count(*) DESC, x.item LIMIT ?",
+            (n,),
+        )
+        return [r for (r,) in rows]
