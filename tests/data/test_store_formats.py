@@ -7,14 +7,19 @@ import threading
 from pathlib import Path
 
 from whyrec.data.sample import generate_sample
-from whyrec.data.store import _MIGRATIONS, STORE_FORMAT, Store
+from whyrec.data.store import _MIGRATIONS, _SCHEMA, STORE_FORMAT, Store
 
 
 def _downgrade_to_format_1(path: Path) -> None:
     """Turn a current store into what whyrec with STORE_FORMAT 1 wrote: no tables added by migrations."""
+    v1 = sqlite3.connect(":memory:")
+    v1.executescript(_SCHEMA)
+    v1_tables = {r[0] for r in v1.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn = sqlite3.connect(path)
-    for table in ("exposures", "experiments", "settings"):
-        conn.execute(f"DROP TABLE {table}")
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid DESC")]
+    for table in tables:
+        if table not in v1_tables:
+            conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
