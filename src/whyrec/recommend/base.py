@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Self
@@ -65,6 +65,16 @@ def interaction_matrix(frame: pd.DataFrame, n_users: int, n_items: int) -> sp.cs
     return m
 
 
+def histories_matrix(histories: Sequence[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Binary (len(histories), n_items) CSR matrix: row h marks the items of histories[h]."""
+    lengths = [len(h) for h in histories]
+    items = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]) if histories else np.empty(0, np.int64)
+    rows = np.repeat(np.arange(len(histories)), lengths)
+    m = sp.csr_matrix((np.ones(len(items), np.float32), (rows, items)), shape=(len(histories), n_items))
+    m.data[:] = 1.0
+    return m
+
+
 def top_k(scores: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per row of (B, n_items) scores, the indices and scores of the k best finite scores, best first.
 
@@ -96,6 +106,9 @@ class Recommender(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[RecommenderConfig]] = RecommenderConfig
     scores_cold_items: ClassVar[bool] = False  # True for models that can score items with no training events
+    # How whyrec.recommend.attribution may explain this model's scores; the first is what "auto" picks.
+    # "none": scores do not depend on the user's history (or cannot be re-scored for another history).
+    attribution_methods: ClassVar[tuple[str, ...]] = ("none",)
 
     def __init__(self, config: RecommenderConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -172,6 +185,21 @@ class Recommender(ABC):
 
     def _observe(self, events: pd.DataFrame) -> None:
         """Model hook for `observe`; the default (models that read `self.seen` at score time) does nothing."""
+
+    def history(self, user: int) -> np.ndarray:
+        """The user's history as the model reads it: dense item ids, oldest first for models that read order."""
+        self._require_fitted()
+        return np.sort(self.seen[user].indices).astype(np.int64)
+
+    def score_histories(
+        self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(len(histories), len(item_ids) or n_items) scores `user` would get if each history were theirs.
+
+        Histories are dense item ids, oldest first. The model is left unchanged; this is what
+        occlusion attributions re-score. Models whose scores follow a history implement it.
+        """
+        raise ConfigError(f"recommender '{self.name}' cannot score a given history")
 
     def add_users(self, n: int) -> None:
         """Make room for `n` new users with no history yet (dense ids n_users .. n_users + n - 1).

@@ -10,13 +10,15 @@ below any cosine: they rank after every item with text, never above one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.data.schema import Dataset
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
-from whyrec.recommend.sasrec import PAD, extend_latest, latest_items
+from whyrec.recommend.sasrec import PAD, extend_latest, latest_items, sequence_rows
 from whyrec.recommend.training import torch_threads
 
 NO_TEXT_SCORE = -2.0  # below the cosine range [-1, 1]
@@ -55,6 +57,7 @@ class ContentRecommender(Recommender):
     config_class = ContentConfig
     config: ContentConfig
     scores_cold_items = True
+    attribution_methods = ("occlusion", "lime")
 
     def _fit(self, data: TrainData) -> None:
         from whyrec.embeddings import embed_texts
@@ -68,7 +71,10 @@ class ContentRecommender(Recommender):
 
     def user_vectors(self, user_ids: np.ndarray) -> np.ndarray:
         """(B, 384) unit profile vectors (zero for users whose history has no text)."""
-        latest = self.latest[np.asarray(user_ids)]  # (B, H), PAD = no item
+        return self._profiles(self.latest[np.asarray(user_ids)])
+
+    def _profiles(self, latest: np.ndarray) -> np.ndarray:
+        """(B, 384) unit recency-weighted mean vectors of (B, H) PAD-padded item rows."""
         weights = recency_weights(latest.shape[1], self.config.half_life)[None, :] * (latest != PAD)  # (B, H)
         vectors = self.item_vectors[np.where(latest == PAD, 0, latest)]  # (B, H, 384)
         profile = np.einsum("bh,bhd->bd", weights, vectors)  # (B, 384)
@@ -77,8 +83,22 @@ class ContentRecommender(Recommender):
 
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
         self._require_fitted()
+        return self._cosines(self.user_vectors(user_ids), item_ids)
+
+    def history(self, user: int) -> np.ndarray:
+        """The user's latest `history` items, oldest first: what the profile is made of."""
+        self._require_fitted()
+        row = self.latest[user]
+        return row[row != PAD]
+
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        self._require_fitted()
+        return self._cosines(self._profiles(sequence_rows(histories, self.config.history)), item_ids)
+
+    def _cosines(self, profiles: np.ndarray, item_ids: np.ndarray | None) -> np.ndarray:
+        """(B, I) cosines of (B, 384) unit profiles with the items' vectors; items without text get NO_TEXT_SCORE."""
         items = self.item_vectors if item_ids is None else self.item_vectors[np.asarray(item_ids)]
-        scores = self.user_vectors(user_ids) @ items.T  # (B, 384) @ (384, I) -> (B, I) cosines
+        scores = profiles @ items.T  # (B, 384) @ (384, I) -> (B, I) cosines
         scores[:, ~items.any(axis=1)] = NO_TEXT_SCORE
         return scores.astype(np.float32)
 

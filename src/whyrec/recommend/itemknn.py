@@ -8,11 +8,13 @@ A score is a plain sum of similarities, so each history item's contribution is e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 from pydantic import NonNegativeFloat, PositiveInt
 
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData, histories_matrix
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -55,6 +57,7 @@ class ItemKNN(Recommender):
     name = "itemknn"
     config_class = ItemKNNConfig
     config: ItemKNNConfig
+    attribution_methods = ("exact", "occlusion", "lime")
 
     def _fit(self, data: TrainData) -> None:
         self.similarity = item_similarity(data.seen, self.config.k, self.config.shrink)
@@ -63,6 +66,16 @@ class ItemKNN(Recommender):
         self._require_fitted()
         sim = self.similarity if item_ids is None else self.similarity[:, np.asarray(item_ids)]
         return np.asarray((self.seen[np.asarray(user_ids)] @ sim).todense(), dtype=np.float32)  # (B, n_items)
+
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        self._require_fitted()
+        sim = self.similarity if item_ids is None else self.similarity[:, np.asarray(item_ids)]
+        return np.asarray((histories_matrix(histories, self.n_items) @ sim).todense(), dtype=np.float32)  # (H, I)
+
+    def contribution_matrix(self, history: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """(len(item_ids), len(history)) similarities: entry (j, h) is history item h's exact share of item j's score."""
+        self._require_fitted()
+        return np.asarray(self.similarity[np.asarray(history)][:, np.asarray(item_ids)].todense(), dtype=np.float32).T
 
     def contributions(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
         """The user's history items that support `item` and their similarity (= share of the score), largest first."""

@@ -15,7 +15,7 @@ embedding; the approximation is only that items' own embeddings do not move.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from whyrec.recommend.base import TrainData
+from whyrec.recommend.base import TrainData, histories_matrix
 from whyrec.recommend.training import TorchRecommender, TrainConfig, owned_keys, sample_negatives
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ class LightGCN(TorchRecommender):
     config_class = LightGCNConfig
     config: LightGCNConfig
     _training_only = ("_adj", "_pairs", "_owned")
+    attribution_methods = ("occlusion", "lime")
 
     def _build(self, data: TrainData) -> torch.nn.Module:
         import torch
@@ -174,6 +175,14 @@ class LightGCN(TorchRecommender):
         self._require_fitted()
         items = self.item_vectors if item_ids is None else self.item_vectors[np.asarray(item_ids)]
         return self.user_vectors[np.asarray(user_ids)] @ items.T  # (B, D) @ (D, I) -> (B, I)
+
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        """Scores of the user's ego embedding propagated over each history (the exact fold-in `observe` uses)."""
+        self._require_fitted()
+        ego = np.repeat(self.user_ego[[user]], len(histories), axis=0)  # (H, D)
+        vectors = fold_in(ego, histories_matrix(histories, self.n_items), self.item_partial, self.popularity, self.config.layers)
+        items = self.item_vectors if item_ids is None else self.item_vectors[np.asarray(item_ids)]
+        return vectors @ items.T  # (H, D) @ (D, I) -> (H, I)
 
     def _observe(self, events: pd.DataFrame) -> None:
         users = np.unique(events["user"].to_numpy())

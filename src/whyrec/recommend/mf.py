@@ -8,7 +8,7 @@ so its user vectors take a few BPR gradient steps with the item factors frozen (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.special import expit
 
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData, histories_matrix
 
 
 class MFConfig(RecommenderConfig):
@@ -53,6 +53,7 @@ class MatrixFactorization(Recommender):
     name = "mf"
     config_class = MFConfig
     config: MFConfig
+    attribution_methods = ("occlusion", "lime")
 
     def _fit(self, data: TrainData) -> None:
         # Progress (only when someone listens): the loss or BPR's training AUC, and the validation
@@ -112,19 +113,29 @@ class MatrixFactorization(Recommender):
         items = self.item_factors if item_ids is None else self.item_factors[np.asarray(item_ids)]
         return self.user_factors[np.asarray(user_ids)] @ items.T  # (B, F) @ (F, I) -> (B, I)
 
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        """Scores of the user's factors folded in from each history, as `observe` would fold them in."""
+        self._require_fitted()
+        start = np.repeat(self.user_factors[[user]], len(histories), axis=0)  # BPR's fold-in starts from the user's vector
+        factors = self._fold_in(start, histories_matrix(histories, self.n_items))  # (H, F)
+        items = self.item_factors if item_ids is None else self.item_factors[np.asarray(item_ids)]
+        return (factors @ items.T).astype(np.float32)  # (H, F) @ (F, I) -> (H, I)
+
     def _observe(self, events: pd.DataFrame) -> None:
         users = np.unique(events["user"].to_numpy())
-        history = self.seen[users]  # (U, n_items): training items plus the new ones
+        self.user_factors[users] = self._fold_in(self.user_factors[users], self.seen[users])
+
+    def _fold_in(self, user_factors: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """(U, F) factors for (U, n_items) histories: ALS re-solves them exactly; BPR steps from `user_factors`."""
         if self.config.algorithm == "als":
             with _single_threaded_blas():
                 model = self._implicit_model()
                 model.user_factors, model.item_factors = self.user_factors, self.item_factors
-                self.user_factors[users] = model.recalculate_user(users, history)
-        else:
-            self.user_factors[users] = _bpr_fold_in(
-                self.user_factors[users], self.item_factors, history, self.config.learning_rate,
-                self.regularization, self.config.fold_in_epochs, np.random.default_rng(self.config.seed),
-            )
+                return model.recalculate_user(np.arange(history.shape[0]), history)  # ids only count the rows
+        return _bpr_fold_in(
+            user_factors, self.item_factors, history, self.config.learning_rate,
+            self.regularization, self.config.fold_in_epochs, np.random.default_rng(self.config.seed),
+        )
 
     def _add_users(self, n: int) -> None:
         new = np.zeros((n, self.user_factors.shape[1]), dtype=np.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pydantic import PositiveFloat
 
@@ -37,6 +39,10 @@ class Popularity(Recommender):
         self._require_fitted()
         row = self.item_scores if item_ids is None else self.item_scores[np.asarray(item_ids)]
         return np.broadcast_to(row, (len(user_ids), len(row))).copy()
+
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        """The same scores whatever the history: popularity ignores it."""
+        return self.score(np.zeros(len(histories), dtype=np.int64), item_ids)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_scores": self.item_scores}

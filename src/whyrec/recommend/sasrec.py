@@ -18,7 +18,7 @@ so recommendations change without retraining.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
@@ -73,6 +73,13 @@ def latest_items(frame: pd.DataFrame, n_users: int, width: int) -> np.ndarray:
     return out
 
 
+def sequence_rows(histories: Sequence[np.ndarray], width: int) -> np.ndarray:
+    """(len(histories), width) int64: each history's last `width` items, oldest first, left-padded with PAD."""
+    lengths = [len(h) for h in histories]
+    items = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]) if histories else np.empty(0, np.int64)
+    return latest_items(pd.DataFrame({"user": np.repeat(np.arange(len(histories)), lengths), "item": items}), len(histories), width)
+
+
 def extend_latest(latest: np.ndarray, events: pd.DataFrame) -> None:
     """Append `events` (in (user, timestamp) order) to the users' rows of `latest`, in place, keeping the last width."""
     width = latest.shape[1]
@@ -106,6 +113,7 @@ class SASRec(TorchRecommender):
     config_class = SASRecConfig
     config: SASRecConfig
     _training_only = ("_rows", "_row_users", "_lengths", "_owned")
+    attribution_methods = ("occlusion", "attention", "lime")
 
     # ---- the network --------------------------------------------------------------------------
     def _make_net(self) -> torch.nn.Module:
@@ -127,8 +135,11 @@ class SASRec(TorchRecommender):
             }
         )
 
-    def encode(self, seq: torch.Tensor) -> torch.Tensor:
-        """(B, L) item + 1 ids (0 = padding, left) -> (B, L, hidden) states; position p sees items <= p only."""
+    def encode(self, seq: torch.Tensor, attention: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, L) item + 1 ids (0 = padding, left) -> (B, L, hidden) states; position p sees items <= p only.
+
+        With an `attention` list, each block's (B, L, L) attention weights (mean over heads) are appended to it.
+        """
         import torch
 
         net = self.net
@@ -139,6 +150,9 @@ class SASRec(TorchRecommender):
         x = net["dropout"](x)
         mask = _blocked(seq != 0, self.config.heads)  # (B * heads, L, L)
         for block in net["blocks"]:
+            if attention is not None:  # the block's own attention, recomputed on its pre-LN input (norm_first)
+                h = block.norm1(x)
+                attention.append(block.self_attn(h, h, h, attn_mask=mask, need_weights=True)[1])  # (B, L, L)
             x = block(x, src_mask=mask)  # (B, L, D)
         return net["norm"](x)
 
@@ -205,11 +219,48 @@ class SASRec(TorchRecommender):
 
     # ---- scoring -------------------------------------------------------------------------------
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
+        self._require_fitted()
+        return self._score_rows(self.latest[np.asarray(user_ids, dtype=np.int64)], item_ids)
+
+    def history(self, user: int) -> np.ndarray:
+        """The user's latest `max_len` items, oldest first (repeats included): what the network reads."""
+        self._require_fitted()
+        row = self.latest[user]
+        return row[row != PAD]
+
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
+        self._require_fitted()
+        return self._score_rows(sequence_rows(histories, self.config.max_len), item_ids)
+
+    def attention(self, history: np.ndarray) -> np.ndarray:
+        """(len(history),) attention rollout from the latest position back over each history position; sums to 1.
+
+        Per block, A' = (A + I) / 2 (the residual path), multiplied through the blocks (Abnar & Zuidema, 2020).
+        It does not depend on the item being scored: a cheap first pass, not a faithful attribution.
+        """
         import torch
 
         self._require_fitted()
-        users = np.asarray(user_ids, dtype=np.int64)
-        lengths = (self.latest[users] != PAD).sum(axis=1)
+        seq = torch.from_numpy(np.asarray(history, dtype=np.int64)[-self.config.max_len :][None, :] + 1)  # (1, L)
+        maps: list[torch.Tensor] = []
+        was_training = self.net.training
+        self.net.eval()
+        with torch.no_grad():
+            self.encode(seq, attention=maps)
+            eye = torch.eye(seq.shape[1])
+            rollout = eye
+            for a in maps:
+                rollout = ((a[0] + eye) / 2) @ rollout  # (L, L)
+        self.net.train(was_training)
+        weights = np.zeros(len(history), dtype=np.float32)
+        weights[-seq.shape[1] :] = rollout[-1].numpy()
+        return weights
+
+    def _score_rows(self, latest: np.ndarray, item_ids: np.ndarray | None) -> np.ndarray:
+        """(B, I) scores of (B, max_len) PAD-padded item rows, run through the network in length-sorted chunks."""
+        import torch
+
+        lengths = (latest != PAD).sum(axis=1)
         order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding per chunk
         was_training = self.net.training
         self.net.eval()
@@ -217,11 +268,11 @@ class SASRec(TorchRecommender):
             items = self.net["item_emb"].weight[1:]  # (n_items, D)
             if item_ids is not None:
                 items = items[torch.from_numpy(np.asarray(item_ids, dtype=np.int64))]
-            out = np.empty((len(users), items.shape[0]), dtype=np.float32)
-            for start in range(0, len(users), _SCORE_BATCH):
+            out = np.empty((len(latest), items.shape[0]), dtype=np.float32)
+            for start in range(0, len(latest), _SCORE_BATCH):
                 rows = order[start : start + _SCORE_BATCH]
                 width = max(int(lengths[rows].max()), 1)
-                seq = self.latest[users[rows], -width:] + 1  # (B, W), 0 = padding
+                seq = latest[rows, -width:] + 1  # (B, W), 0 = padding
                 state = self.encode(torch.from_numpy(seq))[:, -1]  # (B, D) at the latest item
                 out[rows] = (state @ items.T).numpy()  # (B, I)
         self.net.train(was_training)
