@@ -108,6 +108,18 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX exposures_by_experiment ON exposures(experiment, user);
     """,
+    # 3: the serve pipeline's reason cache, one reason per (user, item, model version)
+    """
+    CREATE TABLE reason_cache (
+        user    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        item    INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        model   TEXT NOT NULL,     -- version of the artifact that wrote the reason
+        payload TEXT NOT NULL,     -- JSON: text, aspects, evidence, flags
+        created INTEGER NOT NULL,
+        PRIMARY KEY (user, item, model)
+    ) WITHOUT ROWID;
+    CREATE INDEX reason_cache_by_item ON reason_cache(item);
+    """,
 )
 STORE_FORMAT = 1 + len(_MIGRATIONS)  # PRAGMA user_version; add a migration for any schema change
 
@@ -508,3 +520,87 @@ class Store:
             (n,),
         )
         return [r for (r,) in rows]
+
+    # ---- serving: per-user reads, the reason cache, forgetting a user ------------------------------
+
+    def user_events(self, user: str) -> list[dict[str, Any]]:
+        """One user's interactions by raw id, oldest first: item, event, timestamp, rating."""
+        rows = self._conn.execute(
+            "SELECT i.raw, x.event, x.timestamp, x.rating FROM interactions x JOIN items i ON i.id = x.item "
+            "WHERE x.user = (SELECT id FROM users WHERE raw = ?) ORDER BY x.timestamp, x.id",
+            (user,),
+        )
+        return [{"item": i, "event": e, "timestamp": t, "rating": r} for i, e, t, r in rows]
+
+    def user_reviews(self, user: str) -> list[dict[str, Any]]:
+        """One user's reviews by raw id, oldest first: item, rating, text, timestamp."""
+        rows = self._conn.execute(
+            "SELECT i.raw, r.rating, r.text, r.timestamp FROM reviews r JOIN items i ON i.id = r.item "
+            "WHERE r.user = (SELECT id FROM users WHERE raw = ?) ORDER BY r.timestamp, r.id",
+            (user,),
+        )
+        return [{"item": i, "rating": g, "text": t, "timestamp": s} for i, g, t, s in rows]
+
+    def cached_reasons(self, user: str, items: Iterable[str], model: str) -> dict[str, dict[str, Any]]:
+        """Cached reason payloads of `model` for (user, item) pairs, by raw item id (absent = not cached)."""
+        wanted = list(dict.fromkeys(items))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT i.raw, c.payload FROM reason_cache c JOIN items i ON i.id = c.item "
+                f"WHERE c.user = (SELECT id FROM users WHERE raw = ?) AND c.model = ? AND i.raw IN ({marks})",
+                (user, model, *chunk),
+            )
+            found.update((i, json.loads(p)) for i, p in rows)
+        return found
+
+    def put_reasons(self, user: str, model: str, reasons: dict[str, dict[str, Any]]) -> None:
+        """Cache reason payloads (raw item id -> JSON-able dict) for one user and model version.
+
+        Only users and items the store knows are cached: reading recommendations never creates a user.
+        """
+        if not reasons:
+            return
+        now = int(time.time())
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO reason_cache(user, item, model, payload, created) "
+                "SELECT u.id, i.id, ?, ?, ? FROM users u, items i WHERE u.raw = ? AND i.raw = ?",
+                ((model, json.dumps(p, ensure_ascii=False), now, user, item) for item, p in reasons.items()),
+            )
+
+    def drop_reasons(self, users: Iterable[str] = (), items: Iterable[str] = ()) -> int:
+        """Invalidate cached reasons of these users and of these items (any model); returns rows removed."""
+        removed = 0
+        with self._write() as conn:
+            for column, table, raw in (("user", "users", list(users)), ("item", "items", list(items))):
+                for start in range(0, len(raw), _CHUNK):
+                    chunk = raw[start : start + _CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    removed += conn.execute(
+                        f"DELETE FROM reason_cache WHERE {column} IN (SELECT id FROM {table} WHERE raw IN ({marks}))", chunk
+                    ).rowcount
+        return removed
+
+    def forget_user(self, user: str) -> dict[str, int]:
+        """Delete everything the store holds about one user; returns rows removed per table.
+
+        Deleted content is overwritten (secure_delete) and the WAL checkpointed and truncated, so the
+        raw id and review texts are gone from the file itself, not only from query results.
+        """
+        tables = ("interactions", "reviews", "queries", "feedback", "reason_cache", "exposures")
+        removed = dict.fromkeys((*tables, "users"), 0)
+        self._conn.execute("PRAGMA secure_delete = ON")
+        try:
+            with self._write() as conn:
+                row = conn.execute("SELECT id FROM users WHERE raw = ?", (user,)).fetchone()
+                if row is not None:
+                    for table in tables:
+                        removed[table] = conn.execute(f"DELETE FROM {table} WHERE user = ?", row).rowcount
+                    removed["users"] = conn.execute("DELETE FROM users WHERE id = ?", row).rowcount
+        finally:
+            self._conn.execute("PRAGMA secure_delete = OFF")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed

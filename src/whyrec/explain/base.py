@@ -64,6 +64,10 @@ class Reasoner(ABC):
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
         """One Reason per request, in order."""
 
+    def forget_user(self, user: int) -> bool:
+        """Erase what the fitted reasoner keeps about one user (dense id); False when it cannot (retrain to forget)."""
+        return False
+
     @abstractmethod
     def save(self, path: str | Path) -> Path: ...
 

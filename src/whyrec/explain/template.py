@@ -207,6 +207,11 @@ class TemplateReasoner(Reasoner):
             raise ArtifactError("template reasoner is not fitted")
         return [self._one(r) for r in requests]
 
+    def forget_user(self, user: int) -> bool:
+        """Drop the user's aspect profile. Item counts and the lexicon still include their reviews until refitted."""
+        self.users.pop(user, None)
+        return True
+
     def item_aspects(self) -> dict[int, list[str]]:
         """Per item the model knows, its aspects, best-reviewed first (for the grounding filter)."""
         return {i: self._item_aspects(i) for i in sorted(set(self.items) | set(self.catalog))}
