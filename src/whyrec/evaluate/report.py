@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 
 from whyrec.errors import DataError
 from whyrec.evaluate import report_plots as plots
@@ -131,7 +132,7 @@ def load_results(path: str | Path) -> BenchmarkResults:
                 ResultRow(r["dataset"], r["system"], _number_dict(r["mean"]), f"{r['seeds']} seed(s)") for r in data["rows"]
             )
             published = tuple(
-                ResultRow(r.get("dataset", "published"), r["system"], _number_dict(r), "published; another dataset, context only")
+                ResultRow(r.get("dataset", "published"), r["system"], _number_dict(r), "context only (another dataset)")
                 for r in data.get("published", [])
             )
             return BenchmarkResults("explain", str(p), runs, published)
@@ -209,17 +210,22 @@ def sample_user(artifact: Artifact, uid: int, k: int) -> dict[str, Any]:
                 cited.update(evidence["history_items"])
             entry.update(reason=reason.text, aspects=list(reason.aspects), evidence=evidence, flags=list(reason.flags))
         items.append(entry)
+    # The latest events, plus the latest event of each cited item that is older, so the evidence can be seen.
+    raw_items = np.asarray(artifact.item_ids.raw, dtype=object)[mine["item"].to_numpy()]
+    latest = np.zeros(len(mine), dtype=bool)
+    latest[-HISTORY_SHOWN:] = True
+    cited_rows = ~latest & np.isin(raw_items, list(cited)) & ~pd.Series(raw_items).duplicated(keep="last").to_numpy()
     history = [
         {
-            "item": artifact.item_ids.raw[int(row.item)],
+            "item": raw_items[k],
             "event": row.event,
             "rating": None if not np.isfinite(row.rating) else float(row.rating),
             "time": datetime.fromtimestamp(int(row.timestamp), UTC).strftime("%Y-%m-%d"),
+            "cited": raw_items[k] in cited,
         }
-        for row in mine.tail(HISTORY_SHOWN).itertuples(index=False)
+        for k, row in enumerate(mine.itertuples(index=False))
+        if latest[k] or cited_rows[k]
     ]
-    for event in history:
-        event["cited"] = event["item"] in cited
     return {"user": artifact.user_ids.raw[uid], "history": history, "history_total": len(mine), "items": items}
 
 
@@ -469,11 +475,14 @@ def _sample_section(data: ReportData) -> str:
             reason = "–" if item["reason"] is None else _e(item["reason"])
             if item.get("flags"):
                 reason += ' <span class="withheld">(withheld)</span>'
-            evidence = "; ".join(f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items())
+            evidence = "; ".join(
+                f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items() if v
+            )
             rows.append(("", [str(rank), _e(item["item"]), _fmt(item["score"]), reason, _e(", ".join(item.get("aspects", []))), evidence, flags or '<span class="ok">passed</span>']))
         parts.append(
             f'<div class="user"><h3>{_e(user["user"])}</h3>'
-            f'<div class="note">history: {user["history_total"]} events, latest {len(user["history"])} shown</div>'
+            f'<div class="note">history: {user["history_total"]} events; the latest {min(HISTORY_SHOWN, user["history_total"])} '
+            "and any older ones a reason cites are shown</div>"
             f'<ul class="history">{history}</ul>'
             + _table(["#", "item", "score", "reason", "aspects", "evidence", "filters"], rows)
             + "</div>"

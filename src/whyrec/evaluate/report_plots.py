@@ -92,17 +92,20 @@ def _grouped(ax: Axes, bars: Sequence[Bar], metrics: Sequence[tuple[str, str]], 
 
 
 def grouped_bars(panels: Sequence[Panel], groups: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> bytes:
-    """One row per panel (dataset), one column per metric group (metrics on a common scale): PNG bytes.
+    """One plot per (panel, metric group), a group being metrics on a common scale: PNG bytes.
 
-    `groups` is [(group title, [(metric key, axis label), ...]), ...].
+    `groups` is [(group title, [(metric key, axis label), ...]), ...]. With several groups each
+    panel (dataset) is a row; with one, panels fill rows of two.
     """
-    rows, cols = max(len(panels), 1), max(len(groups), 1)
-    fig = _new_figure(5.2 * cols, 2.6 * rows)
-    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
-    for r, panel in enumerate(panels):
-        for c, (group_title, metrics) in enumerate(groups):
-            title = panel.title if cols == 1 else f"{panel.title}: {group_title}"
-            _grouped(axes[r, c], panel.bars, metrics, title)
+    cells = [(panel, title, metrics) for panel in panels for title, metrics in groups] or [(Panel("(no data)"), "", ())]
+    cols = 2 if len(groups) == 1 and len(cells) > 1 else max(len(groups), 1)
+    rows = -(-len(cells) // cols)
+    fig = _new_figure(5.4 * cols, 2.7 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, (panel, group_title, metrics) in zip(axes, cells, strict=False):
+        _grouped(ax, panel.bars, metrics, panel.title if len(groups) == 1 else f"{panel.title}: {group_title}")
+    for ax in axes[len(cells) :]:
+        ax.set_axis_off()
     return _png(fig)
 
 
