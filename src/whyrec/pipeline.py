@@ -45,7 +45,7 @@ class _LiveIds:
 
     def __init__(self, raw: Sequence[str]) -> None:
         self.raw = list(raw)
-        self.index = {r: i for i, r in enumerate(self.raw)}
+        self.index = {r: i for i, r in enumerate(self.raw) if not r.startswith(TOMBSTONE.format(""))}
 
     def get(self, raw: str) -> int:
         return self.index.get(raw, -1)
@@ -228,39 +228,35 @@ class Pipeline:
             keep = [j for j, i in enumerate(ranked.items) if self.item_ids.raw[int(i)] not in hidden][:k]
             items = [int(ranked.items[j]) for j in keep]
             scores = [float(ranked.scores[j]) for j in keep]
-            reasons, cached = self._reasons(user, uid, items)
-            return self._respond(user, uid, ranked, items, scores, reasons, cached)
+            explained, cached = self._explain(user, uid, items)
+            return self._respond(user, uid, ranked, items, scores, explained, cached)
 
     def _respond(
-        self, user: str, uid: int, ranked: Ranked, items: list[int], scores: list[float], reasons: list[dict | None], cached: int
+        self, user: str, uid: int, ranked: Ranked, items: list[int], scores: list[float], explained: list[dict], cached: int
     ) -> dict[str, Any]:
         """The one place a recommendation response is built (exposure logging hooks in here)."""
         feedback = self._feedback.get(user, {})
         entries = []
-        for item, score, reason in zip(items, scores, reasons, strict=True):
+        for item, score, payload in zip(items, scores, explained, strict=True):
             raw = self.item_ids.raw[item]
             row = self.catalog.get(raw, {})
-            entry: dict[str, Any] = {
-                "item": raw,
-                "title": row.get("title"),
-                "category": row.get("category"),
-                "brand": row.get("brand"),
-                "price": row.get("price"),
-                "score": score,
-                "reason": None,
-                "aspects": [],
-                "evidence": {},
-                "flags": [],
-                "attribution": {"method": "none", "items": []},
-                "feedback": feedback.get(raw),
-            }
-            if reason is not None:
-                entry["reason"] = None if reason["flags"] else reason["text"]
-                entry.update(aspects=reason["aspects"], evidence=reason["evidence"], flags=reason["flags"])
-                history = reason["evidence"].get("history_items", [])
-                if history:
-                    entry["attribution"] = {"method": "reason-evidence", "items": [{**h, "weight": None} for h in history[:ATTRIBUTION_TOP]]}
-            entries.append(entry)
+            reason = payload["reason"]
+            entries.append(
+                {
+                    "item": raw,
+                    "title": row.get("title"),
+                    "category": row.get("category"),
+                    "brand": row.get("brand"),
+                    "price": row.get("price"),
+                    "score": score,
+                    "reason": None if reason is None or reason["flags"] else reason["text"],
+                    "aspects": [] if reason is None else reason["aspects"],
+                    "evidence": {} if reason is None else reason["evidence"],
+                    "flags": [] if reason is None else reason["flags"],
+                    "attribution": payload["attribution"],
+                    "feedback": feedback.get(raw),
+                }
+            )
         return {
             "user": user,
             "known": uid >= 0,
@@ -270,16 +266,21 @@ class Pipeline:
             "items": entries,
         }
 
-    def _reasons(self, user: str, uid: int, items: list[int]) -> tuple[list[dict | None], int]:
-        """Reason payloads for the items (cached per user, item and model version); and how many came from the cache."""
-        if self.reasoner is None or not items:
-            return [None] * len(items), 0
+    def _explain(self, user: str, uid: int, items: list[int]) -> tuple[list[dict], int]:
+        """{"reason", "attribution"} per item, cached per user, item and model version; and how many were cached."""
+        if not items:
+            return [], 0
         raw = [self.item_ids.raw[i] for i in items]
         known = uid >= 0
         cache = self._store().cached_reasons(user, raw, self.version) if known else {r: self._anonymous[r] for r in raw if r in self._anonymous}
         missing = [i for i, r in zip(items, raw, strict=True) if r not in cache]
         if missing:
-            fresh = {self.item_ids.raw[r.item]: self._payload(r) for r in self._generate(uid, missing)}
+            reasons = self._generate(uid, missing) if self.reasoner is not None else [None] * len(missing)
+            attributions = self._attribute(uid, missing)
+            fresh = {
+                self.item_ids.raw[i]: {"reason": None if r is None else self._reason_payload(r), "attribution": a}
+                for i, r, a in zip(missing, reasons, attributions, strict=True)
+            }
             if known:
                 self._store().put_reasons(user, self.version, fresh)
             else:
@@ -298,14 +299,29 @@ class Pipeline:
         requests = [ReasonRequest(asked, i) for i in items]
         return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.lexicon, catalog)
 
-    def _payload(self, reason: Reason) -> dict[str, Any]:
+    def _attribute(self, uid: int, items: list[int]) -> list[dict[str, Any]]:
+        """"Because you bought ...": the history items the recommender itself credits (whyrec.recommend.attribution)."""
+        from whyrec.recommend.attribution import attribute
+
+        if uid < 0:
+            return [{"method": "none", "items": []} for _ in items]
+        return [
+            {
+                "method": found.method,
+                "items": [{**self._titled(h), "weight": round(w, 6)} for h, w in found.history],
+            }
+            for found in attribute(self.model, uid, items, top=ATTRIBUTION_TOP)
+        ]
+
+    def _titled(self, item: int) -> dict[str, Any]:
+        raw = self.item_ids.raw[int(item)]
+        return {"item": raw, "title": self.catalog.get(raw, {}).get("title")}
+
+    def _reason_payload(self, reason: Reason) -> dict[str, Any]:
         """A reason as cached and served: raw ids and titles, never dense ids."""
         evidence = dict(reason.evidence)
         if "history_items" in evidence:
-            evidence["history_items"] = [
-                {"item": self.item_ids.raw[int(i)], "title": self.catalog.get(self.item_ids.raw[int(i)], {}).get("title")}
-                for i in evidence["history_items"]
-            ]
+            evidence["history_items"] = [self._titled(i) for i in evidence["history_items"]]
         return {"text": reason.text, "aspects": list(reason.aspects), "evidence": evidence, "flags": list(reason.flags)}
 
     def profile(self, user: str) -> dict[str, Any]:

@@ -163,7 +163,10 @@ class Store:
             raise ArtifactError(f"{self.path}: no store here (run `whyrec ingest ... --store {self.path}` first)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write takes the lock up front.
-        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        # check_same_thread=False: the serve pipeline uses one Store per thread but closes them all from one.
+        self._conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         try:
             self._open()
         except sqlite3.DatabaseError as exc:

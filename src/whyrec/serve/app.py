@@ -1,0 +1,170 @@
+"""The HTTP API and web page. `create_app(artifact_dir, store_path)` builds it; the lifespan hook loads models.
+
+Nothing runs at import time (STYLE 8): tests and `whyrec serve` call the factory with their own paths.
+Modelling lives in `whyrec.pipeline`; this module only validates, authorises and translates to HTTP.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from whyrec.data.schema import EVENT_TYPES
+from whyrec.serve import problems
+from whyrec.serve.auth import check_key
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+class ServeSettings(BaseModel):
+    """How the server guards itself. The key normally comes from WHYREC_API_KEY."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = None  # required for every write; None = writes refused
+    keyed_reads: bool = False  # True: reads need the key too
+    max_body_bytes: int = 1_000_000  # larger request bodies get 413
+    max_k: int = 100  # largest k a client may ask for
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: Id
+    item: Id
+    event: Literal[EVENT_TYPES]  # type: ignore[valid-type]
+    timestamp: int | None = Field(None, ge=0, le=32_503_680_000)  # unix seconds; default: now
+    rating: float | None = Field(None, ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _rating_iff_rating_event(self) -> EventIn:
+        if (self.event == "rating") != (self.rating is not None):
+            raise ValueError("'rating' is required for rating events and only for them")
+        return self
+
+
+class EventsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=1000)
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: Id
+    item: Id
+    kind: Literal["like", "dismiss"]
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=500)
+    category: str = Field("", max_length=500)  # path joined with " > "
+    brand: str = Field("", max_length=200)
+    price: float | None = Field(None, ge=0, le=1e9)
+    description: str = Field("", max_length=20_000)
+
+
+def create_app(artifact_dir: str | Path, store_path: str | Path, settings: ServeSettings | None = None) -> FastAPI:
+    """The app over one trained artifact and one store; models load in the lifespan hook."""
+    settings = settings or ServeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from whyrec.pipeline import Pipeline
+
+        app.state.pipeline = Pipeline.open(artifact_dir, store_path)
+        try:
+            yield
+        finally:
+            app.state.pipeline.close()
+
+    app = FastAPI(
+        title="whyrec",
+        version="1",
+        summary="Recommendations with personal, grounded reasons.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            return problems.problem(413, f"request body over {settings.max_body_bytes} bytes")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()  # chunked upload: read once, bounded check
+            if len(body) > settings.max_body_bytes:
+                return problems.problem(413, f"request body over {settings.max_body_bytes} bytes")
+        return await call_next(request)
+
+    def pipeline(request: Request):  # type: ignore[no-untyped-def]
+        return request.app.state.pipeline
+
+    def reader(request: Request) -> None:
+        if settings.keyed_reads:
+            check_key(request, settings.api_key, action="reading")
+
+    def writer(request: Request) -> None:
+        check_key(request, settings.api_key, action="writing")
+
+    static = resources.files("whyrec.serve") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/app")
+
+    @app.get("/app", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(str(static / "index.html"))
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(request: Request) -> dict:
+        return {"status": "ok", "uptime_s": round(time.monotonic() - request.app.state.started, 1)}
+
+    @app.get("/v1/model", tags=["ops"], dependencies=[Depends(reader)])
+    def model(p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.model_info()
+
+    @app.get("/v1/users", tags=["users"], dependencies=[Depends(reader)])
+    def users(limit: int = Query(50, ge=1, le=1000), p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return {"users": p.users(limit)}
+
+    @app.get("/v1/users/{user_id}/recommendations", tags=["users"], dependencies=[Depends(reader)])
+    def recommendations(user_id: Id, k: int = Query(10, ge=1), p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.recommend(user_id, min(k, settings.max_k))
+
+    @app.get("/v1/users/{user_id}/profile", tags=["users"], dependencies=[Depends(reader)])
+    def profile(user_id: Id, p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.profile(user_id)
+
+    @app.delete("/v1/users/{user_id}", tags=["users"], dependencies=[Depends(writer)])
+    def forget(user_id: Id, p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.forget(user_id)
+
+    @app.post("/v1/events", tags=["events"], dependencies=[Depends(writer)])
+    def events(body: EventsIn, p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.record_events([e.model_dump() for e in body.events])
+
+    @app.post("/v1/feedback", tags=["events"], dependencies=[Depends(writer)])
+    def feedback(body: FeedbackIn, p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.record_feedback(body.user, body.item, body.kind)
+
+    @app.put("/v1/items/{item_id}", tags=["catalog"], dependencies=[Depends(writer)])
+    def upsert_item(item_id: Id, body: ItemIn, p=Depends(pipeline)) -> dict:  # type: ignore[no-untyped-def]
+        return p.upsert_item(item_id, body.model_dump())
+
+    app.state.started = time.monotonic()
+    return app
