@@ -292,7 +292,7 @@ th{background:#eef1f5;font-weight:600}td.num{text-align:right;font-variant-numer
 tr.published td{color:#6b7280;font-style:italic}tr.ours td{background:#eef5fc}
 img{max-width:100%;height:auto;background:#fff;border-radius:6px;margin:6px 0}
 .user{background:#fff;border-radius:8px;padding:12px 16px;margin:14px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.history li.cited{font-weight:600;color:#1f6fb2}.history{columns:2;margin:4px 0 8px;padding-left:20px}
+.cited,.history li.cited{font-weight:600;color:#1f6fb2}.history{columns:2;margin:4px 0 8px;padding-left:20px}
 .flag{display:inline-block;background:#fde2e2;color:#9b1c1c;border-radius:4px;padding:0 5px;margin:1px;font-size:12px}
 .ok{color:#2a7d4f}.withheld{color:#9b1c1c;font-size:12px}.note{color:#5b6472;font-size:12px}
 code{font-size:12px;background:#eef1f5;padding:1px 4px;border-radius:3px}
@@ -462,7 +462,7 @@ def _sample_section(data: ReportData) -> str:
     if not data.samples:
         return ""
     parts = ["<h2>Sample reasons</h2><p>What a few users would be shown. History items a reason cites as evidence are "
-             "<span class=\"ok\"><b>highlighted</b></span>; a reason the filters flag is withheld from users and shown here with its flags.</p>"]  # fmt: skip
+             "<span class=\"cited\">highlighted</span>; a reason the filters flag is withheld from users and shown here with its flags.</p>"]  # fmt: skip
     for user in data.samples:
         history = "".join(
             f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])} <span class="note">{_e(h["event"])}'
