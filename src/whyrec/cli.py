@@ -489,10 +489,8 @@ def demo(
     emit(payload, as_json, "\n".join(lines))
 
 
-def _serve_settings(config: Path | None, keyed_reads: bool | None) -> Any:
-    """ServeSettings from the config file's [serve] table, the key from WHYREC_API_KEY when set (it wins)."""
-    import os
-    import tomllib
+ab_app = typer.Typer(help="A/B experiments: report on logged exposures, replay logged data, simulate.", no_args_is_help=True)
+app.add_typer(ab_app, name="ab")
 
     from pydantic import ValidationError
 
@@ -525,21 +523,58 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     from whyrec.errors import ArtifactError
     from whyrec.serve.app import create_app
 
-    if not (artifact / "artifact.json").exists():
-        raise ArtifactError(f"{artifact}: not a whyrec artifact (artifact.json missing); create one with `whyrec train`")
-    if not store.exists():
-        raise ArtifactError(f"{store}: no store here (run `whyrec ingest ... --store {store}` first)")
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    typer.echo(f"whyrec: serving {artifact} over {store}", err=True)
-    typer.echo(f"whyrec: web page http://{shown}:{port}/app   API docs http://{shown}:{port}/docs", err=True)
-    if not settings.api_key:
-        typer.echo("whyrec: no API key configured (WHYREC_API_KEY): every write is refused", err=True)
-    # No access log: request paths carry user ids.
-    uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
+@ab_app.command("report")
+def ab_report(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store with logged exposures and events.")],
+    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name [default: the only one logged].")] = None,
+    confidence: Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals and the test.")] = 0.95,
+    as_json: JsonFlag = False,
+) -> None:
+    """Click-through and conversion per arm (users as the unit) with intervals, the z-test and the uplift."""
+    from whyrec.data.store import Store
+    from whyrec.evaluate.ab import report
 
 
 @app.command()
 def serve(
+    with Store(store, create=False) as db:
+        rep = report(db, experiment, confidence)
+    lines = [f"experiment {rep['experiment']} (control {rep['control']}, window {rep['window_s']} s, {confidence:.0%} intervals)"]
+    for arm, a in rep["arms"].items():
+        imp = "n/a" if a["impression_ctr"] is None else f"{a['impression_ctr']:.4f}"
+        lines.append(
+            f"  {arm}: {a['users']} users, {a['impressions']} impressions (impression ctr {imp})\n"
+            f"      ctr {_rate_line(a['ctr'])}   conversion {_rate_line(a['conversion'])}"
+        )
+    for arm, metrics in rep["vs_control"].items():
+        for metric, c in metrics.items():
+            uplift = "n/a" if c["uplift"] is None else f"{c['uplift']:+.1%}"
+            ci = "" if c["uplift_ci"] is None else f" [{c['uplift_ci'][0]:+.1%}, {c['uplift_ci'][1]:+.1%}]"
+            verdict = "significant" if c["significant"] else "not significant"
+            lines.append(f"  {arm} vs {rep['control']} {metric}: uplift {uplift}{ci}, z {c['z']:.2f}, p {c['p_value']:.4f} ({verdict})")
+    if rep["sample_ratio_p"] < 0.001:
+        lines.append(f"  WARNING: users per arm do not match the configured shares (p {rep['sample_ratio_p']:.2g}); check the assignment")
+    if rep["users_in_several_arms"]:
+        lines.append(f"  {rep['users_in_several_arms']} users were logged in several arms and are left out")
+    emit(rep, as_json, "\n".join(lines))
+
+
+@ab_app.command("replay")
+def ab_replay(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store with the logged events to replay.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML with an [experiment] table (arms' models).")] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name (logged in the store or in --config).")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many items each arm shows.")] = 10,
+    test_frac: Annotated[float, typer.Option("--test-frac", help="Latest share of events to replay; the rest fits the arms.")] = 0.2,
+    max_targets: Annotated[int | None, typer.Option("--max-targets", help="Stop after this many replayed clicks/purchases.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Offline replay: each arm's top-k before every later click/purchase on a new item; a hit if it was there."""
+    from whyrec.config import RunConfig
+    from whyrec.data.store import Store
+    from whyrec.errors import ConfigError
+    from whyrec.evaluate.ab import replay
+    from whyrec.progress import progress
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
     store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
@@ -600,14 +635,36 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
 
 
-@app.command()
-def serve(
-    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
-    store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [serve] table (api_key, keyed_reads, max_body_bytes, max_k).")] = None,
-    keyed_reads: Annotated[bool | None, typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open].")] = None,
+    if k < 1:
+        raise ConfigError(f"-k: must be at least 1, got {k}")
+    run = RunConfig.from_toml(config) if config else RunConfig()
+    with Store(store, create=False) as db:
+        exp = _ab_experiment(db, experiment, config)
+        dataset = db.read_dataset(name=store.stem)
+    with progress(quiet=as_json) as bar:
+        task = bar.add_task(f"replaying {exp.name} through {len(exp.arms)} arms", total=None)
+        rep = replay(dataset, exp, run, k=k, test_frac=test_frac, max_targets=max_targets)
+        bar.update(task, completed=1, total=1)
+    lines = [f"replay of {exp.name}: {rep['targets']} clicks/purchases on new items, {rep['protocol']}, top-{k}"]
+    for arm, a in rep["arms"].items():
+        lines.append(f"  {arm} ({a['recommender']} + {a['reasoner']}): hit rate {_rate_line(a['hit_rate'])}")
+    for arm, c in rep["vs_control"].items():
+        verdict = "significant" if c["significant"] else "not significant"
+        lines.append(f"  {arm} vs {rep['control']}: difference {c['difference']:+.4f}, p {c['p_value']:.4f} ({verdict})")
+    lines.append(f"  assumes: {rep['assumptions']}")
+    emit(rep, as_json, "\n".join(lines))
+
+
+@ab_app.command("simulate")
+def ab_simulate(
+    store: Annotated[Path, typer.Option("--store", help="Store of a shop (a scratch copy: simulated users and events are added).")],
+    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML whose [experiment] is simulated [default: template vs prompt_lm].")] = None,
+    users: Annotated[int, typer.Option("--users", help="Simulated shoppers, one response each.")] = 10_000,
+    uplift: Annotated[float, typer.Option("--uplift", help="True relative uplift of every arm over the control (0 = an A/A test).")] = 0.2,
+    base_ctr: Annotated[float, typer.Option("--base-ctr", help="Control arm's chance that a shopper clicks.")] = 0.1,
+    purchase_rate: Annotated[float, typer.Option("--purchase-rate", help="Chance a click ends in a purchase.")] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
+    as_json: JsonFlag = False,
 ) -> None:
     """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
     _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
