@@ -489,8 +489,10 @@ def demo(
     emit(payload, as_json, "\n".join(lines))
 
 
-ab_app = typer.Typer(help="A/B experiments: report on logged exposures, replay logged data, simulate.", no_args_is_help=True)
-app.add_typer(ab_app, name="ab")
+def _serve_settings(config: Path | None, keyed_reads: bool | None) -> Any:
+    """ServeSettings from the config file's [serve] table, the key from WHYREC_API_KEY when set (it wins)."""
+    import os
+    import tomllib
 
     from pydantic import ValidationError
 
@@ -523,58 +525,21 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     from whyrec.errors import ArtifactError
     from whyrec.serve.app import create_app
 
-@ab_app.command("report")
-def ab_report(
-    store: Annotated[Path, typer.Option("--store", help="SQLite store with logged exposures and events.")],
-    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name [default: the only one logged].")] = None,
-    confidence: Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals and the test.")] = 0.95,
-    as_json: JsonFlag = False,
-) -> None:
-    """Click-through and conversion per arm (users as the unit) with intervals, the z-test and the uplift."""
-    from whyrec.data.store import Store
-    from whyrec.evaluate.ab import report
+    if not (artifact / "artifact.json").exists():
+        raise ArtifactError(f"{artifact}: not a whyrec artifact (artifact.json missing); create one with `whyrec train`")
+    if not store.exists():
+        raise ArtifactError(f"{store}: no store here (run `whyrec ingest ... --store {store}` first)")
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    typer.echo(f"whyrec: serving {artifact} over {store}", err=True)
+    typer.echo(f"whyrec: web page http://{shown}:{port}/app   API docs http://{shown}:{port}/docs", err=True)
+    if not settings.api_key:
+        typer.echo("whyrec: no API key configured (WHYREC_API_KEY): every write is refused", err=True)
+    # No access log: request paths carry user ids.
+    uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
 
 
 @app.command()
 def serve(
-    with Store(store, create=False) as db:
-        rep = report(db, experiment, confidence)
-    lines = [f"experiment {rep['experiment']} (control {rep['control']}, window {rep['window_s']} s, {confidence:.0%} intervals)"]
-    for arm, a in rep["arms"].items():
-        imp = "n/a" if a["impression_ctr"] is None else f"{a['impression_ctr']:.4f}"
-        lines.append(
-            f"  {arm}: {a['users']} users, {a['impressions']} impressions (impression ctr {imp})\n"
-            f"      ctr {_rate_line(a['ctr'])}   conversion {_rate_line(a['conversion'])}"
-        )
-    for arm, metrics in rep["vs_control"].items():
-        for metric, c in metrics.items():
-            uplift = "n/a" if c["uplift"] is None else f"{c['uplift']:+.1%}"
-            ci = "" if c["uplift_ci"] is None else f" [{c['uplift_ci'][0]:+.1%}, {c['uplift_ci'][1]:+.1%}]"
-            verdict = "significant" if c["significant"] else "not significant"
-            lines.append(f"  {arm} vs {rep['control']} {metric}: uplift {uplift}{ci}, z {c['z']:.2f}, p {c['p_value']:.4f} ({verdict})")
-    if rep["sample_ratio_p"] < 0.001:
-        lines.append(f"  WARNING: users per arm do not match the configured shares (p {rep['sample_ratio_p']:.2g}); check the assignment")
-    if rep["users_in_several_arms"]:
-        lines.append(f"  {rep['users_in_several_arms']} users were logged in several arms and are left out")
-    emit(rep, as_json, "\n".join(lines))
-
-
-@ab_app.command("replay")
-def ab_replay(
-    store: Annotated[Path, typer.Option("--store", help="SQLite store with the logged events to replay.")],
-    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML with an [experiment] table (arms' models).")] = None,
-    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name (logged in the store or in --config).")] = None,
-    k: Annotated[int, typer.Option("-k", help="How many items each arm shows.")] = 10,
-    test_frac: Annotated[float, typer.Option("--test-frac", help="Latest share of events to replay; the rest fits the arms.")] = 0.2,
-    max_targets: Annotated[int | None, typer.Option("--max-targets", help="Stop after this many replayed clicks/purchases.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Offline replay: each arm's top-k before every later click/purchase on a new item; a hit if it was there."""
-    from whyrec.config import RunConfig
-    from whyrec.data.store import Store
-    from whyrec.errors import ConfigError
-    from whyrec.evaluate.ab import replay
-    from whyrec.progress import progress
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
     store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
@@ -635,6 +600,98 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
 
 
+@app.command()
+def serve(
+    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
+    store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [serve] table (api_key, keyed_reads, max_body_bytes, max_k).")] = None,
+    keyed_reads: Annotated[bool | None, typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open].")] = None,
+) -> None:
+    """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
+    _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
+
+
+ab_app = typer.Typer(help="A/B experiments: report on logged exposures, replay logged data, simulate.", no_args_is_help=True)
+app.add_typer(ab_app, name="ab")
+
+
+def _ab_experiment(store_db: Any, name: str | None, config: Path | None) -> Any:
+    """The experiment a command is about: the store's logged one by name, else the config's."""
+    from whyrec.config import Experiment, RunConfig
+    from whyrec.errors import ConfigError
+
+    logged = store_db.experiments()
+    if name is not None and name in logged:
+        return Experiment.model_validate_json(logged[name])
+    run = RunConfig.from_toml(config) if config else None
+    if run is not None and run.experiment is not None and name in (None, run.experiment.name):
+        return run.experiment
+    if name is None and len(logged) == 1:
+        return Experiment.model_validate_json(next(iter(logged.values())))
+    raise ConfigError(
+        f"no experiment {name or ''!r} in the store's logs ({', '.join(logged) or 'none'}) or in --config; "
+        "name one with --experiment or give a run config with an [experiment] table"
+    )
+
+
+def _rate_line(r: dict[str, Any]) -> str:
+    if r["rate"] is None:
+        return "n/a"
+    return f"{r['rate']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] ({r['count']}/{r['of']})"
+
+
+@ab_app.command("report")
+def ab_report(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store with logged exposures and events.")],
+    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name [default: the only one logged].")] = None,
+    confidence: Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals and the test.")] = 0.95,
+    as_json: JsonFlag = False,
+) -> None:
+    """Click-through and conversion per arm (users as the unit) with intervals, the z-test and the uplift."""
+    from whyrec.data.store import Store
+    from whyrec.evaluate.ab import report
+
+    with Store(store, create=False) as db:
+        rep = report(db, experiment, confidence)
+    lines = [f"experiment {rep['experiment']} (control {rep['control']}, window {rep['window_s']} s, {confidence:.0%} intervals)"]
+    for arm, a in rep["arms"].items():
+        imp = "n/a" if a["impression_ctr"] is None else f"{a['impression_ctr']:.4f}"
+        lines.append(
+            f"  {arm}: {a['users']} users, {a['impressions']} impressions (impression ctr {imp})\n"
+            f"      ctr {_rate_line(a['ctr'])}   conversion {_rate_line(a['conversion'])}"
+        )
+    for arm, metrics in rep["vs_control"].items():
+        for metric, c in metrics.items():
+            uplift = "n/a" if c["uplift"] is None else f"{c['uplift']:+.1%}"
+            ci = "" if c["uplift_ci"] is None else f" [{c['uplift_ci'][0]:+.1%}, {c['uplift_ci'][1]:+.1%}]"
+            verdict = "significant" if c["significant"] else "not significant"
+            lines.append(f"  {arm} vs {rep['control']} {metric}: uplift {uplift}{ci}, z {c['z']:.2f}, p {c['p_value']:.4f} ({verdict})")
+    if rep["sample_ratio_p"] < 0.001:
+        lines.append(f"  WARNING: users per arm do not match the configured shares (p {rep['sample_ratio_p']:.2g}); check the assignment")
+    if rep["users_in_several_arms"]:
+        lines.append(f"  {rep['users_in_several_arms']} users were logged in several arms and are left out")
+    emit(rep, as_json, "\n".join(lines))
+
+
+@ab_app.command("replay")
+def ab_replay(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store with the logged events to replay.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML with an [experiment] table (arms' models).")] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name (logged in the store or in --config).")] = None,
+    k: Annotated[int, typer.Option("-k", help="How many items each arm shows.")] = 10,
+    test_frac: Annotated[float, typer.Option("--test-frac", help="Latest share of events to replay; the rest fits the arms.")] = 0.2,
+    max_targets: Annotated[int | None, typer.Option("--max-targets", help="Stop after this many replayed clicks/purchases.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Offline replay: each arm's top-k before every later click/purchase on a new item; a hit if it was there."""
+    from whyrec.config import RunConfig
+    from whyrec.data.store import Store
+    from whyrec.errors import ConfigError
+    from whyrec.evaluate.ab import replay
+    from whyrec.progress import progress
+
     if k < 1:
         raise ConfigError(f"-k: must be at least 1, got {k}")
     run = RunConfig.from_toml(config) if config else RunConfig()
@@ -666,9 +723,28 @@ def ab_simulate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
-    _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
+    """Log a simulated experiment with a known uplift, so `whyrec ab report` can be checked against the truth."""
+    from whyrec.config import RunConfig
+    from whyrec.data.store import Store
+    from whyrec.errors import ConfigError
+    from whyrec.evaluate.ab import SIMULATED, simulate
 
+    if users < 1:
+        raise ConfigError(f"--users: must be at least 1, got {users}")
+    exp = SIMULATED
+    if config is not None:
+        exp = RunConfig.from_toml(config).experiment
+        if exp is None:
+            raise ConfigError(f"{config}: no [experiment] table to simulate")
+    with Store(store, create=False) as db:
+        if exp.name in db.experiments():
+            raise ConfigError(f"{store}: experiment {exp.name!r} is already logged here; simulate into a fresh copy of the shop")
+        truth = simulate(db, experiment=exp, users=users, base_ctr=base_ctr, uplift=uplift, purchase_rate=purchase_rate, seed=seed)
+    human = (
+        f"simulated {exp.name}: {truth['users']} users, {truth['exposures']} exposures, {truth['events']} events; "
+        f"true ctr {truth['true_ctr']}, true uplift {uplift:+.1%}\nnext: whyrec ab report --store {store} --experiment {exp.name}"
+    )
+    emit(truth, as_json, human)
 
 def main() -> None:
     """Entry point: run the app, turning whyrec errors into one line and an exit code."""
