@@ -551,68 +551,6 @@ def serve(
     _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
 
 
-def _serve_settings(config: Path | None, keyed_reads: bool | None) -> Any:
-    """ServeSettings from the config file's [serve] table, the key from WHYREC_API_KEY when set (it wins)."""
-    import os
-    import tomllib
-
-    from pydantic import ValidationError
-
-    from whyrec.errors import ConfigError
-    from whyrec.serve.app import ServeSettings
-
-    table: dict[str, Any] = {}
-    if config is not None:
-        try:
-            table = tomllib.loads(config.read_text(encoding="utf-8")).get("serve", {})
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{config}: config file not found") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config}: invalid TOML: {exc}") from exc
-    if os.environ.get("WHYREC_API_KEY"):
-        table["api_key"] = os.environ["WHYREC_API_KEY"]
-    if keyed_reads is not None:
-        table["keyed_reads"] = keyed_reads
-    try:
-        return ServeSettings.model_validate(table)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{config}: [serve] field '{'.'.join(map(str, first['loc']))}': {first['msg']}") from exc
-
-
-def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any) -> None:
-    """Start uvicorn on the app; returns when the server stops (Ctrl-C)."""
-    import uvicorn
-
-    from whyrec.errors import ArtifactError
-    from whyrec.serve.app import create_app
-
-    if not (artifact / "artifact.json").exists():
-        raise ArtifactError(f"{artifact}: not a whyrec artifact (artifact.json missing); create one with `whyrec train`")
-    if not store.exists():
-        raise ArtifactError(f"{store}: no store here (run `whyrec ingest ... --store {store}` first)")
-    shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    typer.echo(f"whyrec: serving {artifact} over {store}", err=True)
-    typer.echo(f"whyrec: web page http://{shown}:{port}/app   API docs http://{shown}:{port}/docs", err=True)
-    if not settings.api_key:
-        typer.echo("whyrec: no API key configured (WHYREC_API_KEY): every write is refused", err=True)
-    # No access log: request paths carry user ids.
-    uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
-
-
-@app.command()
-def serve(
-    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
-    store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [serve] table (api_key, keyed_reads, max_body_bytes, max_k).")] = None,
-    keyed_reads: Annotated[bool | None, typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open].")] = None,
-) -> None:
-    """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
-    _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
-
-
 ab_app = typer.Typer(help="A/B experiments: report on logged exposures, replay logged data, simulate.", no_args_is_help=True)
 app.add_typer(ab_app, name="ab")
 
