@@ -97,6 +97,9 @@ def test_reingest_adds_nothing_twice(sample_store: tuple[Path, dict]) -> None:
     store, first = sample_store
     again = one_json(whyrec("ingest", "--format", "sample", "--store", store, "--json"))
     assert set(again["added"].values()) == {0}
+    assert {k: again["already_stored"][k] for k in ("users", "items", "reviews", "interactions")} == {
+        k: first[k] for k in ("users", "items", "reviews", "interactions")
+    }
     assert {k: again[k] for k in ("users", "items", "reviews", "interactions")} == {
         k: first[k] for k in ("users", "items", "reviews", "interactions")
     }
@@ -185,12 +188,26 @@ def test_ingest_real_amazon_slice_then_reingest(cli: Run, gift_cards: tuple[Path
 
     again = one_json(whyrec("ingest", reviews, "--format", "amazon", "--meta", meta, "--store", store, "--json"))
     assert set(again["added"].values()) == {0}
+    assert again["already_stored"]["reviews"] == again["already_stored"]["interactions"] == 300
+    assert again["already_stored"]["reviews"] == again["already_stored"]["interactions"] == 300
     assert {k: again[k] for k in ("users", "items", "reviews", "interactions")} == {
         k: out[k] for k in ("users", "items", "reviews", "interactions")
     }
     stats = one_json(cli("stats", "--store", store, "--json"))
     assert stats["events"]["rating"] == stats["interactions"] == 300
     assert stats["ratings"]["5"] == sum(r["overall"] == 5 for r in records)
+
+
+def test_rows_sharing_a_store_key_are_counted_not_hidden(cli: Run, tmp_path: Path) -> None:
+    # Two reviews by one user of one item on one day, with different ratings: both are kept as reviews,
+    # but the store holds one rating event per (user, item, time), and the ingest must say so.
+    rows = [{"overall": o, "reviewerID": "U1", "asin": "B1", "unixReviewTime": 1_500_000_000, "reviewText": t}
+            for o, t in ((5.0, "Lovely scent."), (2.0, "The scent faded fast."))]
+    path = tmp_path / "twice.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = one_json(cli("ingest", path, "--format", "amazon", "--store", tmp_path / "s.sqlite", "--json"))
+    assert (out["read"], out["kept"], out["rejected"]) == (2, 2, 0)
+    assert out["added"]["interactions"] + out["already_stored"].get("interactions", 0) == 2
 
 
 def test_bad_row_fails_with_file_row_and_field_or_is_set_aside(cli: Run, gift_cards: tuple[Path, Path, list[dict]], tmp_path: Path) -> None:

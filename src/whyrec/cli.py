@@ -86,6 +86,9 @@ def ingest(
             counts = db.counts()
         bar.update(task, total=1, completed=1)
 
+    sizes = {"users": len(dataset.user_ids), "items": len(dataset.item_ids), "interactions": len(dataset.interactions),
+             "reviews": len(dataset.reviews), "queries": len(dataset.queries)}
+    already = {k: sizes[k] - v for k, v in added.items() if k in sizes and sizes[k] - v > 0}
     payload = {
         **report.to_dict(),
         "users": counts["users"],  # totals in the store after this ingest
@@ -93,6 +96,9 @@ def ingest(
         "reviews": counts["reviews"],
         "interactions": counts["interactions"],
         "added": added,  # rows new in this ingest, per table
+        # Kept rows the store already held under the same key (e.g. user, item, time, event): a
+        # re-ingest, or two rows of one file that differ only in fields outside the key. Counted, not hidden.
+        "already_stored": already,
         "store": str(store),
     }
     human = (
@@ -100,6 +106,8 @@ def ingest(
         + (f" (see {report.rejects_file})" if report.rejects_file else "")
         + f"\n{store}: {counts['users']} users, {counts['items']} items, {counts['interactions']} interactions, "
         f"{counts['reviews']} reviews; new: " + ", ".join(f"{v} {k}" for k, v in added.items())
+        + ("; already in the store (same key, not added twice): " + ", ".join(f"{v} {k}" for k, v in already.items())
+           if already else "")
     )
     emit(payload, as_json, human)
 
@@ -487,6 +495,7 @@ def demo(
             title = titles.get(dataset.item_ids.index(entry["item"]), "")
             lines.append(f"  {entry['item']}  {title}" + (f"  - {entry['reason']}" if entry["reason"] else ""))
     emit(payload, as_json, "\n".join(lines))
+
 
 
 def _serve_settings(config: Path | None, keyed_reads: bool | None) -> Any:
