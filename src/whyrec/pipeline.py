@@ -99,7 +99,9 @@ class Pipeline:
         self.lexicon: AspectLexicon | None = None
         self.fallback: Reasoner | None = None
         self._feedback: dict[str, dict[str, str]] = {}  # raw user -> raw item -> last kind
-        self._anonymous: dict[str, dict[str, Any]] = {}  # reasons for unknown users (user-independent), by item
+        self._anonymous: dict[str, dict[str, dict[str, Any]]] = {}  # reasons for unknown users: item -> model version -> reason
+        self.experiment = artifact.config.experiment  # an A/B test: users' arms pick the reasoner
+        self.arm_reasoners: dict[str, Reasoner | None] = {}
 
     # ---- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -135,6 +137,11 @@ class Pipeline:
             self._add_catalog_aspects(item)
         if self.reasoner is not None:
             self.fallback = self.reasoner if self.reasoner.name == "template" else self._fit_fallback(shop)
+        if self.experiment is not None:
+            from whyrec.evaluate.ab import route_arms
+
+            held = {r.name: r for r in (self.reasoner, self.fallback) if r is not None}
+            self.arm_reasoners = route_arms(self.experiment, self.artifact.recommender.name, held)
         for entry in self._store().feedback():
             self._feedback.setdefault(entry["user"], {})[entry["item"]] = entry["event"]
         self._observe(self._events_since_training(shop))
@@ -228,11 +235,24 @@ class Pipeline:
             keep = [j for j, i in enumerate(ranked.items) if self.item_ids.raw[int(i)] not in hidden][:k]
             items = [int(ranked.items[j]) for j in keep]
             scores = [float(ranked.scores[j]) for j in keep]
-            explained, cached = self._explain(user, uid, items)
-            return self._respond(user, uid, ranked, items, scores, explained, cached)
+            arm = None
+            if self.experiment is not None:
+                from whyrec.evaluate.ab import arm_of
+
+                arm = arm_of(user, self.experiment)
+            explained, cached = self._explain(user, uid, items, arm)
+            return self._respond(user, uid, ranked, items, scores, explained, cached, arm)
 
     def _respond(
-        self, user: str, uid: int, ranked: Ranked, items: list[int], scores: list[float], explained: list[dict], cached: int
+        self,
+        user: str,
+        uid: int,
+        ranked: Ranked,
+        items: list[int],
+        scores: list[float],
+        explained: list[dict],
+        cached: int,
+        arm: str | None = None,
     ) -> dict[str, Any]:
         """The one place a recommendation response is built (exposure logging hooks in here)."""
         feedback = self._feedback.get(user, {})
@@ -257,7 +277,7 @@ class Pipeline:
                     "feedback": feedback.get(raw),
                 }
             )
-        return {
+        response = {
             "user": user,
             "known": uid >= 0,
             "fallback": bool(ranked.fallback),
@@ -265,31 +285,43 @@ class Pipeline:
             "reasons_cached": cached,
             "items": entries,
         }
+        if arm is not None:
+            response["experiment"] = {"name": self.experiment.name, "arm": arm}
+            # Only shoppers the model knows are logged, so open reads cannot add users to the store.
+            if uid >= 0 and entries:
+                from whyrec.evaluate.ab import log_exposure
 
-    def _explain(self, user: str, uid: int, items: list[int]) -> tuple[list[dict], int]:
-        """{"reason", "attribution"} per item, cached per user, item and model version; and how many were cached."""
+                response["experiment"]["request"] = log_exposure(self._store(), self.experiment, user, [e["item"] for e in entries], arm=arm)
+        return response
+
+    def _explain(self, user: str, uid: int, items: list[int], arm: str | None = None) -> tuple[list[dict], int]:
+        """{"reason", "attribution"} per item, cached per user, item and model version (and A/B arm); and how many were cached."""
         if not items:
             return [], 0
         raw = [self.item_ids.raw[i] for i in items]
         known = uid >= 0
-        cache = self._store().cached_reasons(user, raw, self.version) if known else {r: self._anonymous[r] for r in raw if r in self._anonymous}
+        reasoner = self.reasoner if arm is None else self.arm_reasoners[arm]
+        version = self.version if arm is None else f"{self.version}:{arm}"
+        anonymous = {r: self._anonymous[r][version] for r in raw if version in self._anonymous.get(r, {})}
+        cache = self._store().cached_reasons(user, raw, version) if known else anonymous
         missing = [i for i, r in zip(items, raw, strict=True) if r not in cache]
         if missing:
-            reasons = self._generate(uid, missing) if self.reasoner is not None else [None] * len(missing)
+            reasons = self._generate(uid, missing, reasoner) if reasoner is not None else [None] * len(missing)
             attributions = self._attribute(uid, missing)
             fresh = {
                 self.item_ids.raw[i]: {"reason": None if r is None else self._reason_payload(r), "attribution": a}
                 for i, r, a in zip(missing, reasons, attributions, strict=True)
             }
             if known:
-                self._store().put_reasons(user, self.version, fresh)
+                self._store().put_reasons(user, version, fresh)
             else:
-                self._anonymous.update(fresh)
+                for r, payload in fresh.items():
+                    self._anonymous.setdefault(r, {})[version] = payload
             cache = {**cache, **fresh}
         return [cache[r] for r in raw], len(items) - len(missing)
 
-    def _generate(self, uid: int, items: list[int]) -> list[Reason]:
-        """Grounded, screened reasons from the artifact's reasoner (users it never saw are asked about as unknown, -1)."""
+    def _generate(self, uid: int, items: list[int], reasoner: Reasoner) -> list[Reason]:
+        """Grounded, screened reasons from `reasoner` (users it never saw are asked about as unknown, -1)."""
         from whyrec.explain.base import ReasonRequest
         from whyrec.explain.filters import generate_grounded
 
@@ -297,7 +329,7 @@ class Pipeline:
         aspects = {i: sorted(self.item_aspects.get(self.item_ids.raw[i], {})) for i in items}
         catalog = {i: self.catalog.get(self.item_ids.raw[i], {}) for i in items}
         requests = [ReasonRequest(asked, i) for i in items]
-        return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.lexicon, catalog)
+        return generate_grounded(reasoner, self.fallback, requests, aspects, self.lexicon, catalog)
 
     def _attribute(self, uid: int, items: list[int]) -> list[dict[str, Any]]:
         """"Because you bought ...": the history items the recommender itself credits (whyrec.recommend.attribution)."""

@@ -74,6 +74,29 @@ def arm_models(experiment: Experiment, run: RunConfig) -> dict[str, Arm]:
     }
 
 
+def route_arms(experiment: Experiment, recommender: str, reasoners: dict[str, Any]) -> dict[str, Any]:
+    """Arm -> the reasoner serving it, from the reasoners a server holds by name (its artifact's first).
+
+    Serving routes reasons only: an arm naming another recommender needs its own artifact, and is
+    refused here (compare recommenders offline with `replay`, or online by serving one artifact per arm).
+    """
+    routed = {}
+    default = next(iter(reasoners.values()), None)
+    for name, arm in experiment.arms.items():
+        if arm.recommender not in (None, recommender):
+            raise ConfigError(
+                f"experiment {experiment.name!r}, arm {name!r}: serves recommender {arm.recommender!r}, but this "
+                f"artifact holds {recommender!r}; one server routes reasoners only (use `whyrec ab replay` for recommenders)"
+            )
+        if arm.reasoner is not None and arm.reasoner not in reasoners:
+            raise ConfigError(
+                f"experiment {experiment.name!r}, arm {name!r}: reasoner {arm.reasoner!r} is not loaded "
+                f"(available: {', '.join(reasoners) or 'none'}); train the artifact with it"
+            )
+        routed[name] = default if arm.reasoner is None else reasoners[arm.reasoner]
+    return routed
+
+
 # ---- logging -------------------------------------------------------------------------------------
 
 
