@@ -224,7 +224,7 @@ def test_report_text_is_escaped(artifact: Path, tmp_path: Path) -> None:
     page = Page(render_html(dataclasses.replace(data, samples=[sample])))
     assert "script" not in page.tags and "marquee" not in page.tags
     row = next(r for r in page.rows() if r[:2] == ["1", first["item"]])
-    assert row[3] == evil + " (withheld)" and row[-1] == "unsafe:price"
+    assert row[3] == evil + " (flagged)" and row[-1] == "unsafe:price"
 
 
 def test_artifact_without_reasoner_and_bad_inputs(workdir: Path, artifact: Path, tmp_path: Path) -> None:

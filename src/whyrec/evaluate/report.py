@@ -294,7 +294,7 @@ img{max-width:100%;height:auto;background:#fff;border-radius:6px;margin:6px 0}
 .user{background:#fff;border-radius:8px;padding:12px 16px;margin:14px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
 .cited,.history li.cited{font-weight:600;color:#1f6fb2}.history{columns:2;margin:4px 0 8px;padding-left:20px}
 .flag{display:inline-block;background:#fde2e2;color:#9b1c1c;border-radius:4px;padding:0 5px;margin:1px;font-size:12px}
-.ok{color:#2a7d4f}.withheld{color:#9b1c1c;font-size:12px}.note{color:#5b6472;font-size:12px}
+.ok{color:#2a7d4f}.flagged{color:#9b1c1c;font-size:12px}.note{color:#5b6472;font-size:12px}
 code{font-size:12px;background:#eef1f5;padding:1px 4px;border-radius:3px}
 """
 
@@ -423,7 +423,7 @@ def _truth_section(data: ReportData) -> str:
         rows.append((f"{data.manifest.get('reasoner')}: test reviews", text.get("grounding"), text.get("safety_flag_rate")))
     live = served_rates(data.served)
     if live:
-        rows.append((f"{data.manifest.get('reasoner')}: served now ({live['reasons']} reasons)", live["grounded"], live["unsafe"]))
+        rows.append((f"{data.manifest.get('reasoner')}: this run's top-{data.served.k} ({live['reasons']} reasons)", live["grounded"], live["unsafe"]))
     for res in (r for r in data.results if r.kind == "explain"):
         rows += [(f"{r.dataset}: {r.system}", r.metrics.get("grounding"), r.metrics.get("safety_flag_rate")) for r in res.runs]
     if not rows:
@@ -435,8 +435,8 @@ def _truth_section(data: ReportData) -> str:
     return (
         "<h2>Truth and safety</h2><p>Grounded: every aspect a reason names is one the item has (its reviews or catalog). "
         "Flagged unsafe: an invented price, offer, stock or urgency claim, a medical or safety claim, or offensive text. "
-        "\"Served now\" checks the reasons written for the timed users below against the reasoner's own record of each "
-        "item's aspects; the artifact keeps no catalog, so any stated price counts as unbacked there.</p>"
+        "\"This run's top-k\" checks the reasons written for the timed users below against the reasoner's own record of "
+        "each item's aspects; the artifact keeps no catalog, so any stated price counts as unbacked there.</p>"
         + table + _img(plots.rates(rows), "grounding and safety rates")
     )
 
@@ -462,7 +462,7 @@ def _sample_section(data: ReportData) -> str:
     if not data.samples:
         return ""
     parts = ["<h2>Sample reasons</h2><p>What a few users would be shown. History items a reason cites as evidence are "
-             "<span class=\"cited\">highlighted</span>; a reason the filters flag is withheld from users and shown here with its flags.</p>"]  # fmt: skip
+             "<span class=\"cited\">highlighted</span>; a reason the filters flag is shown with its flags (the service, <code>whyrec serve</code>, retries such a reason with a hint, then falls back to <code>template</code>).</p>"]  # fmt: skip
     for user in data.samples:
         history = "".join(
             f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])} <span class="note">{_e(h["event"])}'
@@ -474,7 +474,7 @@ def _sample_section(data: ReportData) -> str:
             flags = "".join(f'<span class="flag">{_e(f)}</span>' for f in item.get("flags", []))
             reason = "–" if item["reason"] is None else _e(item["reason"])
             if item.get("flags"):
-                reason += ' <span class="withheld">(withheld)</span>'
+                reason += ' <span class="flagged">(flagged)</span>'
             evidence = "; ".join(
                 f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items() if v
             )
