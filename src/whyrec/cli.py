@@ -41,6 +41,8 @@ def ingest(
     on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; skip: set it aside in the rejects file.")] = "raise",
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Rejects file for --on-error skip [default: <store>.rejects.jsonl].")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated shop (--format sample only).")] = 0,
+    pseudonymize: Annotated[bool, typer.Option("--pseudonymize", help="Store keyed HMAC-SHA256 pseudonyms instead of user ids (key: $WHYREC_ID_KEY or --id-key-file; never stored).")] = False,
+    id_key_file: Annotated[Path | None, typer.Option("--id-key-file", help="File holding the pseudonymisation key (at least 16 bytes).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Load files (or the bundled sample shop) into the store; re-ingesting the same rows adds nothing."""
@@ -64,6 +66,13 @@ def ingest(
         if not p.exists():
             raise DataError("file not found", file=p)
     rejects_path = rejects or store.with_name(store.name + ".rejects.jsonl")
+    if id_key_file is not None and not pseudonymize:
+        raise ConfigError("--id-key-file: only used with --pseudonymize")
+    id_key = None
+    if pseudonymize:
+        from whyrec.data.privacy import load_key
+
+        id_key = load_key(id_key_file)
 
     with progress(quiet=as_json) as bar:
         task = bar.add_task("reading" if fmt != "sample" else "generating sample shop", total=None)
@@ -81,7 +90,12 @@ def ingest(
             dataset, report = result.dataset, result.report
         bar.update(task, total=1, completed=1)
         task = bar.add_task(f"writing {store}", total=None)
+        from whyrec.data.privacy import check_id_mode, pseudonymize as pseudonymized
+
         with Store(store) as db:
+            check_id_mode(db, id_key)
+            if id_key is not None:
+                dataset = pseudonymized(dataset, id_key)
             added = db.write_dataset(dataset)
             counts = db.counts()
         bar.update(task, total=1, completed=1)
@@ -115,14 +129,32 @@ def ingest(
 @app.command()
 def stats(
     store: Annotated[Path, typer.Option("--store", help="SQLite store to describe.")],
+    dp_epsilon: Annotated[float | None, typer.Option("--dp-epsilon", help="Release only category popularity and event-type counts, epsilon-differentially private.")] = None,
+    dp_clip: Annotated[int, typer.Option("--dp-clip", help="Most events one user adds to a category or event type.")] = 1,
+    dp_max_categories: Annotated[int, typer.Option("--dp-max-categories", help="Most categories one user adds to.")] = 3,
+    dp_seed: Annotated[int | None, typer.Option("--dp-seed", help="Seed of the noise, for reproducible tests; keep it secret [default: fresh].")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Counts, sparsity, rating and event histograms, and the aspects reviews talk about most."""
+    """Counts, sparsity, rating and event histograms, and the aspects reviews talk about most.
+
+    With --dp-epsilon, only a differentially private release of aggregate counts (nothing else).
+    """
     from collections import Counter
 
     from whyrec.data.store import Store
     from whyrec.progress import track
 
+    if dp_epsilon is not None:
+        from whyrec.data.privacy import dp_statistics
+
+        with Store(store, create=False) as db:
+            dataset = db.read_dataset(name=store.stem)
+        release = dp_statistics(dataset, dp_epsilon, clip=dp_clip, max_categories=dp_max_categories, seed=dp_seed)
+        lines = [release["statement"], "category popularity (noisy counts):"]
+        lines += [f"  {r['name']}: {r['count']}" for r in release["category_popularity"]]
+        lines.append("events (noisy counts):  " + "  ".join(f"{r['name']} {r['count']}" for r in release["event_types"]))
+        emit(release, as_json, "\n".join(lines))
+        return
     with Store(store, create=False) as db:
         counts = db.counts()
         sparsity = db.sparsity()
