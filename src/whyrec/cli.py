@@ -291,6 +291,17 @@ def _ranking_line(ranking: dict[str, Any]) -> str:
     return "  ".join(f"{k} {ranking[k]:.4f}" for k in keys) + f"  ({ranking['users']} test users)"
 
 
+# The reasons' text metrics a human summary shows, in DESIGN.md's order.
+_TEXT_KEYS = ("bleu1", "bleu4", "rouge1_f", "rouge2_f", "rougeL_f", "usr", "fmr", "fcr", "div", "distinct2", "grounding")
+
+
+def _text_line(text: dict[str, Any]) -> str:
+    """The training-time text metrics of the artifact's reasoner, one line (BLEU/ROUGE x100, the rest 0-1)."""
+    shown = "  ".join(f"{k} {text[k]:.4f}" for k in _TEXT_KEYS if isinstance(text.get(k), float | int))
+    where = f"reasons on the {text.get('split', 'test reviews')} (seed {text.get('seed', '-')})"
+    return f"{where}: {shown}  ({text['n']} test reviews)" if shown else f"{where}: no test reviews to score"
+
+
 @app.command()
 def train(
     store: Annotated[Path, typer.Option("--store", help="SQLite store with the training data.")],
@@ -375,10 +386,35 @@ def recommend(
 def explain(
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train` (with a reasoner).")],
     user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets an item-only reason.")],
-    item: Annotated[str, typer.Option("--item", help="Raw item id.")],
+    item: Annotated[str | None, typer.Option("--item", help="Raw item id (may be left out with --plot).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw USER's interest profile and the history x recommendations attribution heatmap here (.png or .svg).")] = None,
+    store: Annotated[Path | None, typer.Option("--store", help="With --plot: the store the profile is read from [default: the artifact's training store].")] = None,
+    k: Annotated[int, typer.Option("-k", help="With --plot: recommendations in the heatmap.")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
-    """Why ITEM suits USER: the reason, the aspects it names, its evidence, and any grounding/safety flags."""
+    """Why ITEM suits USER: the reason, the aspects it names, its evidence, and any grounding/safety flags.
+
+    With --plot, also (or only, without --item) a picture of why USER gets their top-k items.
+    """
+    from whyrec.errors import ConfigError
+
+    if item is None and plot is None:
+        raise ConfigError("--item or --plot is needed: an item to explain, or a file to draw the user's explanation in")
+    if k < 1:
+        raise ConfigError(f"-k: must be at least 1, got {k}")
+    payload: dict[str, Any] = {"user": user}
+    lines: list[str] = []
+    if item is not None:
+        payload, lines = _explain_item(artifact, user, item)
+    if plot is not None:
+        payload["plot"] = _plot_explanation(artifact, user, plot, store, k)
+        drawn = payload["plot"]
+        lines.append(f"plot: {drawn['path']} ({len(drawn['items'])} recommendations x {len(drawn['history'])} history items, {drawn['method']})")
+    emit(payload, as_json, "\n".join(lines))
+
+
+def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any], list[str]]:
+    """`whyrec explain --item`'s payload and human lines."""
     from whyrec.artifact import Artifact
     from whyrec.errors import ArtifactError, NotFoundError
     from whyrec.explain.base import ReasonRequest
@@ -413,7 +449,49 @@ def explain(
     lines.append("  aspects: " + (", ".join(reason.aspects) or "none"))
     lines += [f"  {k}: {v}" for k, v in evidence.items()]
     lines.append("  flags: " + (", ".join(reason.flags) or "none (grounded and safe)"))
-    emit(payload, as_json, "\n".join(lines))
+    return payload, lines
+
+
+def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None, k: int) -> dict[str, Any]:
+    """Draw USER's profile and attribution heatmap as the web page sees them (through the serving pipeline)."""
+    from whyrec.artifact import Artifact
+    from whyrec.errors import ConfigError
+    from whyrec.evaluate.plots import AttributionGrid, check_format, explanation_figure, save_figure, select_rows
+    from whyrec.pipeline import Pipeline
+    from whyrec.recommend.attribution import history_weights
+
+    check_format(path)  # before minutes of loading
+    if store is None:
+        recorded = Artifact.load(artifact).store
+        store = Path(recorded) if recorded and Path(recorded).exists() else None
+        if store is None:
+            raise ConfigError(f"--plot reads the shopper's profile from a store: pass --store (the artifact's training store {recorded!r} is not there)")
+    pipeline = Pipeline.open(artifact, store)
+    try:
+        profile = pipeline.profile(user)
+        uid = pipeline.user_ids.get(user)
+        [ranked] = pipeline.model.recommend([uid], k=k)
+        items = [int(i) for i in ranked.items]
+        method, history, weights = history_weights(pipeline.model, uid, items)  # weights: (items, history)
+        rows = select_rows(weights.T)
+        raw_items = [pipeline.item_ids.raw[i] for i in items]
+        raw_history = [pipeline.item_ids.raw[int(h)] for h in history[rows]]
+
+        def label(raw: str) -> str:
+            return pipeline.catalog.get(raw, {}).get("title") or raw
+
+        grid = AttributionGrid([label(r) for r in raw_history], [label(r) for r in raw_items], weights.T[rows], method)
+        kind = "popular picks for a new shopper" if ranked.fallback else f"{pipeline.model.name}'s top {len(items)}"
+        save_figure(explanation_figure(profile, grid, f"{user}: interest profile and why these items ({kind})"), path)
+    finally:
+        pipeline.close()
+    return {
+        "path": str(path),
+        "method": method,
+        "items": raw_items,
+        "history": raw_history,
+        "weights": [[round(float(w), 6) for w in row] for row in weights.T[rows]],  # history x items
+    }
 
 
 @app.command()
@@ -462,6 +540,8 @@ def evaluate(
     if "text" in loaded.metrics:  # scored at training time: the artifact keeps no reviews to score again
         payload["text"] = loaded.metrics["text"]
     human = f"{loaded.recommender.name} on {loaded.split.protocol} test: {_ranking_line(ranking)}"
+    if payload.get("text"):
+        human += "\n" + _text_line(payload["text"])
     if report is not None:
         from whyrec.evaluate.report import collect, latency_summary, write_report
 

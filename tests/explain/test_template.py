@@ -137,3 +137,13 @@ def test_cli_train_fits_and_scores_the_reasoner(tmp_path: Path, monkeypatch: pyt
     assert payload["reasoner"] == "template"
     text = Artifact.load(tmp_path / "art").metrics["text"]
     assert text["grounding"] == 1.0 and text["n"] > 10 and 0 < text["rougeL_f"] < 100
+    # `whyrec evaluate` reports them too: every DESIGN.md text key in --json, and a line of them for humans.
+    monkeypatch.setattr(sys, "argv", ["whyrec", "evaluate", "--artifact", str(tmp_path / "art"), "--json"])
+    main()
+    shown = json.loads(capsys.readouterr().out)["text"]
+    for key in ("bleu1", "bleu4", "rouge1_f", "rouge2_f", "rougeL_f", "usr", "fmr", "fcr", "div", "distinct2", "grounding"):
+        assert shown[key] == text[key]
+    monkeypatch.setattr(sys, "argv", ["whyrec", "evaluate", "--artifact", str(tmp_path / "art")])
+    main()
+    human = capsys.readouterr().out
+    assert f"rougeL_f {text['rougeL_f']:.4f}" in human and "grounding 1.0000" in human and f"({text['n']} test reviews)" in human
