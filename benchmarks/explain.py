@@ -132,13 +132,21 @@ def xrec_predictions(name: str, dataset, split):
 
 
 def run_reasoner(
-    name: str, options: dict[str, Any], dataset, split, lexicon, records, embed, log: Callable[[str], None]
+    name: str,
+    options: dict[str, Any],
+    dataset,
+    split,
+    lexicon,
+    records,
+    embed,
+    log: Callable[[str], None],
+    pairs: np.ndarray,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Fit one reasoner on the split and score it on `records`; for a generator, also its output after the filters.
 
     The filtered run is `generate_grounded` with `template` as the fallback (grounding against the
     training reviews and catalog, safety against the catalog); "replaced" is the share it replaced.
-    Both also get the unique-sentence ratio over every reviewed (user, item) pair of the dataset
+    Both also get the unique-sentence ratio over `pairs`, (user, item) rows of reviewed pairs
     ("usr_all"), which, unlike USR on a few dozen test records, shows a generic generator for what it is.
     """
     from whyrec.evaluate.explain_eval import evaluate_reasoner, score_generated
@@ -163,8 +171,7 @@ def run_reasoner(
     history = getattr(reasoner, "history", None)
     if history:
         metrics["epochs"] = len(history)
-    pairs = dataset.reviews[["user", "item"]].drop_duplicates()
-    every = reasoner.generate([ReasonRequest(int(u), int(i)) for u, i in pairs.itertuples(index=False)])
+    every = reasoner.generate([ReasonRequest(int(u), int(i)) for u, i in pairs])
     metrics["usr_all"] = unique_sentence_ratio([tokenize(r.text) for r in every])[0]
     if name == "template":
         return metrics, None
@@ -186,8 +193,15 @@ def benchmark(
     options: dict[str, dict[str, Any]],
     embed: Callable | None,
     log: Callable[[str], None],
+    usr_pairs: int | None = None,
+    checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept."""
+    """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept.
+
+    "USR all pairs" is taken over every reviewed (user, item) pair, or over a seeded sample of
+    `usr_pairs` of them (the same sample for every system, so the figures compare). `checkpoint`
+    gets the rows so far after each system's run, so an interrupted run keeps what it finished.
+    """
     from whyrec.evaluate.explain_eval import reference_records, score_generated
     from whyrec.explain.aspects import AspectLexicon
 
@@ -196,6 +210,9 @@ def benchmark(
         dataset = load_dataset(name)
         xrec = DATASETS[name][0] == "xrec"
         log(f"{name}: {dataset.n_users} users, {dataset.n_items} items, {len(dataset.reviews)} reviews")
+        pairs = dataset.reviews[["user", "item"]].drop_duplicates().to_numpy()
+        if usr_pairs is not None and usr_pairs < len(pairs):
+            pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), usr_pairs, replace=False))]
         per_system: dict[str, list[dict[str, Any]]] = {}
         for seed in range(1, seeds + 1):
             split = (xrec_split if xrec else amazon_split)(dataset, seed, max_train)
@@ -212,7 +229,7 @@ def benchmark(
                 records = reference_records(dataset, split, lexicon)
             for reasoner in reasoners:
                 opts = {"seed": seed, **(XREC_OPTIONS.get(reasoner, {}) if xrec else {}), **options.get(reasoner, {})}
-                metrics, filtered = run_reasoner(reasoner, opts, dataset, split, lexicon, records, embed, log)
+                metrics, filtered = run_reasoner(reasoner, opts, dataset, split, lexicon, records, embed, log, pairs)
                 per_system.setdefault(reasoner, []).append(metrics)
                 if filtered is not None:
                     per_system.setdefault(f"{reasoner} + filters", []).append(filtered)
@@ -221,10 +238,19 @@ def benchmark(
                     f"usr {metrics['usr']:.3f} grounded {metrics['grounding']:.3f} train {metrics['train_s']:.1f}s"
                     + (f" ({metrics['epochs']} epochs)" if "epochs" in metrics else "")
                 )
-        for system, runs in per_system.items():
-            keys = sorted({k for run in runs for k in run})
-            mean = {k: statistics.fmean(run[k] for run in runs if k in run) for k in keys}
-            rows.append({"dataset": name, "system": system, "seeds": len(runs), "mean": mean, "runs": runs})
+                if checkpoint is not None:
+                    checkpoint(rows + averaged(name, per_system))
+        rows += averaged(name, per_system)
+    return rows
+
+
+def averaged(dataset: str, per_system: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per system: the mean of each metric over the runs that have it, and the runs themselves."""
+    rows = []
+    for system, runs in per_system.items():
+        keys = sorted({k for run in runs for k in run})
+        mean = {k: statistics.fmean(run[k] for run in runs if k in run) for k in keys}
+        rows.append({"dataset": dataset, "system": system, "seeds": len(runs), "mean": mean, "runs": runs})
     return rows
 
 
@@ -263,6 +289,14 @@ def parse_options(pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def write_json(path: Path, rows: list[dict[str, Any]], complete: bool) -> None:
+    """Every number (per seed too) and the published context rows; `complete` is False while a run is under way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    published = [{"dataset": "tripadvisor", "system": system, **values} for system, values in PUBLISHED]
+    payload = {"argv": sys.argv[1:], "complete": complete, "rows": rows, "published": published}
+    path.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names or VARIANTS")
@@ -271,8 +305,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")
     parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
     parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
-    parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here")
+    parser.add_argument("--usr-pairs", type=int, default=None, help="USR all pairs over a seeded sample of this many pairs")
+    parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
+    parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged")
     args = parser.parse_args(argv)
+    if args.tables is not None:
+        rows = [row for path in args.tables for row in json.loads(path.read_text())["rows"]]
+        order = {name: k for k, name in enumerate(DATASETS)}
+        print(markdown(sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))))
+        return
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
@@ -285,15 +326,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     rows = benchmark(
         datasets, [r for r in args.reasoners.split(",") if r], args.seeds, args.max_train, parse_options(args.option), embed,
-        lambda line: print(line, file=sys.stderr, flush=True),
+        lambda line: print(line, file=sys.stderr, flush=True), args.usr_pairs,
+        None if args.out is None else lambda partial: write_json(args.out, partial, complete=False),
     )  # fmt: skip
     print(markdown(rows))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        published = [{"dataset": "tripadvisor", "system": system, **values} for system, values in PUBLISHED]
-        payload = {"argv": sys.argv[1:], "rows": rows, "published": published}
-        args.out.write_text(json.dumps(payload, indent=1, default=float) + "\n")
+        write_json(args.out, rows, complete=True)
 
 
 if __name__ == "__main__":
