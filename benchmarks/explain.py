@@ -171,6 +171,9 @@ def run_reasoner(
     history = getattr(reasoner, "history", None)
     if history:
         metrics["epochs"] = len(history)
+    stats = getattr(reasoner, "fit_stats", None)  # an LM's optimiser steps and their pace
+    if stats and "steps" in stats:
+        metrics["steps"], metrics["sec_per_step"] = stats["steps"], stats["sec_per_step"]
     every = reasoner.generate([ReasonRequest(int(u), int(i)) for u, i in pairs])
     metrics["usr_all"] = unique_sentence_ratio([tokenize(r.text) for r in every])[0]
     if name == "template":
@@ -237,6 +240,7 @@ def benchmark(
                     f"  seed {seed} {reasoner}: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} "
                     f"usr {metrics['usr']:.3f} grounded {metrics['grounding']:.3f} train {metrics['train_s']:.1f}s"
                     + (f" ({metrics['epochs']} epochs)" if "epochs" in metrics else "")
+                    + (f" ({metrics['steps']} steps, {metrics['sec_per_step']:.2f} s/step)" if "steps" in metrics else "")
                 )
                 if checkpoint is not None:
                     checkpoint(rows + averaged(name, per_system))
