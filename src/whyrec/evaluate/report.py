@@ -376,8 +376,9 @@ def _ranking_section(data: ReportData) -> str:
     return (
         "<h2>Ranking</h2>"
         f"<p>{_e(name)} on the artifact's {_e(data.manifest['config'].get('split_protocol', ''))} test split, "
-        f"{_e(data.protocol)}, the user's history excluded. Benchmark rows below are other datasets; "
-        "published figures (hatched, italic) are quoted from the papers named beside them.</p>"
+        f"{_e(data.protocol)}, the user's history excluded. Benchmark runs are other datasets under "
+        "<code>benchmarks/ranking.py</code>'s protocol (leave-last-out, full ranking, repeat targets kept as candidates "
+        "as in the papers); published figures (hatched, italic) are quoted from the papers named beside them.</p>"
         + ours + _img(figure, "ranking metrics per model") + "".join(tables)
     )
 
@@ -397,7 +398,8 @@ def _text_section(data: ReportData) -> str:
             f"<p>{_e(reasoner)} scored at training time on the test part of a {_e(split)} "
             "(PETER's protocol and metric definitions: BLEU/ROUGE x100; USR, FMR, FCR, distinct-2 in 0-1; DIV lower is more diverse).</p>"
         )
-        ours = _table(["reasoner", *[label for _, label in keys]], [("ours", [_e(reasoner)] + [_fmt(text[k], _digits(k)) for k, _ in keys])])
+        cells = [_e(reasoner)] + [_fmt(text[k], _digits(k)) for k, _ in keys]
+        ours = _table(["reasoner", *[label for _, label in keys]], [("ours", cells)])
     dataset = data.manifest["dataset"]["name"] or "this shop"
     panels = [plots.Panel(f"{dataset} (test reviews)", [plots.Bar(reasoner, text, "ours")])] if keys else []
     tables = []
@@ -412,7 +414,10 @@ def _text_section(data: ReportData) -> str:
             f"<h3>Benchmark <code>{_e(res.path)}</code></h3>"
             + _table(["dataset", "system", *[label for _, label in cols], "note"], _metric_rows(res.runs, res.published, cols))
         )
-    figure = _img(plots.grouped_bars(panels, [("BLEU / ROUGE (x100)", TEXT_SCALED), ("ratios (0-1)", TEXT_RATIOS[:-1])]), "explanation metrics per reasoner") if panels else ""
+    figure = ""
+    if panels:  # grounding has its own section
+        png = plots.grouped_bars(panels, [("BLEU / ROUGE (x100)", TEXT_SCALED), ("ratios (0-1)", TEXT_RATIOS[:-1])])
+        figure = _img(png, "explanation metrics per reasoner")
     return "<h2>Reasons</h2>" + intro + ours + figure + "".join(tables)
 
 
@@ -423,7 +428,8 @@ def _truth_section(data: ReportData) -> str:
         rows.append((f"{data.manifest.get('reasoner')}: test reviews", text.get("grounding"), text.get("safety_flag_rate")))
     live = served_rates(data.served)
     if live:
-        rows.append((f"{data.manifest.get('reasoner')}: this run's top-{data.served.k} ({live['reasons']} reasons)", live["grounded"], live["unsafe"]))
+        label = f"{data.manifest.get('reasoner')}: this run's top-{data.served.k} ({live['reasons']} reasons)"
+        rows.append((label, live["grounded"], live["unsafe"]))
     for res in (r for r in data.results if r.kind == "explain"):
         rows += [(f"{r.dataset}: {r.system}", r.metrics.get("grounding"), r.metrics.get("safety_flag_rate")) for r in res.runs]
     if not rows:
@@ -451,7 +457,7 @@ def _latency_section(data: ReportData) -> str:
         [("", [_e(names[k]), _fmt(s["n"]), _fmt(s["p50"], 3), _fmt(s["p95"], 3), _fmt(s["mean"], 3), _fmt(s["max"], 3)])
          for k, s in summary.items()],
     )  # fmt: skip
-    figure = plots.latency({names[k]: v for k, v in (("recommend_ms", data.served.recommend_ms), ("reason_ms", data.served.reason_ms))})
+    figure = plots.latency({names["recommend_ms"]: data.served.recommend_ms, names["reason_ms"]: data.served.reason_ms})
     return (
         "<h2>Latency</h2><p>Measured in this run, in this process, one user at a time after a warm-up call "
         "(the machine's other load counts too).</p>" + table + _img(figure, "latency distribution")
@@ -461,24 +467,18 @@ def _latency_section(data: ReportData) -> str:
 def _sample_section(data: ReportData) -> str:
     if not data.samples:
         return ""
-    parts = ["<h2>Sample reasons</h2><p>What a few users would be shown. History items a reason cites as evidence are "
-             "<span class=\"cited\">highlighted</span>; a reason the filters flag is shown with its flags (the service, <code>whyrec serve</code>, retries such a reason with a hint, then falls back to <code>template</code>).</p>"]  # fmt: skip
+    parts = [
+        "<h2>Sample reasons</h2><p>What a few users would be shown. History items a reason cites as evidence are "
+        '<span class="cited">highlighted</span>; a reason the filters flag is shown with its flags (the service, '
+        "<code>whyrec serve</code>, retries such a reason with a hint, then falls back to <code>template</code>).</p>"
+    ]
     for user in data.samples:
         history = "".join(
             f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])} <span class="note">{_e(h["event"])}'
             + ("" if h["rating"] is None else f", {h['rating']:g}&#9733;") + f", {_e(h['time'])}</span></li>"
             for h in user["history"]
         )
-        rows = []
-        for rank, item in enumerate(user["items"], start=1):
-            flags = "".join(f'<span class="flag">{_e(f)}</span>' for f in item.get("flags", []))
-            reason = "–" if item["reason"] is None else _e(item["reason"])
-            if item.get("flags"):
-                reason += ' <span class="flagged">(flagged)</span>'
-            evidence = "; ".join(
-                f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items() if v
-            )
-            rows.append(("", [str(rank), _e(item["item"]), _fmt(item["score"]), reason, _e(", ".join(item.get("aspects", []))), evidence, flags or '<span class="ok">passed</span>']))
+        rows = [("", _item_cells(rank, item)) for rank, item in enumerate(user["items"], start=1)]
         parts.append(
             f'<div class="user"><h3>{_e(user["user"])}</h3>'
             f'<div class="note">history: {user["history_total"]} events; the latest {min(HISTORY_SHOWN, user["history_total"])} '
@@ -488,6 +488,19 @@ def _sample_section(data: ReportData) -> str:
             + "</div>"
         )
     return "".join(parts)
+
+
+def _item_cells(rank: int, item: Mapping[str, Any]) -> list[str]:
+    """One recommendation's table cells: rank, item, score, reason, aspects, evidence, filter verdict."""
+    flags = "".join(f'<span class="flag">{_e(f)}</span>' for f in item.get("flags", []))
+    reason = "–" if item["reason"] is None else _e(item["reason"])
+    if flags:
+        reason += ' <span class="flagged">(flagged)</span>'
+    evidence = "; ".join(
+        f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items() if v
+    )
+    aspects = _e(", ".join(item.get("aspects", [])))
+    return [str(rank), _e(item["item"]), _fmt(item["score"]), reason, aspects, evidence, flags or '<span class="ok">passed</span>']
 
 
 def _cards(data: ReportData) -> str:
@@ -501,7 +514,8 @@ def _cards(data: ReportData) -> str:
     for key, label in (("recommend_ms", "top-k p95 ms"), ("reason_ms", "reasons p95 ms")):
         if key in lat:
             cards.append((_fmt(lat[key]["p95"], 2), label))
-    return '<div class="cards">' + "".join(f"<div class=\"card\"><b>{v}</b><span>{_e(label)}</span></div>" for v, label in cards) + "</div>"
+    shown = "".join(f'<div class="card"><b>{value}</b><span>{_e(label)}</span></div>' for value, label in cards)
+    return f'<div class="cards">{shown}</div>'
 
 
 def render_html(data: ReportData) -> str:
