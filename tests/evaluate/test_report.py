@@ -16,11 +16,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from whyrec.artifact import Artifact
@@ -259,6 +262,29 @@ def test_load_results_names_the_file_and_field(tmp_path: Path) -> None:
     nan.write_text('{"rows": [{"dataset": "d", "system": "s", "seeds": 1, "mean": {"bleu4": 1.5, "train_s": NaN}}]}')
     [row] = load_results(nan).runs
     assert dict(row.metrics) == {"bleu4": 1.5} and np.isfinite(list(row.metrics.values())).all()
+
+
+names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+metric_values = st.dictionaries(
+    st.sampled_from(["hr@5", "ndcg@10", "mrr", "coverage@10"]), st.floats(allow_infinity=False) | st.integers(-5, 5)
+)
+
+
+@given(runs=st.lists(st.tuples(names, names, metric_values), max_size=5), failed=st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_load_results_keeps_every_run_and_only_finite_numbers(runs: list[tuple[str, str, dict]], failed: bool) -> None:
+    rows = [{"dataset": d, "model": m, "metrics": v, "users": 9, "fit_s": 0.5} for d, m, v in runs]
+    if failed:
+        rows.append({"dataset": "beauty", "model": "sasrec", "error": "timed out after 60 s"})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ranking.json"
+        path.write_text(json.dumps({"seed": 0, "max_users": None, "runs": rows, "published": []}))
+        loaded = load_results(path)
+    assert loaded.kind == "ranking" and [(r.dataset, r.system) for r in loaded.runs] == [(r["dataset"], r["model"]) for r in rows]
+    for row, original in zip(loaded.runs, rows, strict=True):
+        expected = {k: float(v) for k, v in original.get("metrics", {}).items() if np.isfinite(v)}
+        assert dict(row.metrics) == expected
+        assert row.note == ("failed: timed out after 60 s" if "error" in original else "9 users, fit 0.5 s")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
