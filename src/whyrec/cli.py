@@ -73,6 +73,10 @@ def ingest(
         from whyrec.data.privacy import load_key
 
         id_key = load_key(id_key_file)
+    from whyrec.data.privacy import check_id_mode, pseudonymize as pseudonymized
+
+    with Store(store) as db:  # before reading: a store of the other id mode fails fast
+        check_id_mode(db, id_key)
 
     with progress(quiet=as_json) as bar:
         task = bar.add_task("reading" if fmt != "sample" else "generating sample shop", total=None)
@@ -90,10 +94,7 @@ def ingest(
             dataset, report = result.dataset, result.report
         bar.update(task, total=1, completed=1)
         task = bar.add_task(f"writing {store}", total=None)
-        from whyrec.data.privacy import check_id_mode, pseudonymize as pseudonymized
-
         with Store(store) as db:
-            check_id_mode(db, id_key)
             if id_key is not None:
                 dataset = pseudonymized(dataset, id_key)
             added = db.write_dataset(dataset)
