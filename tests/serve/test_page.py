@@ -51,6 +51,9 @@ def test_pick_a_shopper_see_why_and_give_feedback(server: Server) -> None:
             expect(linked.locator("details.evidence li.target")).to_contain_text(name)
             # "because you bought" from the recommender's attribution
             expect(page.locator(".card .because", has_text="Because you bought or viewed").first).to_be_visible()
+            # the history x recommendations heatmap, drawn from the same attribution the API returned
+            expect(page.locator("#heatmap table.heatmap td[data-weight]").first).to_be_visible()
+            assert page.locator("#heatmap table.heatmap tr").first.locator("th").count() == 11  # corner + 10 items
             # the interest profile as a chart, with categories
             expect(page.locator("#profile-chart svg rect.bar").first).to_be_visible()
             assert page.locator("#profile-chart svg rect.bar").count() >= 3

@@ -128,6 +128,55 @@ function chart(profile) {
   host.append(svg);
 }
 
+// History items x recommended items: each cell is the attribution weight the API gave that pair
+// (blank: not among the item's top supporters). Columns follow the list's numbering.
+function heatmap(recs) {
+  const host = $("#heatmap");
+  host.textContent = "";
+  const rows = new Map();
+  recs.forEach((rec, col) => {
+    for (const a of ((rec.attribution || {}).items || [])) {
+      if (!rows.has(a.item)) rows.set(a.item, { label: a.title || a.item, cells: new Map() });
+      rows.get(a.item).cells.set(col, a.weight);
+    }
+  });
+  if (!rows.size) return;
+  const weights = [...rows.values()].flatMap((r) => [...r.cells.values()]);
+  const max = Math.max(...weights.map(Math.abs)) || 1;
+  const method = (recs.find((r) => r.attribution && r.attribution.method !== "none") || {}).attribution.method;
+  const table = document.createElement("table");
+  table.className = "heatmap";
+  const caption = document.createElement("caption");
+  caption.textContent = `Why these items: your history × recommendations (${method}; darker = more of the score)`;
+  const head = document.createElement("tr");
+  head.append(document.createElement("th"));
+  recs.forEach((rec, col) => {
+    const th = document.createElement("th");
+    th.textContent = String(col + 1);
+    th.title = rec.title || rec.item;
+    head.append(th);
+  });
+  table.append(caption, head);
+  for (const { label, cells } of rows.values()) {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = label;
+    tr.append(th);
+    recs.forEach((rec, col) => {
+      const td = document.createElement("td");
+      if (cells.has(col)) {
+        const w = cells.get(col);
+        td.style.backgroundColor = `rgba(47, 111, 62, ${(Math.abs(w) / max).toFixed(3)})`;
+        td.title = `${label} → ${rec.title || rec.item}: ${w}`;
+        td.dataset.weight = w;
+      }
+      tr.append(td);
+    });
+    table.append(tr);
+  }
+  host.append(table);
+}
+
 function list(el, items, fmt) {
   el.textContent = "";
   for (const it of items) { const li = document.createElement("li"); li.textContent = fmt(it); el.append(li); }
@@ -145,6 +194,7 @@ async function show(user) {
     const ol = $("#reclist");
     ol.textContent = "";
     recs.items.forEach((rec, i) => ol.append(card(user, rec, i)));
+    heatmap(recs.items);
     chart(profile);
     list($("#categories"), profile.categories || [], (c) => `${c.name} (${(100 * c.weight).toFixed(0)}%)`);
     list($("#brands"), (profile.brands || []).slice(0, 5), (b) => `${b.name} (${(100 * b.weight).toFixed(0)}%)`);
