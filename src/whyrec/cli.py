@@ -75,8 +75,9 @@ def ingest(
         id_key = load_key(id_key_file)
     from whyrec.data.privacy import check_id_mode, pseudonymize as pseudonymized
 
-    with Store(store) as db:  # before reading: a store of the other id mode fails fast
-        check_id_mode(db, id_key)
+    if store.exists():  # before reading: a store of the other id mode fails fast (a new one is marked when written)
+        with Store(store) as db:
+            check_id_mode(db, id_key)
 
     with progress(quiet=as_json) as bar:
         task = bar.add_task("reading" if fmt != "sample" else "generating sample shop", total=None)
@@ -95,6 +96,7 @@ def ingest(
         bar.update(task, total=1, completed=1)
         task = bar.add_task(f"writing {store}", total=None)
         with Store(store) as db:
+            check_id_mode(db, id_key)
             if id_key is not None:
                 dataset = pseudonymized(dataset, id_key)
             added = db.write_dataset(dataset)
