@@ -1,0 +1,39 @@
+"""The API's "because you bought" is whyrec.recommend.attribution's answer for the serving model, weight for weight."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from whyrec.recommend.attribution import attribute
+from whyrec.serve.app import ServeSettings, create_app
+
+from .server import API_KEY
+
+
+def test_api_attribution_is_the_models_occlusion(shop_files: tuple[Path, Path], tmp_path: Path) -> None:
+    artifact, store = shop_files
+    copy = tmp_path / "shop.sqlite"  # the session's server shares `store`; this test's reason cache stays apart
+    with sqlite3.connect(store) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    app = create_app(artifact, copy, ServeSettings(api_key=API_KEY))
+    with TestClient(app) as c:
+        body = c.get("/v1/users/U00030/recommendations", params={"k": 6}).json()
+        pipeline = app.state.pipeline
+        model, ids = pipeline.model, pipeline.item_ids
+        uid = pipeline.user_ids.get("U00030")
+        items = [ids.get(e["item"]) for e in body["items"]]
+        expected = attribute(model, uid, items, top=3)
+        for entry, found in zip(body["items"], expected, strict=True):
+            assert entry["attribution"]["method"] == found.method == "occlusion"
+            got = [(a["item"], a["weight"]) for a in entry["attribution"]["items"]]
+            assert got == [(ids.raw[h], round(w, 6)) for h, w in found.history]
+        # Faithful by construction: the weight is the score the item loses without that history item.
+        first = body["items"][0]
+        top = ids.get(first["attribution"]["items"][0]["item"])
+        history = model.history(uid)
+        full, without = model.score_histories(uid, [history, history[history != top]], [ids.get(first["item"])])[:, 0]
+        np.testing.assert_allclose(full - without, first["attribution"]["items"][0]["weight"], atol=1e-5)
