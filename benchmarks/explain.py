@@ -173,7 +173,7 @@ def run_reasoner(
         metrics["epochs"] = len(history)
     stats = getattr(reasoner, "fit_stats", None)  # an LM's optimiser steps and their pace
     if stats and "steps" in stats:
-        metrics["steps"], metrics["sec_per_step"] = stats["steps"], stats["sec_per_step"]
+        metrics.update({k: stats[k] for k in ("steps", "sec_per_step", "cpu_sec_per_step") if k in stats})
     every = reasoner.generate([ReasonRequest(int(u), int(i)) for u, i in pairs])
     metrics["usr_all"] = unique_sentence_ratio([tokenize(r.text) for r in every])[0]
     if name == "template":

@@ -183,7 +183,7 @@ def test_fit_stats_and_epoch_hook(tiny_lora_run: tuple[PromptLM, list]) -> None:
     model, epochs = tiny_lora_run
     stats = model.fit_stats
     assert stats["steps"] == 20 and stats["prompt_only_steps"] == 10 and len(stats["loss"]) == 20
-    assert stats["sec_per_step"] > 0 and np.isfinite(stats["valid_nll"])
+    assert stats["sec_per_step"] > 0 and stats["cpu_sec_per_step"] > 0 and np.isfinite(stats["valid_nll"])
     per_epoch = -(-stats["examples"] // 8)  # batches of 8
     assert [(e, n) for e, n, _ in epochs] == [(e, -(-20 // per_epoch)) for e in range(1, -(-20 // per_epoch) + 1)]
     assert epochs[-1][2]["step"] == 20

@@ -192,7 +192,7 @@ class PromptLM(Reasoner):
         self.lm.train()
         epochs = math.ceil(total / batches_per_epoch)  # the last one may stop part-way, at max_steps
         step = 0
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         with progress(quiet=self.on_epoch is not None) as bar:  # a caller's hook replaces the bar
             task = bar.add_task("prompt_lm training", total=total)
             for epoch in range(1, epochs + 1):
@@ -212,7 +212,7 @@ class PromptLM(Reasoner):
                 if self.on_epoch is not None:
                     done = len(losses) - (epoch - 1) * batches_per_epoch
                     self.on_epoch(epoch, epochs, {"loss": float(np.mean(losses[-done:])), "step": step})
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         self.lm.eval()
         for p in lm_params:
             p.requires_grad_(False)
@@ -225,6 +225,8 @@ class PromptLM(Reasoner):
             "epochs": round(total / batches_per_epoch, 3),
             "seconds": round(seconds, 2),
             "sec_per_step": round(seconds / max(total, 1), 3),
+            # CPU seconds of all threads per step: the pace apart from how busy the machine was.
+            "cpu_sec_per_step": round(cpu_seconds / max(total, 1), 3),
             "loss": [round(x, 4) for x in losses],
         }
         if valid is not None and not valid.empty:
