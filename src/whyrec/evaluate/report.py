@@ -132,7 +132,7 @@ def load_results(path: str | Path) -> BenchmarkResults:
                 ResultRow(r["dataset"], r["system"], _number_dict(r["mean"]), f"{r['seeds']} seed(s)") for r in data["rows"]
             )
             published = tuple(
-                ResultRow(r.get("dataset", "published"), r["system"], _number_dict(r), "context only (another dataset)")
+                ResultRow(r.get("dataset", "published"), r["system"], _number_dict(r), "another dataset: context only")
                 for r in data.get("published", [])
             )
             return BenchmarkResults("explain", str(p), runs, published)
@@ -288,7 +288,7 @@ h3{font-size:15px;margin:18px 0 6px}.sub{color:#5b6472;margin:0 0 18px}
 .card b{display:block;font-size:22px;color:#1f6fb2}.card span{color:#5b6472;font-size:12px}
 table{border-collapse:collapse;background:#fff;margin:8px 0 14px;font-size:13px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 th,td{padding:4px 9px;border-bottom:1px solid #e6e8ec;text-align:left;vertical-align:top}
-th{background:#eef1f5;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef1f5;font-weight:600;white-space:nowrap}.scroll{overflow-x:auto}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.published td{color:#6b7280;font-style:italic}tr.ours td{background:#eef5fc}
 img{max-width:100%;height:auto;background:#fff;border-radius:6px;margin:6px 0}
 .user{background:#fff;border-radius:8px;padding:12px 16px;margin:14px 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
@@ -331,20 +331,22 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]], ca
         )
         body.append(f'<tr class="{cls}">{tds}</tr>' if cls else f"<tr>{tds}</tr>")
     cap = f"<caption>{_e(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{_e(alt)}">'
 
 
-def _metric_rows(rows: Sequence[ResultRow], published: Sequence[ResultRow], keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+def _results_table(rows: Sequence[ResultRow], published: Sequence[ResultRow], keys: Sequence[tuple[str, str]], system: str) -> str:
+    """Benchmark rows, then published ones (italic), in the metric columns any of them has."""
+    keys = [(k, label) for k, label in keys if any(k in r.metrics for r in (*rows, *published))]
     out = []
     for cls, group in (("", rows), ("published", published)):
         for r in group:
             cells = [_e(r.dataset), _e(r.system)] + [_fmt(r.metrics.get(k), _digits(k)) for k, _ in keys] + [_e(r.note)]
             out.append((cls, cells))
-    return out
+    return _table(["dataset", system, *[label for _, label in keys], "note"], out)
 
 
 def _ranking_section(data: ReportData) -> str:
@@ -367,10 +369,7 @@ def _ranking_section(data: ReportData) -> str:
         shown = {r.dataset for r in res.runs}
         tables.append(
             f"<h3>Benchmark <code>{_e(res.path)}</code></h3>"
-            + _table(
-                ["dataset", "model", *[label for _, label in RANKING_METRICS], "note"],
-                _metric_rows(res.runs, [r for r in res.published if r.dataset in shown], RANKING_METRICS),
-            )
+            + _results_table(res.runs, [r for r in res.published if r.dataset in shown], RANKING_METRICS, "model")
         )
     figure = plots.grouped_bars(panels, [("ranking", RANKING_METRICS[:4])])
     return (
@@ -396,23 +395,26 @@ def _text_section(data: ReportData) -> str:
     else:
         intro = (
             f"<p>{_e(reasoner)} scored at training time on the test part of a {_e(split)} "
-            "(PETER's protocol and metric definitions: BLEU/ROUGE x100; USR, FMR, FCR, distinct-2 in 0-1; DIV lower is more diverse).</p>"
+            "(PETER's protocol and metric definitions: BLEU/ROUGE x100; USR, FMR, FCR, distinct-2 in 0-1; DIV lower is "
+            "more diverse). Published figures (hatched, italic) were measured on another dataset: context, not a comparison "
+            "number for number.</p>"
         )
         cells = [_e(reasoner)] + [_fmt(text[k], _digits(k)) for k, _ in keys]
         ours = _table(["reasoner", *[label for _, label in keys]], [("ours", cells)])
+    # Published figures (another dataset) stand beside every panel, hatched, as the yardstick they are.
+    explain = [r for r in data.results if r.kind == "explain"]
+    published = [plots.Bar(f"{r.system}, {r.dataset}", r.metrics, "published") for res in explain for r in res.published]
     dataset = data.manifest["dataset"]["name"] or "this shop"
-    panels = [plots.Panel(f"{dataset} (test reviews)", [plots.Bar(reasoner, text, "ours")])] if keys else []
+    panels = [plots.Panel(f"{dataset} (test reviews)", [plots.Bar(reasoner, text, "ours"), *published])] if keys else []
     tables = []
-    for res in (r for r in data.results if r.kind == "explain"):
+    for res in explain:
         for d in dict.fromkeys(r.dataset for r in res.runs):
-            panels.append(plots.Panel(f"{d} (benchmark)", [plots.Bar(r.system, r.metrics) for r in res.runs if r.dataset == d]))
-        for d in dict.fromkeys(r.dataset for r in res.published):
-            bars = [plots.Bar(r.system, r.metrics, "published") for r in res.published if r.dataset == d]
-            panels.append(plots.Panel(f"{d} (published, context only)", bars))
+            bars = [plots.Bar(r.system, r.metrics) for r in res.runs if r.dataset == d]
+            panels.append(plots.Panel(f"{d} (benchmark)", [*bars, *published]))
         cols = (*TEXT_SCALED, *TEXT_RATIOS, ("div", "DIV"), ("safety_flag_rate", "unsafe"), ("train_s", "train s"), ("n", "n"))
         tables.append(
             f"<h3>Benchmark <code>{_e(res.path)}</code></h3>"
-            + _table(["dataset", "system", *[label for _, label in cols], "note"], _metric_rows(res.runs, res.published, cols))
+            + _results_table(res.runs, res.published, cols, "system")
         )
     figure = ""
     if panels:  # grounding has its own section

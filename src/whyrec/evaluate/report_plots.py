@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 OURS = "#1f6fb2"  # this artifact
 PUBLISHED = "#9a9a9a"  # figures quoted from papers
 BENCH = ("#2a9d8f", "#e9a23b", "#8e5ea2", "#d1495b", "#5c946e", "#3d5a80", "#b5651d", "#6c757d")  # other runs
+HATCHES = ("//", "\\\\", "xx", "..", "++")  # tell published series apart within one grey
 DPI = 110
 
 
@@ -66,6 +67,11 @@ def _colours(bars: Sequence[Bar]) -> list[str]:
     return out
 
 
+def _legend_columns(bars: Sequence[Bar]) -> int:
+    """Two legend columns when the labels are short enough to sit side by side under one plot."""
+    return 2 if max(len(bar.label) + (12 if bar.kind == "published" else 0) for bar in bars) <= 34 else 1
+
+
 def _grouped(ax: Axes, bars: Sequence[Bar], metrics: Sequence[tuple[str, str]], title: str) -> None:
     """Bars side by side per metric; published ones hatched, so a quoted figure never passes for a measured one."""
     shown = [(key, label) for key, label in metrics if any(key in b.values for b in bars)]
@@ -76,19 +82,21 @@ def _grouped(ax: Axes, bars: Sequence[Bar], metrics: Sequence[tuple[str, str]], 
         return
     x = np.arange(len(shown))
     width = 0.8 / len(bars)
+    quoted = 0
     for k, (bar, colour) in enumerate(zip(bars, _colours(bars), strict=True)):
         heights = [bar.values.get(key, np.nan) for key, _ in shown]
-        label = f"{bar.label} (published)" if bar.kind == "published" else bar.label
+        hatch = None
+        if bar.kind == "published":
+            hatch, quoted = HATCHES[quoted % len(HATCHES)], quoted + 1
         ax.bar(
-            x - 0.4 + width * (k + 0.5), heights, width, label=label, color=colour,
-            hatch="//" if bar.kind == "published" else None, edgecolor="white" if bar.kind != "published" else "#555",
-            linewidth=0.5,
+            x - 0.4 + width * (k + 0.5), heights, width, color=colour, hatch=hatch, linewidth=0.5,
+            label=f"{bar.label} (published)" if hatch else bar.label, edgecolor="#555" if hatch else "white",
         )  # fmt: skip
     ax.set_xticks(x, [label for _, label in shown], fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=_legend_columns(bars))
 
 
 def grouped_bars(panels: Sequence[Panel], groups: Sequence[tuple[str, Sequence[tuple[str, str]]]]) -> bytes:
@@ -100,7 +108,8 @@ def grouped_bars(panels: Sequence[Panel], groups: Sequence[tuple[str, Sequence[t
     cells = [(panel, title, metrics) for panel in panels for title, metrics in groups] or [(Panel("(no data)"), "", ())]
     cols = 2 if len(groups) == 1 and len(cells) > 1 else max(len(groups), 1)
     rows = -(-len(cells) // cols)
-    fig = _new_figure(5.4 * cols, 2.7 * rows)
+    legend_rows = max((-(-len(panel.bars) // _legend_columns(panel.bars)) for panel in panels if panel.bars), default=1)
+    fig = _new_figure(5.4 * cols, (2.6 + 0.14 * legend_rows) * rows)  # room for the legend under each plot
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax, (panel, group_title, metrics) in zip(axes, cells, strict=False):
         _grouped(ax, panel.bars, metrics, panel.title if len(groups) == 1 else f"{panel.title}: {group_title}")
