@@ -383,18 +383,16 @@ def replay(
     from whyrec.recommend.registry import get_recommender_class
 
     inter = dataset.interactions
-    ts = inter["timestamp"].to_numpy()
-    order = np.argsort(ts, kind="stable")
+    order = np.argsort(inter["timestamp"].to_numpy(), kind="stable")
     cut = int(len(order) * (1 - test_frac))
     if not 0 < cut < len(order):
         raise ConfigError(f"replay: test_frac {test_frac} leaves no events to fit on or to replay")
     train = np.sort(order[:cut])
     split = Split("temporal", None, train, np.array([], np.int64), np.array([], np.int64))
     later = order[cut:]
-    seen_before = set(zip(inter["user"].to_numpy()[train].tolist(), inter["item"].to_numpy()[train].tolist()))
     users_a, items_a, events_a = inter["user"].to_numpy(), inter["item"].to_numpy(), inter["event"].to_numpy()
+    seen = set(zip(users_a[train].tolist(), items_a[train].tolist()))  # (user, item) pairs touched so far
     targets: list[int] = []  # positions in `later`
-    seen = set(seen_before)
     for pos, row in enumerate(later):
         pair = (int(users_a[row]), int(items_a[row]))
         if pair not in seen and events_a[row] in REPLAY_EVENTS:
