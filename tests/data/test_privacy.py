@@ -190,3 +190,21 @@ def test_dp_release_states_its_guarantee_and_its_noise_has_that_scale() -> None:
     pooled_sd = (draws - draws.mean(axis=0)).std() * np.sqrt(draws.size / (draws.size - draws.shape[1]))
     assert n_cats >= 2
     assert pooled_sd == pytest.approx(first["noise_sd"], rel=0.15)  # 500 deviations: the sd is known to ~5%
+
+
+def test_stats_dp_epsilon_prints_only_the_private_release(cli: Run, tmp_path: Path) -> None:
+    store = tmp_path / "shop.sqlite"
+    with Store(store) as db:
+        db.write_dataset(generate_sample(seed=0, n_users=50, n_items=40))
+    proc = cli("stats", "--store", store, "--dp-epsilon", "2", "--dp-clip", "3", "--dp-seed", "7", "--json")
+    assert proc.returncode == 0, proc.stderr
+    [line] = proc.stdout.splitlines()
+    out = json.loads(line)
+    assert set(out) >= {"epsilon", "sensitivity", "laplace_scale", "statement", "category_popularity", "event_types"}
+    assert not set(out) & {"users", "interactions", "sparsity", "top_aspects", "ratings"}  # the exact figures stay out
+    assert out["sensitivity"] == 3 * (3 + 5) and out["laplace_scale"] == 12.0
+    assert [r["name"] for r in out["event_types"]] and all(r["count"] >= 0 for r in out["category_popularity"])
+    human = cli("stats", "--store", store, "--dp-epsilon", "2")
+    assert human.returncode == 0 and "epsilon-DP with epsilon=2" in human.stdout
+    bad = cli("stats", "--store", store, "--dp-epsilon", "0")
+    assert bad.returncode == 2 and "--dp-epsilon" in bad.stderr
