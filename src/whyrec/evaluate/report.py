@@ -30,11 +30,12 @@ from whyrec.evaluate import report_plots as plots
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
-    from whyrec.explain.base import Reason
+    from whyrec.explain.base import Reason, Reasoner
+    from whyrec.recommend.base import Ranked
 
 LATENCY_USERS = 100  # users timed; enough for a stable p95 of per-user calls
 LATENCY_BUDGET_S = 30.0  # stop timing after this long (a slow LM reasoner), once MIN_TIMED users are done
-MIN_TIMED = 5
+MIN_TIMED = 3
 HISTORY_SHOWN = 8  # latest history events shown per sample user
 
 RANKING_METRICS = (
@@ -76,7 +77,11 @@ class Served:
     k: int
     recommend_ms: list[float] = field(default_factory=list)  # top-k for one user
     reason_ms: list[float] = field(default_factory=list)  # k reasons for that user's list
-    reasons: list[Reason] = field(default_factory=list)  # after the grounding and safety filters
+    lists: dict[int, tuple[Ranked, list[Reason]]] = field(default_factory=dict)  # per user: top-k, filtered reasons
+
+    @property
+    def reasons(self) -> list[Reason]:
+        return [r for _, reasons in self.lists.values() for r in reasons]
 
 
 @dataclass
@@ -146,64 +151,61 @@ def load_results(path: str | Path) -> BenchmarkResults:
 # ---- measuring -------------------------------------------------------------------------------------
 
 
-def checked(artifact: Artifact, reason: Reason) -> Reason:
-    """The reason after the grounding and safety filters, as `whyrec explain` checks it.
+def checked(reasoner: Reasoner, reasons: Sequence[Reason]) -> list[Reason]:
+    """The reasons after the grounding and safety filters, as `whyrec explain` checks one.
 
-    Grounding uses the reasoner's own record of the item's aspects (an artifact keeps no reviews);
+    Grounding uses the reasoner's own record of each item's aspects (an artifact keeps no reviews);
     with no catalog in the artifact, any stated price is flagged.
     """
     from whyrec.explain.filters import ground, screen
 
-    reasoner = artifact.reasoner
-    known = reasoner.item_aspects().get(reason.item, []) if hasattr(reasoner, "item_aspects") else []
-    return screen(ground(reason, known, getattr(reasoner, "lexicon", None)), None)
+    record = getattr(reasoner, "item_aspects", {})  # a method (template, peter) or a dict (prompt_lm)
+    known = record() if callable(record) else record
+    lexicon = getattr(reasoner, "lexicon", None)
+    return [screen(ground(r, known.get(r.item, []), lexicon), None) for r in reasons]
 
 
 def measure(
-    artifact: Artifact, users: Sequence[int], k: int = 10, budget_s: float = LATENCY_BUDGET_S
+    artifact: Artifact, users: Sequence[int], k: int = 10, budget_s: float = LATENCY_BUDGET_S, at_least: int = MIN_TIMED
 ) -> Served:
-    """Time top-k and (with a reasoner) k reasons for each user, after one untimed warm-up call.
+    """Time top-k and (with a reasoner) k reasons for each user in turn, after one untimed warm-up call.
 
-    Stops early once `budget_s` has passed and MIN_TIMED users are timed, so a slow LM reasoner
-    bounds the run; the reasons are kept, filtered, for the grounding and safety rates.
+    Stops once `budget_s` has passed and `at_least` users are timed, so a slow LM reasoner bounds
+    the run; each user's list and filtered reasons are kept (grounding and safety rates, samples).
     """
     from whyrec.explain.base import ReasonRequest
 
     served = Served(k=k)
     model = artifact.serving_recommender()
-    users = list(users)
-    if not users:
+    if not len(users):
         return served
-    model.recommend([users[0]], k=k)  # warm-up: lazy caches, first-call allocations
+    model.recommend([int(users[0])], k=k)  # warm-up: lazy caches, first-call allocations
     started = time.perf_counter()
-    for uid in users:
+    for uid in map(int, users):
         t0 = time.perf_counter()
         [ranked] = model.recommend([uid], k=k)
         t1 = time.perf_counter()
         served.recommend_ms.append((t1 - t0) * 1e3)
+        reasons: list[Reason] = []
         if artifact.reasoner is not None and len(ranked.items):
-            reasons = artifact.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
+            generated = artifact.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
             served.reason_ms.append((time.perf_counter() - t1) * 1e3)
-            served.reasons += [checked(artifact, r) for r in reasons]
-        if time.perf_counter() - started > budget_s and len(served.recommend_ms) >= MIN_TIMED:
+            reasons = checked(artifact.reasoner, generated)
+        served.lists[uid] = (ranked, reasons)
+        if time.perf_counter() - started > budget_s and len(served.lists) >= at_least:
             break
     return served
 
 
-def sample_user(artifact: Artifact, uid: int, k: int) -> dict[str, Any]:
-    """One user's latest history, top-k items and their checked reasons, with raw ids throughout."""
-    from whyrec.explain.base import ReasonRequest
-
+def sample_user(artifact: Artifact, uid: int, ranked: Ranked, reasons: Sequence[Reason]) -> dict[str, Any]:
+    """One user's latest history, top-k items and their checked reasons (from `measure`), with raw ids throughout."""
     inter = artifact.interactions
     mine = inter[inter["user"] == uid].sort_values("timestamp", kind="stable")
-    [ranked] = artifact.serving_recommender().recommend([uid], k=k)
-    reasons: list[Reason | None] = [None] * len(ranked.items)
-    if artifact.reasoner is not None and len(ranked.items):
-        reasons = [checked(artifact, r) for r in artifact.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])]
     items, cited = [], set()
-    for item, score, reason in zip(ranked.items, ranked.scores, reasons, strict=True):
+    for k, (item, score) in enumerate(zip(ranked.items, ranked.scores, strict=True)):
         entry: dict[str, Any] = {"item": artifact.item_ids.raw[int(item)], "score": float(score), "reason": None}
-        if reason is not None:
+        if reasons:
+            reason = reasons[k]
             evidence = dict(reason.evidence)
             if "history_items" in evidence:  # dense ids are internal: show the raw ones
                 evidence["history_items"] = artifact.item_ids.to_raw(evidence["history_items"])
@@ -239,12 +241,11 @@ def collect(
     k: int = 10,
     latency_users: int = LATENCY_USERS,
 ) -> ReportData:
-    """Time serving for a seeded sample of users and pick `samples` of them to show; the report's data."""
+    """Time serving for a seeded sample of users and show the first `samples` of them; the report's data."""
     rng = np.random.default_rng(artifact.config.seed)
-    active = np.unique(artifact.interactions["user"].to_numpy())
-    timed = rng.permutation(active)[:latency_users]
-    served = measure(artifact, [int(u) for u in timed], k=k)
-    shown = [sample_user(artifact, int(u), k) for u in np.sort(timed[:samples])]
+    timed = rng.permutation(np.unique(artifact.interactions["user"].to_numpy()))[: max(latency_users, samples)]
+    served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples))
+    shown = [sample_user(artifact, int(u), *served.lists[int(u)]) for u in timed[:samples]]
     return ReportData(str(artifact_path), artifact.manifest(), ranking, protocol, served, shown, list(results))
 
 
