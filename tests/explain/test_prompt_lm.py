@@ -190,6 +190,18 @@ def test_fit_stats_and_epoch_hook(tiny_lora_run: tuple[PromptLM, list]) -> None:
     assert epochs[0][2]["loss"] == pytest.approx(np.mean(stats["loss"][:per_epoch]), abs=1e-3)  # stats round to 4 places
 
 
+def test_bf16_autocast_learns_the_shop_like_fp32(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
+    """bf16 autocast trains to the same answer (reasons about the battery) with a loss close to fp32's; no validation when asked for none."""
+    fp32 = PromptLM(tiny_config(tiny_lm_dir, valid_examples=0)).fit(shop, split)
+    bf16 = PromptLM(tiny_config(tiny_lm_dir, valid_examples=0, bf16=True)).fit(shop, split)
+    assert "valid_nll" not in bf16.fit_stats and "valid_nll" not in fp32.fit_stats
+    losses = np.array(bf16.fit_stats["loss"])
+    assert np.isfinite(losses).all() and losses[-10:].mean() < losses[:10].mean() - 1.0
+    assert abs(losses[-10:].mean() - np.mean(fp32.fit_stats["loss"][-10:])) < 0.5
+    reasons = bf16.generate([ReasonRequest(u, i) for u in (0, 1, -1) for i in (0, 1)])
+    assert all("battery" in r.aspects and np.isfinite(r.score) for r in reasons), [r.text for r in reasons]
+
+
 def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
     with pytest.raises(ConfigError, match="train_lm"):
         make_reasoner("prompt_lm", {"train_lm": "qlora"})

@@ -53,7 +53,6 @@ PROMPT_LM_FORMAT = 1
 _LEAD = "<|im_start|>assistant\n"
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
-_VALID_CAP = 512  # validation examples scored after training: enough for a stable NLL, bounded time
 
 
 class PromptLMConfig(ReasonerConfig):
@@ -71,6 +70,7 @@ class PromptLMConfig(ReasonerConfig):
     max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
+    valid_examples: int = Field(512, ge=0)  # validation explanations scored after training (NLL); 0 = none
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
     max_grad_norm: float = Field(1.0, gt=0)
@@ -85,6 +85,7 @@ class PromptLMConfig(ReasonerConfig):
     top_p: float = Field(0.9, gt=0, le=1)
     temperature: float = Field(1.0, gt=0)
     generate_batch_size: int = Field(16, ge=1)
+    bf16: bool = False  # bf16 autocast for training and decoding: ~1.5x faster on CPUs with AVX512-BF16, slightly different numbers
 
 
 class PromptLM(Reasoner):
@@ -128,8 +129,8 @@ class PromptLM(Reasoner):
             if examples.empty:
                 raise DataError("no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text")
             valid = None
-            if split is not None and len(split.valid):
-                valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(_VALID_CAP)
+            if split is not None and len(split.valid) and self.config.valid_examples:
+                valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
             with torch.random.fork_rng(devices=[]):  # seeds init and dropout without touching the caller's RNG
                 torch.manual_seed(self.config.seed)
                 self._train(examples, valid)
@@ -298,12 +299,20 @@ class PromptLM(Reasoner):
         tokens = self.lm.get_input_embeddings()(ids)  # (B, T, d)
         embeds = torch.cat([self.user_prompts[users][:, None], self.item_prompts[items][:, None], tokens], dim=1)  # (B, 2+T, d)
         causal = self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
-        hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state  # (B, 2+T, d)
         # Position t predicts token t+1; the vocabulary projection runs on scored positions only,
         # which saves most of the (B, 2+T, 49k) logits a full forward would build.
         scored = labels[:, 1:] != -100  # (B, 1+T)
-        logits = causal.get_output_embeddings()(hidden[:, :-1][scored])  # (N, V)
-        return F.cross_entropy(logits, labels[:, 1:][scored])
+        with self._autocast():
+            hidden = causal.get_decoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state  # (B, 2+T, d)
+            logits = causal.get_output_embeddings()(hidden[:, :-1][scored])  # (N, V)
+        return F.cross_entropy(logits.float(), labels[:, 1:][scored])
+
+    def _autocast(self):
+        """bf16 autocast on the LM's device when `bf16` is set (matmuls in bf16, weights and optimiser in fp32)."""
+        import torch
+
+        device = next(self.lm.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.bf16)
 
     def nll(self, examples: pd.DataFrame) -> float:
         """Mean per-token NLL of `examples`' explanations (columns user, item, explanation, feature); soft_prompt mode."""
@@ -403,9 +412,10 @@ class PromptLM(Reasoner):
             options.update(top_p=cfg.top_p, temperature=cfg.temperature)
         with torch.random.fork_rng(devices=[]):  # seeded sampling without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+            with self._autocast():
+                out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
         tokens = out.sequences  # (B, n_new): with inputs_embeds only new tokens come back
-        logp = torch.stack(out.logits, dim=1).log_softmax(-1)  # (B, n_new, V), before penalties
+        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B, n_new, V), before penalties
         picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (B, n_new)
         results = []
         for row, lp in zip(tokens.tolist(), picked, strict=True):
