@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=12, help="training steps timed per mode (after the LM is loaded)")
     parser.add_argument("--modes", default="lora,full,none", help="train_lm values to time")
     parser.add_argument("--convert", action="store_true", help="also time a fresh GGUF conversion (~40 s)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast for training and decoding")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    out: dict[str, Any] = {"threads": args.threads, "load_average": os.getloadavg()[0]}
+    out: dict[str, Any] = {"threads": args.threads, "bf16": args.bf16, "load_average": os.getloadavg()[0]}
 
     start = time.perf_counter()
     import transformers  # noqa: F401  (timed apart: a process pays it once, whatever it loads)
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     out["modes"] = {}
     fitted = None
     for mode in [m for m in args.modes.split(",") if m]:
-        config = PromptLMConfig(train_lm=mode, max_steps=args.steps, prompt_only_steps=0)
+        config = PromptLMConfig(train_lm=mode, max_steps=args.steps, prompt_only_steps=0, valid_examples=0, bf16=args.bf16)
         model = PromptLM(config).fit(dataset, split)
         stats = model.fit_stats
         per_epoch = stats["examples"] / config.batch_size
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             size = folder_bytes(Path(saved))
         row = {
             "sec_per_step": stats["sec_per_step"],
+            "cpu_sec_per_step": stats["cpu_sec_per_step"],
             "saved_bytes": size,
             "examples": stats["examples"],
             "steps_per_epoch": per_epoch,
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
         ten = [ReasonRequest(user, i) for i in range(10)]
         fitted.generate(ten)  # warm-up
         out["ten_reasons_s"] = timed(lambda: fitted.generate(ten), 3)
+        cpu = time.process_time()
+        fitted.generate(ten)
+        out["ten_reasons_cpu_s"] = time.process_time() - cpu  # all threads: what the latency would be on one free core
         many = [ReasonRequest(int(u), int(i)) for u, i in dataset.reviews[["user", "item"]].head(64).itertuples(index=False)]
         for size in (16, 32):
             fitted.config = fitted.config.model_copy(update={"generate_batch_size": size})
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         out["sample_reasons"] = [r.text for r in fitted.generate(ten[:5])]
 
     print("| measure | value |\n|---|---|")
-    print(f"| threads / load average at start | {args.threads} / {out['load_average']:.1f} |")
+    print(f"| threads / bf16 / load average at start | {args.threads} / {args.bf16} / {out['load_average']:.1f} |")
     if "convert_s" in out:
         print(f"| GGUF -> fp32 conversion | {out['convert_s']:.1f} s |")
     print(f"| import transformers / load converted LM + tokenizer | {out['import_s']:.1f} s / {out['load_s']:.2f} s |")
@@ -129,10 +134,11 @@ def main(argv: list[str] | None = None) -> None:
             f"| train_lm={mode}: s/step (batch 16) | {row['sec_per_step']:.2f} s; {row['steps_in_20_min']:.0f} steps "
             f"= {row['shop_epochs_in_20_min']:.2f} epochs of a 10k-review shop in 20 min |"
         )
+        print(f"| train_lm={mode}: CPU s/step (all threads) | {row['cpu_sec_per_step']:.2f} s; default 150 steps = {150 * row['cpu_sec_per_step'] / 60:.1f} CPU-min |")
         print(f"| train_lm={mode}: saved reasoner | {row['saved_bytes'] / 1e6:.2f} MB |")
     print(f"| base LM (not saved with LoRA) | {out['base_model_bytes'] / 1e6:.1f} MB |")
     if "ten_reasons_s" in out:
-        print(f"| ten reasons for one user (batched greedy, warm) | {out['ten_reasons_s']:.2f} s |")
+        print(f"| ten reasons for one user (batched greedy, warm) | {out['ten_reasons_s']:.2f} s wall, {out['ten_reasons_cpu_s']:.2f} CPU-s |")
         for size in (16, 32):
             print(f"| reasons/s, batch {size} | {out[f'reasons_per_s_batch{size}']:.1f} |")
     if args.out is not None:
