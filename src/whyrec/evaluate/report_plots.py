@@ -22,6 +22,7 @@ PUBLISHED = "#9a9a9a"  # figures quoted from papers
 BENCH = ("#2a9d8f", "#e9a23b", "#8e5ea2", "#d1495b", "#5c946e", "#3d5a80", "#b5651d", "#6c757d")  # other runs
 HATCHES = ("//", "\\\\", "xx", "..", "++")  # tell published series apart within one grey
 DPI = 110
+SMALL_SAMPLE = 10  # fewer timed calls than this are drawn as dots, not a histogram
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,8 @@ def rates(rows: Sequence[tuple[str, float | None, float | None]]) -> bytes:
 
 def latency(series: Mapping[str, Sequence[float]]) -> bytes:
     """A histogram of each latency series (milliseconds) with its p50 and p95 marked: PNG bytes."""
+    from matplotlib.ticker import MaxNLocator
+
     names = [name for name, values in series.items() if len(values)]
     fig = _new_figure(4.6 * max(len(names), 1), 2.8)
     axes = fig.subplots(1, max(len(names), 1), squeeze=False)[0]
@@ -153,17 +156,22 @@ def latency(series: Mapping[str, Sequence[float]]) -> bytes:
     for ax, name in zip(axes, names, strict=False):
         values = np.asarray(series[name], dtype=np.float64)
         n_bins = min(30, max(5, len(values) // 3))
-        if values.min() > 0 and values.max() > 20 * np.median(values):  # a few slow outliers: log scale keeps the bulk visible
+        if len(values) < SMALL_SAMPLE:  # too few calls for a histogram: one dot per call
+            ax.scatter(np.sort(values), np.arange(1, len(values) + 1), color=OURS, zorder=3)
+            ax.set_ylim(0, len(values) + 1)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        elif values.min() > 0 and values.max() > 20 * np.median(values):  # slow outliers: log scale keeps the bulk visible
             ax.hist(values, bins=np.geomspace(values.min(), values.max(), n_bins + 1), color=OURS, alpha=0.85)
             ax.set_xscale("log")
         else:
             ax.hist(values, bins=n_bins, color=OURS, alpha=0.85)
         for q, style in ((50, "-"), (95, "--")):
             v = float(np.percentile(values, q))
-            ax.axvline(v, color="#222", linestyle=style, linewidth=1, label=f"p{q} {v:.2f} ms")
+            shown = f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+            ax.axvline(v, color="#222", linestyle=style, linewidth=1, label=f"p{q} {shown} ms")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("milliseconds", fontsize=8)
-        ax.set_ylabel("calls", fontsize=8)
+        ax.set_ylabel("call (fastest first)" if len(values) < SMALL_SAMPLE else "calls", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.legend(fontsize=7, frameon=False)
     return _png(fig)
