@@ -31,6 +31,7 @@ from whyrec.cli import main
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 from whyrec.errors import DataError
+from whyrec.evaluate import report_plots
 from whyrec.evaluate.report import MIN_TIMED, collect, load_results, measure, render_html
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,6 +217,10 @@ def test_measure_stops_at_its_budget_and_keeps_filtered_reasons(artifact: Path) 
     served = measure(loaded, list(range(50)), k=4, budget_s=0.0)
     assert len(served.recommend_ms) == len(served.reason_ms) == MIN_TIMED
     assert len(served.reasons) == 4 * MIN_TIMED and all(r.user < MIN_TIMED for r in served.reasons)
+    # Few calls (a slow LM within its budget) and unmeasured rates still draw.
+    for png in (report_plots.latency({"top-4": served.recommend_ms}), report_plots.rates([("a", None, 0.5), ("b", 1.0, None)])):
+        with Image.open(io.BytesIO(png)) as im:
+            assert im.format == "PNG" and len(np.unique(np.asarray(im.convert("L")))) > 10
 
 
 def test_report_text_is_escaped(artifact: Path, tmp_path: Path) -> None:
