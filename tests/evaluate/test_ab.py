@@ -250,3 +250,16 @@ def test_replay_targets_are_items_new_to_the_user_so_a_full_catalog_always_hits(
         assert full["arms"][arm]["hit_rate"]["count"] == full["targets"]
     few = ab.replay(dataset, exp, RunConfig(), k=3, max_targets=5)
     assert few["targets"] == 5 and few["arms"]["a"]["hit_rate"]["count"] <= 5
+
+
+def test_experiment_round_trips_through_toml_and_the_artifact_manifest(tmp_path: Path) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        'recommender = "pop"\n[experiment]\nname = "reasons"\nsalt = "s1"\nweights = {b = 3, a = 1}\n'
+        '[experiment.arms.a]\nreasoner = "template"\n[experiment.arms.b]\nreasoner = "prompt_lm"\n'
+    )
+    run = RunConfig.from_toml(toml).overridden(reasoner="prompt_lm")
+    exp = run.experiment
+    assert list(exp.arms) == ["a", "b"] and exp.control == "a" and exp.shares() == {"a": 0.25, "b": 0.75}
+    assert RunConfig.parse(run.model_dump()) == run  # what artifact.json stores and Artifact.load reads
+    assert ab.arm_models(exp, run)["a"] == Arm(recommender="pop", reasoner="template")
