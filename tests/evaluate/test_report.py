@@ -72,6 +72,8 @@ class Page(HTMLParser):
         self.tags: list[str] = []
         self.users: list[str] = []
         self.text: list[str] = []
+        self.open: list[str] = []  # elements not yet closed; empty at the end of a well-formed page
+        self.misnested: list[str] = []
         self._cell: list[str] | None = None
         self._in_user_title = False
         self._div_classes: list[str] = []
@@ -80,6 +82,8 @@ class Page(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        if tag not in ("meta", "img", "br"):
+            self.open.append(tag)
         a = dict(attrs)
         if tag == "table":
             self.tables.append([])
@@ -95,6 +99,10 @@ class Page(HTMLParser):
             self._in_user_title = True
 
     def handle_endtag(self, tag: str) -> None:
+        if self.open and self.open[-1] == tag:
+            self.open.pop()
+        else:
+            self.misnested.append(tag)
         if tag in ("td", "th") and self._cell is not None:
             self.tables[-1][-1].append("".join(self._cell).strip())
             self._cell = None
@@ -198,6 +206,7 @@ def test_report_is_self_contained_and_its_images_are_pngs(report: tuple[Path, di
             assert im.format == "PNG" and im.width > 200 and im.height > 100
             assert len(np.unique(np.asarray(im.convert("L")))) > 10  # drawn on, not blank
     assert "script" not in page.tags and "link" not in page.tags
+    assert page.open == [] and page.misnested == []  # every element closed, in order
     assert "http://" not in text and "https://" not in text
 
 
