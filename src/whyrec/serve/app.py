@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whyrec.data.schema import EVENT_TYPES
@@ -37,20 +37,31 @@ class ServeSettings(BaseModel):
     max_k: int = 100  # largest k a client may ask for
 
 
-class EventIn(BaseModel):
+class _EventFields(BaseModel):
+    """What every live event carries."""
+
     model_config = ConfigDict(extra="forbid")
 
     user: Id
     item: Id
-    event: Literal[EVENT_TYPES]  # type: ignore[valid-type]
     timestamp: int | None = Field(None, ge=0, le=32_503_680_000)  # unix seconds; default: now
-    rating: float | None = Field(None, ge=1, le=5)
 
-    @model_validator(mode="after")
-    def _rating_iff_rating_event(self) -> EventIn:
-        if (self.event == "rating") != (self.rating is not None):
-            raise ValueError("'rating' is required for rating events and only for them")
-        return self
+
+class BehaviourEventIn(_EventFields):
+    """A view, click, cart or purchase: no rating."""
+
+    event: Literal[tuple(e for e in EVENT_TYPES if e != "rating")]  # type: ignore[valid-type]
+
+
+class RatingEventIn(_EventFields):
+    """A rating: its value is required."""
+
+    event: Literal["rating"]
+    rating: float = Field(ge=1, le=5)
+
+
+# One schema per event kind, told apart by `event`: a rating must carry a value, other events none.
+EventIn = Annotated[BehaviourEventIn | RatingEventIn, Field(discriminator="event")]
 
 
 class EventsIn(BaseModel):
