@@ -1,0 +1,117 @@
+"""The serving pipeline in-process: restarts replay stored events, live-only shoppers, sequence models, stale reasons."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from whyrec.artifact import Artifact
+from whyrec.config import RunConfig
+from whyrec.data.sample import generate_sample
+from whyrec.data.store import Store
+from whyrec.explain.registry import make_reasoner
+from whyrec.pipeline import Pipeline
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small sample shop with a tiny SASRec and the template reasoner (the run config's default model family)."""
+    folder = tmp_path_factory.mktemp("small")
+    store = folder / "shop.sqlite"
+    with Store(store) as db:
+        db.write_dataset(generate_sample(seed=2, n_users=80, n_items=60))
+        dataset = db.read_dataset()
+    run = RunConfig(recommender="sasrec", models={"sasrec": {"epochs": 3, "hidden": 16, "max_len": 20, "num_threads": 1}})
+    artifact = Artifact.train(dataset, run, evaluate=False)
+    artifact.reasoner = make_reasoner("template").fit(dataset)
+    artifact.save(folder / "artifact")
+    return folder / "artifact", store
+
+
+@pytest.fixture()
+def shop(small_shop: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy per test: pipelines write to the store and, on forget, to the artifact."""
+    artifact, store = small_shop
+    shutil.copytree(artifact, tmp_path / "artifact")
+    shutil.copy(store, tmp_path / "shop.sqlite")
+    return tmp_path / "artifact", tmp_path / "shop.sqlite"
+
+
+def test_sequence_model_follows_new_events_and_a_restart_replays_them(shop: tuple[Path, Path]) -> None:
+    artifact, store = shop
+    pipeline = Pipeline.open(artifact, store)
+    try:
+        before = pipeline.recommend("U00004", 5)
+        last = [e["item"] for e in before["items"][:2]]
+        events = [{"user": "U00004", "item": i, "event": "purchase", "timestamp": 1_800_000_000 + n} for n, i in enumerate(last)]
+        events.append({"user": "late-comer", "item": last[0], "event": "view", "timestamp": 1_800_000_005})
+        assert pipeline.record_events(events)["observed"] == 3
+        after = pipeline.recommend("U00004", 5)
+        newcomer = pipeline.recommend("late-comer", 5)
+    finally:
+        pipeline.close()
+    assert [e["item"] for e in after["items"]] != [e["item"] for e in before["items"]]
+    assert not set(last) & {e["item"] for e in after["items"]}
+    assert newcomer["known"] and not newcomer["fallback"]
+    reopened = Pipeline.open(artifact, store)
+    try:
+        assert reopened.recommend("U00004", 5)["items"] == after["items"]
+        again = reopened.recommend("late-comer", 5)
+        assert again["known"] and [e["item"] for e in again["items"]] == [e["item"] for e in newcomer["items"]]
+        assert reopened.model_info()["live"]["users_added"] == 1
+    finally:
+        reopened.close()
+
+
+def test_forgetting_a_live_only_shopper_leaves_the_artifact_alone(shop: tuple[Path, Path]) -> None:
+    artifact, store = shop
+    untouched = folder_digest(artifact)
+    pipeline = Pipeline.open(artifact, store)
+    try:
+        pipeline.record_events([{"user": "visitor-9", "item": "SKU00003", "event": "cart", "timestamp": 10}])
+        assert pipeline.recommend("visitor-9", 3)["known"]
+        answer = pipeline.forget("visitor-9")
+        assert answer["removed"]["store"]["interactions"] == 1 and answer["removed"]["artifact_files"] == []
+        assert pipeline.recommend("visitor-9", 3)["fallback"]
+        assert "visitor-9" not in pipeline.users(1000)
+    finally:
+        pipeline.close()
+    assert folder_digest(artifact) == untouched
+
+
+def test_forgetting_a_trained_shopper_rewrites_the_artifact_consistently(shop: tuple[Path, Path]) -> None:
+    artifact, store = shop
+    before = Artifact.load(artifact)
+    uid = before.user_ids.index("U00007")
+    rows = int((before.interactions["user"] == uid).sum())
+    pipeline = Pipeline.open(artifact, store)
+    try:
+        pipeline.forget("U00007")
+    finally:
+        pipeline.close()
+    after = Artifact.load(artifact)
+    assert "U00007" not in after.user_ids and len(after.user_ids) == len(before.user_ids)
+    assert len(after.interactions) == len(before.interactions) - rows and not (after.interactions["user"] == uid).any()
+    assert after.recommender.seen[uid].nnz == 0 and (after.recommender.latest[uid] == -1).all()
+    assert uid not in after.reasoner.users
+    # the split still indexes the same remaining rows
+    kept = before.interactions[before.interactions["user"] != uid].reset_index(drop=True)
+    for part in ("train", "valid", "test"):
+        old = before.interactions.iloc[getattr(before.split, part)]
+        new = after.interactions.iloc[getattr(after.split, part)]
+        assert len(new) == int((old["user"] != uid).sum())
+        assert new.reset_index(drop=True).equals(old[old["user"] != uid].reset_index(drop=True))
+    assert len(kept) == len(after.interactions)
+    # and the pipeline still opens and serves everyone else
+    reopened = Pipeline.open(artifact, store)
+    try:
+        assert reopened.recommend("U00008", 3)["known"] and reopened.recommend("U00007", 3)["fallback"]
+    finally:
+        reopened.close()
