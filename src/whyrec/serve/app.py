@@ -65,12 +65,16 @@ EventIn = Annotated[BehaviourEventIn | RatingEventIn, Field(discriminator="event
 
 
 class EventsIn(BaseModel):
+    """A batch of live events, at most 1000."""
+
     model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 
 
 class FeedbackIn(BaseModel):
+    """A shopper's reaction to a recommended item."""
+
     model_config = ConfigDict(extra="forbid")
 
     user: Id
@@ -79,6 +83,8 @@ class FeedbackIn(BaseModel):
 
 
 class ItemIn(BaseModel):
+    """One catalog row; PUT replaces every field."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=500)
@@ -168,38 +174,47 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:
+        """Liveness: answers once the models are loaded."""
         return JSONResponse({"status": "ok", "uptime_s": round(time.monotonic() - request.app.state.started, 1)})
 
     @app.get("/v1/model", tags=["ops"], dependencies=[Depends(reader)])
     def model(p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """The artifact served: version, recommender, reasoner, training data, metrics, live counters."""
         return JSONResponse(p.model_info())
 
     @app.get("/v1/users", tags=["users"], dependencies=[Depends(reader)])
     def users(limit: int = Query(50, ge=1, le=1000), p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Raw ids of shoppers the model knows, in id order."""
         return JSONResponse({"users": p.users(limit)})
 
     @app.get("/v1/users/{user_id}/recommendations", tags=["users"], dependencies=[Depends(reader)])
     def recommendations(user_id: Id, k: int = Query(10, ge=1), p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Top-k items with score, reason, aspects, evidence and attribution; `fallback` marks popular items for unknown shoppers."""
         return JSONResponse(p.recommend(user_id, min(k, settings.max_k)))
 
     @app.get("/v1/users/{user_id}/profile", tags=["users"], dependencies=[Depends(reader)])
     def profile(user_id: Id, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """The shopper's interest profile: aspects with sentiment, categories, brands, price band, recent items."""
         return JSONResponse(p.profile(user_id))
 
     @app.delete("/v1/users/{user_id}", tags=["users"], dependencies=[Depends(writer)])
     def forget(user_id: Id, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Forget a shopper in the store, the running model and the artifact; lists what was removed and what needs retraining."""
         return JSONResponse(p.forget(user_id))
 
     @app.post("/v1/events", tags=["events"], dependencies=[Depends(writer)])
     def events(body: EventsIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Record behaviour events (repeats are ignored) and fold them into the model without retraining."""
         return JSONResponse(p.record_events([e.model_dump() for e in body.events]))
 
     @app.post("/v1/feedback", tags=["events"], dependencies=[Depends(writer)])
     def feedback(body: FeedbackIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Like or dismiss a recommended item; dismissed items are not recommended to that shopper again."""
         return JSONResponse(p.record_feedback(body.user, body.item, body.kind))
 
     @app.put("/v1/items/{item_id}", tags=["catalog"], dependencies=[Depends(writer)])
     def upsert_item(item_id: Id, body: ItemIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
+        """Create or replace a catalog row; cached reasons about the item are dropped."""
         return JSONResponse(p.upsert_item(item_id, body.model_dump()))
 
     app.state.started = time.monotonic()
