@@ -2,44 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_helpers import Run, one_error_line, one_json
 
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
-
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """`whyrec ARGS` through `cli.main`, with its exit code, stdout and stderr."""
-    from whyrec.cli import main
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        argv = ["whyrec", *map(str, args)]
-        monkeypatch.setattr(sys, "argv", argv)
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return run
-
-
-def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    assert proc.returncode == 0, proc.stderr
-    [line] = proc.stdout.splitlines()
-    return json.loads(line)
 
 
 @pytest.fixture
@@ -58,8 +27,7 @@ def test_simulate_then_report_finds_the_effect(cli: Run, shop: Path) -> None:
     assert ctr["significant"] and ctr["uplift_ci"][0] <= 0.3 <= ctr["uplift_ci"][1]
     human = cli("ab", "report", "--store", shop, "--experiment", "simulated")
     assert human.returncode == 0 and "prompt_lm vs template ctr: uplift +" in human.stdout and "(significant)" in human.stdout
-    again = cli("ab", "simulate", "--store", shop)
-    assert again.returncode == 2 and "already logged" in again.stderr
+    assert "already logged" in one_error_line(cli("ab", "simulate", "--store", shop))
 
 
 def test_an_aa_simulation_is_not_flagged(cli: Run, shop: Path) -> None:
@@ -88,5 +56,4 @@ def test_replay_reads_the_arms_from_a_run_config(cli: Run, shop: Path, tmp_path:
     ],
 )
 def test_errors_are_one_line_and_exit_2(cli: Run, shop: Path, args: tuple[str, ...], message: str) -> None:
-    proc = cli(*args, "--store", shop)
-    assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert message in one_error_line(cli(*args, "--store", shop))

@@ -7,59 +7,14 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import Run, one_error_line, one_json, whyrec
 
 from whyrec.data.split import Split, make_split
 from whyrec.data.store import Store
-
-WHYREC = Path(sys.executable).parent / "whyrec"  # the console script of the venv running the tests
-
-
-def whyrec(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(WHYREC), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
-
-
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """`whyrec ARGS` in this process through `cli.main` (same exit codes and streams, no interpreter start-up)."""
-    from whyrec.cli import main
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        argv = ["whyrec", *map(str, args)]
-        monkeypatch.setattr(sys, "argv", argv)
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return run
-
-
-def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    """The single JSON object a --json run must print, and nothing else on stdout."""
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1, proc.stdout
-    return json.loads(lines[0])
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str], code: int) -> str:
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

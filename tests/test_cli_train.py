@@ -6,57 +6,16 @@ without paying an interpreter start per command.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import Run, one_error_line, one_json, whyrec
 
 from whyrec.artifact import Artifact
-from whyrec.cli import main
 from whyrec.data.sample import generate_sample
 from whyrec.data.split import Split
 from whyrec.data.store import Store
-
-WHYREC = Path(sys.executable).parent / "whyrec"  # the console script of the venv running the tests
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def whyrec(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """Run `whyrec ARGS...` in this process; returns the exit code and what it printed."""
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        argv = ["whyrec", *map(str, args)]
-        monkeypatch.setattr(sys, "argv", argv)
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out.out, out.err)
-
-    return run
-
-
-def one_json(proc: subprocess.CompletedProcess[str]) -> dict:
-    """The single JSON object a --json run must print, and nothing else on stdout."""
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1, proc.stdout
-    return json.loads(lines[0])
-
-
-def one_error_line(proc: subprocess.CompletedProcess[str], code: int = 2) -> str:
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(store: Path) -> tuple[Path, dict]:
     """Trained by the real console script: the one end-to-end run through a fresh interpreter."""
     out = store.parent / "knn"
-    cmd = [str(WHYREC), "train", "--store", str(store), "--recommender", "itemknn", "--out", str(out), "--json"]
-    return out, one_json(subprocess.run(cmd, capture_output=True, text=True, timeout=300))
+    return out, one_json(whyrec("train", "--store", store, "--recommender", "itemknn", "--out", out, "--json", timeout=300))
 
 
 def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, dict]) -> None:
@@ -86,13 +44,13 @@ def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, 
     assert len(loaded.split.train) == payload["train_rows"]
 
 
-def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path, whyrec: Run) -> None:
+def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path, cli: Run) -> None:
     config = tmp_path / "run.toml"
     config.write_text('recommender = "mf"\nseed = 7\n[models.mf]\nfactors = 8\niterations = 3\nnum_threads = 1\n')
     split_dir = tmp_path / "split"
-    assert whyrec("split", "--store", store, "--protocol", "temporal", "--out", split_dir).returncode == 0
+    assert cli("split", "--store", store, "--protocol", "temporal", "--out", split_dir).returncode == 0
     payload = one_json(
-        whyrec("train", "--store", store, "--config", config, "--split", split_dir, "--out", tmp_path / "a", "--json")
+        cli("train", "--store", store, "--config", config, "--split", split_dir, "--out", tmp_path / "a", "--json")
     )
     assert payload["recommender"] == "mf" and payload["split"] == "temporal"
     loaded = Artifact.load(tmp_path / "a")
@@ -100,55 +58,55 @@ def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path, whyr
     np.testing.assert_array_equal(loaded.split.test, Split.load(split_dir).test)
 
 
-def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict], whyrec: Run) -> None:
+def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict], cli: Run) -> None:
     out, _ = trained
-    known = one_json(whyrec("recommend", "--artifact", out, "--user", "U00007", "-k", "4", "--json"))
+    known = one_json(cli("recommend", "--artifact", out, "--user", "U00007", "-k", "4", "--json"))
     assert known["user"] == "U00007" and known["fallback"] is False
     assert len(known["items"]) == 4 and all(e["item"].startswith("SKU") for e in known["items"])
     assert set(known["items"][0]) >= {"item", "score", "reason", "evidence"}
-    stranger = one_json(whyrec("recommend", "--artifact", out, "--user", "someone new", "--json"))
+    stranger = one_json(cli("recommend", "--artifact", out, "--user", "someone new", "--json"))
     assert stranger["fallback"] is True and len(stranger["items"]) == 10
-    human = whyrec("recommend", "--artifact", out, "--user", "U00007", "-k", "2")
+    human = cli("recommend", "--artifact", out, "--user", "U00007", "-k", "2")
     assert human.returncode == 0 and known["items"][1]["item"] in human.stdout.splitlines()[2]
 
 
-def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained: tuple[Path, dict], whyrec: Run) -> None:
+def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained: tuple[Path, dict], cli: Run) -> None:
     out, payload = trained
-    full = one_json(whyrec("evaluate", "--artifact", out, "--json"))
+    full = one_json(cli("evaluate", "--artifact", out, "--json"))
     assert full["ranking"] == payload["metrics"]["ranking"] and full["protocol"] == "full ranking"
-    sampled = one_json(whyrec("evaluate", "--artifact", out, "--negatives", "99", "--json"))
+    sampled = one_json(cli("evaluate", "--artifact", out, "--negatives", "99", "--json"))
     assert sampled["ranking"]["hr@10"] > full["ranking"]["hr@10"]
     metrics = Artifact.load(out).metrics
     assert metrics["ranking"] == full["ranking"] and metrics["ranking[n_negatives=99]"] == sampled["ranking"]
 
 
-def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path, dict], tmp_path: Path, whyrec: Run) -> None:
+def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path, dict], tmp_path: Path, cli: Run) -> None:
     out, _ = trained
     assert "unknown recommender 'nope'" in one_error_line(
-        whyrec("train", "--store", store, "--recommender", "nope", "--out", tmp_path / "x")
+        cli("train", "--store", store, "--recommender", "nope", "--out", tmp_path / "x")
     )
-    assert "not a whyrec artifact" in one_error_line(whyrec("recommend", "--artifact", tmp_path, "--user", "U1"))
-    assert "-k" in one_error_line(whyrec("recommend", "--artifact", out, "--user", "U1", "-k", "0"))
+    assert "not a whyrec artifact" in one_error_line(cli("recommend", "--artifact", tmp_path, "--user", "U1"))
+    assert "-k" in one_error_line(cli("recommend", "--artifact", out, "--user", "U1", "-k", "0"))
     bad = tmp_path / "bad.toml"
     bad.write_text('[models.itemknn]\nk = -3\n')
     assert "field 'k'" in one_error_line(
-        whyrec("train", "--store", store, "--config", bad, "--recommender", "itemknn", "--out", tmp_path / "y")
+        cli("train", "--store", store, "--config", bad, "--recommender", "itemknn", "--out", tmp_path / "y")
     )
     # A split of a bigger store does not fit this one: named by file, not an IndexError.
     foreign = Split("leave-last-out", None, np.array([0, 10**7]), np.array([1]), np.array([2]))
     foreign.save(tmp_path / "foreign")
     assert "train.index" in one_error_line(
-        whyrec("train", "--store", store, "--split", tmp_path / "foreign", "--out", tmp_path / "z")
+        cli("train", "--store", store, "--split", tmp_path / "foreign", "--out", tmp_path / "z")
     )
 
 
-def test_demo_ingests_trains_shows_and_then_reuses(tmp_path: Path, whyrec: Run) -> None:
-    first = one_json(whyrec("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
+def test_demo_ingests_trains_shows_and_then_reuses(tmp_path: Path, cli: Run) -> None:
+    first = one_json(cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
     assert first["reused_artifact"] is False and first["recommender"] == "itemknn"
     assert [r["user"] for r in first["recommendations"]] == ["U00000", "U00001"]
     assert all(len(r["items"]) == 5 for r in first["recommendations"])
     assert (tmp_path / "demo" / "store.sqlite").exists()
-    again = one_json(whyrec("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
+    again = one_json(cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
     assert again["reused_artifact"] is True and again["recommendations"] == first["recommendations"]
-    human = whyrec("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "1")
+    human = cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "1")
     assert human.returncode == 0 and "U00000:" in human.stdout and "reused" in human.stdout

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import Run, one_error_line, one_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,27 +26,6 @@ from whyrec.data.store import Store
 from whyrec.errors import ConfigError
 
 KEY = b"k3y-for-tests-only-0123456789"
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """`whyrec ARGS` through `cli.main`, with its exit code, stdout and stderr."""
-    from whyrec.cli import main
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        argv = ["whyrec", *map(str, args)]
-        monkeypatch.setattr(sys, "argv", argv)
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(argv, code, out, err)
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +71,12 @@ def test_ingest_pseudonymize_leaves_no_raw_user_id_and_no_key_in_the_store(
     key_file.write_bytes(KEY + b"\n")
     monkeypatch.delenv(KEY_ENV, raising=False)
     store = tmp_path / "shop.sqlite"
-    proc = cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--id-key-file", key_file, "--json")
-    assert proc.returncode == 0, proc.stderr
+    out = one_json(cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--id-key-file", key_file, "--json"))
     raw_ids = {r["reviewerID"] for r in records}
     with Store(store) as db:
         users = db.read_dataset().user_ids.raw
         stats_out = db.setting("user_ids")
-    assert len(users) == len(raw_ids) == json.loads(proc.stdout)["users"]
+    assert len(users) == len(raw_ids) == out["users"]
     assert set(users) == {pseudonym(r, KEY) for r in raw_ids}
     blob = store_bytes(store)
     leaked = [r for r in raw_ids if r.encode() in blob]
@@ -108,30 +84,27 @@ def test_ingest_pseudonymize_leaves_no_raw_user_id_and_no_key_in_the_store(
     assert KEY not in blob and stats_out == f"hmac-sha256:{key_fingerprint(KEY)}"
     # the same file and key again adds nothing: pseudonyms are stable across runs
     monkeypatch.setenv(KEY_ENV, KEY.decode())
-    again = cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--json")
-    assert again.returncode == 0 and json.loads(again.stdout)["added"]["interactions"] == 0
+    again = one_json(cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--json"))
+    assert again["added"]["interactions"] == 0
 
 
 def test_mixing_raw_and_pseudonymous_ids_or_two_keys_is_refused(cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     store = tmp_path / "p.sqlite"
-    missing = cli("ingest", "--format", "sample", "--store", store, "--pseudonymize")
-    assert missing.returncode == 2 and KEY_ENV in missing.stderr and not store.exists()
+    assert KEY_ENV in one_error_line(cli("ingest", "--format", "sample", "--store", store, "--pseudonymize"))
+    assert not store.exists()
     monkeypatch.setenv(KEY_ENV, "short")
-    assert "at least 16 bytes" in cli("ingest", "--format", "sample", "--store", store, "--pseudonymize").stderr
+    assert "at least 16 bytes" in one_error_line(cli("ingest", "--format", "sample", "--store", store, "--pseudonymize"))
     monkeypatch.setenv(KEY_ENV, KEY.decode())
     assert cli("ingest", "--format", "sample", "--store", store, "--pseudonymize").returncode == 0
-    raw = cli("ingest", "--format", "sample", "--store", store)
-    assert raw.returncode == 2 and "holds pseudonymous user ids" in raw.stderr
+    assert "holds pseudonymous user ids" in one_error_line(cli("ingest", "--format", "sample", "--store", store))
     monkeypatch.setenv(KEY_ENV, "another-key-of-enough-length")
-    other = cli("ingest", "--format", "sample", "--store", store, "--pseudonymize")
-    assert other.returncode == 2 and "another key" in other.stderr
+    assert "another key" in one_error_line(cli("ingest", "--format", "sample", "--store", store, "--pseudonymize"))
     plain = tmp_path / "raw.sqlite"
     assert cli("ingest", "--format", "sample", "--store", plain).returncode == 0
-    late = cli("ingest", "--format", "sample", "--store", plain, "--pseudonymize")
-    assert late.returncode == 2 and "holds raw user ids" in late.stderr
+    assert "holds raw user ids" in one_error_line(cli("ingest", "--format", "sample", "--store", plain, "--pseudonymize"))
     stray = cli("ingest", "--format", "sample", "--store", plain, "--id-key-file", tmp_path / "k")
-    assert stray.returncode == 2 and "only used with --pseudonymize" in stray.stderr
+    assert "only used with --pseudonymize" in one_error_line(stray)
 
 
 # ---- differential privacy --------------------------------------------------------------------------------
@@ -196,15 +169,11 @@ def test_stats_dp_epsilon_prints_only_the_private_release(cli: Run, tmp_path: Pa
     store = tmp_path / "shop.sqlite"
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0, n_users=50, n_items=40))
-    proc = cli("stats", "--store", store, "--dp-epsilon", "2", "--dp-clip", "3", "--dp-seed", "7", "--json")
-    assert proc.returncode == 0, proc.stderr
-    [line] = proc.stdout.splitlines()
-    out = json.loads(line)
+    out = one_json(cli("stats", "--store", store, "--dp-epsilon", "2", "--dp-clip", "3", "--dp-seed", "7", "--json"))
     assert set(out) >= {"epsilon", "sensitivity", "laplace_scale", "statement", "category_popularity", "event_types"}
     assert not set(out) & {"users", "interactions", "sparsity", "top_aspects", "ratings"}  # the exact figures stay out
     assert out["sensitivity"] == 3 * (3 + 5) and out["laplace_scale"] == 12.0
     assert [r["name"] for r in out["event_types"]] and all(r["count"] >= 0 for r in out["category_popularity"])
     human = cli("stats", "--store", store, "--dp-epsilon", "2")
     assert human.returncode == 0 and "epsilon-DP with epsilon=2" in human.stdout
-    bad = cli("stats", "--store", store, "--dp-epsilon", "0")
-    assert bad.returncode == 2 and "--dp-epsilon" in bad.stderr
+    assert "--dp-epsilon" in one_error_line(cli("stats", "--store", store, "--dp-epsilon", "0"))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import Run, one_error_line, one_json
 
 from whyrec.artifact import Artifact
-from whyrec.cli import main
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 from whyrec.errors import ConfigError
@@ -102,25 +100,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "knn", store
 
 
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["whyrec", *map(str, args)])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_explain_plot_draws_the_models_own_attribution(
-    shop: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_explain_plot_draws_the_models_own_attribution(shop: tuple[Path, Path], tmp_path: Path, cli: Run) -> None:
     artifact, _ = shop
-    code, out, err = run_cli(monkeypatch, capsys, "explain", "--artifact", artifact, "--user", "U00003", "--plot", tmp_path / "u.png", "-k", "5", "--json")
-    assert code == 0, err
-    [line] = out.splitlines()
-    plot = json.loads(line)["plot"]
+    plot = one_json(cli("explain", "--artifact", artifact, "--user", "U00003", "--plot", tmp_path / "u.png", "-k", "5", "--json"))["plot"]
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
     assert plot["method"] == "exact" and len(plot["items"]) == 5 and plot["history"]
     # The drawn weights are item-kNN's exact terms for the same recommendations (held-out rows folded in).
@@ -135,17 +117,15 @@ def test_explain_plot_draws_the_models_own_attribution(
     assert loaded.item_ids.raw[int(history[np.argmax(weights[0])])] in plot["history"]  # the top item's best support is drawn
 
 
-def test_explain_plot_svg_unknown_user_and_bad_input(
-    shop: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_explain_plot_svg_unknown_user_and_bad_input(shop: tuple[Path, Path], tmp_path: Path, cli: Run) -> None:
     artifact, store = shop
-    code, out, err = run_cli(monkeypatch, capsys, "explain", "--artifact", artifact, "--store", store, "--user", "nobody", "--plot", tmp_path / "n.svg")
-    assert code == 0, err
-    assert "none" in out and b"<svg" in (tmp_path / "n.svg").read_bytes()[:1000]
+    proc = cli("explain", "--artifact", artifact, "--store", store, "--user", "nobody", "--plot", tmp_path / "n.svg")
+    assert proc.returncode == 0, proc.stderr
+    assert "none" in proc.stdout and b"<svg" in (tmp_path / "n.svg").read_bytes()[:1000]
     for args, message in (
         (("--plot", tmp_path / "x.jpg"), ".png or .svg"),
         ((), "--item or --plot"),
         (("--plot", tmp_path / "x.png", "--store", tmp_path / "missing.sqlite"), "missing.sqlite"),
     ):
-        code, out, err = run_cli(monkeypatch, capsys, "explain", "--artifact", artifact, "--user", "U00003", *args)
-        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, (args, err)
+        line = one_error_line(cli("explain", "--artifact", artifact, "--user", "U00003", *args))
+        assert message in line, (args, line)
