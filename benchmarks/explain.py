@@ -12,9 +12,11 @@ third with the same code.
     .venv/bin/python benchmarks/explain.py --reasoners template,peter --datasets gift-cards,magazine --seeds 1
     .venv/bin/python benchmarks/explain.py --datasets xrec-amazon --reasoners template --seeds 1 --no-embed
     .venv/bin/python benchmarks/explain.py --option peter.epochs=20 --option peter.emsize=256 ...
+    .venv/bin/python benchmarks/explain.py --reasoners prompt_lm,pepler --option prompt_lm.bf16=true --out lm.json
+    .venv/bin/python benchmarks/explain.py --tables peter.json lm.json   # one table from runs made apart
 
-Prints a Markdown table (and writes all numbers as JSON with --out). Not a test: it reads whole
-datasets and trains models.
+Prints a Markdown table (and writes all numbers as JSON with --out, rewritten after every run so
+an interrupted benchmark keeps what it finished). Not a test: it reads whole datasets and trains models.
 """
 
 from __future__ import annotations
