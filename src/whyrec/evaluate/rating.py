@@ -10,32 +10,22 @@ import numpy as np
 
 from whyrec.errors import DataError
 
+Ratings = Sequence[float] | np.ndarray
 
-def rmse(
-    pred: Sequence[float] | np.ndarray,
-    true: Sequence[float] | np.ndarray,
-    *,
-    min_rating: float | None = None,
-    max_rating: float | None = None,
-) -> float:
+
+def rmse(pred: Ratings, true: Ratings, *, min_rating: float | None = None, max_rating: float | None = None) -> float:
     """Root mean squared error, after clipping predictions to [min_rating, max_rating] where given."""
     err = _errors(pred, true, min_rating, max_rating)
     return float(np.sqrt(np.mean(err**2)))
 
 
-def mae(
-    pred: Sequence[float] | np.ndarray,
-    true: Sequence[float] | np.ndarray,
-    *,
-    min_rating: float | None = None,
-    max_rating: float | None = None,
-) -> float:
+def mae(pred: Ratings, true: Ratings, *, min_rating: float | None = None, max_rating: float | None = None) -> float:
     """Mean absolute error, after clipping predictions to [min_rating, max_rating] where given."""
     err = _errors(pred, true, min_rating, max_rating)
     return float(np.mean(np.abs(err)))
 
 
-def _errors(pred, true, min_rating: float | None, max_rating: float | None) -> np.ndarray:
+def _errors(pred: Ratings, true: Ratings, min_rating: float | None, max_rating: float | None) -> np.ndarray:
     """Checked (clipped prediction - truth), as float64."""
     p = np.asarray(pred, dtype=np.float64)
     t = np.asarray(true, dtype=np.float64)
