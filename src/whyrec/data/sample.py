@@ -80,6 +80,14 @@ def _build(levels: tuple[str, ...]) -> _Aspect:
     return _Aspect("build quality", levels, "Housed in a {}.", ("solid", "robust"), ("flimsy", "cheap"))
 
 
+def _waterproofing(levels: tuple[str, ...], spec: str) -> _Aspect:
+    return _Aspect("waterproofing", levels, spec, ("reliable", "excellent"), ("leaky", "disappointing"))
+
+
+def _sound(levels: tuple[str, ...], spec: str) -> _Aspect:
+    return _Aspect("sound quality", levels, spec, ("rich", "crisp"), ("muddy", "tinny"))
+
+
 _LEAVES: tuple[_Leaf, ...] = (
     _Leaf(
         "Outdoor > Jackets > Rain",
@@ -88,13 +96,7 @@ _LEAVES: tuple[_Leaf, ...] = (
         120.0,
         (
             _weight(("610 g", "520 g", "430 g", "350 g", "280 g")),
-            _Aspect(
-                "waterproofing",
-                ("5,000 mm", "10,000 mm", "15,000 mm", "20,000 mm", "28,000 mm"),
-                "Waterproof rating: {} hydrostatic head.",
-                ("reliable", "excellent"),
-                ("leaky", "disappointing"),
-            ),
+            _waterproofing(("5,000 mm", "10,000 mm", "15,000 mm", "20,000 mm", "28,000 mm"), "Waterproof rating: {} hydrostatic head."),
             _zipper("Front closure: {}."),
             _Aspect(
                 "hood",
@@ -163,12 +165,8 @@ _LEAVES: tuple[_Leaf, ...] = (
                 ("excellent", "confident"),
                 ("slippery", "poor"),
             ),
-            _Aspect(
-                "waterproofing",
-                ("no membrane", "water-repellent leather", "waterproof coating", "waterproof membrane", "Gore-Tex membrane"),
-                "Waterproofing: {}.",
-                ("reliable", "excellent"),
-                ("leaky", "disappointing"),
+            _waterproofing(
+                ("no membrane", "water-repellent leather", "waterproof coating", "waterproof membrane", "Gore-Tex membrane"), "Waterproofing: {}."
             ),
             _Aspect(
                 "cushioning",
@@ -300,13 +298,7 @@ _LEAVES: tuple[_Leaf, ...] = (
         110.0,
         (
             _battery(("12 hours", "20 hours", "30 hours", "40 hours", "60 hours")),
-            _Aspect(
-                "sound quality",
-                ("30 mm drivers", "32 mm drivers", "40 mm drivers", "40 mm beryllium drivers", "50 mm planar drivers"),
-                "Uses {}.",
-                ("rich", "crisp"),
-                ("muddy", "tinny"),
-            ),
+            _sound(("30 mm drivers", "32 mm drivers", "40 mm drivers", "40 mm beryllium drivers", "50 mm planar drivers"), "Uses {}."),
             _Aspect(
                 "noise cancelling",
                 ("no noise cancelling", "passive isolation", "basic active noise cancelling", "hybrid noise cancelling", "adaptive hybrid noise cancelling"),
@@ -334,12 +326,9 @@ _LEAVES: tuple[_Leaf, ...] = (
         80.0,
         (
             _battery(("6 hours", "10 hours", "15 hours", "20 hours", "24 hours")),
-            _Aspect(
-                "sound quality",
+            _sound(
                 ("a single 5 W driver", "10 W stereo drivers", "20 W stereo drivers", "30 W drivers with a passive radiator", "40 W drivers with two passive radiators"),
                 "Sound comes from {}.",
-                ("rich", "crisp"),
-                ("muddy", "tinny"),
             ),
             _Aspect(
                 "water resistance",
