@@ -316,6 +316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged")
     args = parser.parse_args(argv)
     if args.tables is not None:
+        missing = [str(path) for path in args.tables if not path.is_file()]
+        if missing:
+            raise SystemExit(f"--tables: no such file {', '.join(missing)}")
         rows = [row for path in args.tables for row in json.loads(path.read_text())["rows"]]
         order = {name: k for k, name in enumerate(DATASETS)}
         print(markdown(sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))))
