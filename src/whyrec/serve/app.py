@@ -145,6 +145,7 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
         version="1",
         summary="Recommendations with personal, grounded reasons.",
         lifespan=lifespan,
+        responses=problems.RESPONSES,
     )
     problems.install(app)
 

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whyrec.errors import ArtifactError, ConfigError, DataError, NotFoundError, WhyrecError
@@ -24,6 +25,23 @@ _TITLES = {
     500: "Internal error",
     503: "Unavailable",
 }
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457 problem details)."""
+
+    type: str  # a stable slug, e.g. "/problems/unauthorized"
+    title: str
+    status: int
+    detail: str
+
+
+# Documented on every operation, so clients and schema-driven tools know errors are problem details.
+RESPONSES: dict[int | str, dict] = {
+    status: {"content": {"application/problem+json": {"schema": Problem.model_json_schema()}}, "description": title}
+    for status, title in ((401, "Unauthorized"), (403, "Forbidden"), (404, "Not found"), (413, "Request too large"),
+                          (422, "Invalid input"), (500, "Internal error"))
+}  # fmt: skip
 
 
 def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
