@@ -77,7 +77,8 @@ def fitted_model(name: str, dataset, split, args: argparse.Namespace) -> tuple[R
 def deletion_rows(model: Recommender, user: int, target: int, order: np.ndarray, ks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(len(ks),) scores and ranks of `target` after removing the first k items of `order` from the user's history.
 
-    Rank is 1 + the number of rankable items (not in the user's history, not cold) scored above the target.
+    Rank is among rankable items (not in the user's history, not cold); ties take their mean rank,
+    because a deleted history can leave many items at one score (item-kNN: zero).
     """
     sequence = model.history(user)
     histories = [sequence[~np.isin(sequence, order[:k])] for k in ks]
@@ -87,7 +88,10 @@ def deletion_rows(model: Recommender, user: int, target: int, order: np.ndarray,
     if not model.scores_cold_items:
         candidates &= model.popularity > 0
     target_scores = scores[:, target]
-    ranks = 1 + (scores[:, candidates] > target_scores[:, None]).sum(axis=1)
+    pool = scores[:, candidates]
+    above = (pool > target_scores[:, None]).sum(axis=1)
+    tied = (pool == target_scores[:, None]).sum(axis=1) - 1  # other than the target itself
+    ranks = 1 + above + tied / 2
     return target_scores, ranks
 
 
@@ -101,7 +105,7 @@ def run_model(model: Recommender, users: np.ndarray, methods: list[str], args: a
         [ranked] = model.recommend([user], k=TOP_N)
         target = int(ranked.items[0])
         base_score, base_rank = deletion_rows(model, user, target, np.empty(0, np.int64), (0,))
-        base_ranks.append(int(base_rank[0]))
+        base_ranks.append(float(base_rank[0]))
         base_scores.append(float(base_score[0]))
         history = np.unique(model.history(user))
         lengths.append(len(model.history(user)))
