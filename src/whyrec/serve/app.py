@@ -40,7 +40,7 @@ class ServeSettings(BaseModel):
 class _EventFields(BaseModel):
     """What every live event carries."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: JSON true is not a timestamp of 1
 
     user: Id
     item: Id
@@ -67,7 +67,7 @@ EventIn = Annotated[BehaviourEventIn | RatingEventIn, Field(discriminator="event
 class EventsIn(BaseModel):
     """A batch of live events, at most 1000."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 
@@ -75,7 +75,7 @@ class EventsIn(BaseModel):
 class FeedbackIn(BaseModel):
     """A shopper's reaction to a recommended item."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     user: Id
     item: Id
@@ -85,7 +85,7 @@ class FeedbackIn(BaseModel):
 class ItemIn(BaseModel):
     """One catalog row; PUT replaces every field."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     title: str = Field(min_length=1, max_length=500)
     category: str = Field("", max_length=500)  # path joined with " > "

@@ -39,7 +39,7 @@ class Problem(BaseModel):
 # Documented on every operation, so clients and schema-driven tools know errors are problem details.
 RESPONSES: dict[int | str, dict] = {
     status: {"content": {"application/problem+json": {"schema": Problem.model_json_schema()}}, "description": title}
-    for status, title in ((401, "Unauthorized"), (403, "Forbidden"), (404, "Not found"), (413, "Request too large"),
+    for status, title in ((400, "Bad request"), (401, "Unauthorized"), (403, "Forbidden"), (404, "Not found"), (413, "Request too large"),
                           (422, "Invalid input"), (500, "Internal error"))
 }  # fmt: skip
 
