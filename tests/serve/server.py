@@ -55,8 +55,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(artifact: Path, store: Path, log: Path, api_key: str | None) -> Server:
-    """`whyrec serve` as a subprocess on a free loopback port; returns once /healthz answers."""
+def start_server(artifact: Path, store: Path, log: Path, api_key: str | None, *extra: str) -> Server:
+    """`whyrec serve [EXTRA]` as a subprocess on a free loopback port; returns once /healthz answers."""
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("WHYREC_API_KEY", None)
@@ -64,7 +64,7 @@ def start_server(artifact: Path, store: Path, log: Path, api_key: str | None) ->
         env["WHYREC_API_KEY"] = api_key
     out = log.open("wb")
     process = subprocess.Popen(
-        [str(WHYREC), "serve", "--artifact", str(artifact), "--store", str(store), "--port", str(port)],
+        [str(WHYREC), "serve", "--artifact", str(artifact), "--store", str(store), "--port", str(port), *extra],
         stdout=out, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
