@@ -133,6 +133,29 @@ def xrec_predictions(name: str, dataset, split):
     ).reset_index(drop=True)
 
 
+def at_most(records, n: int | None, seed: int):
+    """A seeded sample of `n` of the records, in their order; all of them when n is None or not fewer."""
+    if n is None or len(records) <= n:
+        return records
+    return records.iloc[np.sort(np.random.default_rng(seed).choice(len(records), n, replace=False))].reset_index(drop=True)
+
+
+class Memo:
+    """A reasoner whose repeated requests are answered from what it already wrote (decoding is deterministic)."""
+
+    def __init__(self, reasoner) -> None:
+        self.reasoner, self.name, self.seen = reasoner, reasoner.name, {}
+
+    def generate(self, requests):
+        keys = [(r.user, r.item, r.hint) for r in requests]
+        new = [r for r, k in zip(requests, keys, strict=True) if k not in self.seen]
+        self.seen.update({(r.user, r.item, r.hint): out for r, out in zip(new, self.reasoner.generate(new), strict=True)})
+        return [self.seen[k] for k in keys]
+
+    def __getattr__(self, name: str):
+        return getattr(self.reasoner, name)  # predict_ratings and the like
+
+
 def run_reasoner(
     name: str,
     options: dict[str, Any],
@@ -168,7 +191,8 @@ def run_reasoner(
     started = time.perf_counter()
     reasoner.fit(dataset, split)
     train_s = time.perf_counter() - started
-    metrics = evaluate_reasoner(reasoner, dataset, split, lexicon, embed=embed, records=records)
+    memo = Memo(reasoner)
+    metrics = evaluate_reasoner(memo, dataset, split, lexicon, embed=embed, records=records)
     metrics["train_s"] = train_s
     history = getattr(reasoner, "history", None)
     if history:
@@ -184,7 +208,8 @@ def run_reasoner(
     have = item_aspect_sets(dataset, lexicon, rows=split.train)
     catalog = {int(row["item"]): row for row in dataset.items.drop_duplicates("item").to_dict("records")}
     requests = [ReasonRequest(int(u), int(i)) for u, i in records[["user", "item"]].itertuples(index=False)]
-    checked = generate_grounded(reasoner, fallback, requests, have, lexicon=lexicon, catalog=catalog)
+    # The filtered run starts from the reasons already scored above: only retries are decoded again.
+    checked = generate_grounded(memo, fallback, requests, have, lexicon=lexicon, catalog=catalog)
     filtered = score_generated([r.text for r in checked], records, dataset, split, lexicon, embed)
     filtered["replaced"] = sum(r.evidence.get("generated_by") == "template" for r in checked) / len(checked)
     return metrics, filtered
@@ -199,12 +224,14 @@ def benchmark(
     embed: Callable | None,
     log: Callable[[str], None],
     usr_pairs: int | None = None,
+    max_records: int | None = None,
     checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept.
 
     "USR all pairs" is taken over every reviewed (user, item) pair, or over a seeded sample of
-    `usr_pairs` of them (the same sample for every system, so the figures compare). `checkpoint`
+    `usr_pairs` of them (the same sample for every system, so the figures compare); `max_records`
+    scores every system (XRec's outputs too) on the same seeded sample of the test records. `checkpoint`
     gets the rows so far after each system's run, so an interrupted run keeps what it finished.
     """
     from whyrec.evaluate.explain_eval import reference_records, score_generated
@@ -223,7 +250,7 @@ def benchmark(
             split = (xrec_split if xrec else amazon_split)(dataset, seed, max_train)
             lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
             if xrec:  # the test third's records that XRec also explained, its reference being the whole text
-                records = xrec_predictions(name, dataset, split)
+                records = at_most(xrec_predictions(name, dataset, split), max_records, seed)
                 features = reference_records(dataset, split, lexicon, full_text=True).set_index("row")["feature"]
                 records = records.assign(feature=records["row"].map(features))
                 metrics = score_generated(list(records["xrec_generated"]), records, dataset, split, lexicon, embed)
@@ -231,7 +258,7 @@ def benchmark(
                 per_system.setdefault("xrec (published outputs)", []).append(metrics)
                 log(f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)")
             else:
-                records = reference_records(dataset, split, lexicon)
+                records = at_most(reference_records(dataset, split, lexicon), max_records, seed)
             for reasoner in reasoners:
                 opts = {"seed": seed, **(XREC_OPTIONS.get(reasoner, {}) if xrec else {}), **options.get(reasoner, {})}
                 metrics, filtered = run_reasoner(reasoner, opts, dataset, split, lexicon, records, embed, log, pairs)
@@ -312,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
     parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
     parser.add_argument("--usr-pairs", type=int, default=None, help="USR all pairs over a seeded sample of this many pairs")
+    parser.add_argument("--max-records", type=int, default=None, help="score on a seeded sample of this many test records")
     parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
     parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged")
     args = parser.parse_args(argv)
@@ -335,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     rows = benchmark(
         datasets, [r for r in args.reasoners.split(",") if r], args.seeds, args.max_train, parse_options(args.option), embed,
-        lambda line: print(line, file=sys.stderr, flush=True), args.usr_pairs,
+        lambda line: print(line, file=sys.stderr, flush=True), args.usr_pairs, args.max_records,
         None if args.out is None else lambda partial: write_json(args.out, partial, complete=False),
     )  # fmt: skip
     print(markdown(rows))
