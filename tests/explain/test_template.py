@@ -105,6 +105,18 @@ def _explain(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     return code, out.out, out.err
 
 
+def test_wording_names_no_aspect_but_the_chosen_one(datasets_dir: Path) -> None:
+    """All Beauty's lexicon holds "care" (hair care, skin care): "You care about the scent" would name it."""
+    shop = load("amazon", [datasets_dir / "amazon2018-all-beauty-5core" / "All_Beauty_5.json.gz"], on_error="skip").dataset
+    split = ratio(shop, seed=1, table="reviews")
+    model = TemplateReasoner().fit(shop, split)
+    assert "care" in model.lexicon.features
+    test = shop.reviews.iloc[split.test]
+    reasons = model.generate([ReasonRequest(int(u), int(i)) for u, i in test[["user", "item"]].itertuples(index=False)])
+    assert all(model.lexicon.mentions(r.text) == r.aspects for r in reasons if r.aspects), [r.text for r in reasons][:5]
+    assert sum(r.evidence["kind"] == "personal" for r in reasons) > 10  # personal wordings remain, minus the clashing one
+
+
 def test_cli_explain_json(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _explain(["--artifact", str(artifact_dir), "--user", "u0", "--item", "i5", "--json"], monkeypatch, capsys)
     assert code == 0, err

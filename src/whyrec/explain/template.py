@@ -96,6 +96,12 @@ def _pick(options: tuple[str, ...], request: ReasonRequest) -> str:
     return options[(request.user * 7919 + request.item) % len(options)]
 
 
+def _rotation(options: tuple[str, ...], request: ReasonRequest) -> list[str]:
+    """All templates, the pair's `_pick` first, then the others in order."""
+    first = options.index(_pick(options, request))
+    return [*options[first:], *options[:first]]
+
+
 class TemplateReasoner(Reasoner):
     """Aspect-based reasons from fixed templates; see the module docstring."""
 
@@ -111,12 +117,14 @@ class TemplateReasoner(Reasoner):
         self.catalog: dict[int, list[str]] = {}  # item -> aspects its catalog text names
         self.category: dict[int, str] = {}  # item -> category path, only for items popular in it
         self.brand: dict[int, str] = {}
+        self._clashes: dict[str, bool] = {}  # template -> its fixed words name a lexicon aspect (derived, not saved)
 
     def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
         """Count who praises what in the training reviews (split.train when given, else all)."""
         rows = None if split is None else split.train
         texts = dataset.reviews["text"] if rows is None else dataset.reviews["text"].iloc[rows]
         self.lexicon = AspectLexicon.build(texts, min_count=self.config.min_aspect_count)
+        self._clashes = {}
         mentions = aspect_mentions(dataset, self.lexicon, rows)
         users: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
         items: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
@@ -179,18 +187,31 @@ class TemplateReasoner(Reasoner):
             stats = item_stats[feature]
             opinion = _adjective(stats)
             if personal:
-                text = _pick(_PERSONAL if opinion else _PERSONAL_PLAIN, request)
+                options = _PERSONAL if opinion else _PERSONAL_PLAIN
             else:
-                text = _pick(_ITEM if opinion else _ITEM_PLAIN, request)
+                options = _ITEM if opinion else _ITEM_PLAIN
             score = stats.positive / (stats.positive + stats.negative)
         else:  # named by the catalog only: no reviewer opinion to quote
-            text, opinion, score = _pick(_PERSONAL_CATALOG, request), None, 0.5
+            options, opinion, score = _PERSONAL_CATALOG, None, 0.5
         evidence = {
             "item_aspects": [feature],
             "history_items": history,
             "kind": "personal" if personal else "item",
         }
-        return Reason(request.user, request.item, text.format(feature=feature, opinion=opinion), [feature], evidence, score)
+        return Reason(request.user, request.item, self._wording(options, request, feature, opinion), [feature], evidence, score)
+
+    def _wording(self, options: tuple[str, ...], request: ReasonRequest, feature: str, opinion: str | None) -> str:
+        """The pair's template filled in, or the next one whose fixed words name no other aspect.
+
+        A shop's lexicon can hold a template word ("care" in beauty shops' "hair care"); a reason
+        that named it would cite an aspect the item may not have, so that wording is skipped.
+        """
+        for template in _rotation(options, request):
+            if template not in self._clashes:
+                self._clashes[template] = bool(self.lexicon.mentions(template.format(feature=",", opinion=",")))
+            if not self._clashes[template]:
+                return template.format(feature=feature, opinion=opinion)
+        return _pick(options, request).format(feature=feature, opinion=opinion)
 
     def _fallback(self, request: ReasonRequest) -> Reason:
         """No aspect to cite: the item's category (if popular there), its brand, or a plain line."""
