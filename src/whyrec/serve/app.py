@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whyrec.data.schema import EVENT_TYPES
@@ -24,6 +24,16 @@ from whyrec.serve import problems
 from whyrec.serve.auth import check_key
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def _not_bool(value: Any) -> Any:
+    """Refuse JSON true/false where a number is due: pydantic would read them as 1/0 (schemathesis found it)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
 
 
 class ServeSettings(BaseModel):
@@ -40,11 +50,11 @@ class ServeSettings(BaseModel):
 class _EventFields(BaseModel):
     """What every live event carries."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # strict: JSON true is not a timestamp of 1
+    model_config = ConfigDict(extra="forbid")
 
     user: Id
     item: Id
-    timestamp: int | None = Field(None, ge=0, le=32_503_680_000)  # unix seconds; default: now
+    timestamp: Annotated[int | None, NotBool] = Field(None, ge=0, le=32_503_680_000)  # unix seconds; default: now
 
 
 class BehaviourEventIn(_EventFields):
@@ -57,7 +67,7 @@ class RatingEventIn(_EventFields):
     """A rating: its value is required."""
 
     event: Literal["rating"]
-    rating: float = Field(ge=1, le=5)
+    rating: Annotated[float, NotBool] = Field(ge=1, le=5)
 
 
 # One schema per event kind, told apart by `event`: a rating must carry a value, other events none.
@@ -67,7 +77,7 @@ EventIn = Annotated[BehaviourEventIn | RatingEventIn, Field(discriminator="event
 class EventsIn(BaseModel):
     """A batch of live events, at most 1000."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     events: list[EventIn] = Field(min_length=1, max_length=1000)
 
@@ -75,7 +85,7 @@ class EventsIn(BaseModel):
 class FeedbackIn(BaseModel):
     """A shopper's reaction to a recommended item."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     user: Id
     item: Id
@@ -85,12 +95,12 @@ class FeedbackIn(BaseModel):
 class ItemIn(BaseModel):
     """One catalog row; PUT replaces every field."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=500)
     category: str = Field("", max_length=500)  # path joined with " > "
     brand: str = Field("", max_length=200)
-    price: float | None = Field(None, ge=0, le=1e9)
+    price: Annotated[float | None, NotBool] = Field(None, ge=0, le=1e9)
     description: str = Field("", max_length=20_000)
 
 
