@@ -176,7 +176,7 @@ def table(results: dict) -> str:
 def plot(results: dict, path: Path, title: str) -> None:
     """Relative score drop, mean rank (log) and share of users whose item left the top 10, against k."""
     from matplotlib.figure import Figure
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig = Figure(figsize=(15, 4.4), layout="constrained")
     axes = fig.subplots(1, 3)
@@ -195,8 +195,7 @@ def plot(results: dict, path: Path, title: str) -> None:
         ax.xaxis.label.set_fontsize(8)
     axes[1].set_yscale("log")
     axes[1].yaxis.set_major_formatter(ScalarFormatter())
-    axes[1].yaxis.set_minor_formatter(ScalarFormatter())
-    axes[1].tick_params(axis="y", which="minor", labelsize=7)
+    axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[2].set_ylim(0, 1)
     axes[0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
