@@ -357,14 +357,19 @@ class Pipeline:
         return {"text": reason.text, "aspects": list(reason.aspects), "evidence": evidence, "flags": list(reason.flags)}
 
     def profile(self, user: str) -> dict[str, Any]:
-        """The user's interest profile (`whyrec.explain.profile.build_profile`) from their stored events and reviews."""
+        """The user's interest profile (`whyrec.explain.profile.build_profile`) from their stored events and reviews.
+
+        NotFoundError for a user with neither (never seen, or forgotten).
+        """
         from whyrec.explain.profile import build_profile
 
         store = self._store()
         events, reviews = store.user_events(user), store.user_reviews(user)
+        if not events and not reviews:
+            raise NotFoundError(f"no events or reviews of user {user!r}")
         with self._lock:
             profile = build_profile(events, [r["text"] for r in reviews], self.catalog, self.item_aspects, self.lexicon)
-        return {"user": user, "known": bool(events or reviews), **profile}
+        return {"user": user, **profile}
 
     # ---- writing ---------------------------------------------------------------------------------
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

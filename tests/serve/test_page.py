@@ -72,6 +72,14 @@ def test_pick_a_shopper_see_why_and_give_feedback(server: Server) -> None:
             expect(page.locator(f'.card[data-item="{dismissed}"]')).to_have_count(0)
             expect(cards).to_have_count(10)
             expect(page.locator("#status")).to_have_text("")
+
+            # a shopper the shop has never seen: popular picks, flagged, and an empty profile (its API answer is 404)
+            page.fill("#user", "first-visit-shopper")
+            page.click("#pick button[type=submit]")
+            expect(page.locator("#fallback")).to_be_visible()
+            expect(cards).to_have_count(10)
+            expect(page.locator("#profile-chart")).to_have_text("No reviewed aspects yet.")
+            expect(page.locator("#status")).to_have_text("")
             assert not page_errors, page_errors
         finally:
             browser.close()

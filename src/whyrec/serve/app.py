@@ -205,7 +205,7 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
 
     @app.get("/v1/users/{user_id}/profile", tags=["users"], dependencies=[Depends(reader)])
     def profile(user_id: Id, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
-        """The shopper's interest profile: aspects with sentiment, categories, brands, price band, recent items."""
+        """The shopper's interest profile: aspects with sentiment, categories, brands, price band, recent items; 404 with no history."""
         return JSONResponse(p.profile(user_id))
 
     @app.delete("/v1/users/{user_id}", tags=["users"], dependencies=[Depends(writer)])

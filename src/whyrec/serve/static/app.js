@@ -13,9 +13,15 @@ async function api(path, options = {}) {
   if (key) headers["Authorization"] = "Bearer " + key;
   const resp = await fetch(path, Object.assign({}, options, { headers }));
   const body = await resp.json().catch(() => ({}));
-  if (!resp.ok) throw new Error(body.detail || body.title || ("HTTP " + resp.status));
+  if (!resp.ok) {
+    const err = new Error(body.detail || body.title || ("HTTP " + resp.status));
+    err.status = resp.status;
+    throw err;
+  }
   return body;
 }
+
+const NO_PROFILE = { aspects: [], categories: [], brands: [], price_band: null, recent_items: [] };
 
 function status(text) { $("#status").textContent = text || ""; }
 
@@ -188,7 +194,10 @@ async function show(user) {
   try {
     const [recs, profile] = await Promise.all([
       api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}`),
-      api(`/v1/users/${encodeURIComponent(user)}/profile`),
+      api(`/v1/users/${encodeURIComponent(user)}/profile`).catch((err) => {
+        if (err.status === 404) return NO_PROFILE;  // a new shopper: nothing to profile yet
+        throw err;
+      }),
     ]);
     $("#fallback").hidden = !recs.fallback;
     const ol = $("#reclist");
