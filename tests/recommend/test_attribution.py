@@ -132,3 +132,14 @@ def test_sasrec_attention_is_a_distribution_over_the_history(tmp_path: Path) -> 
     assert np.all(weights >= 0)
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(weights[0], weights[1])  # the same for every item: why it is only a first pass
+
+
+def test_als_downdates_equal_re_solving_each_shortened_history(datasets_dir: Path) -> None:
+    data = movielens_100k(datasets_dir, nrows=5000)
+    model = MatrixFactorization(MFConfig(factors=16, iterations=5, num_threads=1)).fit(data)
+    for user in (0, 7, 42):
+        history = model.history(user)
+        fast = model.score_without_each(user, history)
+        slow = Recommender.score_without_each(model, user, history)  # one implicit re-solve per history
+        assert fast.shape == (len(history) + 1, model.n_items)
+        np.testing.assert_allclose(fast, slow, atol=2e-4 * float(np.abs(slow).max()))

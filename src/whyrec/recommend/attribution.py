@@ -3,8 +3,9 @@
 Weights come from the recommender itself, never from a separate model:
 - "exact" (itemknn): a score is a sum of similarities to history items, so each term is that item's share.
 - "occlusion": score(history) - score(history without item h), every h re-scored in one batch
-  through the model's `score_histories` (MF re-solves the user's factors, LightGCN re-propagates,
-  SASRec re-reads the shortened sequence, content re-averages the profile).
+  through the model's `score_without_each` (MF re-solves the user's factors, exactly by rank-one
+  downdates for ALS; LightGCN re-propagates, SASRec re-reads the shortened sequence, content
+  re-averages the profile).
 - "lime": a weighted ridge fit of the scores of random sub-histories on which items they kept
   (Ribeiro et al., KDD 2016), for interactions that single deletions miss.
 - "attention" (sasrec): attention rollout from the latest position; cheap, the same for every item,
@@ -82,7 +83,7 @@ def history_weights(
         per_item = np.bincount(np.searchsorted(history, sequence), weights=position, minlength=len(history))
         weights = np.broadcast_to(per_item, (len(targets), len(history)))
     elif used == "occlusion":
-        weights = _occlusion(recommender, user, sequence, history, targets)
+        weights = _occlusion(recommender, user, sequence, targets)
     else:
         weights = _lime(recommender, user, sequence, history, targets, samples, seed)
     return used, history, np.asarray(weights, dtype=np.float32)
@@ -106,12 +107,9 @@ def _without(sequence: np.ndarray, keep: np.ndarray, history: np.ndarray) -> np.
     return sequence[keep[np.searchsorted(history, sequence)]]
 
 
-def _occlusion(
-    recommender: Recommender, user: int, sequence: np.ndarray, history: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
+def _occlusion(recommender: Recommender, user: int, sequence: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """(T, H): full-history score minus the score with every occurrence of history item h removed."""
-    histories = [sequence] + [sequence[sequence != h] for h in history]
-    scores = recommender.score_histories(user, histories, targets)  # (H + 1, T)
+    scores = recommender.score_without_each(user, sequence, targets)  # (H + 1, T), rows in `history` order
     return (scores[0][None, :] - scores[1:]).T
 
 

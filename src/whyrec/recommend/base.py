@@ -201,6 +201,14 @@ class Recommender(ABC):
         """
         raise ConfigError(f"recommender '{self.name}' cannot score a given history")
 
+    def score_without_each(self, user: int, history: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
+        """(1 + H, len(item_ids) or n_items): scores with the whole `history`, then without each of its
+        H distinct items in turn (ascending id; every occurrence removed). Occlusion's batch: models
+        with an exact update cheaper than re-scoring every shortened history override it.
+        """
+        distinct = np.unique(history)
+        return self.score_histories(user, [history, *(history[history != h] for h in distinct)], item_ids)
+
     def add_users(self, n: int) -> None:
         """Make room for `n` new users with no history yet (dense ids n_users .. n_users + n - 1).
 
