@@ -459,7 +459,7 @@ def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any],
 def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None, k: int) -> dict[str, Any]:
     """Draw USER's profile and attribution heatmap as the web page sees them (through the serving pipeline)."""
     from whyrec.artifact import Artifact
-    from whyrec.errors import ConfigError
+    from whyrec.errors import ConfigError, NotFoundError
     from whyrec.evaluate.plots import AttributionGrid, check_format, explanation_figure, save_figure, select_rows
     from whyrec.pipeline import Pipeline
     from whyrec.recommend.attribution import history_weights
@@ -472,7 +472,10 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
             raise ConfigError(f"--plot reads the shopper's profile from a store: pass --store (the artifact's training store {recorded!r} is not there)")
     pipeline = Pipeline.open(artifact, store)
     try:
-        profile = pipeline.profile(user)
+        try:
+            profile: dict[str, Any] = pipeline.profile(user)
+        except NotFoundError:  # a shopper with no events or reviews yet: an empty profile beside popular picks
+            profile = {}
         uid = pipeline.user_ids.get(user)
         [ranked] = pipeline.model.recommend([uid], k=k)
         items = [int(i) for i in ranked.items]
