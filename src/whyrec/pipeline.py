@@ -333,17 +333,20 @@ class Pipeline:
 
     def _attribute(self, uid: int, items: list[int]) -> list[dict[str, Any]]:
         """"Because you bought ...": the history items the recommender itself credits (whyrec.recommend.attribution)."""
-        from whyrec.recommend.attribution import attribute
+        from whyrec.recommend.attribution import aspect_credit, attribute
 
         if uid < 0:
-            return [{"method": "none", "items": []} for _ in items]
-        return [
-            {
+            return [{"method": "none", "items": [], "aspects": []} for _ in items]
+        out = []
+        for item, found in zip(items, attribute(self.model, uid, items, top=ATTRIBUTION_TOP), strict=True):
+            raw = [(self.item_ids.raw[h], w) for h, w in found.history]
+            shared = aspect_credit(raw, self.item_aspects, self.item_aspects.get(self.item_ids.raw[item], {}))
+            out.append({
                 "method": found.method,
                 "items": [{**self._titled(h), "weight": round(w, 6)} for h, w in found.history],
-            }
-            for found in attribute(self.model, uid, items, top=ATTRIBUTION_TOP)
-        ]
+                "aspects": [{"aspect": a, "weight": round(w, 6)} for a, w in shared],
+            })
+        return out
 
     def _titled(self, item: int) -> dict[str, Any]:
         raw = self.item_ids.raw[int(item)]

@@ -143,3 +143,14 @@ def test_als_downdates_equal_re_solving_each_shortened_history(datasets_dir: Pat
         slow = Recommender.score_without_each(model, user, history)  # one implicit re-solve per history
         assert fast.shape == (len(history) + 1, model.n_items)
         np.testing.assert_allclose(fast, slow, atol=2e-4 * float(np.abs(slow).max()))
+
+
+def test_aspect_credit_sums_the_weights_of_history_items_sharing_an_aspect() -> None:
+    from whyrec.recommend.attribution import aspect_credit
+
+    history = [("tent", 0.5), ("stove", 0.25), ("sock", -0.5)]
+    aspects = {"tent": {"weight", "zipper"}, "stove": {"weight"}, "sock": {"weight", "warmth"}}
+    # negative credit never supports a claim; aspects the item lacks are not shared
+    assert aspect_credit(history, aspects, {"weight", "warmth"}) == [("weight", 0.75)]
+    assert aspect_credit(history, aspects, {"zipper", "weight"}, top=1) == [("weight", 0.75)]
+    assert aspect_credit(history, aspects, {"battery"}) == []

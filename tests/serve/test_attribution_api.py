@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 
 from whyrec.recommend.attribution import attribute
@@ -37,3 +38,18 @@ def test_api_attribution_is_the_models_occlusion(shop_files: tuple[Path, Path], 
         history = model.history(uid)
         full, without = model.score_histories(uid, [history, history[history != top]], [ids.get(first["item"])])[:, 0]
         np.testing.assert_allclose(full - without, first["attribution"]["items"][0]["weight"], atol=1e-5)
+        # Shared aspects: each credited history item's weight goes to the aspects it shares with the item.
+        aspects = pipeline.item_aspects
+        shared_any = False
+        for entry in body["items"]:
+            target = set(aspects.get(entry["item"], {}))
+            expected_credit: dict[str, float] = {}
+            for a in entry["attribution"]["items"]:
+                for aspect in target & set(aspects.get(a["item"], {})):
+                    expected_credit[aspect] = expected_credit.get(aspect, 0.0) + a["weight"]
+            got_credit = {a["aspect"]: a["weight"] for a in entry["attribution"]["aspects"]}
+            assert set(got_credit) <= set(expected_credit)
+            for aspect, weight in got_credit.items():
+                assert weight == pytest.approx(expected_credit[aspect], abs=1e-5)
+            shared_any |= bool(got_credit)
+        assert shared_any  # the sample shop's items share aspects (weight, battery, ...), so some credit must show

@@ -12,11 +12,12 @@ Weights come from the recommender itself, never from a separate model:
   and not guaranteed to be faithful.
 - "none": the scores do not depend on the history (popularity) or the user is unknown.
 A model lists what it supports in `attribution_methods`; "auto" takes the first.
+`aspect_credit` carries the history items' weights over to the aspects they share with the item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,27 @@ def attribute(
         kept = [(int(history[j]), float(row[j])) for j in order[:top] if row[j] > 0]
         out.append(Attribution(used, kept))
     return out
+
+
+def aspect_credit(
+    history: Sequence[tuple[Hashable, float]],
+    aspects: Mapping[Hashable, Collection[str]],
+    item_aspects: Collection[str],
+    *,
+    top: int = 3,
+) -> list[tuple[str, float]]:
+    """The item's aspects that credited history items also have, each weighted by the summed credit of those items.
+
+    Pure bookkeeping over the recommender's own weights: it says which shared aspects the credited
+    history carries ("you bought two light tents"), not that the model looked at aspects.
+    """
+    wanted = set(item_aspects)
+    credit: dict[str, float] = {}
+    for item, weight in history:
+        if weight > 0:
+            for aspect in wanted.intersection(aspects.get(item, ())):
+                credit[aspect] = credit.get(aspect, 0.0) + weight
+    return sorted(credit.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
 
 def history_weights(

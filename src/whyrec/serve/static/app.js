@@ -63,7 +63,9 @@ function card(user, rec, idx) {
   renderReason(node.querySelector(".reason"), rec.reason || "", rec.aspects, evId);
   const because = ((rec.attribution || {}).items || []).map((a) => a.title || a.item);
   const becauseEl = node.querySelector(".because");
-  becauseEl.textContent = because.length ? "Because you bought or viewed: " + because.join(", ") : "";
+  const shared = ((rec.attribution || {}).aspects || []).map((a) => a.aspect);
+  becauseEl.textContent = (because.length ? "Because you bought or viewed: " + because.join(", ") : "")
+    + (shared.length ? " — which share its " + shared.join(", ") : "");
   becauseEl.title = because.length ? "history items the recommender credits most (" + rec.attribution.method + ")" : "";
   if (rec.feedback === "like") node.classList.add("liked");
   const ul = node.querySelector(".evidence ul");
