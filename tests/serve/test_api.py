@@ -85,7 +85,7 @@ def test_unknown_user_gets_popular_items_flagged(server: Server) -> None:
         body = c.get("/v1/users/never-seen-before/recommendations", params={"k": 5}).json()
         profile = c.get("/v1/users/never-seen-before/profile")
     assert body["fallback"] is True and body["known"] is False and len(body["items"]) == 5
-    assert all(e["attribution"] == {"method": "none", "items": []} for e in body["items"])
+    assert all(e["attribution"] == {"method": "none", "items": [], "aspects": []} for e in body["items"])
     assert_problem(profile, 404)
 
 
