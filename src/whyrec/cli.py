@@ -433,9 +433,8 @@ def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any],
     [reason] = loaded.reasoner.generate([ReasonRequest(uid, iid)])
     # The reasoner's own record of the item's aspects is what grounding can check here: the artifact
     # keeps no reviews. It keeps no catalog either, so a stated price is always flagged (never backed).
-    record = getattr(loaded.reasoner, "item_aspects", {})  # a method (template, peter) or a dict (prompt_lm)
-    known = (record() if callable(record) else record).get(iid, [])
-    reason = screen(ground(reason, known, getattr(loaded.reasoner, "lexicon", None)), None)
+    known = loaded.reasoner.item_aspects().get(iid, [])
+    reason = screen(ground(reason, known, loaded.reasoner.lexicon), None)
     evidence = dict(reason.evidence)
     if "history_items" in evidence:  # dense ids are internal: show the raw ones
         evidence["history_items"] = loaded.item_ids.to_raw(evidence["history_items"])

@@ -130,7 +130,7 @@ class Pipeline:
         for row in self.catalog.values():
             if isinstance(row["price"], float) and np.isnan(row["price"]):
                 row["price"] = None
-        self.lexicon = getattr(self.reasoner, "lexicon", None) or AspectLexicon.build(shop.reviews["text"])
+        self.lexicon = (self.reasoner.lexicon if self.reasoner else None) or AspectLexicon.build(shop.reviews["text"])
         mentions = aspect_mentions(shop, self.lexicon).assign(item=lambda m: raw_items[m["item"].to_numpy()])
         self.item_aspects = _net_sentiment(mentions)
         for item in self.catalog:

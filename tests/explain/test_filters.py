@@ -100,6 +100,9 @@ class _Scripted(Reasoner):
             out.append(Reason(r.user, r.item, self.texts[key], self.aspects[key], {"item_aspects": self.aspects[key]}))
         return out
 
+    def item_aspects(self) -> dict[int, list[str]]:
+        return {}
+
     def save(self, path):
         raise NotImplementedError
 

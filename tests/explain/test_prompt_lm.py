@@ -293,8 +293,8 @@ def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
 
 def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
     model = PromptLM(PromptLMConfig(mode="zero_shot", max_new_tokens=24)).fit(gift_cards)
-    item = max(model.item_aspects, key=lambda i: len(model.item_aspects[i]))
+    item = max(model.aspects_by_item, key=lambda i: len(model.aspects_by_item[i]))
     reasons = model.generate([ReasonRequest(0, item), ReasonRequest(-1, item)])
     assert all(len(r.text.split()) >= 4 for r in reasons)
     named = {a for r in reasons for a in r.aspects}
-    assert named & set(model.item_aspects[item]), [r.text for r in reasons]
+    assert named & set(model.aspects_by_item[item]), [r.text for r in reasons]

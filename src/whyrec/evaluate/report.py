@@ -159,10 +159,8 @@ def checked(reasoner: Reasoner, reasons: Sequence[Reason]) -> list[Reason]:
     """
     from whyrec.explain.filters import ground, screen
 
-    record = getattr(reasoner, "item_aspects", {})  # a method (template, peter) or a dict (prompt_lm)
-    known = record() if callable(record) else record
-    lexicon = getattr(reasoner, "lexicon", None)
-    return [screen(ground(r, known.get(r.item, []), lexicon), None) for r in reasons]
+    known = reasoner.item_aspects()
+    return [screen(ground(r, known.get(r.item, []), reasoner.lexicon), None) for r in reasons]
 
 
 def measure(

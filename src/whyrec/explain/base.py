@@ -5,12 +5,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
+
+if TYPE_CHECKING:
+    from whyrec.explain.aspects import AspectLexicon
 
 
 class ReasonerConfig(BaseModel):
@@ -52,6 +55,7 @@ class Reasoner(ABC):
 
     name: ClassVar[str]
     config_class: ClassVar[type[ReasonerConfig]] = ReasonerConfig
+    lexicon: AspectLexicon | None = None  # the aspect vocabulary fit() built; grounding names aspects with it
 
     def __init__(self, config: ReasonerConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -63,6 +67,10 @@ class Reasoner(ABC):
     @abstractmethod
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
         """One Reason per request, in order."""
+
+    @abstractmethod
+    def item_aspects(self) -> dict[int, list[str]]:
+        """Per item (dense id) the aspects the fitted reasoner knows it has, best first: what grounding checks against."""
 
     def forget_user(self, user: int) -> bool:
         """Erase what the fitted reasoner keeps about one user (dense id); False when it cannot (retrain to forget)."""

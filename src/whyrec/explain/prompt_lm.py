@@ -101,7 +101,7 @@ class PromptLM(Reasoner):
         self.n_users = 0
         self.n_items = 0
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
-        self.item_aspects: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
+        self.aspects_by_item: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
@@ -152,7 +152,7 @@ class PromptLM(Reasoner):
                 seen.append(item)
         self.user_aspects = {u: _ranked(c) for u, c in users.items()}
         catalog = catalog_aspects(dataset, self.lexicon)
-        self.item_aspects = {
+        self.aspects_by_item = {
             i: list(dict.fromkeys([*_ranked(items.get(i, Counter())), *sorted(catalog.get(i, ()))]))
             for i in sorted(set(items) | set(catalog))
         }
@@ -354,7 +354,7 @@ class PromptLM(Reasoner):
             return None
         if request.hint:
             return request.hint
-        have = self.item_aspects.get(request.item, [])
+        have = self.aspects_by_item.get(request.item, [])
         liked = self.user_aspects.get(request.user, []) if request.user >= 0 else []
         shared = [a for a in liked if a in have]
         return (shared or have or [None])[0]
@@ -376,7 +376,7 @@ class PromptLM(Reasoner):
         """The zero-shot conversation: what the shopper mentions, what the product is and has."""
         k = self.config.profile_size
         likes = self.user_aspects.get(user, [])[:k] if user >= 0 else []
-        has = self.item_aspects.get(item, [])[:k]
+        has = self.aspects_by_item.get(item, [])[:k]
         lines = [f"Product: {self.titles.get(item, 'this product')}."]
         if has:
             lines.append(f"Its reviews talk about: {', '.join(has)}.")
@@ -428,7 +428,7 @@ class PromptLM(Reasoner):
         """The Reason for a decoded text: aspects it names, and the item aspects and history items it rests on."""
         named = self.lexicon.mentions(text)
         known_user = 0 <= request.user < self.n_users
-        have = self.item_aspects.get(request.item, [])
+        have = self.aspects_by_item.get(request.item, [])
         rests_on = [a for a in have if a in named or a == hint]
         history: list[int] = []
         if known_user:
@@ -449,6 +449,10 @@ class PromptLM(Reasoner):
             raise ArtifactError("prompt_lm reasoner has no soft prompts: fit it in soft_prompt mode first")
 
     # ---- persistence -----------------------------------------------------------------------------
+    def item_aspects(self) -> dict[int, list[str]]:
+        """Per item the model knows, its aspects: most-mentioned in reviews first, then catalog ones."""
+        return {i: list(a) for i, a in self.aspects_by_item.items()}
+
     def save(self, path: str | Path) -> Path:
         """config.json, lexicon.json, profiles.json; prompts.npz (soft_prompt); adapter/ (LoRA) or lm/ (full)."""
         if self.lexicon is None or self.lm is None:
@@ -467,7 +471,7 @@ class PromptLM(Reasoner):
         self.lexicon.save(out / "lexicon.json")
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
-            "items": {str(i): a for i, a in self.item_aspects.items()},
+            "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
         }
@@ -501,7 +505,7 @@ class PromptLM(Reasoner):
         model.n_users, model.n_items, model.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
         model.lexicon = AspectLexicon.load(d / "lexicon.json")
         model.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
-        model.item_aspects = {int(i): list(a) for i, a in profiles["items"].items()}
+        model.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
         model.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()}
         model.titles = {int(i): t for i, t in profiles["titles"].items()}
         full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
