@@ -1,7 +1,12 @@
 """Ranking benchmark: every registered recommender on P5's sequential sets and MovieLens-100k. NOT a test.
 
-    .venv/bin/python benchmarks/ranking.py --datasets beauty,ml-100k --models pop,itemknn,mf --out RESULTS.json
+    .venv/bin/python benchmarks/ranking.py --datasets beauty,ml-100k --models pop,itemknn,mf --out ranking.json
+    .venv/bin/python benchmarks/ranking.py --datasets beauty --models sasrec --config run.toml --out ranking.json
+    .venv/bin/python benchmarks/ranking.py --table-only --out ranking.json   # the table of every run so far
     .venv/bin/python benchmarks/ranking.py --max-users 500            # quick end-to-end run of everything
+
+Runs merge into an existing --out file (a rerun of a (dataset, model) replaces it), so the
+matrix can be filled by several invocations with different --config epoch caps.
 
 Protocol (P5's, SASRec's): leave-last-out per user (test = last item, valid = the one before,
 train = the rest); the model is fitted on train, then observes valid; the test item is ranked

@@ -124,7 +124,9 @@ def load_results(path: str | Path) -> BenchmarkResults:
             runs = tuple(
                 ResultRow(
                     r["dataset"], r["model"], _number_dict(r.get("metrics", {})),
-                    f"failed: {r['error']}" if "error" in r else f"{r['users']} users, fit {r['fit_s']:.1f} s",
+                    f"failed: {r['error']}" if "error" in r
+                    else f"not run: {r['skipped']}" if "skipped" in r
+                    else f"{r['users']} users, fit {r['fit_s']:.1f} s",
                 )  # fmt: skip
                 for r in data["runs"]
             )
