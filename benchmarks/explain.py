@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--usr-pairs", type=int, default=None, help="USR all pairs over a seeded sample of this many pairs")
     parser.add_argument("--max-records", type=int, default=None, help="score on a seeded sample of this many test records")
     parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
-    parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged")
+    parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged (--out: as one file)")
     args = parser.parse_args(argv)
     if args.tables is not None:
         missing = [str(path) for path in args.tables if not path.is_file()]
@@ -349,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(f"--tables: no such file {', '.join(missing)}")
         rows = [row for path in args.tables for row in json.loads(path.read_text())["rows"]]
         order = {name: k for k, name in enumerate(DATASETS)}
-        print(markdown(sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))))
+        rows = sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))
+        print(markdown(rows))
+        if args.out is not None:  # the merged rows, for `whyrec evaluate --report --results`
+            write_json(args.out, rows, complete=True)
         return
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [d for d in datasets if d not in DATASETS]
