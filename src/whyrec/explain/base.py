@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
+from whyrec.errors import ArtifactError
 
 if TYPE_CHECKING:
     from whyrec.explain.aspects import AspectLexicon
@@ -82,3 +84,18 @@ class Reasoner(ABC):
     @classmethod
     @abstractmethod
     def load(cls, path: str | Path) -> Self: ...
+
+
+def read_saved(path: Path, name: str, version: int, *json_files: str) -> tuple[dict, list[dict]]:
+    """A saved reasoner's config.json, checked against `name` and format `version`, and its other JSON files.
+
+    Missing files and other models' or formats' folders are ArtifactErrors naming the folder.
+    """
+    try:
+        meta = json.loads((path / "config.json").read_text())
+        parts = [json.loads((path / f).read_text(encoding="utf-8")) for f in json_files]
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: {name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
+    if meta.get("model") != name or meta.get("format") != version:
+        raise ArtifactError(f"{path}: saved {meta.get('model')} format {meta.get('format')}; expects {name} format {version}")
+    return meta, parts

@@ -35,7 +35,7 @@ from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError, NotFoundError
 from whyrec.evaluate.text import tokenize
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
 from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
 
 if TYPE_CHECKING:  # annotations only: torch loads in fit/load
@@ -506,16 +506,12 @@ class Peter(Reasoner):
         import torch
 
         d = Path(path)
+        meta, [vocab, aspects] = read_saved(d, cls.name, PETER_FORMAT, "vocab.json", "aspects.json")
         try:
-            meta = json.loads((d / "config.json").read_text())
-            vocab = json.loads((d / "vocab.json").read_text(encoding="utf-8"))
-            aspects = json.loads((d / "aspects.json").read_text(encoding="utf-8"))
             with np.load(d / "weights.npz", allow_pickle=False) as z:
                 state = {k: torch.from_numpy(z[k]) for k in z.files}
         except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: peter reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-        if meta.get("model") != cls.name or meta.get("format") != PETER_FORMAT:
-            raise ArtifactError(f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {PETER_FORMAT}")
+            raise ArtifactError(f"{d}: peter reasoner incomplete (weights.npz missing)") from exc
         model = cls(PeterConfig.model_validate(meta["config"]))
         model.vocab = Vocabulary(vocab["words"], vocab["features"])
         model.lexicon = AspectLexicon.load(d / "lexicon.json")

@@ -37,7 +37,7 @@ from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
 from whyrec.progress import progress
@@ -491,15 +491,7 @@ class PromptLM(Reasoner):
         import torch
 
         d = Path(path)
-        try:
-            meta = json.loads((d / "config.json").read_text())
-            profiles = json.loads((d / "profiles.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: prompt_lm reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-        if meta.get("model") != cls.name or meta.get("format") != PROMPT_LM_FORMAT:
-            raise ArtifactError(
-                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {PROMPT_LM_FORMAT}"
-            )
+        meta, [profiles] = read_saved(d, cls.name, PROMPT_LM_FORMAT, "profiles.json")
         model = cls(PromptLMConfig.model_validate(meta["config"]))
         cfg = model.config
         model.n_users, model.n_items, model.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})

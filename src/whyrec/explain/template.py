@@ -22,7 +22,7 @@ from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
 from whyrec.explain.targets import aspect_mentions, catalog_aspects
 
 TEMPLATE_FORMAT = 1
@@ -260,15 +260,7 @@ class TemplateReasoner(Reasoner):
     @classmethod
     def load(cls, path: str | Path) -> Self:
         d = Path(path)
-        try:
-            meta = json.loads((d / "config.json").read_text())
-            profiles = json.loads((d / "profiles.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: template reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-        if meta.get("model") != cls.name or meta.get("format") != TEMPLATE_FORMAT:
-            raise ArtifactError(
-                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {TEMPLATE_FORMAT}"
-            )
+        meta, [profiles] = read_saved(d, cls.name, TEMPLATE_FORMAT, "profiles.json")
         model = cls(TemplateConfig.model_validate(meta["config"]))
         model.lexicon = AspectLexicon.load(d / "lexicon.json")
         model.users = {int(u): {f: _AspectStats.from_json(s) for f, s in st.items()} for u, st in profiles["users"].items()}
