@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from whyrec.data.schema import Dataset, IdMap
+from whyrec.errors import ConfigError
 from whyrec.recommend.base import Recommender
 from whyrec.recommend.content import NO_TEXT_SCORE, ContentConfig, ContentRecommender, item_texts, recency_weights
 
@@ -111,6 +112,13 @@ def test_items_without_text_rank_after_every_item_with_text() -> None:
     scores = model.score(np.arange(8))
     assert (scores[:, 2] == NO_TEXT_SCORE).all()
     assert (np.delete(scores, 2, axis=1) > NO_TEXT_SCORE).all()
+
+
+def test_a_dataset_without_any_item_text_is_refused() -> None:
+    board = checkerboard(8)
+    board.items = board.items.iloc[0:0]  # interactions only, as P5's files
+    with pytest.raises(ConfigError, match="needs item text"):
+        ContentRecommender(ONE).fit(board)
 
 
 @given(st.integers(1, 60), st.floats(0.5, 20.0))

@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.data.schema import Dataset
+from whyrec.errors import ConfigError
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
 from whyrec.recommend.sasrec import PAD, extend_latest, latest_items, sequence_rows
 from whyrec.recommend.training import torch_threads
@@ -63,8 +64,13 @@ class ContentRecommender(Recommender):
         from whyrec.embeddings import embed_texts
 
         c = self.config
+        texts = item_texts(data.dataset)
+        if not any(texts):  # every item would tie: refuse rather than rank by nothing
+            raise ConfigError(
+                "the content recommender needs item text (catalog title, category, brand or description); "
+                f"none of the {len(texts)} items of {data.dataset.name or 'this dataset'} has any: ingest a catalog (--meta) or pick another model"
+            )
         with torch_threads(c.num_threads):
-            texts = item_texts(data.dataset)
             # (I, 384), zero rows for items without text
             self.item_vectors = embed_texts(texts, batch_size=c.batch_size, max_seq_length=c.max_seq_length)
         self.latest = latest_items(data.train, self.n_users, self.config.history)
