@@ -348,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if missing:
             raise SystemExit(f"--tables: no such file {', '.join(missing)}")
         rows = [row for path in args.tables for row in json.loads(path.read_text())["rows"]]
+        # XRec's outputs are scored in every run on its set: keep one row per (dataset, system).
+        rows = list({(row["dataset"], row["system"]): row for row in reversed(rows)}.values())[::-1]
         order = {name: k for k, name in enumerate(DATASETS)}
         rows = sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))
         print(markdown(rows))
