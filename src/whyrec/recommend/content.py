@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.data.schema import Dataset
 from whyrec.errors import ConfigError
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
-from whyrec.recommend.sasrec import PAD, extend_latest, latest_items, sequence_rows
+from whyrec.recommend.sasrec import PAD, LatestItemsState, latest_items, sequence_rows
 from whyrec.recommend.training import torch_threads
 
 NO_TEXT_SCORE = -2.0  # below the cosine range [-1, 1]
@@ -51,7 +50,7 @@ def recency_weights(n: int, half_life: float) -> np.ndarray:
     return (0.5 ** (age / half_life)).astype(np.float32)
 
 
-class ContentRecommender(Recommender):
+class ContentRecommender(LatestItemsState, Recommender):
     """Cosine between an item's text embedding and the user's recency-weighted history embedding."""
 
     name = "content"
@@ -107,15 +106,6 @@ class ContentRecommender(Recommender):
         scores = profiles @ items.T  # (B, 384) @ (384, I) -> (B, I) cosines
         scores[:, ~items.any(axis=1)] = NO_TEXT_SCORE
         return scores.astype(np.float32)
-
-    def _observe(self, events: pd.DataFrame) -> None:
-        extend_latest(self.latest, events)
-
-    def _add_users(self, n: int) -> None:
-        self.latest = np.vstack([self.latest, np.full((n, self.latest.shape[1]), PAD, dtype=self.latest.dtype)])
-
-    def _forget_users(self, users: np.ndarray) -> None:
-        self.latest[users] = PAD
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"item_vectors": self.item_vectors, "latest": self.latest}

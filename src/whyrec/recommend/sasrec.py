@@ -91,6 +91,21 @@ def extend_latest(latest: np.ndarray, events: pd.DataFrame) -> None:
     latest[users] = np.take_along_axis(both, order, axis=1)[:, -width:]
 
 
+class LatestItemsState:
+    """For models whose user state is `self.latest` (users' last items, PAD-padded): live events, new and forgotten users."""
+
+    latest: np.ndarray
+
+    def _observe(self, events: pd.DataFrame) -> None:
+        extend_latest(self.latest, events)
+
+    def _add_users(self, n: int) -> None:
+        self.latest = np.vstack([self.latest, np.full((n, self.latest.shape[1]), PAD, dtype=self.latest.dtype)])
+
+    def _forget_users(self, users: np.ndarray) -> None:
+        self.latest[users] = PAD
+
+
 def _blocked(real: torch.Tensor, heads: int) -> torch.Tensor:
     """(B * heads, L, L) bool attention mask, True = may not attend: later positions and padding.
 
@@ -106,7 +121,7 @@ def _blocked(real: torch.Tensor, heads: int) -> torch.Tensor:
     return blocked.repeat_interleave(heads, dim=0)
 
 
-class SASRec(TorchRecommender):
+class SASRec(LatestItemsState, TorchRecommender):
     """Transformer over each user's latest items; scores = last hidden state . item embeddings."""
 
     name = "sasrec"
@@ -277,15 +292,6 @@ class SASRec(TorchRecommender):
                 out[rows] = (state @ items.T).numpy()  # (B, I)
         self.net.train(was_training)
         return out
-
-    def _observe(self, events: pd.DataFrame) -> None:
-        extend_latest(self.latest, events)
-
-    def _add_users(self, n: int) -> None:
-        self.latest = np.vstack([self.latest, np.full((n, self.latest.shape[1]), PAD, dtype=self.latest.dtype)])
-
-    def _forget_users(self, users: np.ndarray) -> None:
-        self.latest[users] = PAD
 
     # ---- persistence ---------------------------------------------------------------------------
     def _state(self) -> dict[str, np.ndarray]:
