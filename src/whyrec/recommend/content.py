@@ -17,7 +17,7 @@ from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.data.schema import Dataset
 from whyrec.errors import ConfigError
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+from whyrec.recommend.base import RecommenderConfig, TrainData
 from whyrec.recommend.sasrec import PAD, LatestItemsState, latest_items, sequence_rows
 from whyrec.recommend.training import torch_threads
 
@@ -50,7 +50,7 @@ def recency_weights(n: int, half_life: float) -> np.ndarray:
     return (0.5 ** (age / half_life)).astype(np.float32)
 
 
-class ContentRecommender(LatestItemsState, Recommender):
+class ContentRecommender(LatestItemsState):
     """Cosine between an item's text embedding and the user's recency-weighted history embedding."""
 
     name = "content"
@@ -89,12 +89,6 @@ class ContentRecommender(LatestItemsState, Recommender):
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
         self._require_fitted()
         return self._cosines(self.user_vectors(user_ids), item_ids)
-
-    def history(self, user: int) -> np.ndarray:
-        """The user's latest `history` items, oldest first: what the profile is made of."""
-        self._require_fitted()
-        row = self.latest[user]
-        return row[row != PAD]
 
     def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
         self._require_fitted()

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
-from whyrec.recommend.base import TrainData
+from whyrec.recommend.base import Recommender, TrainData
 from whyrec.recommend.training import TorchRecommender, TrainConfig, owned_keys, sample_negatives
 
 if TYPE_CHECKING:
@@ -91,10 +91,16 @@ def extend_latest(latest: np.ndarray, events: pd.DataFrame) -> None:
     latest[users] = np.take_along_axis(both, order, axis=1)[:, -width:]
 
 
-class LatestItemsState:
-    """For models whose user state is `self.latest` (users' last items, PAD-padded): live events, new and forgotten users."""
+class LatestItemsState(Recommender):
+    """A recommender whose user state is `self.latest` (users' last items, PAD-padded): history, live events, new and forgotten users."""
 
     latest: np.ndarray
+
+    def history(self, user: int) -> np.ndarray:
+        """The user's latest items (at most the matrix width), oldest first, repeats included: what the model reads."""
+        self._require_fitted()
+        row = self.latest[user]
+        return row[row != PAD]
 
     def _observe(self, events: pd.DataFrame) -> None:
         extend_latest(self.latest, events)
@@ -236,12 +242,6 @@ class SASRec(LatestItemsState, TorchRecommender):
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
         self._require_fitted()
         return self._score_rows(self.latest[np.asarray(user_ids, dtype=np.int64)], item_ids)
-
-    def history(self, user: int) -> np.ndarray:
-        """The user's latest `max_len` items, oldest first (repeats included): what the network reads."""
-        self._require_fitted()
-        row = self.latest[user]
-        return row[row != PAD]
 
     def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
         self._require_fitted()
