@@ -421,7 +421,7 @@ def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any],
     from whyrec.artifact import Artifact
     from whyrec.errors import ArtifactError, NotFoundError
     from whyrec.explain.base import ReasonRequest
-    from whyrec.explain.filters import ground, screen
+    from whyrec.explain.filters import check_by_record
 
     loaded = Artifact.load(artifact)
     if loaded.reasoner is None:
@@ -431,10 +431,7 @@ def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any],
         raise NotFoundError(f"item {item!r} is not in the artifact's catalog")
     uid = loaded.user_ids.get(user)
     [reason] = loaded.reasoner.generate([ReasonRequest(uid, iid)])
-    # The reasoner's own record of the item's aspects is what grounding can check here: the artifact
-    # keeps no reviews. It keeps no catalog either, so a stated price is always flagged (never backed).
-    known = loaded.reasoner.item_aspects().get(iid, [])
-    reason = screen(ground(reason, known, loaded.reasoner.lexicon), None)
+    [reason] = check_by_record(loaded.reasoner, [reason])  # the artifact keeps no reviews or catalog
     evidence = dict(reason.evidence)
     if "history_items" in evidence:  # dense ids are internal: show the raw ones
         evidence["history_items"] = loaded.item_ids.to_raw(evidence["history_items"])

@@ -30,7 +30,7 @@ from whyrec.evaluate import report_plots as plots
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
-    from whyrec.explain.base import Reason, Reasoner
+    from whyrec.explain.base import Reason
     from whyrec.recommend.base import Ranked
 
 LATENCY_USERS = 100  # users timed; enough for a stable p95 of per-user calls
@@ -153,18 +153,6 @@ def load_results(path: str | Path) -> BenchmarkResults:
 # ---- measuring -------------------------------------------------------------------------------------
 
 
-def checked(reasoner: Reasoner, reasons: Sequence[Reason]) -> list[Reason]:
-    """The reasons after the grounding and safety filters, as `whyrec explain` checks one.
-
-    Grounding uses the reasoner's own record of each item's aspects (an artifact keeps no reviews);
-    with no catalog in the artifact, any stated price is flagged.
-    """
-    from whyrec.explain.filters import ground, screen
-
-    known = reasoner.item_aspects()
-    return [screen(ground(r, known.get(r.item, []), reasoner.lexicon), None) for r in reasons]
-
-
 def measure(
     artifact: Artifact, users: Sequence[int], k: int = 10, budget_s: float = LATENCY_BUDGET_S, at_least: int = MIN_TIMED
 ) -> Served:
@@ -174,6 +162,7 @@ def measure(
     the run; each user's list and filtered reasons are kept (grounding and safety rates, samples).
     """
     from whyrec.explain.base import ReasonRequest
+    from whyrec.explain.filters import check_by_record
 
     served = Served(k=k)
     model = artifact.serving_recommender()
@@ -190,7 +179,7 @@ def measure(
         if artifact.reasoner is not None and len(ranked.items):
             generated = artifact.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
             served.reason_ms.append((time.perf_counter() - t1) * 1e3)
-            reasons = checked(artifact.reasoner, generated)
+            reasons = check_by_record(artifact.reasoner, generated)
         served.lists[uid] = (ranked, reasons)
         if time.perf_counter() - started > budget_s and len(served.lists) >= at_least:
             break

@@ -237,3 +237,13 @@ def generate_grounded(
         for k, r in zip(failing, replaced, strict=True):
             reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "generated_by": fallback.name})
     return reasons
+
+
+def check_by_record(reasoner: Reasoner, reasons: Sequence[Reason]) -> list[Reason]:
+    """The reasons grounded against the reasoner's own record of each item's aspects, then screened without a catalog.
+
+    For a trained artifact on its own (`whyrec explain`, the evaluation report), which keeps no reviews or
+    catalog: any stated price is flagged, since nothing can back it. Serving checks against the store instead.
+    """
+    known = reasoner.item_aspects()
+    return [screen(ground(r, known.get(r.item, []), reasoner.lexicon), None) for r in reasons]
