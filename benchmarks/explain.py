@@ -56,7 +56,7 @@ XREC_OPTIONS: dict[str, dict[str, Any]] = {"peter": {"target": "review", "max_wo
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "prompt_lm-zero-shot": ("prompt_lm", {"mode": "zero_shot"}),  # profile prompt, no training
     "prompt_lm-full": ("prompt_lm", {"train_lm": "full", "lr_lm": 3e-5}),  # full fine-tuning instead of LoRA
-    "pepler": ("prompt_lm", {"aspect_hint": False, "train_lm": "full", "lr_lm": 3e-5}),  # PEPLER as published
+    "pepler": ("prompt_lm", {"aspect_hint": False, "title_words": 0, "train_lm": "full", "lr_lm": 3e-5}),  # PEPLER as published
 }
 
 # Published figures, for context only: TripAdvisor (PETER/PEPLER repos' logged split-1 runs),
@@ -85,11 +85,15 @@ def load_dataset(name: str):
     return result.dataset
 
 
-def amazon_split(dataset, seed: int, max_train: int | None):
-    """PETER's seeded 8:1:1 split of the reviews; with max_train, a seeded subset of the training part."""
-    from whyrec.data.split import Split, ratio
+def amazon_split(dataset, seed: int, max_train: int | None, repeats: bool = False):
+    """PETER's seeded 8:1:1 split of the reviews; with max_train, a seeded subset of the training part.
 
-    split = ratio(dataset, seed, table="reviews")
+    Without `repeats` only each author's first copy of a text is split (`distinct_reviews`): Amazon
+    files one review under every variant of an item, and a copy in training is the test answer.
+    """
+    from whyrec.data.split import Split, distinct_reviews, ratio
+
+    split = ratio(dataset, seed, table="reviews", rows=None if repeats else distinct_reviews(dataset))
     if max_train is None or len(split.train) <= max_train:
         return split
     kept = np.sort(np.random.default_rng(seed).choice(split.train, max_train, replace=False))
@@ -226,6 +230,7 @@ def benchmark(
     usr_pairs: int | None = None,
     max_records: int | None = None,
     checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
+    repeats: bool = False,
 ) -> list[dict[str, Any]]:
     """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept.
 
@@ -234,6 +239,7 @@ def benchmark(
     scores every system (XRec's outputs too) on the same seeded sample of the test records. `checkpoint`
     gets the rows so far after each system's run, so an interrupted run keeps what it finished.
     """
+    from whyrec.data.split import distinct_reviews
     from whyrec.evaluate.explain_eval import reference_records, score_generated
     from whyrec.explain.aspects import AspectLexicon
 
@@ -242,12 +248,14 @@ def benchmark(
         dataset = load_dataset(name)
         xrec = DATASETS[name][0] == "xrec"
         log(f"{name}: {dataset.n_users} users, {dataset.n_items} items, {len(dataset.reviews)} reviews")
+        if not xrec and not repeats:
+            log(f"  split over {len(distinct_reviews(dataset))} reviews: the others repeat their author's earlier text")
         pairs = dataset.reviews[["user", "item"]].drop_duplicates().to_numpy()
         if usr_pairs is not None and usr_pairs < len(pairs):
             pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), usr_pairs, replace=False))]
         per_system: dict[str, list[dict[str, Any]]] = {}
         for seed in range(1, seeds + 1):
-            split = (xrec_split if xrec else amazon_split)(dataset, seed, max_train)
+            split = xrec_split(dataset, seed, max_train) if xrec else amazon_split(dataset, seed, max_train, repeats)
             lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
             if xrec:  # the test third's records that XRec also explained, its reference being the whole text
                 records = at_most(xrec_predictions(name, dataset, split), max_records, seed)
@@ -340,6 +348,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
     parser.add_argument("--usr-pairs", type=int, default=None, help="USR all pairs over a seeded sample of this many pairs")
     parser.add_argument("--max-records", type=int, default=None, help="score on a seeded sample of this many test records")
+    parser.add_argument("--keep-repeats", action="store_true", help="split every Amazon review, repeats of an author's text too (PETER's protocol as published)")
     parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
     parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged (--out: as one file)")
     args = parser.parse_args(argv)
@@ -369,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = benchmark(
         datasets, [r for r in args.reasoners.split(",") if r], args.seeds, args.max_train, parse_options(args.option), embed,
         lambda line: print(line, file=sys.stderr, flush=True), args.usr_pairs, args.max_records,
-        None if args.out is None else lambda partial: write_json(args.out, partial, complete=False),
+        None if args.out is None else lambda partial: write_json(args.out, partial, complete=False), args.keep_repeats,
     )  # fmt: skip
     print(markdown(rows))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset, IdMap
-from whyrec.data.split import PROTOCOLS, Split, leave_last_out, make_split, ratio, temporal
+from whyrec.data.split import PROTOCOLS, Split, distinct_reviews, leave_last_out, make_split, ratio, temporal
 from whyrec.errors import ConfigError
 
 
@@ -90,6 +90,39 @@ def test_ratio_differs_across_seeds_on_the_sample() -> None:
     a, b = ratio(shop, 1), ratio(shop, 2)
     assert not np.array_equal(a.test, b.test)
     assert len(a.test) == len(shop.reviews) - int(len(shop.reviews) * 0.8) - int(len(shop.reviews) * 0.1)
+
+
+def test_distinct_reviews_keeps_each_authors_first_copy_of_a_text() -> None:
+    # One review filed under three variant items, written at times 5, 1 and 9: the copy at time 1 stays;
+    # another user's identical text is their own review and stays too.
+    reviews = pd.DataFrame(
+        {
+            "user": [0, 0, 0, 1, 0],
+            "item": [0, 1, 2, 0, 3],
+            "rating": 5.0,
+            "text": ["love it", "love it", "love it", "love it", "too small"],
+            "timestamp": [5, 1, 9, 3, 2],
+        }
+    )
+    data = Dataset(pd.DataFrame(columns=["user", "item", "timestamp", "event", "rating"]), IdMap(("a", "b")), IdMap(tuple("wxyz")), reviews=reviews)
+    assert distinct_reviews(data).tolist() == [1, 3, 4]
+
+
+@settings(max_examples=40, deadline=None)
+@given(datasets(), st.integers(0, 2**31 - 1), st.data())
+def test_ratio_over_chosen_rows_partitions_exactly_those(data: Dataset, seed: int, draw: st.DataObject) -> None:
+    n = len(data.reviews)
+    rows = np.array(sorted(draw.draw(st.sets(st.integers(0, max(n - 1, 0)), max_size=n))) if n else [], dtype=np.int64)
+    split = ratio(data, seed, rows=rows)
+    parts = np.concatenate([split.train, split.valid, split.test])
+    assert np.array_equal(np.sort(parts), rows)
+    assert (len(split.train), len(split.valid)) == (int(len(rows) * 0.8), int(len(rows) * 0.1))
+
+
+def test_ratio_refuses_rows_outside_the_table() -> None:
+    shop = generate_sample(seed=1, n_users=30, n_items=20)
+    with pytest.raises(ConfigError, match="distinct positions"):
+        ratio(shop, 1, rows=np.array([0, len(shop.reviews)]))
 
 
 def test_leave_last_out_on_the_sample_holds_one_row_per_user(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import Split, ratio
 from whyrec.errors import ArtifactError, ConfigError
 from whyrec.explain import lm
+from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
 from whyrec.explain.registry import load_reasoner, make_reasoner
@@ -74,7 +75,7 @@ def tiny_config(base: Path, **changes) -> PromptLMConfig:
     """Full fine-tuning of the tiny LM for a few dozen steps: enough to learn the battery shop."""
     options = dict(
         base_model=str(base), train_lm="full", max_steps=60, epochs=100, prompt_only_steps=5,
-        batch_size=8, lr_prompt=1e-2, lr_lm=3e-3, max_new_tokens=12,
+        batch_size=8, lr_prompt=1e-2, lr_lm=3e-3, max_new_tokens=12, patience=0,
     )  # fmt: skip
     return PromptLMConfig(**{**options, **changes})
 
@@ -188,6 +189,31 @@ def test_fit_stats_and_epoch_hook(tiny_lora_run: tuple[PromptLM, list]) -> None:
     assert [(e, n) for e, n, _ in epochs] == [(e, -(-20 // per_epoch)) for e in range(1, -(-20 // per_epoch) + 1)]
     assert epochs[-1][2]["step"] == 20
     assert epochs[0][2]["loss"] == pytest.approx(np.mean(stats["loss"][:per_epoch]), abs=1e-3)  # stats round to 4 places
+
+
+def test_early_stop_keeps_the_epoch_with_the_lowest_validation_nll(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
+    """One calm epoch of prompt tuning, then a learning rate that wrecks the LM: training stops and the calm epoch comes back."""
+    model = PromptLM(tiny_config(tiny_lm_dir, patience=1, max_steps=None, epochs=6, lr_lm=5.0))
+    examples = explanation_examples(shop, AspectLexicon.build(shop.reviews["text"].iloc[split.train]), split.train)
+    model.config.prompt_only_steps = -(-len(examples) // 8)  # exactly the first epoch
+    model.fit(shop, split)
+    stats = model.fit_stats
+    per_epoch = stats["valid_nll_per_epoch"]
+    assert stats["stopped_early"] and len(per_epoch) == 2 and per_epoch[1] > per_epoch[0]
+    assert stats["best_epoch"] == 1 and stats["steps"] == 2 * model.config.prompt_only_steps
+    valid = explanation_examples(shop, model.lexicon, split.valid)
+    assert model.nll(valid) == pytest.approx(stats["valid_nll"], abs=1e-3) == pytest.approx(per_epoch[0], abs=1e-3)
+
+
+def test_title_words_put_the_items_title_before_the_reply(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
+    titled = PromptLM(tiny_config(tiny_lm_dir, title_words=2, max_steps=1))
+    titled.fit(shop, split)
+    item, title = next((i, t) for i, t in titled.titles.items() if len(t.split()) > 2)
+    prefix = titled.tokenizer.decode(titled._prefix_ids(item, "battery"))
+    assert " ".join(title.split()[:2]) in prefix and " ".join(title.split()[:3]) not in prefix
+    assert prefix.endswith("About the battery:")
+    plain = PromptLM(tiny_config(tiny_lm_dir, title_words=0, max_steps=1)).fit(shop, split)
+    assert title.split()[0] not in plain.tokenizer.decode(plain._prefix_ids(item, "battery"))
 
 
 def test_bf16_autocast_learns_the_shop_like_fp32(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:

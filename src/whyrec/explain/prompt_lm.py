@@ -9,7 +9,10 @@ Two modes:
   the explanation only. PEPLER's sequential tuning: stage 1 trains the prompts with the LM
   frozen, stage 2 trains prompts and LM together — here through LoRA on the attention
   projections (`train_lm="lora"`) or all weights (`"full"`); `"none"` keeps stage 1 throughout.
-  PEPLER as published is soft_prompt + `aspect_hint=False` + `train_lm="full"`.
+  PEPLER as published is soft_prompt + `aspect_hint=False` + `title_words=0` + `train_lm="full"`.
+  With `title_words`, the item's catalog title is written as a user turn after the soft tokens, so
+  the reply can name what the item is (PEPLER's discrete-prompt variant feeds item words the same way).
+  Training keeps the epoch with the lowest validation NLL (PEPLER's early stop, `patience`).
   With `aspect_hint`, a feature word is written before the explanation as PETER+ does: the
   ground-truth feature when training, the request's hint or the best user∩item profile aspect
   when generating, so the reason can be steered (the grounding filter's retry uses this).
@@ -70,16 +73,18 @@ class PromptLMConfig(ReasonerConfig):
     max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
-    valid_examples: int = Field(512, ge=0)  # validation explanations scored after training (NLL); 0 = none
+    valid_examples: int = Field(512, ge=0)  # validation explanations scored after each epoch (NLL); 0 = none
+    patience: int = Field(1, ge=0)  # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
     max_grad_norm: float = Field(1.0, gt=0)
     max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
+    title_words: int = Field(12, ge=0)  # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
     min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
     profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
     max_new_tokens: int = Field(25, ge=1)
-    min_new_tokens: int = Field(2, ge=0)  # keeps an immediate end-of-turn from giving an empty reason
+    min_new_tokens: int = Field(4, ge=0)  # greedy decoding ends after two words ("Great box") where reviews run ~10; 4 scored best on validation
     repetition_penalty: float = Field(1.1, ge=1.0)  # 1.0 = none
     do_sample: bool = False  # greedy by default; True = nucleus sampling seeded by `seed`
     top_p: float = Field(0.9, gt=0, le=1)
@@ -103,7 +108,7 @@ class PromptLM(Reasoner):
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
         self.aspects_by_item: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
-        self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts
+        self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.on_epoch: Callable[[int, int, dict[str, float]], None] | None = None  # progress hook: (epoch, epochs, metrics)
         self.tokenizer = None
@@ -193,6 +198,9 @@ class PromptLM(Reasoner):
         self.lm.train()
         epochs = math.ceil(total / batches_per_epoch)  # the last one may stop part-way, at max_steps
         step = 0
+        trained = [*prompts, *lm_params]
+        checks: list[float] = []  # validation NLL after each epoch
+        best: tuple[float, int, list[torch.Tensor]] | None = None  # (NLL, epoch, a copy of the trained tensors)
         start, cpu_start = time.perf_counter(), time.process_time()
         with progress(quiet=self.on_epoch is not None) as bar:  # a caller's hook replaces the bar
             task = bar.add_task("prompt_lm training", total=total)
@@ -210,28 +218,54 @@ class PromptLM(Reasoner):
                     losses.append(float(loss.detach()))
                     step += 1
                     bar.advance(task)
+                done = len(losses) - (epoch - 1) * batches_per_epoch
+                report = {"loss": float(np.mean(losses[-done:])), "step": step}
+                if valid is not None and not valid.empty and cfg.patience:
+                    # PEPLER's early stop: keep the epoch with the lowest validation NLL.
+                    self.lm.eval()
+                    checks.append(self.nll(valid))
+                    self.lm.train()
+                    report["valid_nll"] = checks[-1]
+                    if best is None or checks[-1] < best[0]:
+                        best = (checks[-1], epoch, [t.detach().clone() for t in trained])
                 if self.on_epoch is not None:
-                    done = len(losses) - (epoch - 1) * batches_per_epoch
-                    self.on_epoch(epoch, epochs, {"loss": float(np.mean(losses[-done:])), "step": step})
+                    self.on_epoch(epoch, epochs, report)
+                if best is not None and epoch - best[1] >= cfg.patience:
+                    break
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+        if best is not None and best[1] != epoch:
+            with torch.no_grad():
+                for tensor, kept in zip(trained, best[2], strict=True):
+                    tensor.copy_(kept)
         self.lm.eval()
+        self._merge_lora()
         for p in lm_params:
             p.requires_grad_(False)
         self.user_prompts.requires_grad_(False)
         self.item_prompts.requires_grad_(False)
         self.fit_stats = {
             "examples": len(examples),
-            "steps": total,
-            "prompt_only_steps": stage1,
-            "epochs": round(total / batches_per_epoch, 3),
+            "steps": step,
+            "prompt_only_steps": min(stage1, step),
+            "epochs": round(step / batches_per_epoch, 3),
             "seconds": round(seconds, 2),
-            "sec_per_step": round(seconds / max(total, 1), 3),
+            "sec_per_step": round(seconds / max(step, 1), 3),
             # CPU seconds of all threads per step: the pace apart from how busy the machine was.
-            "cpu_sec_per_step": round(cpu_seconds / max(total, 1), 3),
+            "cpu_sec_per_step": round(cpu_seconds / max(step, 1), 3),
             "loss": [round(x, 4) for x in losses],
         }
+        if checks:
+            self.fit_stats.update(valid_nll_per_epoch=[round(x, 4) for x in checks], best_epoch=best[1], stopped_early=step < total)
         if valid is not None and not valid.empty:
-            self.fit_stats["valid_nll"] = round(self.nll(valid), 4)
+            self.fit_stats["valid_nll"] = round(best[0] if best is not None else self.nll(valid), 4)
+
+    def _merge_lora(self) -> None:
+        """Fold LoRA's B·A into the weights it adapts, so decoding runs one matmul per projection, not three.
+
+        The adapter's own tensors stay (peft's merge_adapter), so `save` still writes the adapter alone.
+        """
+        if self.config.train_lm == "lora" and hasattr(self.lm, "merge_adapter"):
+            self.lm.merge_adapter()
 
     def _word_vector(self, word: str) -> torch.Tensor:
         """(1, d) mean input embedding of the tokens of `word`."""
@@ -260,9 +294,12 @@ class PromptLM(Reasoner):
         return params
 
     # ---- sequences ----------------------------------------------------------------------------
-    def _prefix_ids(self, hint: str | None) -> list[int]:
-        """Token ids between the two soft tokens and the explanation: the turn opening, then the hint."""
-        text = _LEAD + (f"About the {hint}:" if self.config.aspect_hint and hint else "")
+    def _prefix_ids(self, item: int, hint: str | None) -> list[int]:
+        """Token ids between the two soft tokens and the explanation: the item's title as a user turn
+        (with `title_words`), the reply's opening, then the hint."""
+        title = " ".join(self.titles.get(item, "").split()[: self.config.title_words])
+        text = f"<|im_start|>user\n{title}<|im_end|>\n" if title else ""
+        text += _LEAD + (f"About the {hint}:" if self.config.aspect_hint and hint else "")
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _encode_examples(self, examples: pd.DataFrame) -> list[tuple[int, int, list[int], list[int]]]:
@@ -271,12 +308,13 @@ class PromptLM(Reasoner):
         hinted = self.config.aspect_hint
         # After "About the <feature>:" the explanation starts with a space, as in running text.
         targets = self.tokenizer([(" " + t) if hinted else t for t in cut], add_special_tokens=False)["input_ids"]
-        prefixes: dict[str, list[int]] = {}
+        prefixes: dict[tuple[int, str], list[int]] = {}
         out = []
         for user, item, feature, ids in zip(examples["user"], examples["item"], examples["feature"], targets, strict=True):
-            if feature not in prefixes:
-                prefixes[feature] = self._prefix_ids(feature)
-            out.append((int(user), int(item), prefixes[feature], [*ids, self.tokenizer.eos_token_id]))
+            key = (int(item) if self.config.title_words else -1, feature)
+            if key not in prefixes:
+                prefixes[key] = self._prefix_ids(int(item), feature)
+            out.append((int(user), int(item), prefixes[key], [*ids, self.tokenizer.eos_token_id]))
         return out
 
     def _batch_loss(self, batch: list[tuple[int, int, list[int], list[int]]]) -> torch.Tensor:
@@ -369,7 +407,7 @@ class PromptLM(Reasoner):
             return embed(torch.tensor(ids))
         user_vec = self.user_prompts[user] if user >= 0 else self.user_prompts.mean(0)  # (d,); unknown = mean user
         item_vec = self.item_prompts[item] if 0 <= item < self.n_items else self.item_prompts.mean(0)
-        tokens = embed(torch.tensor(self._prefix_ids(hint)))  # (P, d)
+        tokens = embed(torch.tensor(self._prefix_ids(item, hint)))  # (P, d)
         return torch.cat([user_vec[None], item_vec[None], tokens], dim=0)  # (2+P, d)
 
     def _chat(self, user: int, item: int, hint: str | None) -> list[dict[str, str]]:
@@ -393,7 +431,7 @@ class PromptLM(Reasoner):
         cfg = self.config
         width = max(len(p) for p in prefixes)
         d = prefixes[0].shape[1]
-        embeds = torch.zeros(len(prefixes), width, d)  # (B, L, d); padding on the left, masked out
+        embeds = torch.zeros(len(prefixes), width, d, dtype=prefixes[0].dtype)  # (B, L, d); padding on the left, masked out
         mask = torch.zeros(len(prefixes), width, dtype=torch.long)
         for b, p in enumerate(prefixes):
             embeds[b, width - len(p) :] = p
@@ -517,6 +555,7 @@ class PromptLM(Reasoner):
                 if not (d / "adapter" / "adapter_config.json").is_file():
                     raise ArtifactError(f"{d}: prompt_lm reasoner incomplete (adapter/ missing)")
                 model.lm = PeftModel.from_pretrained(model.lm, d / "adapter").eval()
+                model._merge_lora()
         return model
 
 
