@@ -50,10 +50,18 @@ DATASETS: dict[str, tuple[str, str, str | None]] = {
 }
 
 # Per-reasoner options for XRec's paragraph-long explanations (the whole text is the target).
-XREC_OPTIONS: dict[str, dict[str, Any]] = {"peter": {"target": "review", "max_words": 60}}
+_XREC_LM = {"max_explanation_words": 60, "max_new_tokens": 90}  # ~75 tokens of a 60-word paragraph
+XREC_OPTIONS: dict[str, dict[str, Any]] = {
+    "peter": {"target": "review", "max_words": 60},
+    "peter+": {"target": "review", "max_words": 60},
+    "prompt_lm": _XREC_LM,
+    "prompt_lm-full": _XREC_LM,
+    "pepler": _XREC_LM,
+}
 
 # Named variants of a registered reasoner, run side by side like reasoners: name -> (registry name, options).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "peter+": ("peter", {"use_feature": True}),  # PETER+: the feature as a hint token
     "prompt_lm-zero-shot": ("prompt_lm", {"mode": "zero_shot"}),  # profile prompt, no training
     "prompt_lm-full": ("prompt_lm", {"train_lm": "full", "lr_lm": 3e-5}),  # full fine-tuning instead of LoRA
     "pepler": ("prompt_lm", {"aspect_hint": False, "title_words": 0, "train_lm": "full", "lr_lm": 3e-5}),  # PEPLER as published
