@@ -303,7 +303,7 @@ def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
     split = ratio(gift_cards, seed=0, table="reviews")
     config = PromptLMConfig(
         max_steps=8, epochs=4, prompt_only_steps=2, batch_size=8, lr_prompt=3e-3, lr_lm=1e-3, max_explanation_words=12,
-        max_new_tokens=16,
+        max_new_tokens=16, patience=0,
     )  # fmt: skip
     model = PromptLM(config).fit(gift_cards, split)
     losses = model.fit_stats["loss"]
