@@ -239,6 +239,7 @@ def benchmark(
     max_records: int | None = None,
     checkpoint: Callable[[list[dict[str, Any]]], None] | None = None,
     repeats: bool = False,
+    first_seed: int = 1,
 ) -> list[dict[str, Any]]:
     """One result row per (dataset, system): metrics averaged over seeds, with per-seed values kept.
 
@@ -262,7 +263,7 @@ def benchmark(
         if usr_pairs is not None and usr_pairs < len(pairs):
             pairs = pairs[np.sort(np.random.default_rng(0).choice(len(pairs), usr_pairs, replace=False))]
         per_system: dict[str, list[dict[str, Any]]] = {}
-        for seed in range(1, seeds + 1):
+        for seed in range(first_seed, first_seed + seeds):
             split = xrec_split(dataset, seed, max_train) if xrec else amazon_split(dataset, seed, max_train, repeats)
             lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
             if xrec:  # the test third's records that XRec also explained, its reference being the whole text
@@ -270,7 +271,7 @@ def benchmark(
                 features = reference_records(dataset, split, lexicon, full_text=True).set_index("row")["feature"]
                 records = records.assign(feature=records["row"].map(features))
                 metrics = score_generated(list(records["xrec_generated"]), records, dataset, split, lexicon, embed)
-                metrics["train_s"] = float("nan")
+                metrics["train_s"], metrics["seed"] = float("nan"), seed
                 per_system.setdefault("xrec (published outputs)", []).append(metrics)
                 log(f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)")
             else:
@@ -278,9 +279,9 @@ def benchmark(
             for reasoner in reasoners:
                 opts = {"seed": seed, **(XREC_OPTIONS.get(reasoner, {}) if xrec else {}), **options.get(reasoner, {})}
                 metrics, filtered = run_reasoner(reasoner, opts, dataset, split, lexicon, records, embed, log, pairs)
-                per_system.setdefault(reasoner, []).append(metrics)
+                per_system.setdefault(reasoner, []).append({**metrics, "seed": seed})
                 if filtered is not None:
-                    per_system.setdefault(f"{reasoner} + filters", []).append(filtered)
+                    per_system.setdefault(f"{reasoner} + filters", []).append({**filtered, "seed": seed})
                 log(
                     f"  seed {seed} {reasoner}: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} "
                     f"usr {metrics['usr']:.3f} grounded {metrics['grounding']:.3f} train {metrics['train_s']:.1f}s"
@@ -297,10 +298,27 @@ def averaged(dataset: str, per_system: dict[str, list[dict[str, Any]]]) -> list[
     """One row per system: the mean of each metric over the runs that have it, and the runs themselves."""
     rows = []
     for system, runs in per_system.items():
-        keys = sorted({k for run in runs for k in run})
+        keys = sorted({k for run in runs for k in run} - {"seed"})
         mean = {k: statistics.fmean(run[k] for run in runs if k in run) for k in keys}
         rows.append({"dataset": dataset, "system": system, "seeds": len(runs), "mean": mean, "runs": runs})
     return rows
+
+
+def pooled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (dataset, system) from rows of several runs: seeds run apart are pooled and averaged
+    again; a seed met twice (XRec's outputs are scored in every run on its set) counts once, the later
+    file's. Runs without a seed are from files written before --first-seed: seeds 1..N in order."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        row["runs"] = [{"seed": k, **run} for k, run in enumerate(row["runs"], start=1)]
+        key = (row["dataset"], row["system"])
+        have = merged.get(key)
+        if have is None:
+            merged[key] = row
+            continue
+        runs = {run["seed"]: run for run in have["runs"] + row["runs"]}
+        merged[key] = averaged(row["dataset"], {row["system"]: [runs[s] for s in sorted(runs)]})[0]
+    return list(merged.values())
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -351,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names or VARIANTS")
     parser.add_argument("--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N, results averaged (PETER: 5 splits)")
+    parser.add_argument("--first-seed", type=int, default=1, help="start at this seed (to spread seeds over processes)")
     parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")
     parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
     parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
@@ -364,9 +383,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         missing = [str(path) for path in args.tables if not path.is_file()]
         if missing:
             raise SystemExit(f"--tables: no such file {', '.join(missing)}")
-        rows = [row for path in args.tables for row in json.loads(path.read_text())["rows"]]
-        # XRec's outputs are scored in every run on its set: keep one row per (dataset, system).
-        rows = list({(row["dataset"], row["system"]): row for row in reversed(rows)}.values())[::-1]
+        rows = pooled([row for path in args.tables for row in json.loads(path.read_text())["rows"]])
         order = {name: k for k, name in enumerate(DATASETS)}
         rows = sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))
         print(markdown(rows))
@@ -386,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = benchmark(
         datasets, [r for r in args.reasoners.split(",") if r], args.seeds, args.max_train, parse_options(args.option), embed,
         lambda line: print(line, file=sys.stderr, flush=True), args.usr_pairs, args.max_records,
-        None if args.out is None else lambda partial: write_json(args.out, partial, complete=False), args.keep_repeats,
+        None if args.out is None else lambda partial: write_json(args.out, partial, complete=False), args.keep_repeats, args.first_seed,
     )  # fmt: skip
     print(markdown(rows))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
