@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="lora,full,none", help="train_lm values to time")
     parser.add_argument("--convert", action="store_true", help="also time a fresh GGUF conversion (~40 s)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for training and decoding")
+    parser.add_argument("--saved", type=Path, default=None, help="also time ten reasons of this saved (trained) prompt_lm reasoner")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -123,6 +124,14 @@ def main(argv: list[str] | None = None) -> None:
             fitted.config = fitted.config.model_copy(update={"generate_batch_size": size})
             out[f"reasons_per_s_batch{size}"] = len(many) / timed(lambda: fitted.generate(many), 1)
         out["sample_reasons"] = [r.text for r in fitted.generate(ten[:5])]
+    if args.saved is not None:  # a trained model writes reasons of its real length, not a 12-step model's
+        trained = PromptLM.load(args.saved)
+        trained.config = trained.config.model_copy(update={"bf16": args.bf16})
+        user = max(trained.user_aspects, key=lambda u: len(trained.user_aspects[u]))  # the most-reviewed user
+        asked = [ReasonRequest(user, i) for i in sorted(trained.aspects_by_item)[:10]]
+        trained.generate(asked)  # warm-up
+        out["saved_ten_reasons_s"] = timed(lambda: trained.generate(asked), 5)
+        out["saved_ten_reasons_words"] = statistics.fmean(len(r.text.split()) for r in trained.generate(asked))
 
     print("| measure | value |\n|---|---|")
     print(f"| threads / bf16 / load average at start | {args.threads} / {args.bf16} / {out['load_average']:.1f} |")
@@ -141,6 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| ten reasons for one user (batched greedy, warm) | {out['ten_reasons_s']:.2f} s wall, {out['ten_reasons_cpu_s']:.2f} CPU-s |")
         for size in (16, 32):
             print(f"| reasons/s, batch {size} | {out[f'reasons_per_s_batch{size}']:.1f} |")
+    if "saved_ten_reasons_s" in out:
+        print(f"| ten reasons for one user, trained {args.saved.name} (warm, median of 5) | {out['saved_ten_reasons_s']:.2f} s wall, {out['saved_ten_reasons_words']:.1f} words each |")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1, default=float) + "\n")
