@@ -73,7 +73,7 @@ class PromptLMConfig(ReasonerConfig):
     max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
-    valid_examples: int = Field(512, ge=0)  # validation explanations scored after each epoch (NLL); 0 = none
+    valid_examples: int = Field(512, ge=0)  # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
     patience: int = Field(1, ge=0)  # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
