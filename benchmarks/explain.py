@@ -310,7 +310,7 @@ def pooled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     file's. Runs without a seed are from files written before --first-seed: seeds 1..N in order."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        row["runs"] = [{"seed": k, **run} for k, run in enumerate(row["runs"], start=1)]
+        row = {**row, "runs": [{"seed": k, **run} for k, run in enumerate(row["runs"], start=1)]}
         key = (row["dataset"], row["system"])
         have = merged.get(key)
         if have is None:
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names or VARIANTS")
     parser.add_argument("--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N, results averaged (PETER: 5 splits)")
+    parser.add_argument("--seeds", type=int, default=5, help="this many seeds from --first-seed, results averaged (PETER: 5 splits)")
     parser.add_argument("--first-seed", type=int, default=1, help="start at this seed (to spread seeds over processes)")
     parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")
     parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
