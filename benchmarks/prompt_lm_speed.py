@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.saved is not None:  # a trained model writes reasons of its real length, not a 12-step model's
         trained = PromptLM.load(args.saved)
         trained.config = trained.config.model_copy(update={"bf16": args.bf16})
-        user = max(trained.user_aspects, key=lambda u: len(trained.user_aspects[u]))  # the most-reviewed user
+        user = max(trained.user_aspects, key=lambda u: len(trained.user_aspects[u]))  # the user with the most profile aspects
         asked = [ReasonRequest(user, i) for i in sorted(trained.aspects_by_item)[:10]]
         trained.generate(asked)  # warm-up
         out["saved_ten_reasons_s"] = timed(lambda: trained.generate(asked), 5)

@@ -264,7 +264,7 @@ class PromptLM(Reasoner):
 
         The adapter's own tensors stay (peft's merge_adapter), so `save` still writes the adapter alone.
         """
-        if self.config.train_lm == "lora" and hasattr(self.lm, "merge_adapter"):
+        if self.config.train_lm == "lora":  # only called once self.lm is the PeftModel
             self.lm.merge_adapter()
 
     def _word_vector(self, word: str) -> torch.Tensor:
@@ -431,7 +431,7 @@ class PromptLM(Reasoner):
         cfg = self.config
         width = max(len(p) for p in prefixes)
         d = prefixes[0].shape[1]
-        embeds = torch.zeros(len(prefixes), width, d, dtype=prefixes[0].dtype)  # (B, L, d); padding on the left, masked out
+        embeds = torch.zeros(len(prefixes), width, d)  # (B, L, d); padding on the left, masked out
         mask = torch.zeros(len(prefixes), width, dtype=torch.long)
         for b, p in enumerate(prefixes):
             embeds[b, width - len(p) :] = p
