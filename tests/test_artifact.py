@@ -63,16 +63,16 @@ def test_save_load_round_trip_serves_and_evaluates_identically(trained: Artifact
 def test_recommend_payload_uses_raw_ids_and_full_history(trained: Artifact, shop: Dataset) -> None:
     user = shop.user_ids.raw[5]
     out = trained.recommend(user, k=4)
-    assert out["user"] == user and out["fallback"] is False
-    assert len(out["items"]) == 4
-    assert all(e["reason"] is None and e["evidence"] == {} for e in out["items"])
-    scores = [e["score"] for e in out["items"]]
+    assert out.user == 5 and out.fallback is False
+    assert len(out.items) == 4
+    assert all(e.reason is None and e.reasoner is None and e.evidence == {} for e in out.items)
+    scores = [e.score for e in out.items]
     assert scores == sorted(scores, reverse=True)
     # Served lists exclude everything the user ever had, held-out rows included.
     had = {shop.item_ids.raw[i] for i in shop.interactions.loc[shop.interactions["user"] == 5, "item"]}
-    assert not had & {e["item"] for e in out["items"]}
+    assert not had & {e.item for e in out.items}
     stranger = trained.recommend("nobody-we-know", k=3)
-    assert stranger["fallback"] is True and len(stranger["items"]) == 3
+    assert stranger.fallback is True and len(stranger.items) == 3
 
 
 def test_manifest_records_versions_dataset_and_config(trained: Artifact, tmp_path: Path, shop: Dataset) -> None:
@@ -132,8 +132,9 @@ def test_reasons_ride_along_with_raw_history_ids(trained: Artifact, shop: Datase
     finally:
         trained.reasoner = None
     assert loaded.reasoner is not None and loaded.reasoner.name == "template"
-    entries = [e for user in shop.user_ids.raw[:40] for e in loaded.recommend(user, k=3)["items"]]
+    entries = [e.to_json() for user in shop.user_ids.raw[:40] for e in loaded.recommend(user, k=3).items]
     assert all(isinstance(e["flags"], list) for e in entries)
     assert sum(bool(e["reason"]) for e in entries) > len(entries) / 2
-    history = [h for e in entries for h in e["evidence"].get("history_items", [])]
+    assert all(e["reasoner"] == "template" for e in entries if e["reason"])
+    history = [h["item"] for e in entries for h in e["evidence"].get("history_items", [])]
     assert history and all(isinstance(h, str) and h in shop.item_ids for h in history)  # raw ids, not indices

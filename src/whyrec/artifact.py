@@ -32,6 +32,7 @@ from whyrec.recommend.registry import get_recommender_class
 
 if TYPE_CHECKING:
     from whyrec.explain.base import Reasoner
+    from whyrec.recommendation import Answer
 
 ARTIFACT_FORMAT = 1
 _MANIFEST = "artifact.json"
@@ -149,30 +150,19 @@ class Artifact:
         return self._serving
 
     # ---- serving -------------------------------------------------------------------------------
-    def recommend(self, user: str, k: int = 10) -> dict[str, Any]:
-        """Top-k for a raw user id as `whyrec recommend --json` prints it; unknown users get popular items.
+    def recommend(self, user: str, k: int = 10, items: list[str] | None = None) -> Answer:
+        """Top-k for a raw user id (or, with `items`, those raw items) through the one served path.
 
-        Each item carries a reason and its evidence when the artifact has a reasoner; a reason the
-        grounding/safety filters flagged is withheld (null) and its flags are listed instead.
+        Unknown users get popular items. Reasons are checked against the reasoner's own record of each
+        item (the artifact keeps no reviews or catalog, so no stated price is backed); a reason that
+        fails is withheld with its flags, since an artifact on its own has no fallback reasoner.
         """
-        uid = self.user_ids.get(user)
-        [ranked] = self.serving_recommender().recommend([uid], k=k)
-        reasons: list[Any] = [None] * len(ranked.items)
-        if self.reasoner is not None and len(ranked.items):
-            from whyrec.explain.base import ReasonRequest
+        from whyrec.recommendation import RecordedFacts, Reasons, recommend
 
-            reasons = self.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
-        items = []
-        for item, score, reason in zip(ranked.items, ranked.scores, reasons, strict=True):
-            entry: dict[str, Any] = {"item": self.item_ids.raw[int(item)], "score": float(score), "reason": None, "evidence": {}}
-            if reason is not None:
-                entry["reason"] = None if reason.flags else reason.text
-                entry["evidence"] = dict(reason.evidence)
-                if "history_items" in entry["evidence"]:  # dense ids are internal: show the raw ones
-                    entry["evidence"]["history_items"] = self.item_ids.to_raw(entry["evidence"]["history_items"])
-                entry["flags"] = list(reason.flags)
-            items.append(entry)
-        return {"user": user, "items": items, "fallback": bool(ranked.fallback)}
+        facts = RecordedFacts.of(self.reasoner, self.item_ids)
+        reasons = None if self.reasoner is None else Reasons(self.reasoner, facts, known_users=len(self.user_ids))
+        dense = None if items is None else [self.item_ids.get(i) for i in items]
+        return recommend(self.serving_recommender(), self.user_ids.get(user), k, facts, reasons=reasons, items=dense)
 
     # ---- persistence -----------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

@@ -378,10 +378,11 @@ def recommend(
 
     if k < 1:
         raise ConfigError(f"-k: must be at least 1, got {k}")
-    payload = Artifact.load(artifact).recommend(user, k=k)
-    lines = [f"{user}" + (" (unknown user: popular items)" if payload["fallback"] else "")]
-    for rank, entry in enumerate(payload["items"], start=1):
-        lines.append(f"{rank:>3}. {entry['item']}  {entry['score']:.4f}" + (f"  {entry['reason']}" if entry["reason"] else ""))
+    answer = Artifact.load(artifact).recommend(user, k=k)
+    payload = {"user": user, "fallback": answer.fallback, "items": [r.to_json() for r in answer.items]}
+    lines = [f"{user}" + (" (unknown user: popular items)" if answer.fallback else "")]
+    for rank, r in enumerate(answer.items, start=1):
+        lines.append(f"{rank:>3}. {r.item}  {r.score:.4f}" + (f"  {r.reason}" if r.reason else ""))
     emit(payload, as_json, "\n".join(lines))
 
 
@@ -417,38 +418,22 @@ def explain(
 
 
 def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any], list[str]]:
-    """`whyrec explain --item`'s payload and human lines."""
+    """`whyrec explain --item`'s payload and human lines: the item as `whyrec recommend` would show it."""
     from whyrec.artifact import Artifact
     from whyrec.errors import ArtifactError, NotFoundError
-    from whyrec.explain.base import ReasonRequest
-    from whyrec.explain.filters import check_by_record
 
     loaded = Artifact.load(artifact)
     if loaded.reasoner is None:
         raise ArtifactError(f"{artifact}: trained without a reasoner; retrain with `whyrec train --reasoner template`")
-    iid = loaded.item_ids.get(item)
-    if iid < 0:
+    if loaded.item_ids.get(item) < 0:
         raise NotFoundError(f"item {item!r} is not in the artifact's catalog")
-    uid = loaded.user_ids.get(user)
-    [reason] = loaded.reasoner.generate([ReasonRequest(uid, iid)])
-    [reason] = check_by_record(loaded.reasoner, [reason])  # the artifact keeps no reviews or catalog
-    evidence = dict(reason.evidence)
-    if "history_items" in evidence:  # dense ids are internal: show the raw ones
-        evidence["history_items"] = loaded.item_ids.to_raw(evidence["history_items"])
-    payload = {
-        "user": user,
-        "item": item,
-        "reason": reason.text,
-        "aspects": reason.aspects,
-        "evidence": evidence,
-        "flags": reason.flags,
-        "score": reason.score,
-        "known_user": uid >= 0,
-    }
-    lines = [f"{user} -> {item}: {reason.text}"]
-    lines.append("  aspects: " + (", ".join(reason.aspects) or "none"))
-    lines += [f"  {k}: {v}" for k, v in evidence.items()]
-    lines.append("  flags: " + (", ".join(reason.flags) or "none (grounded and safe)"))
+    answer = loaded.recommend(user, items=[item], k=1)
+    [shown] = answer.items
+    payload = {"user": user, **shown.to_json(), "known_user": not answer.fallback}
+    lines = [f"{user} -> {item}: {shown.reason or '(withheld: it failed the grounding or safety filters)'}"]
+    lines.append("  aspects: " + (", ".join(shown.aspects) or "none"))
+    lines += [f"  {k}: {v}" for k, v in shown.evidence.items()]
+    lines.append("  flags: " + (", ".join(shown.flags) or "none (grounded and safe)"))
     return payload, lines
 
 
@@ -457,7 +442,7 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
     from whyrec.artifact import Artifact
     from whyrec.errors import ConfigError, NotFoundError
     from whyrec.evaluate.plots import AttributionGrid, check_format, explanation_figure, save_figure, select_rows
-    from whyrec.pipeline import Pipeline
+    from whyrec.serve.pipeline import Pipeline
     from whyrec.recommend.attribution import history_weights
 
     check_format(path)  # before minutes of loading
@@ -472,19 +457,19 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
             profile: dict[str, Any] = pipeline.profile(user)
         except NotFoundError:  # a shopper with no events or reviews yet: an empty profile beside popular picks
             profile = {}
-        uid = pipeline.user_ids.get(user)
-        [ranked] = pipeline.model.recommend([uid], k=k)
+        uid = pipeline.live.user_ids.get(user)
+        [ranked] = pipeline.live.model.recommend([uid], k=k)
         items = [int(i) for i in ranked.items]
-        method, history, weights = history_weights(pipeline.model, uid, items)  # weights: (items, history)
+        method, history, weights = history_weights(pipeline.live.model, uid, items)  # weights: (items, history)
         rows = select_rows(weights.T)
-        raw_items = [pipeline.item_ids.raw[i] for i in items]
-        raw_history = [pipeline.item_ids.raw[int(h)] for h in history[rows]]
+        raw_items = [pipeline.live.item_ids.raw[i] for i in items]
+        raw_history = [pipeline.live.item_ids.raw[int(h)] for h in history[rows]]
 
         def label(raw: str) -> str:
-            return pipeline.catalog.get(raw, {}).get("title") or raw
+            return pipeline.facts.rows.get(raw, {}).get("title") or raw
 
         grid = AttributionGrid([label(r) for r in raw_history], [label(r) for r in raw_items], weights.T[rows], method)
-        kind = "popular picks for a new shopper" if ranked.fallback else f"{pipeline.model.name}'s top {len(items)}"
+        kind = "popular picks for a new shopper" if ranked.fallback else f"{pipeline.live.model.name}'s top {len(items)}"
         save_figure(explanation_figure(profile, grid, f"{user}: interest profile and why these items ({kind})"), path)
     finally:
         pipeline.close()
@@ -603,8 +588,14 @@ def demo(
     if not reused:
         artifact = _train_with_progress(dataset, run, None, store, quiet=as_json)
         artifact.save(artifact_dir)
-    titles = dict(zip(dataset.items["item"], dataset.items["title"], strict=True))
-    shown = [artifact.recommend(raw, k=5) for raw in dataset.user_ids.raw[:users]]
+    from whyrec.serve.pipeline import Pipeline
+
+    pipeline = Pipeline.open(artifact_dir, store)  # the shoppers' answers exactly as the page will show them
+    try:
+        answers = [pipeline.recommend(raw, 5) for raw in dataset.user_ids.raw[:users]]
+        shown = [{k: a[k] for k in ("user", "fallback", "items")} for a in answers]
+    finally:
+        pipeline.close()
     payload = {
         "store": str(store),
         "artifact": str(artifact_dir),
@@ -618,8 +609,7 @@ def demo(
     for rec in shown:
         lines.append(f"\n{rec['user']}:")
         for entry in rec["items"]:
-            title = titles.get(dataset.item_ids.index(entry["item"]), "")
-            lines.append(f"  {entry['item']}  {title}" + (f"  - {entry['reason']}" if entry["reason"] else ""))
+            lines.append(f"  {entry['item']}  {entry['title'] or ''}" + (f"  - {entry['reason']}" if entry["reason"] else ""))
     emit(payload, as_json, "\n".join(lines))
     if serve_after:
         import secrets

@@ -126,7 +126,7 @@ def test_cli_explain_json(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, c
     assert (payload["user"], payload["item"]) == ("u0", "i5")
     assert "battery" in payload["reason"].lower() and payload["aspects"] == ["battery"]
     assert payload["flags"] == []
-    assert payload["evidence"]["history_items"] and all(h.startswith("i") for h in payload["evidence"]["history_items"])  # raw ids
+    assert payload["evidence"]["history_items"] and all(h["item"].startswith("i") for h in payload["evidence"]["history_items"])  # raw ids
 
 
 def test_cli_explain_unknown_user_and_item(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,8 +24,8 @@ def test_api_attribution_is_the_models_occlusion(shop_files: tuple[Path, Path], 
     with TestClient(app) as c:
         body = c.get("/v1/users/U00030/recommendations", params={"k": 6}).json()
         pipeline = app.state.pipeline
-        model, ids = pipeline.model, pipeline.item_ids
-        uid = pipeline.user_ids.get("U00030")
+        model, ids = pipeline.live.model, pipeline.live.item_ids
+        uid = pipeline.live.user_ids.get("U00030")
         items = [ids.get(e["item"]) for e in body["items"]]
         expected = attribute(model, uid, items, top=3)
         for entry, found in zip(body["items"], expected, strict=True):
@@ -39,7 +39,7 @@ def test_api_attribution_is_the_models_occlusion(shop_files: tuple[Path, Path], 
         full, without = model.score_histories(uid, [history, history[history != top]], [ids.get(first["item"])])[:, 0]
         np.testing.assert_allclose(full - without, first["attribution"]["items"][0]["weight"], atol=1e-5)
         # Shared aspects: each credited history item's weight goes to the aspects it shares with the item.
-        aspects = pipeline.item_aspects
+        aspects = pipeline.facts.item_aspects
         shared_any = False
         for entry in body["items"]:
             target = set(aspects.get(entry["item"], {}))

@@ -13,7 +13,7 @@ from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 from whyrec.explain.registry import make_reasoner
-from whyrec.pipeline import Pipeline
+from whyrec.serve.pipeline import Pipeline
 
 
 def folder_digest(folder: Path) -> dict[str, str]:

@@ -30,8 +30,7 @@ from whyrec.evaluate import report_plots as plots
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
-    from whyrec.explain.base import Reason
-    from whyrec.recommend.base import Ranked
+    from whyrec.recommendation import Answer, Recommendation
 
 LATENCY_USERS = 100  # users timed; enough for a stable p95 of per-user calls
 LATENCY_BUDGET_S = 30.0  # stop timing after this long (a slow LM reasoner), once MIN_TIMED users are done
@@ -75,13 +74,14 @@ class Served:
     """Serving the artifact for sampled users, timed: per-user milliseconds and the checked reasons."""
 
     k: int
-    recommend_ms: list[float] = field(default_factory=list)  # top-k for one user
-    reason_ms: list[float] = field(default_factory=list)  # k reasons for that user's list
-    lists: dict[int, tuple[Ranked, list[Reason]]] = field(default_factory=dict)  # per user: top-k, filtered reasons
+    recommend_ms: list[float] = field(default_factory=list)  # the recommender's top-k for one user
+    served_ms: list[float] = field(default_factory=list)  # that user's answer as served: top-k, checked reasons, attribution
+    lists: dict[int, Answer] = field(default_factory=dict)  # per user: the served answer
 
     @property
-    def reasons(self) -> list[Reason]:
-        return [r for _, reasons in self.lists.values() for r in reasons]
+    def reasons(self) -> list[Recommendation]:
+        """Every served item whose reasoner wrote a reason (shown, or withheld with its flags)."""
+        return [r for answer in self.lists.values() for r in answer.items if r.reason is not None or r.flags]
 
 
 @dataclass
@@ -156,51 +156,36 @@ def load_results(path: str | Path) -> BenchmarkResults:
 def measure(
     artifact: Artifact, users: Sequence[int], k: int = 10, budget_s: float = LATENCY_BUDGET_S, at_least: int = MIN_TIMED
 ) -> Served:
-    """Time top-k and (with a reasoner) k reasons for each user in turn, after one untimed warm-up call.
+    """Time the recommender's top-k and the whole served answer (`Artifact.recommend`) for each user in turn.
 
-    Stops once `budget_s` has passed and `at_least` users are timed, so a slow LM reasoner bounds
-    the run; each user's list and filtered reasons are kept (grounding and safety rates, samples).
+    One untimed warm-up call first. Stops once `budget_s` has passed and `at_least` users are timed,
+    so a slow LM reasoner bounds the run; each user's answer is kept (grounding and safety rates, samples).
     """
-    from whyrec.explain.base import ReasonRequest
-    from whyrec.explain.filters import check_by_record
-
     served = Served(k=k)
     model = artifact.serving_recommender()
     if not len(users):
         return served
-    model.recommend([int(users[0])], k=k)  # warm-up: lazy caches, first-call allocations
+    artifact.recommend(artifact.user_ids.raw[int(users[0])], k=k)  # warm-up: lazy caches, first-call allocations
     started = time.perf_counter()
     for uid in map(int, users):
         t0 = time.perf_counter()
-        [ranked] = model.recommend([uid], k=k)
+        model.recommend([uid], k=k)
         t1 = time.perf_counter()
+        answer = artifact.recommend(artifact.user_ids.raw[uid], k=k)
+        served.served_ms.append((time.perf_counter() - t1) * 1e3)
         served.recommend_ms.append((t1 - t0) * 1e3)
-        reasons: list[Reason] = []
-        if artifact.reasoner is not None and len(ranked.items):
-            generated = artifact.reasoner.generate([ReasonRequest(uid, int(i)) for i in ranked.items])
-            served.reason_ms.append((time.perf_counter() - t1) * 1e3)
-            reasons = check_by_record(artifact.reasoner, generated)
-        served.lists[uid] = (ranked, reasons)
+        served.lists[uid] = answer
         if time.perf_counter() - started > budget_s and len(served.lists) >= at_least:
             break
     return served
 
 
-def sample_user(artifact: Artifact, uid: int, ranked: Ranked, reasons: Sequence[Reason]) -> dict[str, Any]:
-    """One user's latest history, top-k items and their checked reasons (from `measure`), with raw ids throughout."""
+def sample_user(artifact: Artifact, uid: int, answer: Answer) -> dict[str, Any]:
+    """One user's latest history and served answer (from `measure`), with raw ids throughout."""
     inter = artifact.interactions
     mine = inter[inter["user"] == uid].sort_values("timestamp", kind="stable")
-    items, cited = [], set()
-    for k, (item, score) in enumerate(zip(ranked.items, ranked.scores, strict=True)):
-        entry: dict[str, Any] = {"item": artifact.item_ids.raw[int(item)], "score": float(score), "reason": None}
-        if reasons:
-            reason = reasons[k]
-            evidence = dict(reason.evidence)
-            if "history_items" in evidence:  # dense ids are internal: show the raw ones
-                evidence["history_items"] = artifact.item_ids.to_raw(evidence["history_items"])
-                cited.update(evidence["history_items"])
-            entry.update(reason=reason.text, aspects=list(reason.aspects), evidence=evidence, flags=list(reason.flags))
-        items.append(entry)
+    items = [r.to_json() for r in answer.items]
+    cited = {h["item"] for e in items for h in e["evidence"].get("history_items", [])}
     # The latest events, plus the latest event of each cited item that is older, so the evidence can be seen.
     raw_items = np.asarray(artifact.item_ids.raw, dtype=object)[mine["item"].to_numpy()]
     latest = np.zeros(len(mine), dtype=bool)
@@ -234,14 +219,14 @@ def collect(
     rng = np.random.default_rng(artifact.config.seed)
     timed = rng.permutation(np.unique(artifact.interactions["user"].to_numpy()))[: max(latency_users, samples)]
     served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples))
-    shown = [sample_user(artifact, int(u), *served.lists[int(u)]) for u in timed[:samples]]
+    shown = [sample_user(artifact, int(u), served.lists[int(u)]) for u in timed[:samples]]
     return ReportData(str(artifact_path), artifact.manifest(), ranking, protocol, served, shown, list(results))
 
 
 def latency_summary(served: Served) -> dict[str, dict[str, float]]:
     """p50, p95, mean and max per timed call, in milliseconds (what `--json` and the report show)."""
     out = {}
-    for name, values in (("recommend_ms", served.recommend_ms), ("reason_ms", served.reason_ms)):
+    for name, values in (("recommend_ms", served.recommend_ms), ("served_ms", served.served_ms)):
         if values:
             a = np.asarray(values)
             out[name] = {
@@ -255,7 +240,7 @@ def latency_summary(served: Served) -> dict[str, dict[str, float]]:
 
 
 def served_rates(served: Served) -> dict[str, float]:
-    """Shares of the served reasons that passed grounding, and that carry a safety flag."""
+    """Shares of the written reasons that passed grounding, and that carry a safety flag (both are withheld)."""
     from whyrec.explain.filters import UNGROUNDED, UNSAFE
 
     n = len(served.reasons)
@@ -443,13 +428,13 @@ def _latency_section(data: ReportData) -> str:
     summary = latency_summary(data.served)
     if not summary:
         return "<h2>Latency</h2><p>Nothing was timed.</p>"
-    names = {"recommend_ms": f"top-{data.served.k} for one user", "reason_ms": f"{data.served.k} reasons for one user"}
+    names = {"recommend_ms": f"top-{data.served.k} for one user", "served_ms": f"top-{data.served.k} with reasons, as served"}
     table = _table(
         ["call", "calls timed", "p50 ms", "p95 ms", "mean ms", "max ms"],
         [("", [_e(names[k]), _fmt(s["n"]), _fmt(s["p50"], 3), _fmt(s["p95"], 3), _fmt(s["mean"], 3), _fmt(s["max"], 3)])
          for k, s in summary.items()],
     )  # fmt: skip
-    figure = plots.latency({names["recommend_ms"]: data.served.recommend_ms, names["reason_ms"]: data.served.reason_ms})
+    figure = plots.latency({names["recommend_ms"]: data.served.recommend_ms, names["served_ms"]: data.served.served_ms})
     return (
         "<h2>Latency</h2><p>Measured in this run, in this process, one user at a time after a warm-up call "
         "(the machine's other load counts too).</p>" + table + _img(figure, "latency distribution")
@@ -460,9 +445,10 @@ def _sample_section(data: ReportData) -> str:
     if not data.samples:
         return ""
     parts = [
-        "<h2>Sample reasons</h2><p>What a few users would be shown. History items a reason cites as evidence are "
-        '<span class="cited">highlighted</span>; a reason the filters flag is shown with its flags (the service, '
-        "<code>whyrec serve</code>, retries such a reason with a hint, then falls back to <code>template</code>).</p>"
+        "<h2>Sample reasons</h2><p>What a few users would be shown by <code>whyrec recommend</code>. History items a "
+        'reason cites as evidence are <span class="cited">highlighted</span>; a reason the filters flag is withheld and '
+        "only its flags are listed (<code>whyrec serve</code>, which has the store's catalog, retries such a reason with "
+        "a hint, then falls back to <code>template</code>).</p>"
     ]
     for user in data.samples:
         history = "".join(
@@ -482,15 +468,18 @@ def _sample_section(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _evidence_value(value: Any) -> str:
+    """An evidence entry as text: lists joined, history items by title where the catalog has one."""
+    if isinstance(value, list):
+        return ", ".join(v.get("title") or v["item"] if isinstance(v, dict) else str(v) for v in value)
+    return str(value)
+
+
 def _item_cells(rank: int, item: Mapping[str, Any]) -> list[str]:
     """One recommendation's table cells: rank, item, score, reason, aspects, evidence, filter verdict."""
     flags = "".join(f'<span class="flag">{_e(f)}</span>' for f in item.get("flags", []))
-    reason = "–" if item["reason"] is None else _e(item["reason"])
-    if flags:
-        reason += ' <span class="flagged">(flagged)</span>'
-    evidence = "; ".join(
-        f"{_e(k)}: {_e(', '.join(map(str, v)) if isinstance(v, list) else v)}" for k, v in item.get("evidence", {}).items() if v
-    )
+    reason = '<span class="flagged">(withheld)</span>' if flags else "–" if item["reason"] is None else _e(item["reason"])
+    evidence = "; ".join(f"{_e(k)}: {_e(_evidence_value(v))}" for k, v in item.get("evidence", {}).items() if v)
     aspects = _e(", ".join(item.get("aspects", [])))
     return [str(rank), _e(item["item"]), _fmt(item["score"]), reason, aspects, evidence, flags or '<span class="ok">passed</span>']
 
@@ -503,7 +492,7 @@ def _cards(data: ReportData) -> str:
         cards += [(_fmt(text["bleu4"], 2), "BLEU-4"), (_fmt(text.get("rougeL_f"), 2), "ROUGE-L F")]
     if "grounding" in text:
         cards.append((f"{text['grounding']:.1%}", "reasons grounded (test)"))
-    for key, label in (("recommend_ms", "top-k p95 ms"), ("reason_ms", "reasons p95 ms")):
+    for key, label in (("recommend_ms", "top-k p95 ms"), ("served_ms", "served answer p95 ms")):
         if key in lat:
             cards.append((_fmt(lat[key]["p95"], 2), label))
     shown = "".join(f'<div class="card"><b>{value}</b><span>{_e(label)}</span></div>' for value, label in cards)

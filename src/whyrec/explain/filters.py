@@ -198,52 +198,43 @@ def _ordered(aspects: Collection[str]) -> list[str]:
 
 def generate_grounded(
     reasoner: Reasoner,
-    fallback: Reasoner,
+    fallback: Reasoner | None,
     requests: list[ReasonRequest],
     item_aspects: Mapping[int, Collection[str]],
     lexicon: AspectLexicon | None = None,
-    catalog: Mapping[int, Mapping[str, Any]] | None = None,
+    catalog: Mapping[int, Mapping[str, Any] | None] | None = None,
 ) -> list[Reason]:
     """One checked reason per request: grounded (and safe when `catalog` is given) where possible.
 
-    Each reason is grounded against `item_aspects[item]` and screened against `catalog[item]`; a
-    failing one is regenerated once with the item's first aspect as a hint, then replaced by the
-    fallback's reason. Replacements record `evidence["generated_by"]` (and `"hint"`); a reason whose
-    fallback still fails keeps its flags so callers can see it.
+    Each reason is grounded against `item_aspects[item]` and screened against `catalog[item]` (a
+    missing or None row backs no price); a failing one is regenerated once with the item's first
+    aspect as a hint, then replaced by the fallback's reason. `evidence["generated_by"]` names the
+    reasoner that wrote each (and `"hint"` a retry's); a reason that still fails keeps its flags, so
+    callers withhold it.
     """
     from whyrec.explain.base import ReasonRequest
 
-    def check(reasons: list[Reason]) -> list[Reason]:
+    def check(reasons: list[Reason], by: Reasoner) -> list[Reason]:
         out = []
         for r in reasons:
             r = ground(r, item_aspects.get(r.item, ()), lexicon)
             if catalog is not None:
                 r = screen(r, catalog.get(r.item))
-            out.append(r)
+            out.append(dataclasses.replace(r, evidence={**r.evidence, "generated_by": by.name}))
         return out
 
-    reasons = check(reasoner.generate(requests))
+    reasons = check(reasoner.generate(requests), reasoner)
     failing = [k for k, r in enumerate(reasons) if r.flags]
     hinted = {k: _ordered(item_aspects.get(requests[k].item, ()))[:1] for k in failing}
     retry = [k for k in failing if hinted[k]]
     if retry:
-        again = check(reasoner.generate([ReasonRequest(requests[k].user, requests[k].item, hinted[k][0]) for k in retry]))
+        again = check(reasoner.generate([ReasonRequest(requests[k].user, requests[k].item, hinted[k][0]) for k in retry]), reasoner)
         for k, r in zip(retry, again, strict=True):
             if not r.flags:
-                reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "generated_by": reasoner.name, "hint": hinted[k][0]})
+                reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "hint": hinted[k][0]})
     failing = [k for k, r in enumerate(reasons) if r.flags]
-    if failing:
-        replaced = check(fallback.generate([requests[k] for k in failing]))
+    if failing and fallback is not None:
+        replaced = check(fallback.generate([requests[k] for k in failing]), fallback)
         for k, r in zip(failing, replaced, strict=True):
-            reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "generated_by": fallback.name})
+            reasons[k] = r
     return reasons
-
-
-def check_by_record(reasoner: Reasoner, reasons: Sequence[Reason]) -> list[Reason]:
-    """The reasons grounded against the reasoner's own record of each item's aspects, then screened without a catalog.
-
-    For a trained artifact on its own (`whyrec explain`, the evaluation report), which keeps no reviews or
-    catalog: any stated price is flagged, since nothing can back it. Serving checks against the store instead.
-    """
-    known = reasoner.item_aspects()
-    return [screen(ground(r, known.get(r.item, []), reasoner.lexicon), None) for r in reasons]

@@ -1,7 +1,7 @@
 """The HTTP API and web page. `create_app(artifact_dir, store_path)` builds it; the lifespan hook loads models.
 
 Nothing runs at import time (STYLE 8): tests and `whyrec serve` call the factory with their own paths.
-Modelling lives in `whyrec.pipeline`; this module only validates, authorises and translates to HTTP.
+Modelling lives in `whyrec.serve.pipeline`; this module only validates, authorises and translates to HTTP.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from whyrec.pipeline import Pipeline
+        from whyrec.serve.pipeline import Pipeline
 
         app.state.pipeline = Pipeline.open(artifact_dir, store_path)
         try:

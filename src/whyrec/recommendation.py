@@ -1,0 +1,248 @@
+"""A served recommendation and the one function that builds it: rank, write reasons, filter, fall back.
+
+The server, `whyrec recommend`, `whyrec explain` and the evaluation report's timing all call
+`recommend`, so a reason that fails the grounding or safety filters is replaced by the fallback
+reasoner's or withheld through every entry point, never shown (DESIGN, "Reasons that are true").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from whyrec.data.schema import IdMap
+    from whyrec.explain.aspects import AspectLexicon
+    from whyrec.explain.base import Reason, Reasoner
+    from whyrec.recommend.base import Recommender
+
+ATTRIBUTION_TOP = 3  # history items credited per recommendation ("because you bought ...")
+CATALOG_FIELDS = ("title", "category", "brand", "price")
+
+
+class ItemFacts(Protocol):
+    """What reasons are checked against and what an answer shows of an item, by dense item id."""
+
+    lexicon: AspectLexicon | None  # names the aspects a reason's text mentions
+
+    def raw(self, item: int) -> str:
+        """The item's raw id."""
+
+    def aspects(self, item: int) -> Sequence[str]:
+        """Aspects the item really has (its reviews or catalog say so), best first."""
+
+    def catalog(self, item: int) -> Mapping[str, Any] | None:
+        """The item's catalog row; None when no catalog is known, so no stated price is backed."""
+
+
+class ReasonCache(Protocol):
+    """Checked reasons and attributions kept per (user, item) by the caller, as `Recommendation.cached` payloads."""
+
+    def get(self, items: Sequence[int]) -> dict[int, dict[str, Any]]: ...
+
+    def put(self, payloads: Mapping[int, dict[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class RecordedFacts:
+    """An artifact on its own: aspects from the reasoner's record of each item, no catalog."""
+
+    item_ids: IdMap
+    recorded: Mapping[int, Sequence[str]]
+    lexicon: AspectLexicon | None = None
+
+    @classmethod
+    def of(cls, reasoner: Reasoner | None, item_ids: IdMap) -> RecordedFacts:
+        if reasoner is None:
+            return cls(item_ids, {})
+        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon)
+
+    def raw(self, item: int) -> str:
+        return self.item_ids.raw[item]
+
+    def aspects(self, item: int) -> Sequence[str]:
+        return self.recorded.get(item, ())
+
+    def catalog(self, item: int) -> Mapping[str, Any] | None:
+        return None
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """A reasoner behind the filters: its reasons are grounded and screened against `facts`; a failing one is
+    retried with a hint, then replaced by `fallback`'s (normally `template`), else withheld."""
+
+    reasoner: Reasoner
+    facts: ItemFacts
+    fallback: Reasoner | None = None
+    known_users: int | None = None  # users the reasoner was fitted with; any other is asked about as unknown (-1)
+
+    def write(self, user: int, items: Sequence[int]) -> list[Reason]:
+        """One checked reason per item, in order; `evidence["generated_by"]` names the reasoner that wrote it."""
+        from whyrec.explain.base import ReasonRequest
+        from whyrec.explain.filters import generate_grounded
+
+        known = self.known_users is None or 0 <= user < self.known_users
+        asked = user if known else -1
+        requests = [ReasonRequest(asked, int(i)) for i in items]
+        aspects = {int(i): list(self.facts.aspects(int(i))) for i in items}
+        catalog = {int(i): self.facts.catalog(int(i)) for i in items}
+        return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item as every entry point shows it."""
+
+    item: str  # raw id
+    score: float  # the recommender's score (an ordering, not a probability)
+    title: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    reason: str | None = None  # the text shown; None when there is no reasoner or every candidate failed the filters
+    reasoner: str | None = None  # which reasoner wrote `reason` (the main one or its fallback)
+    aspects: tuple[str, ...] = ()
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()  # grounding/safety flags of a withheld reason; empty when shown
+    attribution: Mapping[str, Any] | None = None  # "because you bought": history items the recommender credits
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "title": self.title,
+            "category": self.category,
+            "brand": self.brand,
+            "price": self.price,
+            "score": self.score,
+            "reason": self.reason,
+            "reasoner": self.reasoner,
+            "aspects": list(self.aspects),
+            "evidence": dict(self.evidence),
+            "flags": list(self.flags),
+            "attribution": None if self.attribution is None else dict(self.attribution),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One shopper's recommendations; `fallback` marks popular items for a shopper the model does not know."""
+
+    user: int
+    items: list[Recommendation]
+    fallback: bool
+    cached: int = 0  # items whose reason came from the cache
+
+
+def recommend(
+    model: Recommender,
+    user: int,
+    k: int,
+    facts: ItemFacts,
+    *,
+    reasons: Reasons | None = None,
+    cache: ReasonCache | None = None,
+    attribute: bool = True,
+    exclude: Collection[int] = (),
+    items: Sequence[int] | None = None,
+) -> Answer:
+    """Top-k for a dense user id (-1 = unknown: popular items), each with a checked reason and attribution.
+
+    `exclude` drops items (e.g. dismissed ones) before the cut to k; `items` explains those items
+    instead of ranking (`whyrec explain`). Reasons and attributions found in `cache` are reused and
+    fresh ones are put there, so cached and fresh answers go through the same filters.
+    """
+    if items is None:
+        [ranked] = model.recommend([user], k=k + len(exclude))
+        keep = [j for j, i in enumerate(ranked.items) if int(i) not in exclude][:k]
+        chosen = [int(ranked.items[j]) for j in keep]
+        scores = [float(ranked.scores[j]) for j in keep]
+        fallback = bool(ranked.fallback)
+    else:
+        chosen = [int(i) for i in items]
+        fallback = not 0 <= user < model.n_users
+        source = model.popularity[None, :] if fallback else model.score(np.asarray([user]))
+        scores = [float(s) for s in np.asarray(source)[0, chosen]]
+    payloads = cache.get(chosen) if cache is not None else {}
+    missing = [i for i in chosen if i not in payloads]
+    if missing:
+        fresh = _payloads(model, user, missing, facts, reasons, attribute and not fallback)
+        if cache is not None:
+            cache.put(fresh)
+        payloads = {**payloads, **fresh}
+    out = [_recommendation(facts, item, score, payloads[item]) for item, score in zip(chosen, scores, strict=True)]
+    return Answer(user, out, fallback, cached=len(chosen) - len(missing))
+
+
+def _payloads(
+    model: Recommender, user: int, items: list[int], facts: ItemFacts, reasons: Reasons | None, attribute: bool
+) -> dict[int, dict[str, Any]]:
+    """Cacheable JSON per item: the checked reason (raw ids and titles only) and the attribution."""
+    written = reasons.write(user, items) if reasons is not None else [None] * len(items)
+    credited = attribution(model, user, items, facts) if attribute else [_no_attribution() for _ in items]
+    return {
+        item: {"reason": None if r is None else _reason_json(r, facts), "attribution": a}
+        for item, r, a in zip(items, written, credited, strict=True)
+    }
+
+
+def _reason_json(reason: Reason, facts: ItemFacts) -> dict[str, Any]:
+    evidence = dict(reason.evidence)
+    generated_by = evidence.pop("generated_by", None)
+    if "history_items" in evidence:  # dense ids are internal: show raw ids and titles
+        evidence["history_items"] = [_titled(facts, int(h)) for h in evidence["history_items"]]
+    return {
+        "text": reason.text,
+        "reasoner": generated_by,
+        "aspects": list(reason.aspects),
+        "evidence": evidence,
+        "flags": list(reason.flags),
+    }
+
+
+def _recommendation(facts: ItemFacts, item: int, score: float, payload: Mapping[str, Any]) -> Recommendation:
+    row = facts.catalog(item) or {}
+    reason = payload.get("reason")
+    shown = reason is not None and not reason["flags"]
+    price = row.get("price")
+    return Recommendation(
+        item=facts.raw(item),
+        score=score,
+        **{k: row.get(k) for k in ("title", "category", "brand")},
+        price=None if price is None or (isinstance(price, float) and np.isnan(price)) else float(price),
+        reason=reason["text"] if shown else None,
+        reasoner=reason.get("reasoner") if shown else None,
+        aspects=tuple(reason["aspects"]) if reason else (),
+        evidence=reason["evidence"] if reason else {},
+        flags=tuple(reason["flags"]) if reason else (),
+        attribution=payload.get("attribution"),
+    )
+
+
+def _titled(facts: ItemFacts, item: int) -> dict[str, Any]:
+    return {"item": facts.raw(item), "title": (facts.catalog(item) or {}).get("title")}
+
+
+def _no_attribution() -> dict[str, Any]:
+    return {"method": "none", "items": [], "aspects": []}
+
+
+def attribution(model: Recommender, user: int, items: Sequence[int], facts: ItemFacts) -> list[dict[str, Any]]:
+    """"Because you bought ...": the history items the recommender itself credits, and the aspects they share."""
+    from whyrec.recommend.attribution import aspect_credit, attribute
+
+    if not 0 <= user < model.n_users:
+        return [_no_attribution() for _ in items]
+    out = []
+    for item, found in zip(items, attribute(model, user, list(items), top=ATTRIBUTION_TOP), strict=True):
+        history = [(int(h), w) for h, w in found.history]
+        shared = aspect_credit(history, {h: facts.aspects(h) for h, _ in history}, facts.aspects(int(item)))
+        out.append({
+            "method": found.method,
+            "items": [{**_titled(facts, h), "weight": round(w, 6)} for h, w in history],
+            "aspects": [{"aspect": a, "weight": round(w, 6)} for a, w in shared],
+        })
+    return out

@@ -1,0 +1,187 @@
+"""The serving pipeline: one trained artifact and the live store, composed for the HTTP API.
+
+Three parts, one per concern: the running model (`serve.live`), reasons and their cache
+(`serve.reasons`, answering through `whyrec.recommendation.recommend`), and shopper data and
+privacy (`serve.shoppers`). One lock guards the model state; each thread has its own SQLite
+connection (WAL: readers beside one writer). `serve.app` translates this to HTTP; this module
+knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from whyrec.artifact import Artifact
+from whyrec.data.store import Store
+from whyrec.errors import NotFoundError
+from whyrec.serve import shoppers
+from whyrec.serve.live import LiveRanking
+from whyrec.serve.reasons import ServedReasons, ShopFacts
+
+log = logging.getLogger("whyrec.pipeline")
+
+
+class Pipeline:
+    """Recommend, explain, profile, record and forget over one artifact folder and one store file."""
+
+    def __init__(self, artifact_dir: Path, store_path: Path, artifact: Artifact, store: Store) -> None:
+        self.artifact_dir = artifact_dir
+        self.store_path = store_path
+        self.artifact = artifact
+        reasoner = artifact.reasoner
+        self.version = hashlib.sha256(
+            f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()
+        ).hexdigest()[:12]
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._local.store = store
+        self._stores: list[Store] = [store]
+        self.live = LiveRanking(artifact)
+        self.facts = ShopFacts(artifact.item_ids, reasoner.lexicon if reasoner else None)
+        self.reasons = ServedReasons(artifact, self.facts, self.version)
+        self.feedback = shoppers.Feedback()
+        self.experiment = artifact.config.experiment  # an A/B test: users' arms pick the reasoner
+
+    # ---- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, artifact_dir: str | Path, store_path: str | Path) -> Pipeline:
+        """Load the artifact, read the store, fold in events stored since training; ready to serve."""
+        artifact_dir, store_path = Path(artifact_dir), Path(store_path)
+        artifact = Artifact.load(artifact_dir)
+        store = Store(store_path, create=False)
+        try:
+            pipeline = cls(artifact_dir, store_path, artifact, store)
+            pipeline.load(store.read_dataset(name=store_path.stem))
+        except BaseException:
+            store.close()
+            raise
+        return pipeline
+
+    def load(self, shop: Any) -> None:
+        """Read the shop's catalog and aspects, prepare the reasoners, fold in events stored since training."""
+        self.facts = ShopFacts.read(shop, self.artifact.item_ids, self.facts.lexicon)
+        self.reasons.facts = self.facts
+        self.reasons.prepare(shop, self.experiment)
+        self.feedback.load(self._store())
+        self.live.observe(self.live.events_since_training(shop))
+        log.info("pipeline ready: model %s, %d users, %d items", self.version, len(self.live.user_ids.raw), len(self.live.item_ids))
+
+    def _store(self) -> Store:
+        """This thread's store connection (sqlite3 connections are per thread)."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = Store(self.store_path, create=False)
+            with self._lock:
+                self._stores.append(store)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._stores:
+                store.close()
+            self._stores.clear()
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def users(self, limit: int) -> list[str]:
+        """Up to `limit` raw ids of shoppers the model knows, in id order."""
+        with self._lock:
+            return self.live.known_users(limit)
+
+    def model_info(self) -> dict[str, Any]:
+        manifest = self.artifact.manifest()
+        return {
+            "version": self.version,
+            "created": manifest["created"],
+            "whyrec_version": manifest["whyrec_version"],
+            "recommender": manifest["recommender"],
+            "reasoner": manifest["reasoner"],
+            "dataset": manifest["dataset"],
+            "metrics": manifest["metrics"],
+            "live": dict(self.live.counters),
+        }
+
+    def recommend(self, user: str, k: int) -> dict[str, Any]:
+        """Top-k for a raw user id with checked reasons, evidence and attribution; unknown users get popular items, flagged."""
+        with self._lock:
+            hidden = {self.live.item_ids.get(raw) for raw in self.feedback.dismissed(user)} - {-1}
+            arm = None
+            if self.experiment is not None:
+                from whyrec.serve.experiment import arm_of
+
+                arm = arm_of(user, self.experiment)
+            answer = self.reasons.answer(self.live, self._store, user, k, hidden, arm)
+            feedback = self.feedback.of(user)
+            entries = [{**r.to_json(), "feedback": feedback.get(r.item)} for r in answer.items]
+            response = {
+                "user": user,
+                "known": self.live.user_ids.get(user) >= 0,
+                "fallback": answer.fallback,
+                "model": self.version,
+                "reasons_cached": answer.cached,
+                "items": entries,
+            }
+            if arm is not None:
+                response["experiment"] = {"name": self.experiment.name, "arm": arm}
+                # Only shoppers the model knows are logged, so open reads cannot add users to the store.
+                if response["known"] and entries:
+                    from whyrec.serve.experiment import log_exposure
+
+                    items = [e["item"] for e in entries]
+                    response["experiment"]["request"] = log_exposure(self._store(), self.experiment, user, items, arm=arm)
+            return response
+
+    def profile(self, user: str) -> dict[str, Any]:
+        """The user's interest profile; NotFoundError for a user with no events or reviews."""
+        store = self._store()
+        with self._lock:
+            return shoppers.profile(store, user, self.facts)
+
+    # ---- writing ---------------------------------------------------------------------------------
+    def record_events(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Store events (exactly once: repeats are ignored) and fold them into the model; their users' reasons go stale."""
+        now = int(time.time())
+        rows = [(e["user"], e["item"], now if e.get("timestamp") is None else int(e["timestamp"]), e["event"], e.get("rating")) for e in events]
+        frame = pd.DataFrame(rows, columns=["user", "item", "timestamp", "event", "rating"]).astype({"rating": "float64"})
+        with self._lock:
+            stored = self._store().add_events(rows)
+            added_before = self.live.counters["users_added"]
+            observed = self.live.observe(frame)
+            self._store().drop_reasons(users=frame["user"].unique().tolist())
+        unknown = sorted(set(frame["item"]) - set(self.live.item_ids.raw))
+        return {
+            "received": len(rows),
+            "stored": stored,
+            "observed": observed,
+            "new_users": self.live.counters["users_added"] - added_before,
+            "items_not_in_model": unknown[:20],  # stored, but scored only after retraining
+        }
+
+    def record_feedback(self, user: str, item: str, kind: str) -> dict[str, Any]:
+        """Store a like / dismiss on an item; a dismissed item is not recommended to that user again."""
+        with self._lock:
+            if item not in self.facts.rows and self.live.item_ids.get(item) < 0:
+                raise NotFoundError(f"item {item!r} is not in the catalog")
+            feedback_id = self.feedback.record(self._store(), user, item, kind)
+        return {"id": feedback_id, "user": user, "item": item, "kind": kind}
+
+    def upsert_item(self, item: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace a catalog row; reasons about the item go stale, grounding sees its new text."""
+        with self._lock:
+            self._store().upsert_item(item, **fields)
+            created = self.facts.upsert(item, fields)
+            self._store().drop_reasons(items=[item])
+            self.reasons.forget_item(item)
+        return {"item": item, "created": created, "in_model": self.live.item_ids.get(item) >= 0}
+
+    def forget(self, user: str) -> dict[str, Any]:
+        """Remove a user from the store, the running model and the artifact folder; say what must be retrained."""
+        with self._lock:
+            return shoppers.forget(self._store(), self.live, self.feedback, self.artifact_dir, user)
