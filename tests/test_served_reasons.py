@@ -1,0 +1,91 @@
+"""The served-reason contract: a reason that fails grounding or safety is never shown, through any entry point.
+
+A registered reasoner that only lies (tests/liars.py) is served through `whyrec recommend`, `whyrec
+explain`, the HTTP API and the evaluation report; none of them may show one of its sentences.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cli_helpers import one_json
+from fastapi.testclient import TestClient
+from liars import UNGROUNDED, UNSAFE, Liar
+
+from whyrec.artifact import Artifact
+from whyrec.config import RunConfig
+from whyrec.data.sample import generate_sample
+from whyrec.data.store import Store
+from whyrec.explain import registry
+from whyrec.serve.app import ServeSettings, create_app
+
+LIES = (UNGROUNDED, UNSAFE)
+
+
+@pytest.fixture(autouse=True)
+def liar_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(registry.REASONERS, "liar", "liars:Liar")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("liar")
+    store = folder / "shop.sqlite"
+    with Store(store) as db:
+        db.write_dataset(generate_sample(seed=0))
+        dataset = db.read_dataset(name="shop")
+    artifact = Artifact.train(dataset, RunConfig(recommender="pop"), store=str(store))
+    artifact.reasoner = Liar().fit(dataset)
+    artifact.save(folder / "artifact")
+    return folder / "artifact", store
+
+
+def _assert_no_lies(items: list[dict]) -> None:
+    assert items
+    for entry in items:
+        assert entry["reason"] not in LIES
+        assert entry["reason"] is None or entry["reasoner"] == "template"  # only the fallback's reasons are shown
+
+
+def test_whyrec_recommend_withholds_every_lie(shop: tuple[Path, Path], cli) -> None:
+    artifact, _ = shop
+    payload = one_json(cli("recommend", "--artifact", artifact, "--user", "U00003", "-k", "6", "--json"))
+    _assert_no_lies(payload["items"])
+    assert all(e["reason"] is None and e["flags"] for e in payload["items"])  # an artifact alone has no fallback
+    assert {f.split(":")[0] for e in payload["items"] for f in e["flags"]} == {"ungrounded", "unsafe"}
+    human = cli("recommend", "--artifact", artifact, "--user", "U00003", "-k", "6")
+    assert human.returncode == 0 and not any(lie in human.stdout for lie in LIES)
+
+
+def test_whyrec_explain_withholds_the_lie(shop: tuple[Path, Path], cli) -> None:
+    artifact, _ = shop
+    for item in ("SKU00002", "SKU00003"):
+        payload = one_json(cli("explain", "--artifact", artifact, "--user", "U00003", "--item", item, "--json"))
+        assert payload["reason"] is None and payload["flags"]
+        human = cli("explain", "--artifact", artifact, "--user", "U00003", "--item", item)
+        assert "withheld" in human.stdout and not any(lie in human.stdout for lie in LIES)
+
+
+def test_the_api_shows_the_fallback_instead(shop: tuple[Path, Path], tmp_path: Path) -> None:
+    artifact, store = shop
+    copy = tmp_path / "shop.sqlite"  # the reason cache written here stays with this test
+    with sqlite3.connect(store) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with TestClient(create_app(artifact, copy, ServeSettings(api_key="k"))) as client:
+        for user in ("U00003", "U00010", "someone-new"):
+            for _ in range(2):  # fresh, then from the reason cache
+                body = client.get(f"/v1/users/{user}/recommendations", params={"k": 8}).json()
+                _assert_no_lies(body["items"])
+                assert all(e["reason"] and e["reasoner"] == "template" for e in body["items"])
+            assert body["reasons_cached"] == 8
+
+
+def test_the_report_shows_no_lie(shop: tuple[Path, Path], cli, tmp_path: Path) -> None:
+    artifact, _ = shop
+    report = tmp_path / "report.html"
+    payload = one_json(cli("evaluate", "--artifact", artifact, "--report", report, "--samples", "2", "--json"))
+    assert payload["latency"]["served_ms"]["n"] > 0
+    text = report.read_text(encoding="utf-8")
+    assert "(withheld)" in text and not any(lie in text for lie in LIES)
