@@ -138,7 +138,7 @@ class Pipeline:
         if self.reasoner is not None:
             self.fallback = self.reasoner if self.reasoner.name == "template" else self._fit_fallback(shop)
         if self.experiment is not None:
-            from whyrec.evaluate.ab import route_arms
+            from whyrec.serve.experiment import route_arms
 
             held = {r.name: r for r in (self.reasoner, self.fallback) if r is not None}
             self.arm_reasoners = route_arms(self.experiment, self.artifact.recommender.name, held)
@@ -237,7 +237,7 @@ class Pipeline:
             scores = [float(ranked.scores[j]) for j in keep]
             arm = None
             if self.experiment is not None:
-                from whyrec.evaluate.ab import arm_of
+                from whyrec.serve.experiment import arm_of
 
                 arm = arm_of(user, self.experiment)
             explained, cached = self._explain(user, uid, items, arm)
@@ -289,7 +289,7 @@ class Pipeline:
             response["experiment"] = {"name": self.experiment.name, "arm": arm}
             # Only shoppers the model knows are logged, so open reads cannot add users to the store.
             if uid >= 0 and entries:
-                from whyrec.evaluate.ab import log_exposure
+                from whyrec.serve.experiment import log_exposure
 
                 response["experiment"]["request"] = log_exposure(self._store(), self.experiment, user, [e["item"] for e in entries], arm=arm)
         return response
