@@ -187,12 +187,13 @@ def run_reasoner(
     ("usr_all"), which, unlike USR on a few dozen test records, shows a generic generator for what it is.
     """
     from whyrec.evaluate.explain_eval import evaluate_reasoner, score_generated
-    from whyrec.evaluate.text import tokenize, unique_sentence_ratio
+    from whyrec.evaluate.text import unique_sentence_ratio
     from whyrec.explain.base import ReasonRequest
     from whyrec.explain.filters import generate_grounded
     from whyrec.explain.registry import make_reasoner
     from whyrec.explain.targets import item_aspect_sets
     from whyrec.explain.template import TemplateReasoner
+    from whyrec.explain.tokens import tokenize
 
     registered, preset = VARIANTS.get(name, (name, {}))
     reasoner = make_reasoner(registered, {**preset, **options})

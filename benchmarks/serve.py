@@ -39,6 +39,7 @@ def build_shop(folder: Path) -> tuple[Path, Path]:
     from whyrec.config import RunConfig
     from whyrec.data.sample import generate_sample
     from whyrec.data.store import Store
+    from whyrec.evaluate.protocol import evaluate_artifact
     from whyrec.explain.registry import make_reasoner
 
     store = folder / "shop.sqlite"
@@ -46,6 +47,7 @@ def build_shop(folder: Path) -> tuple[Path, Path]:
         db.write_dataset(generate_sample(seed=0))
         dataset = db.read_dataset(name="shop")
     artifact = Artifact.train(dataset, RunConfig(recommender=DEMO_RECOMMENDER, models=DEMO_MODELS), store=str(store))
+    evaluate_artifact(artifact)
     artifact.reasoner = make_reasoner("template").fit(dataset)
     artifact.save(folder / "artifact")
     return folder / "artifact", store

@@ -88,9 +88,8 @@ class Artifact:
         *,
         store: str | None = None,
         on_epoch: EpochHook | None = None,
-        evaluate: bool = True,
     ) -> Artifact:
-        """Split (unless given), fit the configured recommender on train, and evaluate it on test."""
+        """Split (unless given) and fit the configured recommender on train."""
         if split is None:
             table = "interactions" if config.split_protocol == "ratio" else None  # ratio alone would pick reviews
             split = make_split(dataset, config.split_protocol, config.seed, table=table)
@@ -111,36 +110,16 @@ class Artifact:
             dataset_name=dataset.name,
             store=store,
         )
-        if evaluate and len(split.test):
-            artifact.evaluate()
         return artifact
 
     def dataset(self) -> Dataset:
         """The interactions and id maps the recommender was trained on, as a Dataset."""
         return Dataset(self.interactions, self.user_ids, self.item_ids, name=self.dataset_name)
 
-    def evaluate(self, **options: Any) -> dict[str, Any]:
-        """Ranking metrics on the split's test rows (`evaluate_ranking` with these options).
-
-        Kept in `metrics["ranking"]`, or under a key naming the options when they are not the
-        defaults (e.g. "ranking[n_negatives=99]"), so a sampled-negative run never passes for full ranking.
-        Runs on a copy, because the protocol folds the validation rows into the model it is given:
-        the stored recommender stays exactly as fitted on train, so evaluating twice gives the same numbers.
-        """
-        from whyrec.evaluate.protocol import evaluate_ranking
-
-        if self.split is None:
-            raise ArtifactError("this artifact was trained without a split: nothing held out to evaluate on")
-        model = copy.deepcopy(self.recommender)
-        result = evaluate_ranking(model, self.dataset(), self.split, **options)
-        named = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
-        self.metrics[f"ranking[{named}]" if named else "ranking"] = result
-        return result
-
     def serving_recommender(self) -> Recommender:
         """The recommender with the held-out rows (valid + test) folded in, so users' whole history counts.
 
-        Built once, on a copy (see `evaluate`); live events can be passed to its `observe`.
+        Built once, on a copy (the stored recommender stays as fitted on train); live events can be passed to its `observe`.
         """
         if self._serving is None:
             model = copy.deepcopy(self.recommender)
@@ -212,7 +191,7 @@ class Artifact:
         return out
 
     def save_manifest(self, path: str | Path) -> None:
-        """Rewrite artifact.json only (e.g. after `evaluate` added metrics)."""
+        """Rewrite artifact.json only (e.g. after an evaluation added metrics)."""
         text = json.dumps(self.manifest(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
         (Path(path) / _MANIFEST).write_text(text, encoding="utf-8")
 

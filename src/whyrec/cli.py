@@ -235,6 +235,7 @@ def split(
 def _train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, quiet: bool) -> Any:
     """Artifact.train with a progress bar on stderr (epochs, loss and validation metric for trainable models)."""
     from whyrec.artifact import Artifact
+    from whyrec.evaluate.protocol import evaluate_artifact
     from whyrec.progress import progress
 
     with progress(quiet=quiet) as bar:
@@ -248,12 +249,12 @@ def _train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None,
             bar.update(task, completed=epoch, total=total, description=f"training {run.recommender}  {shown}")
 
         artifact = Artifact.train(
-            dataset, run, split, store=None if store is None else str(store), on_epoch=on_epoch, evaluate=False
+            dataset, run, split, store=None if store is None else str(store), on_epoch=on_epoch
         )
         if not epochs_reported:  # a model fitted in one step (pop, itemknn): just mark it done
             bar.update(task, completed=1, total=1)
         task = bar.add_task("evaluating on the test split (full ranking)", total=None)
-        artifact.evaluate()
+        evaluate_artifact(artifact)
         bar.update(task, completed=1, total=1)
         if run.reasoner and len(dataset.reviews):
             task = bar.add_task(f"training reasoner {run.reasoner}", total=None)
@@ -441,7 +442,7 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
     """Draw USER's profile and attribution heatmap as the web page sees them (through the serving pipeline)."""
     from whyrec.artifact import Artifact
     from whyrec.errors import ConfigError, NotFoundError
-    from whyrec.evaluate.plots import AttributionGrid, check_format, explanation_figure, save_figure, select_rows
+    from whyrec.explain.figure import AttributionGrid, check_format, explanation_figure, save_figure, select_rows
     from whyrec.serve.pipeline import Pipeline
     from whyrec.recommend.attribution import history_weights
 
@@ -498,6 +499,7 @@ def evaluate(
     """
     from whyrec.artifact import Artifact
     from whyrec.errors import ConfigError
+    from whyrec.evaluate.protocol import evaluate_artifact
     from whyrec.progress import progress
 
     if results and report is None:
@@ -515,7 +517,7 @@ def evaluate(
         options["repeats"] = repeats
     with progress(quiet=as_json) as bar:
         task = bar.add_task("evaluating (full ranking)" if negatives is None else f"evaluating (1 + {negatives})", total=None)
-        ranking = loaded.evaluate(**options)
+        ranking = evaluate_artifact(loaded, **options)
         bar.update(task, completed=1, total=1)
     loaded.save_manifest(artifact)
     payload = {

@@ -25,7 +25,7 @@ class Arm(BaseModel):
 
 
 class Experiment(BaseModel):
-    """An A/B experiment: users are split between named arms by a salted hash (whyrec.evaluate.ab.assign)."""
+    """An A/B experiment: users are split between named arms by a salted hash (whyrec.serve.experiment.assign)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""A/B experiments: assignment, statistics checked by hand and by simulation, the report on a simulated shop, replay."""
+"""A/B analysis: statistics checked by hand and by simulation, the report on a simulated shop, replay."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,62 +15,9 @@ from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 from whyrec.errors import ConfigError, NotFoundError
 from whyrec.evaluate import ab
+from whyrec.serve.experiment import log_exposure
 
 TWO = Experiment(name="reasons", arms={"template": Arm(reasoner="template"), "prompt_lm": Arm(reasoner="prompt_lm")})
-
-
-# ---- assignment -------------------------------------------------------------------------------------
-
-
-@given(st.text(min_size=1, max_size=40), st.text(max_size=20), st.text(min_size=1, max_size=20))
-def test_assignment_is_a_pure_function_of_user_experiment_and_salt(user: str, salt: str, name: str) -> None:
-    arms = ["a", "b", "c"]
-    first = ab.assign(user, name, arms, salt, [1, 2, 3])
-    assert first in arms
-    assert all(ab.assign(user, name, arms, salt, [1, 2, 3]) == first for _ in range(3))
-    assert 0 <= ab.bucket(user, name, salt) < 1
-
-
-@given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=30, unique=True))
-def test_arms_are_consecutive_bucket_slices_sized_by_weight(users: list[str]) -> None:
-    """Arms own consecutive slices of the user's bucket in [0, 1), in arm order, sized by weight."""
-    before = {u: ab.assign(u, "exp", ["a", "b"], "s", [1, 1]) for u in users}
-    after = {u: ab.assign(u, "exp", ["a", "b", "c"], "s", [1, 1, 0.5]) for u in users}
-    for u in users:
-        x = ab.bucket(u, "exp", "s")
-        assert before[u] == ("a" if x < 0.5 else "b")
-        assert after[u] == ("a" if x < 0.4 else "b" if x < 0.8 else "c")
-
-
-def test_assignment_on_10k_users_is_balanced_and_follows_weights() -> None:
-    users = [f"user-{n}" for n in range(10_000)]
-    even = pd.Series([ab.arm_of(u, TWO) for u in users]).value_counts()
-    # binomial sd at n=10k, p=0.5 is 50: 4 sd is 200
-    assert abs(even["template"] - 5000) < 200
-    weighted = Experiment(name="w", arms={"a": Arm(), "b": Arm(), "c": Arm()}, weights={"a": 0.5, "b": 0.3, "c": 0.2})
-    counts = pd.Series([ab.arm_of(u, weighted) for u in users]).value_counts()
-    for arm, share in weighted.shares().items():
-        sd = math.sqrt(10_000 * share * (1 - share))
-        assert abs(counts[arm] - 10_000 * share) < 4 * sd
-    assert ab.sample_ratio_p([int(counts[a]) for a in weighted.arms], list(weighted.shares().values())) > 1e-3
-
-
-def test_salt_and_experiment_name_reshuffle_users_independently() -> None:
-    users = [f"u{n}" for n in range(4000)]
-    a = np.array([ab.arm_of(u, TWO) == "template" for u in users])
-    b = np.array([ab.arm_of(u, TWO.model_copy(update={"salt": "2027"})) == "template" for u in users])
-    c = np.array([ab.arm_of(u, TWO.model_copy(update={"name": "other"})) == "template" for u in users])
-    for other in (b, c):  # independent halves agree on about half the users
-        assert abs((a == other).mean() - 0.5) < 0.04
-
-
-def test_bad_weights_and_arms_are_config_errors() -> None:
-    with pytest.raises(ConfigError):
-        ab.assign("u", "e", ["a", "b"], weights=[1, 0])
-    with pytest.raises(ConfigError):
-        ab.assign("u", "e", [], weights=[])
-    with pytest.raises(ConfigError):
-        RunConfig.parse({"experiment": {"name": "e", "arms": {"a": {}, "b": {}}, "weights": {"a": 1, "b": -1}}})
 
 
 # ---- statistics --------------------------------------------------------------------------------------
@@ -181,9 +127,9 @@ def test_report_does_not_flag_an_aa_test(shop: Path, tmp_path: Path) -> None:
 def test_clicks_count_only_on_shown_items_inside_the_window(tmp_path: Path) -> None:
     exp = TWO.model_copy(update={"window_s": 100})
     with Store(tmp_path / "s.sqlite") as store:
-        ab.log_exposure(store, exp, "alice", ["i1", "i2"], arm="template", timestamp=1000)
-        ab.log_exposure(store, exp, "bob", ["i1"], arm="prompt_lm", timestamp=1000)
-        ab.log_exposure(store, exp, "carol", ["i3"], arm="prompt_lm", timestamp=1000)
+        log_exposure(store, exp, "alice", ["i1", "i2"], arm="template", timestamp=1000)
+        log_exposure(store, exp, "bob", ["i1"], arm="prompt_lm", timestamp=1000)
+        log_exposure(store, exp, "carol", ["i3"], arm="prompt_lm", timestamp=1000)
         store.add_events(
             [
                 ("alice", "i2", 1050, "click", None),  # shown, in the window: counts
@@ -202,21 +148,21 @@ def test_report_errors_name_the_problem(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         with pytest.raises(NotFoundError, match="no experiment"):
             ab.report(store)
-        ab.log_exposure(store, TWO, "u", ["i"])
-        ab.log_exposure(store, TWO.model_copy(update={"name": "other"}), "u", ["i"])
+        log_exposure(store, TWO, "u", ["i"])
+        log_exposure(store, TWO.model_copy(update={"name": "other"}), "u", ["i"])
         with pytest.raises(ConfigError, match="several experiments"):
             ab.report(store)
         with pytest.raises(NotFoundError, match="nope"):
             ab.report(store, "nope")
         with pytest.raises(ConfigError, match="no arm"):
-            ab.log_exposure(store, TWO, "u", ["i"], arm="missing")
+            log_exposure(store, TWO, "u", ["i"], arm="missing")
 
 
 def test_users_logged_in_two_arms_are_set_aside(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
-        ab.log_exposure(store, TWO, "u1", ["i"], arm="template")
-        ab.log_exposure(store, TWO, "u1", ["i"], arm="prompt_lm")
-        ab.log_exposure(store, TWO, "u2", ["i"], arm="template")
+        log_exposure(store, TWO, "u1", ["i"], arm="template")
+        log_exposure(store, TWO, "u1", ["i"], arm="prompt_lm")
+        log_exposure(store, TWO, "u2", ["i"], arm="template")
         rep = ab.report(store)
     assert rep["users_in_several_arms"] == 1
     assert rep["arms"]["template"]["users"] == 1 and rep["arms"]["prompt_lm"]["users"] == 0

@@ -12,9 +12,10 @@ import pytest
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import leave_last_out, temporal
 from whyrec.errors import ConfigError
-from whyrec.evaluate.protocol import evaluate_ranking, validation_ndcg
+from whyrec.evaluate.protocol import evaluate_ranking
 from whyrec.recommend.base import Recommender, TrainData
 from whyrec.recommend.mf import MatrixFactorization, MFConfig
+from whyrec.recommend.validation import validation_ndcg
 
 from recommend.contract import movielens_100k  # tests/ is on sys.path (pytest rootdir insertion)
 

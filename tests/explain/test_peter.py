@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from whyrec.errors import ArtifactError, NotFoundError
-from whyrec.evaluate.text import tokenize
 from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.peter import BOS, EOS, PAD, UNK, Peter, PeterConfig, Vocabulary, _build_network, detokenize
+from whyrec.explain.tokens import tokenize
 
 from .contract import ReasonerContract
 

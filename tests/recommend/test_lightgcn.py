@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from whyrec.data.schema import Dataset
-from whyrec.evaluate.ranking import rank_of_target
 from whyrec.recommend.base import Recommender, interaction_matrix
 from whyrec.recommend.lightgcn import LightGCN, LightGCNConfig, _to_torch, fold_in, normalized_adjacency, propagate
 from whyrec.recommend.popular import Popularity
+from whyrec.recommend.ranks import rank_of_target
 
 from .contract import RecommenderContract, movielens_100k
 

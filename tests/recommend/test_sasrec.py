@@ -13,10 +13,10 @@ from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split, leave_last_out
 from whyrec.errors import ConfigError
-from whyrec.evaluate.protocol import validation_ndcg
 from whyrec.recommend.base import Recommender
 from whyrec.recommend.popular import Popularity
 from whyrec.recommend.sasrec import PAD, SASRec, SASRecConfig, extend_latest, latest_items
+from whyrec.recommend.validation import validation_ndcg
 
 from .contract import RecommenderContract, checkerboard
 

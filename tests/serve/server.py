@@ -17,6 +17,7 @@ from whyrec.artifact import Artifact
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
+from whyrec.evaluate.protocol import evaluate_artifact
 from whyrec.explain.registry import make_reasoner
 
 API_KEY = "test-key-0123456789"
@@ -44,6 +45,7 @@ def train_sample_shop(folder: Path) -> tuple[Path, Path]:
         dataset = db.read_dataset(name="shop")
     run = RunConfig(recommender="mf", models={"mf": {"factors": 16, "iterations": 8, "num_threads": 1}})
     artifact = Artifact.train(dataset, run, store=str(store))
+    evaluate_artifact(artifact)
     artifact.reasoner = make_reasoner("template").fit(dataset)
     artifact.save(folder / "artifact")
     return folder / "artifact", store

@@ -14,6 +14,7 @@ from whyrec.errors import ConfigError
 from whyrec.evaluate import ab
 from whyrec.explain.base import Reason, ReasonRequest
 from whyrec.explain.template import TemplateReasoner
+from whyrec.serve.experiment import arm_of
 from whyrec.serve.pipeline import Pipeline
 
 EXPERIMENT = Experiment(name="reasons", arms={"template": Arm(reasoner="template"), "marked": Arm(reasoner="marked")})
@@ -58,7 +59,7 @@ def test_each_user_gets_the_reasons_of_their_arm_and_an_exposure_per_response(pi
     for user in users:
         response = pipeline.recommend(user, 5)
         arm = response["experiment"]["arm"]
-        assert arm == ab.arm_of(user, EXPERIMENT)
+        assert arm == arm_of(user, EXPERIMENT)
         arms[user] = arm
         marked = [bool(e["evidence"].get("marked")) for e in response["items"] if e["reason"] and e["reasoner"] == arm]
         assert marked and all(m == (arm == "marked") for m in marked)
@@ -81,7 +82,7 @@ def test_unknown_users_are_routed_but_not_logged(pipeline: Pipeline) -> None:
     before = pipeline._store().counts()["users"]
     n_exposures = len(pipeline._store().exposure_outcomes("reasons", 1))
     response = pipeline.recommend("someone-new", 5)
-    assert response["experiment"]["arm"] == ab.arm_of("someone-new", EXPERIMENT)
+    assert response["experiment"]["arm"] == arm_of("someone-new", EXPERIMENT)
     assert "request" not in response["experiment"]
     assert pipeline._store().counts()["users"] == before
     assert len(pipeline._store().exposure_outcomes("reasons", 1)) == n_exposures

@@ -29,7 +29,7 @@ def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         db.write_dataset(generate_sample(seed=2, n_users=80, n_items=60))
         dataset = db.read_dataset()
     run = RunConfig(recommender="sasrec", models={"sasrec": {"epochs": 3, "hidden": 16, "max_len": 20, "num_threads": 1}})
-    artifact = Artifact.train(dataset, run, evaluate=False)
+    artifact = Artifact.train(dataset, run)
     artifact.reasoner = make_reasoner("template").fit(dataset)
     artifact.save(folder / "artifact")
     return folder / "artifact", store

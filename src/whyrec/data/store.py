@@ -84,7 +84,7 @@ PRAGMA application_id = {APPLICATION_ID};
 # Schema changes after format 1, in order: _MIGRATIONS[n] takes a format n+1 store to format n+2.
 # A new store runs _SCHEMA and then every migration, so old and new stores end with the same schema.
 _MIGRATIONS: tuple[str, ...] = (
-    # 2: A/B experiments (whyrec.evaluate.ab) and store-level settings such as pseudonymisation
+    # 2: A/B experiments (whyrec.serve.experiment) and store-level settings such as pseudonymisation
     """
     CREATE TABLE settings (
         key   TEXT PRIMARY KEY,

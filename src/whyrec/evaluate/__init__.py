@@ -3,10 +3,8 @@
 from whyrec.evaluate.ranking import (
     coverage,
     hit_rate,
-    metrics_from_ranks,
     mrr,
     ndcg,
-    rank_of_target,
     ranking_metrics,
     recall,
 )
@@ -22,7 +20,6 @@ from whyrec.evaluate.text import (
     grounding_rate,
     rouge,
     text_metrics,
-    tokenize,
     unique_sentence_ratio,
 )
 
@@ -38,15 +35,12 @@ __all__ = [
     "grounding_rate",
     "hit_rate",
     "mae",
-    "metrics_from_ranks",
     "mrr",
     "ndcg",
-    "rank_of_target",
     "ranking_metrics",
     "recall",
     "rmse",
     "rouge",
     "text_metrics",
-    "tokenize",
     "unique_sentence_ratio",
 ]

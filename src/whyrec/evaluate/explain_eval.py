@@ -20,11 +20,12 @@ from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ConfigError, DataError
 from whyrec.evaluate.rating import mae, rmse
-from whyrec.evaluate.text import feature_matching_ratio, grounding_rate, text_metrics, tokenize
+from whyrec.evaluate.text import feature_matching_ratio, grounding_rate, text_metrics
 from whyrec.explain.aspects import AspectLexicon, explanation_targets
 from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.filters import check_safety
 from whyrec.explain.targets import explanation_examples, item_aspect_sets
+from whyrec.explain.tokens import tokenize
 
 if TYPE_CHECKING:  # annotations only
     import pandas as pd

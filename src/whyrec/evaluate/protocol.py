@@ -13,20 +13,40 @@ as `Recommender.recommend` would show them, so the numbers describe what users w
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
-from whyrec.errors import ConfigError
-from whyrec.evaluate.ranking import metrics_from_ranks, rank_of_target, ranking_metrics
-from whyrec.recommend.base import Recommender, top_k
+from whyrec.errors import ArtifactError, ConfigError
+from whyrec.evaluate.ranking import ranking_metrics
+from whyrec.recommend.base import Recommender
+from whyrec.recommend.ranks import metrics_from_ranks
+from whyrec.recommend.validation import DEFAULT_BATCH, full_ranks, masked_scores, top_outside
 
-DEFAULT_BATCH = 512  # users scored at once: bounds memory at batch x n_items floats
+if TYPE_CHECKING:
+    from whyrec.artifact import Artifact
+
+
+def evaluate_artifact(artifact: Artifact, **options: Any) -> dict[str, float | int]:
+    """Ranking metrics of an artifact's recommender on its split's test rows (`evaluate_ranking` with these options).
+
+    Kept in `artifact.metrics["ranking"]`, or under a key naming the options when they are not the
+    defaults (e.g. "ranking[n_negatives=99]"), so a sampled-negative run never passes for full ranking.
+    Runs on a copy, because the protocol folds the validation rows into the model it is given:
+    the stored recommender stays exactly as fitted on train, so evaluating twice gives the same numbers.
+    """
+    if artifact.split is None:
+        raise ArtifactError("this artifact was trained without a split: nothing held out to evaluate on")
+    model = copy.deepcopy(artifact.recommender)
+    result = evaluate_ranking(model, artifact.dataset(), artifact.split, **options)
+    named = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    artifact.metrics[f"ranking[{named}]" if named else "ranking"] = result
+    return result
 
 
 def evaluate_ranking(
@@ -80,7 +100,7 @@ def evaluate_ranking(
         ranks = _sampled_ranks(model, test, n_negatives, batch, np.random.default_rng(seed))
         return {**metrics_from_ranks(ranks, ks), "mrr": float(np.mean(1.0 / (ranks + 1.0))), **stats}
     if single:
-        ranks, lists = _full_ranks(model, test, max(ks), batch)
+        ranks, lists = full_ranks(model, test, max(ks), batch)
         metrics = metrics_from_ranks(ranks, ks)
         metrics["mrr"] = float(np.mean(1.0 / (ranks + 1.0)))
         for k in ks:
@@ -92,60 +112,13 @@ def evaluate_ranking(
     return {**ranking_metrics(lists, grouped.to_list(), ks, n_items=dataset.n_items), **stats}
 
 
-def validation_ndcg(model: Recommender, valid: pd.DataFrame, k: int = 10, batch: int = DEFAULT_BATCH) -> float:
-    """NDCG@k of each user's validation item ranked against all items outside their training history.
-
-    For early stopping inside `_fit`: `model.seen` holds the training history then, and the model
-    must be able to score mid-training. `valid` has one row per user (columns user, item).
-    """
-    if valid.empty:
-        raise ConfigError("validation_ndcg needs at least one validation row")
-    ranks, _ = _full_ranks(model, valid[["user", "item"]], k, batch)
-    return metrics_from_ranks(ranks, (k,))[f"ndcg@{k}"]
-
-
-def _masked_scores(model: Recommender, users: np.ndarray, keep: list[np.ndarray]) -> tuple[np.ndarray, sp.csr_matrix]:
-    """Scores with cold items at -inf, and the history to exclude (each user's `keep` items left in)."""
-    scores = np.asarray(model.score(users), dtype=np.float32).copy()  # (B, n_items)
-    if not model.scores_cold_items:
-        scores[:, model.popularity == 0] = -np.inf
-    history = model.seen[users].tocsr().astype(np.int8)
-    rows = np.repeat(np.arange(len(users)), [len(k) for k in keep])
-    kept = sp.csr_matrix((np.ones(len(rows), np.int8), (rows, np.concatenate(keep))), shape=history.shape)
-    return scores, ((history - kept) > 0).tocsr()  # history minus the kept targets
-
-
-def _top(scores: np.ndarray, history: sp.csr_matrix, k: int) -> np.ndarray:
-    """(B, k) best items per row outside `history`, best first, ties by lower id; -1 pads rows with too few."""
-    scores = scores.copy()
-    hist = history.tocoo()
-    scores[hist.row, hist.col] = -np.inf
-    out = np.full((len(scores), k), -1, dtype=np.int64)
-    for row, items in enumerate(top_k(scores, k)[0]):
-        out[row, : len(items)] = items
-    return out
-
-
-def _full_ranks(model: Recommender, targets: pd.DataFrame, k: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """0-based rank of each row's item among all non-history items, and each user's top-k list."""
-    users, items = targets["user"].to_numpy(), targets["item"].to_numpy()
-    ranks = np.empty(len(users), dtype=np.int64)
-    lists = np.empty((len(users), k), dtype=np.int64)
-    for start in range(0, len(users), batch):
-        sl = slice(start, start + batch)
-        scores, history = _masked_scores(model, users[sl], [np.array([i]) for i in items[sl]])
-        ranks[sl] = rank_of_target(scores, items[sl], exclude_mask=history)
-        lists[sl] = _top(scores, history, k)
-    return ranks, lists
-
-
 def _top_lists(model: Recommender, users: np.ndarray, relevant: list[list[int]], k: int, batch: int) -> np.ndarray:
     """Top-k lists for users with several test items (all of them stay candidates)."""
     out = []
     for start in range(0, len(users), batch):
         keep = [np.asarray(r, dtype=np.int64) for r in relevant[start : start + batch]]
-        scores, history = _masked_scores(model, users[start : start + batch], keep)
-        out.append(_top(scores, history, k))
+        scores, history = masked_scores(model, users[start : start + batch], keep)
+        out.append(top_outside(scores, history, k))
     return np.concatenate(out)
 
 
@@ -160,7 +133,7 @@ def _sampled_ranks(
     ranks = np.empty(len(users), dtype=np.int64)
     for start in range(0, len(users), batch):
         u, t = users[start : start + batch], items[start : start + batch]
-        scores, history = _masked_scores(model, u, [np.array([i]) for i in t])
+        scores, history = masked_scores(model, u, [np.array([i]) for i in t])
         taken = history.toarray()
         taken[np.arange(len(u)), t] = True
         if (~taken).sum(axis=1).min() < n_negatives:

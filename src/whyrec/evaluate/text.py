@@ -1,53 +1,27 @@
 """Explanation-text metrics with PETER's definitions, so numbers compare with its published tables.
 
 Sources: lileipisces/PETER `utils.py` (bleu_score, rouge_score, unique_sentence_percent,
-feature_*), its `bleu.py` (TF-NMT compute_bleu) and `rouge.py` (TF-NMT rouge), and PEPLER's
-`postprocessing`. Scales: BLEU and ROUGE ×100 as PETER prints them; USR, FMR, FCR and
+feature_*), its `bleu.py` (TF-NMT compute_bleu) and `rouge.py` (TF-NMT rouge). Scales: BLEU and ROUGE ×100 as PETER prints them; USR, FMR, FCR and
 distinct-n are ratios in [0, 1]; DIV is an average count of shared features (>= 0, lower = more
-diverse). Every metric reads text through the one `tokenize` below.
+diverse). Every metric reads text through the one `tokenize` (whyrec.explain.tokens).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from whyrec.errors import DataError
+from whyrec.explain.tokens import tokenize
 
 Tokens = Sequence[str]
-
-# PEPLER's `postprocessing` (after Kim's CNN_sentence clean-up), applied in its order: split off
-# clitics, pad brackets, fold runs of , : into "," and ; . into ".", pad ! and ?.
-_PUNCT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"('s|'m|'ve|n't|'re|'d|'ll)"), r" \1"),
-    (re.compile(r"\("), " ( "),
-    (re.compile(r"\)"), " ) "),
-    (re.compile(r",+"), " , "),
-    (re.compile(r":+"), " , "),
-    (re.compile(r";+"), " . "),
-    (re.compile(r"\.+"), " . "),
-    (re.compile(r"!+"), " ! "),
-    (re.compile(r"\?+"), " ? "),
-)
 
 # PETER's rouge.py guards its F-measures with these; kept so values agree to the last digit.
 _EPS_F = 1e-8
 _EPS_LCS = 1e-12
 
 _ROUGE_KEYS = tuple(f"rouge{n}_{m}" for n in ("1", "2", "L") for m in ("p", "r", "f"))
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case, separate punctuation and clitics by PEPLER's rules, split on whitespace.
-
-    "Doesn't fit; too small!!" -> ["does", "n't", "fit", ".", "too", "small", "!"]
-    """
-    text = text.lower()
-    for pattern, repl in _PUNCT_RULES:
-        text = pattern.sub(repl, text)
-    return text.split()
 
 
 def bleu(generated: Sequence[Tokens], references: Sequence[Tokens], max_order: int = 4) -> float:

@@ -33,10 +33,10 @@ import numpy as np
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError, NotFoundError
-from whyrec.evaluate.text import tokenize
 from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
 from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
+from whyrec.explain.tokens import tokenize
 
 if TYPE_CHECKING:  # annotations only: torch loads in fit/load
     import pandas as pd
@@ -84,7 +84,7 @@ _NO_SPACE_BEFORE = frozenset({".", ",", "!", "?", ")", "'s", "'m", "'ve", "n't",
 def detokenize(tokens: list[str]) -> str:
     """Readable text from metric tokens: no space before punctuation or clitics, first letter upper-case.
 
-    The inverse of `evaluate.text.tokenize` on its own output, so scores are the same on either form.
+    The inverse of `explain.tokens.tokenize` on its own output, so scores are the same on either form.
     """
     out = ""
     previous = ""

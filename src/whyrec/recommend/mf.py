@@ -19,6 +19,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveIn
 from scipy.special import expit
 
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData, histories_matrix
+from whyrec.recommend.validation import validation_ndcg
 
 
 class MFConfig(RecommenderConfig):
@@ -72,8 +73,6 @@ class MatrixFactorization(Recommender):
                     correct, skipped = stats
                     metrics = {"train_auc": correct / max(data.seen.nnz - skipped, 1)}
                 if not probe.empty:
-                    from whyrec.evaluate.protocol import validation_ndcg
-
                     self.user_factors, self.item_factors = model.user_factors, model.item_factors
                     metrics["val_ndcg@10"] = validation_ndcg(self, probe, k=10)
                 self.on_epoch(iteration + 1, self.config.iterations, metrics)

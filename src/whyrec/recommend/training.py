@@ -4,7 +4,7 @@ A model subclasses `TorchRecommender` and writes four hooks: `_build` (the netwo
 `batches` (one epoch of training examples), `loss` (of one batch) and `refresh` (bring
 `score()` up to date with the weights). The loop here owns everything else: seeding, thread
 count, the optimiser, early stopping on validation NDCG@10 under full ranking (seen items
-excluded, through `whyrec.evaluate.protocol.validation_ndcg`; validation items the user already
+excluded, through `whyrec.recommend.validation.validation_ndcg`; validation items the user already
 had are left out, as evaluation leaves them out), keeping the best weights, and progress reporting.
 """
 
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+from whyrec.recommend.validation import validation_ndcg
 
 if TYPE_CHECKING:
     import torch
@@ -167,7 +168,6 @@ def train_epochs(model: TorchRecommender, valid: pd.DataFrame) -> TrainLog:
     """
     import torch
 
-    from whyrec.evaluate.protocol import validation_ndcg
     from whyrec.progress import progress
 
     cfg = model.config

@@ -12,7 +12,7 @@ from whyrec.artifact import Artifact
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 from whyrec.errors import ConfigError
-from whyrec.evaluate.plots import AttributionGrid, explanation_figure, save_figure, select_rows
+from whyrec.explain.figure import AttributionGrid, explanation_figure, save_figure, select_rows
 from whyrec.recommend.attribution import history_weights
 
 PROFILE = {
@@ -96,7 +96,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with Store(store, create=False) as db:
         dataset = db.read_dataset(name="shop")
     run = RunConfig().overridden(recommender="itemknn")
-    Artifact.train(dataset, run, store=str(store), evaluate=False).save(folder / "knn")
+    Artifact.train(dataset, run, store=str(store)).save(folder / "knn")
     return folder / "knn", store
 
 
