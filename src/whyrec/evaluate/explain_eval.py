@@ -30,6 +30,8 @@ from whyrec.explain.tokens import tokenize
 if TYPE_CHECKING:  # annotations only
     import pandas as pd
 
+    from whyrec.artifact import Artifact
+
 # (texts) -> (n, d) unit vectors; whyrec.embeddings.embed_texts fits.
 Embedder = Callable[[Sequence[str]], np.ndarray]
 
@@ -144,3 +146,21 @@ def evaluate_reasoner(
             bounds = {"min_rating": float(train_ratings.min()), "max_rating": float(train_ratings.max())}
             out["rmse"], out["mae"] = rmse(pred, truth, **bounds), mae(pred, truth, **bounds)
     return out
+
+
+def evaluate_artifact_reasons(artifact: Artifact, dataset: Dataset) -> dict[str, Any]:
+    """Text metrics of the artifact's reasoner on the test part of the review split it was fitted on.
+
+    Kept in `artifact.metrics["text"]`; {} besides the split's name when no test review judges an
+    aspect (too little text). The lexicon is rebuilt from the training reviews, as in the benchmark.
+    """
+    from whyrec.artifact import reasons_split
+
+    split = reasons_split(dataset, artifact.config.seed)
+    lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[split.train])
+    try:
+        metrics = evaluate_reasoner(artifact.reasoner, dataset, split, lexicon)
+    except DataError:
+        metrics = {}
+    artifact.metrics["text"] = {"split": "ratio 8:1:1 of reviews", "seed": artifact.config.seed, **metrics}
+    return artifact.metrics["text"]
