@@ -143,7 +143,7 @@ def dp_statistics(
     The cell lists (catalog categories, event types) are treated as public, not learned from users.
     """
     inter = dataset.interactions
-    category = dict(zip(dataset.items["item"].tolist(), dataset.items["category"].tolist()))
+    category = dict(zip(dataset.items["item"].tolist(), dataset.items["category"].tolist(), strict=True))
     item_cat = [category.get(i) or NO_CATEGORY for i in range(dataset.n_items)]
     cats = sorted({c for c in category.values() if c} | {NO_CATEGORY})
     users = inter["user"].to_numpy()
@@ -157,7 +157,7 @@ def dp_statistics(
 
     def released(names: list[str], values: np.ndarray) -> list[dict[str, Any]]:
         # rounding and clamping at 0 are post-processing: they keep the guarantee
-        rows = [{"name": n, "count": max(0, round(float(v)))} for n, v in zip(names, values)]
+        rows = [{"name": n, "count": max(0, round(float(v)))} for n, v in zip(names, values, strict=True)]
         return sorted(rows, key=lambda r: -r["count"])
 
     return {
