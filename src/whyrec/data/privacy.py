@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,16 +91,6 @@ def check_id_mode(store: Store, key: bytes | None) -> None:
 
 
 # ---- differentially private counts ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DPRelease:
-    """Noisy counts and what guarantees them."""
-
-    counts: dict[str, float]  # cell -> true clipped count + Laplace noise
-    epsilon: float
-    sensitivity: float  # L1 bound of one user's contribution to all of `counts`
-    scale: float  # Laplace scale b = sensitivity / epsilon; each count's noise sd is b * sqrt(2)
 
 
 def clipped_counts(
