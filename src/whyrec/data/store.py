@@ -50,7 +50,7 @@ CREATE TABLE interactions (
     user      INTEGER NOT NULL REFERENCES users(id),
     item      INTEGER NOT NULL REFERENCES items(id),
     timestamp INTEGER NOT NULL,
-    event     TEXT NOT NULL CHECK ({" OR ".join(f"event = '{e}'" for e in EVENT_TYPES)}),  -- OR: IN (...) is ~2x slower per row
+    event     TEXT NOT NULL CHECK ({" OR ".join(f"event = '{e}'" for e in EVENT_TYPES)}),  -- OR, not IN (...): cheaper to check per row
     rating    REAL,
     UNIQUE (user, item, timestamp, event)
 );
