@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml Makefile
 setup: $(STAMP)
 
 test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 demo: setup

@@ -29,13 +29,13 @@ from whyrec.recommend.attribution import history_weights
 from whyrec.recommend.base import Recommender
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ranking import DATASETS, DATASETS_DIR, REPO, reindex_items  # noqa: E402  (a sibling script, not a package)
+from ranking import DATASETS, DATASETS_DIR, REPO, reindex_items  # a sibling script, not a package
 
 KS = (1, 2, 3, 4, 5)
 TOP_N = 10  # "left the top 10": the share of users whose item would no longer be shown
 
 
-def load_dataset(name: str, datasets_dir: Path, seed: int):  # noqa: ANN201 - (Dataset, Split)
+def load_dataset(name: str, datasets_dir: Path, seed: int):  # (Dataset, Split)
     from whyrec.data.loaders import load
     from whyrec.data.split import leave_last_out
 
@@ -44,7 +44,7 @@ def load_dataset(name: str, datasets_dir: Path, seed: int):  # noqa: ANN201 - (D
     return dataset, leave_last_out(dataset)
 
 
-def fitted_model(name: str, dataset, split, args: argparse.Namespace) -> tuple[Recommender, dict]:  # noqa: ANN001
+def fitted_model(name: str, dataset, split, args: argparse.Namespace) -> tuple[Recommender, dict]:
     """The model fitted on train with valid observed, from the cache when it is there."""
     from whyrec.recommend.registry import get_recommender_class
 

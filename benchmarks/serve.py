@@ -13,6 +13,7 @@ Prints a Markdown table (count, errors, p50/p95/p99 ms, throughput); --out write
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -156,18 +157,18 @@ def run_mixed(url: str, users: list[str], items: list[str], requests: int, clien
                     return
                 user, roll = rng.choice(users), rng.random()
                 if roll < 0.70:
-                    rec.timed("recommend", lambda: c.get(f"/v1/users/{user}/recommendations", params={"k": k}))
+                    rec.timed("recommend", functools.partial(c.get, f"/v1/users/{user}/recommendations", params={"k": k}))
                 elif roll < 0.80:
-                    rec.timed("profile", lambda: c.get(f"/v1/users/{user}/profile"))
+                    rec.timed("profile", functools.partial(c.get, f"/v1/users/{user}/profile"))
                 elif roll < 0.95:
                     events = [
                         {"user": user, "item": rng.choice(items), "event": rng.choice(["view", "click", "cart", "purchase"]), "timestamp": 1_900_000_000 + n * 10 + j}
                         for j in range(rng.randint(1, 5))
                     ]
-                    rec.timed("events", lambda: c.post("/v1/events", json={"events": events}))
+                    rec.timed("events", functools.partial(c.post, "/v1/events", json={"events": events}))
                 else:
                     body = {"user": user, "item": rng.choice(items), "kind": rng.choice(["like", "dismiss"])}
-                    rec.timed("feedback", lambda: c.post("/v1/feedback", json=body))
+                    rec.timed("feedback", functools.partial(c.post, "/v1/feedback", json=body))
 
     started = time.perf_counter()
     threads = [threading.Thread(target=work, args=(w,)) for w in range(clients)]

@@ -1,23 +1,100 @@
-"""Shared test fixtures: where the real public datasets live (../shared/datasets beside the repo), and `whyrec` in-process."""
+"""Shared test fixtures: the resources some tests need, and `whyrec` in-process.
+
+A test that needs the real public datasets, the pretrained LM or Chromium asks for its fixture (`datasets_dir`,
+`smollm2_dir`, `chromium`) or carries its marker (`datasets`, `lm`, `browser`); the fixture adds the marker. Where a
+resource is missing, its tests skip with one line; under CI (`CI=true`) they fail instead, so CI proves them.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import Run
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
+DATASETS = REPO.parent / "shared" / "datasets"  # beside the repo, never copied into it
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, from `make setup`; Playwright drives it
+
+
+def _datasets_missing() -> str | None:
+    return None if DATASETS.is_dir() else f"real datasets not found at {DATASETS} (../shared/datasets beside the repo)"
+
+
+def _lm_missing() -> str | None:
+    from whyrec.errors import ArtifactError
+    from whyrec.explain.lm import gguf_path
+
+    try:
+        gguf_path()
+    except ArtifactError as exc:
+        return str(exc)
+    return None
+
+
+def _browser_missing() -> str | None:
+    if not CHROMIUM.is_file():
+        return f"Chromium not found at {CHROMIUM}: run `make setup` (apt-get install -y chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed: run `make setup`"
+    return None
+
+
+# marker -> (the fixture that hands the resource to a test, why the resource is missing or None)
+RESOURCES: dict[str, tuple[str, Callable[[], str | None]]] = {
+    "datasets": ("datasets_dir", _datasets_missing),
+    "lm": ("smollm2_dir", _lm_missing),
+    "browser": ("chromium", _browser_missing),
+}
+
+
+@functools.cache
+def missing(marker: str) -> str | None:
+    """Why the resource behind `marker` is unavailable (None when it is there); checked once per run."""
+    return RESOURCES[marker][1]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not datasets"` sees the marks added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker, (fixture, _) in RESOURCES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+@pytest.hookimpl(tryfirst=True)  # before any fixture is set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in RESOURCES:
+        if item.get_closest_marker(marker) is None or (reason := missing(marker)) is None:
+            continue
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{marker}: {reason} (CI=true: a missing resource fails the run)", pytrace=False)
+        pytest.skip(f"{marker}: {reason}")
 
 
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
-    if not DATASETS.is_dir():
-        pytest.fail(f"real datasets expected at {DATASETS} (../shared/datasets beside the repo)")
     return DATASETS
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as an fp32 model folder, converted from the package's GGUF into the user cache once."""
+    from whyrec.explain import lm
+
+    return lm.ensure_converted()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    return CHROMIUM
 
 
 @pytest.fixture

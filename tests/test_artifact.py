@@ -99,7 +99,7 @@ def test_other_format_versions_and_broken_folders_are_refused(trained: Artifact,
         Artifact.load(tmp_path / "nothing-here")
     (folder / "artifact.json").write_text(json.dumps(meta))
     (folder / "users.txt").write_bytes(b"only-one\n")
-    with pytest.raises(ArtifactError, match="users.txt: 1 ids"):
+    with pytest.raises(ArtifactError, match=r"users\.txt: 1 ids"):
         Artifact.load(folder)
 
 

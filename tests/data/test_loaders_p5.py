@@ -31,7 +31,7 @@ def test_files_with_one_map_and_bad_lines(datasets_dir: Path, tmp_path: Path) ->
     shutil.copy(datasets_dir / "p5-sequential" / "toys" / "datamaps.json", tmp_path / "datamaps.json")
     seq = tmp_path / "sequential_data.txt"
     seq.write_text("1 1 2 3\n2 4 99999 5\n1 6 7\n3 x 8\n4\n5 9 10\n")
-    with pytest.raises(DataError, match="index 99999 is not in datamaps.json") as err:
+    with pytest.raises(DataError, match=r"index 99999 is not in datamaps\.json") as err:
         load("p5", [seq, tmp_path / "datamaps.json"])
     assert (err.value.row, err.value.field) == (2, "item")
     result = load("p5", [seq, tmp_path / "datamaps.json"], on_error="skip")
@@ -40,7 +40,7 @@ def test_files_with_one_map_and_bad_lines(datasets_dir: Path, tmp_path: Path) ->
     assert reasons[3].endswith("already has a sequence at row 1")
     assert reasons[4] == "not an index: 'x'" and reasons[5] == "a user line with no items"
     assert len(result.dataset.interactions) == 5
-    with pytest.raises(ConfigError, match="exactly one datamaps.json"):
+    with pytest.raises(ConfigError, match=r"exactly one datamaps\.json"):
         load("p5", [seq])
 
 

@@ -121,6 +121,6 @@ def test_peter_split_folders_index_reviews(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="index 10 is past the 10 reviews") as err:
         load_peter_split(write_split(tmp_path / "2", "0 1", "10", "2"), n_reviews=10)
     assert (Path(err.value.file).name, err.value.row, err.value.field) == ("validation.index", 1, "index")
-    with pytest.raises(DataError, match="also in train.index") as err:
+    with pytest.raises(DataError, match=r"also in train\.index") as err:
         load_peter_split(write_split(tmp_path / "3", "0 1 2", "3", "4 1"), n_reviews=10)
     assert (Path(err.value.file).name, err.value.row) == ("test.index", 2)

@@ -153,7 +153,7 @@ def test_bad_rows_name_row_and_column(tmp_path: Path, row: dict, field: str, rea
 
 
 def test_a_mapped_column_missing_from_the_header_is_named(tmp_path: Path) -> None:
-    events, catalog = shop(tmp_path)
+    events, _ = shop(tmp_path)
     with pytest.raises(DataError, match="mapped column") as err:
         load("table", [events], mapping=MAPPING.model_copy(update={"rating": "score"}))
     assert (err.value.row, err.value.field) == (1, "score")

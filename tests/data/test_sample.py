@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -144,7 +145,7 @@ def test_lids_bought_after_pans_fit_them(shop: Dataset) -> None:
     pairs = fits = 0
     for _, seq in buys.groupby("user")["item"]:
         items = seq.tolist()
-        for a, b in zip(items, items[1:]):
+        for a, b in itertools.pairwise(items):
             if category[a].endswith("Pans") and category[b].endswith("Lids"):
                 pairs += 1
                 fits += size[a] == size[b]

@@ -51,7 +51,7 @@ def test_concurrent_openers_upgrade_once(tmp_path: Path) -> None:
     def open_it() -> None:
         try:
             Store(path).close()
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+        except BaseException as exc:  # collected for the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=open_it) for _ in range(4)]

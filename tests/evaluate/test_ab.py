@@ -56,10 +56,10 @@ def test_z_test_false_positive_rate_is_near_alpha_and_power_is_high() -> None:
     rng = np.random.default_rng(11)
     n = 5000
     a, b = rng.binomial(n, 0.1, size=(2, 2000))
-    aa = np.mean([ab.two_proportion_z(int(x), n, int(y), n)[1] < 0.05 for x, y in zip(a, b)])
+    aa = np.mean([ab.two_proportion_z(int(x), n, int(y), n)[1] < 0.05 for x, y in zip(a, b, strict=True)])
     assert 0.03 <= aa <= 0.07
     c = rng.binomial(n, 0.125, size=2000)
-    power = np.mean([ab.two_proportion_z(int(x), n, int(y), n)[1] < 0.05 for x, y in zip(a, c)])
+    power = np.mean([ab.two_proportion_z(int(x), n, int(y), n)[1] < 0.05 for x, y in zip(a, c, strict=True)])
     assert power > 0.95  # 0.10 -> 0.125 at 5000 a side: expected z ~ 3.96, power ~ 0.98
 
 
@@ -69,7 +69,7 @@ def test_compare_intervals_cover_the_truth_in_simulation() -> None:
     n, pc, pt = 3000, 0.08, 0.1
     hits_d = hits_u = 0
     reps = 1500
-    for sc, st_ in zip(rng.binomial(n, pc, reps), rng.binomial(n, pt, reps)):
+    for sc, st_ in zip(rng.binomial(n, pc, reps), rng.binomial(n, pt, reps), strict=True):
         res = ab.compare(int(sc), n, int(st_), n)
         hits_d += res.difference_ci[0] <= pt - pc <= res.difference_ci[1]
         hits_u += res.uplift_ci[0] <= pt / pc - 1 <= res.uplift_ci[1]

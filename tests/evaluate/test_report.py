@@ -35,7 +35,6 @@ from whyrec.evaluate import report_plots
 from whyrec.evaluate.report import MIN_TIMED, collect, load_results, measure, render_html
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run",
@@ -304,14 +303,11 @@ def test_load_results_keeps_every_run_and_only_finite_numbers(runs: list[tuple[s
         assert row.note == ("failed: timed out after 60 s" if "error" in original else "9 users, fit 0.5 s")
 
 
-def test_report_opens_in_a_browser_with_every_plot(report: tuple[Path, dict], tmp_path: Path) -> None:
+def test_report_opens_in_a_browser_with_every_plot(report: tuple[Path, dict], chromium: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    if not CHROMIUM.exists():  # `make setup` installs it; a silent skip would hide a broken set-up
-        pytest.fail(f"the browser test needs Debian's chromium at {CHROMIUM}: run `make setup` (apt-get install -y chromium)")
-
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(report[0].resolve().as_uri())

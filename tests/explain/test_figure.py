@@ -77,7 +77,7 @@ def test_format_follows_the_suffix(tmp_path: Path) -> None:
     fig = explanation_figure(PROFILE, grid, "U1")
     assert save_figure(fig, tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in save_figure(fig, tmp_path / "a.SVG").read_bytes()[:1000]
-    with pytest.raises(ConfigError, match="png or .svg"):
+    with pytest.raises(ConfigError, match=r"png or \.svg"):
         save_figure(fig, tmp_path / "a.jpg")
 
 

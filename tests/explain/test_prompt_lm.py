@@ -1,8 +1,7 @@
 """prompt_lm: the shared contract and the plumbing on a tiny random LM; the real SmolLM2 on real reviews.
 
 The tiny LM (2 layers, hidden 64) uses SmolLM2's real tokenizer, so everything but the weights is
-what production runs. The real 135M model is converted once into the user cache (~40 s the first
-time on 2 cores, then < 1 s to load).
+what production runs. The real 135M model is converted once into the user cache, then loaded from there.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from whyrec.explain.targets import explanation_examples
 from .contract import ReasonerContract, battery_shop
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> None:
     """One intra-op thread: on a shared 2-core machine, two OpenMP threads that wait on each other run 10x slower."""
@@ -38,11 +36,6 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def smollm2_dir() -> Path:
-    return lm.ensure_converted()
 
 
 @pytest.fixture(scope="session")
@@ -298,6 +291,7 @@ def gift_cards(datasets_dir: Path) -> Dataset:
     return gift_card_reviews(datasets_dir, 150)
 
 
+@pytest.mark.lm  # the default base model, by name
 def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
     """A few LoRA steps on real reviews: the loss over the whole training set drops epoch on epoch; text comes out."""
     split = ratio(gift_cards, seed=0, table="reviews")
@@ -317,6 +311,7 @@ def test_real_lm_lora_learns_on_real_reviews(gift_cards: Dataset) -> None:
     assert "gift card" in reasons[-1].text.lower()
 
 
+@pytest.mark.lm
 def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
     model = PromptLM(PromptLMConfig(mode="zero_shot", max_new_tokens=24)).fit(gift_cards)
     item = max(model.aspects_by_item, key=lambda i: len(model.aspects_by_item[i]))

@@ -104,7 +104,7 @@ def movielens_knn(datasets_dir: Path) -> tuple[Dataset, ItemKNN]:
 def test_itemknn_exact_terms_sum_to_the_score(movielens_knn: tuple[Dataset, ItemKNN]) -> None:
     data, model = movielens_knn
     for ranked in model.recommend(np.arange(0, data.n_users, 7), k=10):
-        method, history, weights = history_weights(model, ranked.user, ranked.items)
+        method, _, weights = history_weights(model, ranked.user, ranked.items)
         assert method == "exact"
         np.testing.assert_allclose(weights.sum(axis=1), ranked.scores, rtol=1e-5)
         # The score is linear in the history, so occlusion finds exactly the same terms.
@@ -116,7 +116,7 @@ def test_itemknn_exact_terms_sum_to_the_score(movielens_knn: tuple[Dataset, Item
 
 
 def test_lime_recovers_the_exact_terms_of_a_linear_model(movielens_knn: tuple[Dataset, ItemKNN]) -> None:
-    data, model = movielens_knn
+    _, model = movielens_knn
     [ranked] = model.recommend([3], k=5)
     _, _, exact = history_weights(model, 3, ranked.items)
     _, _, lime = history_weights(model, 3, ranked.items, method="lime")

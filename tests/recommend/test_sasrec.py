@@ -149,5 +149,5 @@ def test_training_leaves_torch_global_state_alone() -> None:
 
 
 def test_heads_must_divide_hidden() -> None:
-    with pytest.raises(ConfigError, match="field 'heads'.*must divide hidden"):
+    with pytest.raises(ConfigError, match=r"field 'heads'.*must divide hidden"):
         SASRec.from_options({"hidden": 10, "heads": 3})

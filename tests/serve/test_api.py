@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from .server import API_KEY, Server, start_server, stop

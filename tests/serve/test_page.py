@@ -6,11 +6,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from .server import API_KEY, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--no-first-run",
@@ -19,15 +16,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts"
 SHOPPER = "U00100"
 
 
-def test_pick_a_shopper_see_why_and_give_feedback(server: Server) -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(f"the browser test needs Debian's chromium at {CHROMIUM}: run `make setup` (apt-get install -y chromium)")
+def test_pick_a_shopper_see_why_and_give_feedback(server: Server, chromium: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(exist_ok=True)
     shot = SCREENSHOTS / "serve_page.png"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page_errors: list[str] = []

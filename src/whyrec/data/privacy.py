@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,16 +93,6 @@ def check_id_mode(store: Store, key: bytes | None) -> None:
 # ---- differentially private counts ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DPRelease:
-    """Noisy counts and what guarantees them."""
-
-    counts: dict[str, float]  # cell -> true clipped count + Laplace noise
-    epsilon: float
-    sensitivity: float  # L1 bound of one user's contribution to all of `counts`
-    scale: float  # Laplace scale b = sensitivity / epsilon; each count's noise sd is b * sqrt(2)
-
-
 def clipped_counts(
     user: np.ndarray, cell: np.ndarray, cells: list[str], clip: int, max_cells: int | None = None
 ) -> np.ndarray:
@@ -143,7 +132,7 @@ def dp_statistics(
     The cell lists (catalog categories, event types) are treated as public, not learned from users.
     """
     inter = dataset.interactions
-    category = dict(zip(dataset.items["item"].tolist(), dataset.items["category"].tolist()))
+    category = dict(zip(dataset.items["item"].tolist(), dataset.items["category"].tolist(), strict=True))
     item_cat = [category.get(i) or NO_CATEGORY for i in range(dataset.n_items)]
     cats = sorted({c for c in category.values() if c} | {NO_CATEGORY})
     users = inter["user"].to_numpy()
@@ -157,7 +146,7 @@ def dp_statistics(
 
     def released(names: list[str], values: np.ndarray) -> list[dict[str, Any]]:
         # rounding and clamping at 0 are post-processing: they keep the guarantee
-        rows = [{"name": n, "count": max(0, round(float(v)))} for n, v in zip(names, values)]
+        rows = [{"name": n, "count": max(0, round(float(v)))} for n, v in zip(names, values, strict=True)]
         return sorted(rows, key=lambda r: -r["count"])
 
     return {

@@ -523,7 +523,7 @@ def generate_sample(seed: int = 0, n_users: int = 400, n_items: int = 300) -> Da
         session_leaf = rng.choice(n_leaves, size=n_sessions, p=affinity[u])
         bought = np.zeros(n_items, dtype=bool)
         pending: int | None = None  # last purchase whose complementary leaf is due
-        for t, leaf in zip(starts.tolist(), session_leaf.tolist()):
+        for t, leaf in zip(starts.tolist(), session_leaf.tolist(), strict=True):
             anchor = None
             if pending is not None and rng.random() < 0.7:
                 leaf, anchor = leaf_index[_LEAVES[cat.leaf[pending]].next], pending

@@ -146,7 +146,7 @@ def ratio(
 def distinct_reviews(dataset: Dataset) -> np.ndarray:
     """Positions of the reviews that are not a repeat of one the same user wrote earlier (same text).
 
-    Amazon files one review under every variant of an item (size, colour): 67% of All Beauty's
+    Amazon files one review under every variant of an item (size, colour): most of All Beauty's
     5-core reviews repeat their author's earlier text. Split as they are, the test sentences sit
     verbatim in training and a generator scores by recalling them; splitting only these keeps one copy.
     """

@@ -50,7 +50,7 @@ CREATE TABLE interactions (
     user      INTEGER NOT NULL REFERENCES users(id),
     item      INTEGER NOT NULL REFERENCES items(id),
     timestamp INTEGER NOT NULL,
-    event     TEXT NOT NULL CHECK ({" OR ".join(f"event = '{e}'" for e in EVENT_TYPES)}),  -- OR: IN (...) is ~2x slower per row
+    event     TEXT NOT NULL CHECK ({" OR ".join(f"event = '{e}'" for e in EVENT_TYPES)}),  -- OR, not IN (...): cheaper to check per row
     rating    REAL,
     UNIQUE (user, item, timestamp, event)
 );
@@ -289,6 +289,7 @@ class Store:
                     map(_real, cat["price"]),
                     map(_text, cat["description"]),
                     items[cat["item"].to_numpy()].tolist(),
+                    strict=True,
                 ),
             )
             inter = dataset.interactions
@@ -300,6 +301,7 @@ class Store:
                     inter["timestamp"].tolist(),
                     inter["event"].tolist(),
                     map(_real, inter["rating"].tolist()),
+                    strict=True,
                 ),
             )
             rev = dataset.reviews
@@ -312,12 +314,13 @@ class Store:
                     # NULLs are distinct under UNIQUE, so a missing text is stored as '' to keep dedup working
                     (_text(t) or "" for t in rev["text"]),
                     rev["timestamp"].tolist(),
+                    strict=True,
                 ),
             )
             q = dataset.queries
             conn.executemany(
                 "INSERT OR IGNORE INTO queries(user, query, timestamp) VALUES (?, ?, ?)",
-                zip(users[q["user"].to_numpy()].tolist(), q["query"].astype(str).tolist(), q["timestamp"].tolist()),
+                zip(users[q["user"].to_numpy()].tolist(), q["query"].astype(str).tolist(), q["timestamp"].tolist(), strict=True),
             )
             for table, n in before.items():
                 added[table] = count(table) - n
@@ -338,7 +341,7 @@ class Store:
             before = conn.total_changes
             conn.executemany(
                 "INSERT OR IGNORE INTO interactions(user, item, timestamp, event, rating) VALUES (?, ?, ?, ?, ?)",
-                ((int(u), int(i), int(r[2]), r[3], _real(r[4])) for u, i, r in zip(users, items, rows)),
+                ((int(u), int(i), int(r[2]), r[3], _real(r[4])) for u, i, r in zip(users, items, rows, strict=True)),
             )
             return conn.total_changes - before
 
@@ -491,7 +494,7 @@ class Store:
             items = self._ids(conn, "items", (r[2] for r in rows))
             conn.executemany(
                 "INSERT INTO exposures(experiment, arm, user, item, position, timestamp, request) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((eid, r[0], int(u), int(i), int(r[3]), int(r[4]), r[5]) for u, i, r in zip(users, items, rows)),
+                ((eid, r[0], int(u), int(i), int(r[3]), int(r[4]), r[5]) for u, i, r in zip(users, items, rows, strict=True)),
             )
         return len(rows)
 

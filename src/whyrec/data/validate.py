@@ -59,12 +59,6 @@ class RowSink:
             {"file": error.file, "row": error.row, "field": error.field, "reason": error.message, "raw": raw}
         )
 
-    def unkeep(self, error: DataError, raw: str | None = None) -> None:
-        """Turn a row counted as kept into a reject (found bad later, e.g. a duplicate or dangling reference)."""
-        self.read -= 1
-        self.kept_rows -= 1
-        self.reject(error, raw)
-
     def report(self, rejects_path: str | Path | None = None) -> IngestReport:
         """Write the rejects file (only when there are rejects and a path) and return the counts."""
         written = None

@@ -127,7 +127,6 @@ def _sampled_ranks(
 ) -> np.ndarray:
     """Rank of each target among `n_negatives` items drawn uniformly from those the user never had."""
     users, items = test["user"].to_numpy(), test["item"].to_numpy()
-    n_items = model.n_items
     if n_negatives < 1:
         raise ConfigError(f"n_negatives must be >= 1, got {n_negatives}")
     ranks = np.empty(len(users), dtype=np.int64)

@@ -110,6 +110,15 @@ def _number_dict(values: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def _ranking_note(run: Mapping[str, Any]) -> str:
+    """A ranking run's note: why it failed or was not run, else its user count and fit time."""
+    if "error" in run:
+        return f"failed: {run['error']}"
+    if "skipped" in run:
+        return f"not run: {run['skipped']}"
+    return f"{run['users']} users, fit {run['fit_s']:.1f} s"
+
+
 def load_results(path: str | Path) -> BenchmarkResults:
     """Read a `benchmarks/ranking.py --out` or `benchmarks/explain.py --out` JSON file."""
     p = Path(path)
@@ -122,13 +131,7 @@ def load_results(path: str | Path) -> BenchmarkResults:
     try:
         if isinstance(data, dict) and isinstance(data.get("runs"), list):
             runs = tuple(
-                ResultRow(
-                    r["dataset"], r["model"], _number_dict(r.get("metrics", {})),
-                    f"failed: {r['error']}" if "error" in r
-                    else f"not run: {r['skipped']}" if "skipped" in r
-                    else f"{r['users']} users, fit {r['fit_s']:.1f} s",
-                )  # fmt: skip
-                for r in data["runs"]
+                ResultRow(r["dataset"], r["model"], _number_dict(r.get("metrics", {})), _ranking_note(r)) for r in data["runs"]
             )
             published = tuple(
                 ResultRow(r["dataset"], r["model"], _number_dict(r), r.get("source", "")) for r in data.get("published", [])

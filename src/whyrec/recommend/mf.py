@@ -85,7 +85,7 @@ class MatrixFactorization(Recommender):
     @property
     def regularization(self) -> float:
         """The L2 weight in use. The defaults differ because implicit's ALS sums the penalty once per
-        user solve while BPR applies it at every SGD step; measured on ML-100k and P5 Beauty."""
+        user solve while BPR applies it at every SGD step."""
         if self.config.regularization is not None:
             return self.config.regularization
         return 10.0 if self.config.algorithm == "als" else 0.01

@@ -56,7 +56,7 @@ def load(
     """Load files of one format into a Dataset, with the row counts of what was kept and rejected.
 
     `mapping` (table format only) is a TableMapping or the path of a TOML file holding one.
-    `duplicates`: an exact repeat of a kept row (the 2018 Amazon 5-core files hold 1,053 in
+    `duplicates`: an exact repeat of a kept row (real files hold them, e.g. the 2018 Amazon 5-core
     All_Beauty) is set aside as a "duplicate" reject under "drop", whatever `on_error` says, so
     counts stay exact and real files load; under "reject" it is a bad row like any other.
     """
