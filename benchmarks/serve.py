@@ -36,7 +36,7 @@ API_KEY = "benchmark-key"
 def build_shop(folder: Path) -> tuple[Path, Path]:
     """The bundled sample shop in a store and the demo pipeline trained on it."""
     from whyrec.artifact import Artifact
-    from whyrec.cli import DEMO_MODELS, DEMO_RECOMMENDER
+    from whyrec.cli.serve import DEMO_MODELS, DEMO_RECOMMENDER
     from whyrec.config import RunConfig
     from whyrec.data.sample import generate_sample
     from whyrec.data.store import Store

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whyrec.artifact import ARTIFACT_FORMAT, Artifact, read_ids, write_ids
+from whyrec.artifact import ARTIFACT_FORMAT, Artifact, read_ids, reasons_split, write_ids
+from whyrec.explain.base import ReasonRequest
+from whyrec.explain.template import TemplateReasoner
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset
@@ -25,10 +27,23 @@ def shop() -> Dataset:
 
 @pytest.fixture(scope="module")
 def trained(shop: Dataset) -> Artifact:
-    config = RunConfig(recommender="mf", models={"mf": {"factors": 8, "iterations": 5, "num_threads": 1}})
+    config = RunConfig(recommender="mf", reasoner="", models={"mf": {"factors": 8, "iterations": 5, "num_threads": 1}})
     artifact = Artifact.train(shop, config, store="shop.sqlite")
     evaluate_artifact(artifact)
     return artifact
+
+
+def test_train_fits_the_reasoner_the_run_config_names_on_the_review_split(shop: Dataset, tmp_path: Path) -> None:
+    artifact = Artifact.train(shop, RunConfig(recommender="pop", reasoner="template", seed=5))
+    assert artifact.reasoner is not None and artifact.reasoner.name == "template"
+    # Fitted on the training part of the seeded review split, as a reasoner fitted by hand on it is.
+    by_hand = TemplateReasoner().fit(shop, reasons_split(shop, 5))
+    whole = TemplateReasoner().fit(shop)
+    requests = [ReasonRequest(int(u), int(i)) for u, i in shop.reviews[["user", "item"]].itertuples(index=False)]
+    texts = [r.text for r in artifact.reasoner.generate(requests)]
+    assert texts == [r.text for r in by_hand.generate(requests)] != [r.text for r in whole.generate(requests)]
+    assert "reasoner" in {p.name for p in artifact.save(tmp_path / "a").iterdir()}
+    assert Artifact.train(shop, RunConfig(recommender="pop", reasoner="")).reasoner is None
 
 
 def test_train_fits_the_configured_model_on_the_split_and_the_test_rows_score_it(trained: Artifact, shop: Dataset) -> None:

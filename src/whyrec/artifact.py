@@ -25,7 +25,7 @@ import pandas as pd
 from whyrec import __version__
 from whyrec.config import RunConfig
 from whyrec.data.schema import EVENT_TYPES, INTERACTION_COLUMNS, Dataset, IdMap
-from whyrec.data.split import Split, make_split
+from whyrec.data.split import Split, make_split, ratio
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.recommend.base import EpochHook, Recommender
 from whyrec.recommend.registry import get_recommender_class
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 
 ARTIFACT_FORMAT = 1
 _MANIFEST = "artifact.json"
+
+
+def reasons_split(dataset: Dataset, seed: int) -> Split:
+    """The seeded 8:1:1 split of the reviews a reasoner is fitted and scored on (PETER's protocol).
+
+    Reviews are split on their own, not by the interactions split, so explanations are scored as in the papers.
+    """
+    return ratio(dataset, seed, table="reviews")
 
 
 def write_ids(path: Path, ids: tuple[str, ...], what: str) -> None:
@@ -88,8 +96,10 @@ class Artifact:
         *,
         store: str | None = None,
         on_epoch: EpochHook | None = None,
+        on_reasoner_epoch: EpochHook | None = None,
     ) -> Artifact:
-        """Split (unless given) and fit the configured recommender on train."""
+        """Fit everything the run config names: the recommender on the interactions split (made unless
+        given), and the reasoner, when named and the dataset has reviews, on `reasons_split`."""
         if split is None:
             table = "interactions" if config.split_protocol == "ratio" else None  # ratio alone would pick reviews
             split = make_split(dataset, config.split_protocol, config.seed, table=table)
@@ -100,17 +110,25 @@ class Artifact:
         recommender.on_epoch = on_epoch
         recommender.fit(dataset, split)
         recommender.on_epoch = None
-        artifact = cls(
+        reasoner = None
+        if config.reasoner and len(dataset.reviews):
+            from whyrec.explain.registry import make_reasoner
+
+            reasoner = make_reasoner(config.reasoner, {"seed": config.seed, **config.model_options(config.reasoner)})
+            reasoner.on_epoch = on_reasoner_epoch
+            reasoner.fit(dataset, reasons_split(dataset, config.seed))
+            reasoner.on_epoch = None
+        return cls(
             config=config,
             recommender=recommender,
             user_ids=dataset.user_ids,
             item_ids=dataset.item_ids,
             interactions=dataset.interactions,
             split=split,
+            reasoner=reasoner,
             dataset_name=dataset.name,
             store=store,
         )
-        return artifact
 
     def dataset(self) -> Dataset:
         """The interactions and id maps the recommender was trained on, as a Dataset."""

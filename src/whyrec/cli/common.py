@@ -1,0 +1,38 @@
+"""What every `whyrec` command shares: the app, the --json flag, one-object output, metric lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="whyrec: recommendations that say why.", no_args_is_help=True, add_completion=False)
+
+
+def emit(payload: dict[str, Any], as_json: bool, human: str) -> None:
+    """Exactly one JSON object on stdout with --json; a human summary otherwise."""
+    if as_json:
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+    else:
+        typer.echo(human)
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout (progress goes to stderr).")]
+
+
+def ranking_line(ranking: dict[str, Any]) -> str:
+    keys = [k for k in ("hr@10", "ndcg@10", "mrr", "coverage@10") if k in ranking]
+    return "  ".join(f"{k} {ranking[k]:.4f}" for k in keys) + f"  ({ranking['users']} test users)"
+
+
+# The reasons' text metrics a human summary shows, in DESIGN.md's order.
+TEXT_KEYS = ("bleu1", "bleu4", "rouge1_f", "rouge2_f", "rougeL_f", "usr", "fmr", "fcr", "div", "distinct2", "grounding")
+
+
+def text_line(text: dict[str, Any]) -> str:
+    """The training-time text metrics of the artifact's reasoner, one line (BLEU/ROUGE x100, the rest 0-1)."""
+    shown = "  ".join(f"{k} {text[k]:.4f}" for k in TEXT_KEYS if isinstance(text.get(k), float | int))
+    where = f"reasons on the {text.get('split', 'test reviews')} (seed {text.get('seed', '-')})"
+    return f"{where}: {shown}  ({text['n']} test reviews)" if shown else f"{where}: no test reviews to score"

@@ -1,0 +1,73 @@
+"""`whyrec evaluate`: full-ranking and text metrics of an artifact, and the HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from whyrec.cli.common import JsonFlag, app, emit, ranking_line, text_line
+
+
+@app.command()
+def evaluate(
+    artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
+    negatives: Annotated[int | None, typer.Option("--negatives", help="Rank against N sampled negatives instead of all items (papers' '1 + 99' protocol).")] = None,
+    repeats: Annotated[str, typer.Option("--repeats", help="drop: skip test items the user already had; candidate: rank them too.")] = "drop",
+    report: Annotated[Path | None, typer.Option("--report", help="Also write a self-contained HTML report with plots here.")] = None,
+    results: Annotated[list[Path] | None, typer.Option("--results", help="Benchmark --out JSON (benchmarks/ranking.py, explain.py) to show in the report beside ours (repeatable).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="How many users' recommendations and reasons the report shows.")] = 3,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ranking metrics of the artifact's recommender on its test split; also stored in artifact.json.
+
+    With --report, also times serving (top-k and reasons per user) and writes an HTML report.
+    """
+    from whyrec.artifact import Artifact
+    from whyrec.errors import ConfigError
+    from whyrec.evaluate.protocol import evaluate_artifact
+    from whyrec.progress import progress
+
+    if results and report is None:
+        raise ConfigError("--results: only used by the report; add --report out.html")
+    if samples < 0:
+        raise ConfigError(f"--samples: must be 0 or more, got {samples}")
+    benchmarks = []
+    if report is not None:
+        from whyrec.evaluate.report import load_results
+
+        benchmarks = [load_results(p) for p in results or []]  # a bad file fails before the evaluation runs
+    loaded = Artifact.load(artifact)
+    options: dict[str, Any] = {} if negatives is None else {"n_negatives": negatives}
+    if repeats != "drop":
+        options["repeats"] = repeats
+    with progress(quiet=as_json) as bar:
+        task = bar.add_task("evaluating (full ranking)" if negatives is None else f"evaluating (1 + {negatives})", total=None)
+        ranking = evaluate_artifact(loaded, **options)
+        bar.update(task, completed=1, total=1)
+    loaded.save_manifest(artifact)
+    payload = {
+        "ranking": ranking,
+        "protocol": "full ranking" if negatives is None else f"1 + {negatives} sampled negatives",
+        "repeats": repeats,
+        "recommender": loaded.recommender.name,
+        "split": loaded.split.protocol,
+    }
+    if "text" in loaded.metrics:  # scored at training time: the artifact keeps no reviews to score again
+        payload["text"] = loaded.metrics["text"]
+    human = f"{loaded.recommender.name} on {loaded.split.protocol} test: {ranking_line(ranking)}"
+    if payload.get("text"):
+        human += "\n" + text_line(payload["text"])
+    if report is not None:
+        from whyrec.evaluate.report import collect, latency_summary, write_report
+
+        with progress(quiet=as_json) as bar:
+            task = bar.add_task("timing recommendations and reasons", total=None)
+            data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples)
+            bar.update(task, completed=1, total=1, description="drawing the report")
+            write_report(report, data)
+        payload["latency"] = latency_summary(data.served)
+        payload["report"] = str(report)
+        human += f"\nreport -> {report}"
+    emit(payload, as_json, human)
