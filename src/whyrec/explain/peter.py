@@ -20,7 +20,6 @@ weights are saved as arrays, not a pickled module.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter, defaultdict

@@ -137,7 +137,7 @@ class PromptLM(Reasoner):
                 self.titles[int(item)] = name.strip()
 
     def _fit_weights(self, reviews: TrainingReviews) -> None:
-        """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training explanations, in row order."""
+        """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training explanations, in review order."""
         self._load_lm()
         if self.config.mode != "soft_prompt":
             return
