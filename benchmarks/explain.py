@@ -197,10 +197,9 @@ def run_reasoner(
 
     registered, preset = VARIANTS.get(name, (name, {}))
     reasoner = make_reasoner(registered, {**preset, **options})
-    if hasattr(reasoner, "on_epoch"):
-        reasoner.on_epoch = lambda epoch, total, m: log(
-            f"    {name} epoch {epoch}/{total}: " + "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "epoch")
-        )
+    reasoner.on_epoch = lambda epoch, total, m: log(
+        f"    {name} epoch {epoch}/{total}: " + "  ".join(f"{k} {v:.4g}" for k, v in m.items() if k != "epoch")
+    )
     started = time.perf_counter()
     reasoner.fit(dataset, split)
     train_s = time.perf_counter() - started

@@ -27,8 +27,9 @@ from whyrec.config import RunConfig
 from whyrec.data.schema import EVENT_TYPES, INTERACTION_COLUMNS, Dataset, IdMap
 from whyrec.data.split import Split, make_split, ratio
 from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.recommend.base import EpochHook, Recommender
+from whyrec.recommend.base import Recommender
 from whyrec.recommend.registry import get_recommender_class
+from whyrec.training import EpochHook
 
 if TYPE_CHECKING:
     from whyrec.explain.base import Reasoner

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Self
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonRequest
+from whyrec.explain.base import Reason, Reasoner, ReasonRequest, TrainingReviews
 from whyrec.explain.filters import SAFETY_KINDS, check_safety, generate_grounded, ground
 from whyrec.explain.template import TemplateReasoner
 
@@ -89,8 +88,8 @@ class _Scripted(Reasoner):
         super().__init__()
         self.texts, self.aspects, self.calls = texts, aspects, []
 
-    def fit(self, dataset, split=None) -> Self:
-        return self
+    def _fit_reviews(self, reviews: TrainingReviews) -> None:
+        pass
 
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
         self.calls.append(list(requests))
@@ -103,11 +102,7 @@ class _Scripted(Reasoner):
     def item_aspects(self) -> dict[int, list[str]]:
         return {}
 
-    def save(self, path):
-        raise NotImplementedError
-
-    @classmethod
-    def load(cls, path):
+    def _restore(self, path, meta, parts) -> None:
         raise NotImplementedError
 
 

@@ -198,6 +198,13 @@ def test_early_stop_keeps_the_epoch_with_the_lowest_validation_nll(tiny_lm_dir: 
     assert model.nll(valid) == pytest.approx(stats["valid_nll"], abs=1e-3) == pytest.approx(per_epoch[0], abs=1e-3)
 
 
+def test_fitting_leaves_the_callers_torch_rng_alone(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=2, prompt_only_steps=1)).fit(shop, split)  # LoRA init and dropout draw
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
 def test_title_words_put_the_items_title_before_the_reply(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
     titled = PromptLM(tiny_config(tiny_lm_dir, title_words=2, max_steps=1))
     titled.fit(shop, split)

@@ -1,21 +1,34 @@
-"""The Reasoner interface: fit on a dataset's reviews, then write one reason per (user, item)."""
+"""The Reasoner interface: fit on a dataset's reviews, then write one reason per (user, item).
+
+`Reasoner.fit` is a template method: it checks the split is over reviews, takes the training
+rows, builds the aspect lexicon from them, and hands a `TrainingReviews` to the model's hooks.
+`save`/`load` write and check the metadata every reasoner has (config.json, lexicon.json, the
+model's JSON parts); models add their weights through hooks.
+"""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
-from whyrec.errors import ArtifactError
+from whyrec.errors import ArtifactError, ConfigError
+from whyrec.explain.aspects import AspectLexicon
+from whyrec.explain.targets import aspect_mentions, catalog_aspects
+from whyrec.training import EpochHook, seeded_torch
 
 if TYPE_CHECKING:
-    from whyrec.explain.aspects import AspectLexicon
+    import pandas as pd
 
 
 class ReasonerConfig(BaseModel):
@@ -24,6 +37,7 @@ class ReasonerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 42
+    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
 
 
 @dataclass(frozen=True)
@@ -52,20 +66,70 @@ class Reason:
     flags: list[str] = field(default_factory=list)  # set by grounding/safety filters; empty = passed
 
 
+@dataclass
+class TrainingReviews:
+    """What `Reasoner.fit` hands a model's hooks: the training reviews and what the lexicon finds in them."""
+
+    dataset: Dataset
+    split: Split | None  # the reviews split fit was given, if any
+    rows: np.ndarray  # positions in dataset.reviews to learn from, in the split's order (all reviews without one)
+    lexicon: AspectLexicon  # built from the reviews at `rows`
+
+    @cached_property
+    def mentions(self) -> pd.DataFrame:
+        """Every lexicon aspect the training reviews judge (`targets.aspect_mentions`), in row order."""
+        return aspect_mentions(self.dataset, self.lexicon, self.rows)
+
+    @cached_property
+    def catalog(self) -> dict[int, set[str]]:
+        """Per item, the lexicon aspects its catalog text names."""
+        return catalog_aspects(self.dataset, self.lexicon)
+
+
+def with_catalog(ranked: Mapping[int, list[str]], catalog: Mapping[int, Iterable[str]]) -> dict[int, list[str]]:
+    """Per item in either, its aspects ranked from reviews, then its other catalog aspects (sorted): what grounding checks."""
+    return {i: list(dict.fromkeys([*ranked.get(i, []), *sorted(catalog.get(i, ()))])) for i in sorted(set(ranked) | set(catalog))}
+
+
 class Reasoner(ABC):
-    """fit(dataset, split) -> generate(requests) -> list[Reason]; save/load as config + weights."""
+    """fit(dataset, split) -> generate(requests) -> list[Reason]; save/load as config + JSON parts + weights.
+
+    A model writes `_fit_reviews` (and `_fit_weights` when it has weights), `generate`,
+    `item_aspects`, and the persistence hooks `_meta`, `_json_parts`, `_save_weights`, `_restore`.
+    """
 
     name: ClassVar[str]
     config_class: ClassVar[type[ReasonerConfig]] = ReasonerConfig
-    lexicon: AspectLexicon | None = None  # the aspect vocabulary fit() built; grounding names aspects with it
+    format_version: ClassVar[int]  # saved-folder format; load refuses another
+    json_parts: ClassVar[tuple[str, ...]] = ()  # JSON files saved beside config.json and lexicon.json
+    seeds_torch: ClassVar[bool] = False  # True: `_fit_weights` runs with torch seeded by config.seed, in a forked RNG
 
     def __init__(self, config: ReasonerConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
+        self.lexicon: AspectLexicon | None = None  # the aspect vocabulary fit built; grounding names aspects with it
+        self.on_epoch: EpochHook | None = None  # progress of reasoners trained by epochs; set by callers
 
-    @abstractmethod
+    # ---- fitting ---------------------------------------------------------------------------
     def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
         """Learn from the training reviews of `split` (a reviews split), or all reviews."""
+        if split is not None and split.table != "reviews":
+            raise ConfigError(f"{self.name} trains on a reviews split, not a {split.table} split")
+        rows = np.arange(len(dataset.reviews)) if split is None else split.train
+        self.lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[rows], min_count=self.config.min_aspect_count)
+        reviews = TrainingReviews(dataset, split, rows, self.lexicon)
+        self._fit_reviews(reviews)
+        with seeded_torch(self.config.seed) if self.seeds_torch else nullcontext():
+            self._fit_weights(reviews)
+        return self
 
+    @abstractmethod
+    def _fit_reviews(self, reviews: TrainingReviews) -> None:
+        """Keep what the training reviews say that generation and evidence need (aspect profiles, histories)."""
+
+    def _fit_weights(self, reviews: TrainingReviews) -> None:
+        """Learn or load the model's weights (none by default)."""
+
+    # ---- generating ------------------------------------------------------------------------
     @abstractmethod
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
         """One Reason per request, in order."""
@@ -78,24 +142,56 @@ class Reasoner(ABC):
         """Erase what the fitted reasoner keeps about one user (dense id); False when it cannot (retrain to forget)."""
         return False
 
-    @abstractmethod
-    def save(self, path: str | Path) -> Path: ...
+    def _fitted(self) -> bool:
+        """Whether fit (or load) has run; generate and save refuse otherwise."""
+        return self.lexicon is not None
+
+    def _require_fitted(self) -> None:
+        if not self._fitted():
+            raise ArtifactError(f"{self.name} reasoner is not fitted")
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """config.json ({"model", "format", "config"} and the model's `_meta`), lexicon.json, the JSON parts, the weights."""
+        self._require_fitted()
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {"model": self.name, "format": self.format_version, "config": self.config.model_dump(), **self._meta()}
+        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+        self.lexicon.save(out / "lexicon.json")
+        parts = self._json_parts()
+        for name in self.json_parts:
+            (out / name).write_text(json.dumps(parts[name], ensure_ascii=False) + "\n", encoding="utf-8")
+        self._save_weights(out)
+        return out
 
     @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Restore a saved reasoner. Missing files and other models' or formats' folders are ArtifactErrors naming the folder."""
+        d = Path(path)
+        try:
+            meta = json.loads((d / "config.json").read_text())
+            parts = {name: json.loads((d / name).read_text(encoding="utf-8")) for name in cls.json_parts}
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: {cls.name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
+        if meta.get("model") != cls.name or meta.get("format") != cls.format_version:
+            raise ArtifactError(f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {cls.format_version}")
+        model = cls(cls.config_class.model_validate(meta["config"]))
+        model.lexicon = AspectLexicon.load(d / "lexicon.json")
+        model._restore(d, meta, parts)
+        return model
+
+    def _meta(self) -> dict[str, Any]:
+        """Fields config.json holds beside model, format and config (sizes, fit statistics)."""
+        return {}
+
+    def _json_parts(self) -> dict[str, Any]:
+        """The content of each file named in `json_parts`."""
+        return {}
+
+    def _save_weights(self, out: Path) -> None:
+        """Write the weights into the saved folder `out` (none by default)."""
+
     @abstractmethod
-    def load(cls, path: str | Path) -> Self: ...
-
-
-def read_saved(path: Path, name: str, version: int, *json_files: str) -> tuple[dict, list[dict]]:
-    """A saved reasoner's config.json, checked against `name` and format `version`, and its other JSON files.
-
-    Missing files and other models' or formats' folders are ArtifactErrors naming the folder.
-    """
-    try:
-        meta = json.loads((path / "config.json").read_text())
-        parts = [json.loads((path / f).read_text(encoding="utf-8")) for f in json_files]
-    except FileNotFoundError as exc:
-        raise ArtifactError(f"{path}: {name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-    if meta.get("model") != name or meta.get("format") != version:
-        raise ArtifactError(f"{path}: saved {meta.get('model')} format {meta.get('format')}; expects {name} format {version}")
-    return meta, parts
+    def _restore(self, path: Path, meta: dict[str, Any], parts: dict[str, Any]) -> None:
+        """Fill a freshly built model from its saved folder: config.json's `meta`, the JSON `parts` by file name, the weights."""

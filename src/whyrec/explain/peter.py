@@ -20,35 +20,28 @@ weights are saved as arrays, not a pickled module.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from whyrec.data.schema import Dataset
-from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError, NotFoundError
-from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
-from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
+from whyrec.explain.targets import explanation_examples
 from whyrec.explain.tokens import tokenize
+from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:  # annotations only: torch loads in fit/load
     import pandas as pd
     import torch
 
-PETER_FORMAT = 1
 SPECIALS = ("<bos>", "<eos>", "<pad>", "<unk>")
 BOS, EOS, PAD, UNK = range(4)
 _GENERATE_BATCH = 256  # requests decoded at once; fixed so the same requests always meet the same batches
-
-# Training progress: (epoch done, 1-based; epoch limit; {"train_text": ..., "valid_loss": ..., "lr": ...}).
-EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
 class PeterConfig(ReasonerConfig):
@@ -71,7 +64,6 @@ class PeterConfig(ReasonerConfig):
     text_weight: float = 1.0
     context_weight: float = 1.0
     rating_weight: float = 0.1
-    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
     target: Literal["sentence", "review"] = "sentence"  # explanation = the most opinionated sentence (PETER), or the whole text (XRec)
     max_history: int = 3  # history items cited per reason
 
@@ -221,18 +213,19 @@ class Peter(Reasoner):
     name = "peter"
     config_class = PeterConfig
     config: PeterConfig
+    format_version = 1
+    json_parts = ("vocab.json", "aspects.json")
+    seeds_torch = True
 
     def __init__(self, config: PeterConfig | None = None) -> None:
         super().__init__(config)
         self.vocab: Vocabulary | None = None
-        self.lexicon: AspectLexicon | None = None
         self.net = None
         self.n_users = self.n_items = 0
         self.rating_range: tuple[float, float] | None = None  # training min/max (clip); None: no ratings to learn
         self.aspects_by_item: dict[int, list[str]] = {}  # aspects per item, best-reviewed first (hint and evidence)
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> aspect -> items they praised it in
         self.history: list[dict[str, float]] = []  # per-epoch losses of the last fit
-        self.on_epoch: EpochHook | None = None
 
     # ---- data ------------------------------------------------------------------------------
     def _batches(self, examples, shuffle: bool, generator: torch.Generator | None):
@@ -270,32 +263,43 @@ class Peter(Reasoner):
         return text_loss, context_loss, rating_loss
 
     # ---- training ----------------------------------------------------------------------------
-    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
-        """Train on the split's training reviews (all when no split); early-stop on its validation reviews."""
+    def _fit_reviews(self, reviews: TrainingReviews) -> None:
+        """Which aspects each item has and which items each user praised an aspect in (hints and evidence)."""
+        net = Counter()
+        history: dict[int, dict[str, list[int]]] = defaultdict(dict)
+        for user, item, feature, sentiment in reviews.mentions[["user", "item", "feature", "sentiment"]].itertuples(index=False):
+            net[(int(item), feature)] += int(sentiment)
+            if sentiment > 0:
+                items = history[int(user)].setdefault(feature, [])
+                if int(item) not in items:
+                    items.append(int(item))
+        per_item: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for (item, feature), score in net.items():
+            per_item[item].append((-score, feature))
+        self.aspects_by_item = with_catalog({i: [f for _, f in sorted(p)] for i, p in per_item.items()}, reviews.catalog)
+        self.user_history = dict(history)
+
+    def _fit_weights(self, reviews: TrainingReviews) -> None:
+        """Train on the training reviews; early-stop on the split's validation reviews (every epoch runs without a split)."""
         import torch
 
-        if split is not None and split.table != "reviews":
-            raise ConfigError(f"peter trains on a reviews split, not a {split.table} split")
         cfg = self.config
-        torch.manual_seed(cfg.seed)
+        dataset = reviews.dataset
         generator = torch.Generator().manual_seed(cfg.seed)
-        train_rows = np.arange(len(dataset.reviews)) if split is None else split.train
-        texts = dataset.reviews["text"].iloc[train_rows]
-        self.lexicon = AspectLexicon.build(texts, min_count=cfg.min_aspect_count)
-        train = self._examples(dataset, train_rows)
-        valid = self._examples(dataset, split.valid) if split is not None else train.iloc[:0]
+        train = self._examples(dataset, reviews.rows)
+        valid = self._examples(dataset, reviews.split.valid) if reviews.split is not None else train.iloc[:0]
         if train.empty:
             raise ConfigError("peter: no training review judges an aspect; nothing to learn explanations from")
         self.vocab = Vocabulary.build([tokenize(t) for t in train["explanation"]], list(train["feature"].dropna()), cfg.vocab_size)
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
         rated = train["rating"].dropna()
         self.rating_range = (float(rated.min()), float(rated.max())) if len(rated) else None
-        self._fit_aspects(dataset, train_rows)
         self.net = _build_network(cfg, self.n_users, self.n_items, len(self.vocab.words), self.vocab.feature_words())
         optimizer = torch.optim.SGD(self.net.parameters(), lr=cfg.lr)
-        best, best_state, stale = math.inf, None, 0
-        self.history = []
-        for epoch in range(1, cfg.epochs + 1):
+        started = 0.0
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            nonlocal started
             started = time.perf_counter()
             self.net.train()
             sums, seen = np.zeros(3), 0  # text, context, rating losses summed over examples
@@ -309,31 +313,32 @@ class Peter(Reasoner):
                 sums += np.array([t.item(), c.item(), r.item()]) * len(batch[0])
                 seen += len(batch[0])
             text, context, rating = sums / seen
-            record = {"epoch": epoch, "train_text": text, "train_context": context, "train_rating": rating}
-            record["lr"] = optimizer.param_groups[0]["lr"]
+            return {"epoch": epoch, "train_text": text, "train_context": context, "train_rating": rating, "lr": optimizer.param_groups[0]["lr"]}
+
+        def validate(_epoch: int) -> dict[str, float]:
+            record = {}
             if not valid.empty:
                 record["valid_text"], record["valid_rating"] = self._valid_losses(valid)
                 # PETER's model-selection loss: text NLL, plus rating MSE when the rating task is on
                 record["valid_loss"] = record["valid_text"] + (record["valid_rating"] if cfg.rating_weight > 0 else 0.0)
             record["seconds"] = time.perf_counter() - started
-            self.history.append(record)
-            if self.on_epoch is not None:
-                self.on_epoch(epoch, cfg.epochs, record)
-            if valid.empty:
-                continue
-            if record["valid_loss"] < best:
-                best = record["valid_loss"]
-                best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            else:
-                stale += 1  # counted over the whole run, not reset by an improvement: PETER's endure_count
-                if stale >= cfg.patience:
-                    break
-                for group in optimizer.param_groups:  # PETER anneals after every non-improving epoch
-                    group["lr"] *= 0.25
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
+            return record
+
+        def anneal() -> None:
+            for group in optimizer.param_groups:  # PETER anneals after every non-improving epoch
+                group["lr"] *= 0.25
+
+        # PETER's endure_count: non-improving epochs are counted over the whole run, not reset by an improvement
+        stopping = Stopping("valid_loss", higher_is_better=False, patience=cfg.patience, misses_in_all=True)
+        run = EpochLoop(self.name, cfg.epochs, stopping, self.on_epoch).run(
+            train_epoch,
+            validate,
+            keep=lambda: {k: v.detach().clone() for k, v in self.net.state_dict().items()},
+            restore=self.net.load_state_dict,
+            on_miss=anneal,
+        )
+        self.history = run.metrics
         self.net.eval()
-        return self
 
     def _examples(self, dataset: Dataset, rows: np.ndarray) -> pd.DataFrame:
         """Training records of the reviews at `rows`: PETER's sentence targets, or whole texts (`target="review"`)."""
@@ -359,31 +364,9 @@ class Peter(Reasoner):
                 sums += np.array([t.item(), r.item()]) * len(batch[0])
         return tuple(float(x) for x in sums / len(valid))
 
-    def _fit_aspects(self, dataset: Dataset, rows: np.ndarray) -> None:
-        """Which aspects each item has and which items each user praised an aspect in (hints and evidence)."""
-        mentions = aspect_mentions(dataset, self.lexicon, rows)
-        net = Counter()
-        history: dict[int, dict[str, list[int]]] = defaultdict(dict)
-        for user, item, feature, sentiment in mentions[["user", "item", "feature", "sentiment"]].itertuples(index=False):
-            net[(int(item), feature)] += int(sentiment)
-            if sentiment > 0:
-                items = history[int(user)].setdefault(feature, [])
-                if int(item) not in items:
-                    items.append(int(item))
-        per_item: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for (item, feature), score in net.items():
-            per_item[item].append((-score, feature))
-        catalog = catalog_aspects(dataset, self.lexicon)
-        self.aspects_by_item = {}
-        for item in sorted(set(per_item) | set(catalog)):
-            ranked = [f for _, f in sorted(per_item.get(item, []))]
-            self.aspects_by_item[item] = list(dict.fromkeys([*ranked, *sorted(catalog.get(item, ()))]))
-        self.user_history = dict(history)
-
     # ---- generation ----------------------------------------------------------------------------
-    def _require_fitted(self) -> None:
-        if self.net is None:
-            raise ArtifactError("peter reasoner is not fitted")
+    def _fitted(self) -> bool:
+        return self.net is not None
 
     def _encode_requests(self, requests: list[ReasonRequest]):
         """(user, item, feature) tensors; unknown users map to the mean-user row, features to the hint or best aspect."""
@@ -477,52 +460,38 @@ class Peter(Reasoner):
         return np.concatenate(out) if out else np.empty(0, np.float32)
 
     # ---- persistence -------------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """config.json (name, format, config, sizes), vocab.json, lexicon.json, aspects.json, weights.npz."""
-        self._require_fitted()
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "model": self.name,
-            "format": PETER_FORMAT,
-            "config": self.config.model_dump(),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "rating_range": list(self.rating_range) if self.rating_range else None,
-        }
-        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        (out / "vocab.json").write_text(json.dumps(self.vocab.to_json(), ensure_ascii=False) + "\n", encoding="utf-8")
-        self.lexicon.save(out / "lexicon.json")
+    def _meta(self) -> dict[str, Any]:
+        return {"n_users": self.n_users, "n_items": self.n_items, "rating_range": list(self.rating_range) if self.rating_range else None}
+
+    def _json_parts(self) -> dict[str, Any]:
+        """vocab.json (words and features) and aspects.json (aspects per item, praised items per user)."""
         aspects = {
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "user_history": {str(u): h for u, h in self.user_history.items()},
         }
-        (out / "aspects.json").write_text(json.dumps(aspects, ensure_ascii=False) + "\n", encoding="utf-8")
-        np.savez(out / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()})
-        return out
+        return {"vocab.json": self.vocab.to_json(), "aspects.json": aspects}
 
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
+    def _save_weights(self, out: Path) -> None:
+        """weights.npz: the network's state as plain arrays."""
+        np.savez(out / "weights.npz", **{k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()})
+
+    def _restore(self, path: Path, meta: dict[str, Any], parts: dict[str, Any]) -> None:
         import torch
 
-        d = Path(path)
-        meta, [vocab, aspects] = read_saved(d, cls.name, PETER_FORMAT, "vocab.json", "aspects.json")
         try:
-            with np.load(d / "weights.npz", allow_pickle=False) as z:
+            with np.load(path / "weights.npz", allow_pickle=False) as z:
                 state = {k: torch.from_numpy(z[k]) for k in z.files}
         except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: peter reasoner incomplete (weights.npz missing)") from exc
-        model = cls(PeterConfig.model_validate(meta["config"]))
-        model.vocab = Vocabulary(vocab["words"], vocab["features"])
-        model.lexicon = AspectLexicon.load(d / "lexicon.json")
-        model.n_users, model.n_items = int(meta["n_users"]), int(meta["n_items"])
-        model.rating_range = tuple(float(x) for x in meta["rating_range"]) if meta["rating_range"] else None
-        model.aspects_by_item = {int(i): list(a) for i, a in aspects["items"].items()}
-        model.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in aspects["user_history"].items()}
-        model.net = _build_network(model.config, model.n_users, model.n_items, len(model.vocab.words), model.vocab.feature_words())
+            raise ArtifactError(f"{path}: peter reasoner incomplete (weights.npz missing)") from exc
+        vocab, aspects = parts["vocab.json"], parts["aspects.json"]
+        self.vocab = Vocabulary(vocab["words"], vocab["features"])
+        self.n_users, self.n_items = int(meta["n_users"]), int(meta["n_items"])
+        self.rating_range = tuple(float(x) for x in meta["rating_range"]) if meta["rating_range"] else None
+        self.aspects_by_item = {int(i): list(a) for i, a in aspects["items"].items()}
+        self.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in aspects["user_history"].items()}
+        self.net = _build_network(self.config, self.n_users, self.n_items, len(self.vocab.words), self.vocab.feature_words())
         try:
-            model.net.load_state_dict(state)
+            self.net.load_state_dict(state)
         except RuntimeError as exc:
-            raise ArtifactError(f"{d / 'weights.npz'}: weights do not fit the saved config: {exc}") from exc
-        model.net.eval()
-        return model
+            raise ArtifactError(f"{path / 'weights.npz'}: weights do not fit the saved config: {exc}") from exc
+        self.net.eval()

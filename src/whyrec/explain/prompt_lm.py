@@ -25,31 +25,25 @@ fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is r
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from whyrec.data.schema import Dataset
-from whyrec.data.split import Split
-from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
+from whyrec.errors import ArtifactError, DataError
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
-from whyrec.explain.targets import aspect_mentions, catalog_aspects, explanation_examples
-from whyrec.progress import progress
+from whyrec.explain.targets import explanation_examples
+from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
-PROMPT_LM_FORMAT = 1
 # Opens an assistant turn in SmolLM2's chat format: the explanation reads as the model's reply.
 # A hint follows as "About the <feature>:", after which the untrained LM already writes a
 # sentence about the feature ("The scent of ..."); a bare "<feature>:" often makes it write a date.
@@ -99,10 +93,12 @@ class PromptLM(Reasoner):
     name = "prompt_lm"
     config_class = PromptLMConfig
     config: PromptLMConfig
+    format_version = 1
+    json_parts = ("profiles.json",)
+    seeds_torch = True  # init of the prompts and LoRA, and dropout
 
     def __init__(self, config: PromptLMConfig | None = None) -> None:
         super().__init__(config)
-        self.lexicon: AspectLexicon | None = None
         self.n_users = 0
         self.n_items = 0
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
@@ -110,44 +106,20 @@ class PromptLM(Reasoner):
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
-        self.on_epoch: Callable[[int, int, dict[str, float]], None] | None = None  # progress hook: (epoch, epochs, metrics)
         self.tokenizer = None
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
         self.item_prompts: torch.Tensor | None = None  # (n_items, d)
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
-        """Build profiles from the training reviews; in soft_prompt mode also learn prompts (and the LM)."""
-        import torch
-
-        if split is not None and split.table != "reviews":
-            raise ConfigError(f"prompt_lm trains on a reviews split, not a {split.table} split")
-        rows = None if split is None else np.sort(split.train)
-        texts = dataset.reviews["text"] if rows is None else dataset.reviews["text"].iloc[rows]
-        self.lexicon = AspectLexicon.build(texts, min_count=self.config.min_aspect_count)
+    def _fit_reviews(self, reviews: TrainingReviews) -> None:
+        """Per user and item, the aspects their training reviews judge (and the catalog names), by count; item titles."""
+        dataset = reviews.dataset
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
-        self._fit_profiles(dataset, rows)
-        self._load_lm()
-        if self.config.mode == "soft_prompt":
-            examples = explanation_examples(dataset, self.lexicon, rows)
-            if examples.empty:
-                raise DataError("no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text")
-            valid = None
-            if split is not None and len(split.valid) and self.config.valid_examples:
-                valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
-            with torch.random.fork_rng(devices=[]):  # seeds init and dropout without touching the caller's RNG
-                torch.manual_seed(self.config.seed)
-                self._train(examples, valid)
-        return self
-
-    def _fit_profiles(self, dataset: Dataset, rows: np.ndarray | None) -> None:
-        """Per user and item, the aspects their training reviews judge (and the catalog names), by count."""
-        mentions = aspect_mentions(dataset, self.lexicon, rows)
         users: dict[int, Counter[str]] = defaultdict(Counter)
         items: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
-        ordered = mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
+        ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         for user, item, feature in ordered[["user", "item", "feature"]].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
             users[user][feature] += 1
@@ -156,17 +128,27 @@ class PromptLM(Reasoner):
             if item not in seen:
                 seen.append(item)
         self.user_aspects = {u: _ranked(c) for u, c in users.items()}
-        catalog = catalog_aspects(dataset, self.lexicon)
-        self.aspects_by_item = {
-            i: list(dict.fromkeys([*_ranked(items.get(i, Counter())), *sorted(catalog.get(i, ()))]))
-            for i in sorted(set(items) | set(catalog))
-        }
+        self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
         self.user_history = dict(history)
         self.titles = {}
         for item, title, category in dataset.items[["item", "title", "category"]].itertuples(index=False):
             name = title if isinstance(title, str) and title.strip() else category
             if isinstance(name, str) and name.strip():
                 self.titles[int(item)] = name.strip()
+
+    def _fit_weights(self, reviews: TrainingReviews) -> None:
+        """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training explanations, in review order."""
+        self._load_lm()
+        if self.config.mode != "soft_prompt":
+            return
+        dataset, split = reviews.dataset, reviews.split
+        examples = explanation_examples(dataset, self.lexicon, np.sort(reviews.rows))
+        if examples.empty:
+            raise DataError("no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text")
+        valid = None
+        if split is not None and len(split.valid) and self.config.valid_examples:
+            valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
+        self._train(examples, valid)
 
     def _load_lm(self, lm_folder: Path | None = None) -> None:
         """The tokenizer and LM: the base model, or a fully fine-tuned one saved in `lm_folder`."""
@@ -199,44 +181,44 @@ class PromptLM(Reasoner):
         epochs = math.ceil(total / batches_per_epoch)  # the last one may stop part-way, at max_steps
         step = 0
         trained = [*prompts, *lm_params]
-        checks: list[float] = []  # validation NLL after each epoch
-        best: tuple[float, int, list[torch.Tensor]] | None = None  # (NLL, epoch, a copy of the trained tensors)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        with progress(quiet=self.on_epoch is not None) as bar:  # a caller's hook replaces the bar
-            task = bar.add_task("prompt_lm training", total=total)
-            for epoch in range(1, epochs + 1):
-                for batch in np.array_split(rng.permutation(len(examples)), batches_per_epoch)[: total - step]:
-                    if step == stage1:  # stage 2: the LM joins, with its own learning rate
-                        for p in lm_params:
-                            p.requires_grad_(True)
-                        optimizer.add_param_group({"params": lm_params, "lr": cfg.lr_lm})
-                    loss = self._batch_loss([encoded[j] for j in batch])
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_([*prompts, *lm_params], cfg.max_grad_norm)
-                    optimizer.step()
-                    losses.append(float(loss.detach()))
-                    step += 1
-                    bar.advance(task)
-                done = len(losses) - (epoch - 1) * batches_per_epoch
-                report = {"loss": float(np.mean(losses[-done:])), "step": step}
-                if valid is not None and not valid.empty and cfg.patience:
-                    # PEPLER's early stop: keep the epoch with the lowest validation NLL.
-                    self.lm.eval()
-                    checks.append(self.nll(valid))
-                    self.lm.train()
-                    report["valid_nll"] = checks[-1]
-                    if best is None or checks[-1] < best[0]:
-                        best = (checks[-1], epoch, [t.detach().clone() for t in trained])
-                if self.on_epoch is not None:
-                    self.on_epoch(epoch, epochs, report)
-                if best is not None and epoch - best[1] >= cfg.patience:
-                    break
-        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-        if best is not None and best[1] != epoch:
+        # The bar counts optimiser steps: max_steps usually ends training inside the first epochs.
+        loop = EpochLoop(self.name, epochs, Stopping("valid_nll", higher_is_better=False, patience=cfg.patience or None), self.on_epoch, steps=total)
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            nonlocal step
+            for batch in np.array_split(rng.permutation(len(examples)), batches_per_epoch)[: total - step]:
+                if step == stage1:  # stage 2: the LM joins, with its own learning rate
+                    for p in lm_params:
+                        p.requires_grad_(True)
+                    optimizer.add_param_group({"params": lm_params, "lr": cfg.lr_lm})
+                loss = self._batch_loss([encoded[j] for j in batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([*prompts, *lm_params], cfg.max_grad_norm)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+                step += 1
+                loop.tick()
+            done = len(losses) - (epoch - 1) * batches_per_epoch
+            return {"loss": float(np.mean(losses[-done:])), "step": step}
+
+        def validate(_epoch: int) -> dict[str, float]:
+            if valid is None or valid.empty or not cfg.patience:
+                return {}
+            # PEPLER's early stop: keep the epoch with the lowest validation NLL.
+            self.lm.eval()
+            nll = self.nll(valid)
+            self.lm.train()
+            return {"valid_nll": nll}
+
+        def restore(kept: list[torch.Tensor]) -> None:
             with torch.no_grad():
-                for tensor, kept in zip(trained, best[2], strict=True):
-                    tensor.copy_(kept)
+                for tensor, copy in zip(trained, kept, strict=True):
+                    tensor.copy_(copy)
+
+        start, cpu_start = time.perf_counter(), time.process_time()
+        run = loop.run(train_epoch, validate, keep=lambda: [t.detach().clone() for t in trained], restore=restore)
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         self.lm.eval()
         self._merge_lora()
         for p in lm_params:
@@ -254,10 +236,11 @@ class PromptLM(Reasoner):
             "cpu_sec_per_step": round(cpu_seconds / max(step, 1), 3),
             "loss": [round(x, 4) for x in losses],
         }
+        checks = [m["valid_nll"] for m in run.metrics if "valid_nll" in m]  # validation NLL after each epoch
         if checks:
-            self.fit_stats.update(valid_nll_per_epoch=[round(x, 4) for x in checks], best_epoch=best[1], stopped_early=step < total)
+            self.fit_stats.update(valid_nll_per_epoch=[round(x, 4) for x in checks], best_epoch=run.best_epoch, stopped_early=step < total)
         if valid is not None and not valid.empty:
-            self.fit_stats["valid_nll"] = round(best[0] if best is not None else self.nll(valid), 4)
+            self.fit_stats["valid_nll"] = round(run.best if run.best is not None else self.nll(valid), 4)
 
     def _merge_lora(self) -> None:
         """Fold LoRA's B·A into the weights it adapts, so decoding runs one matmul per projection, not three.
@@ -370,8 +353,7 @@ class PromptLM(Reasoner):
     # ---- generation -----------------------------------------------------------------------------
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
         """One reason per request, decoded in batches; repeated requests are decoded once."""
-        if self.lexicon is None or self.lm is None:
-            raise ArtifactError("prompt_lm reasoner is not fitted")
+        self._require_fitted()
         import torch
 
         if self.config.mode == "soft_prompt":
@@ -491,29 +473,24 @@ class PromptLM(Reasoner):
         """Per item the model knows, its aspects: most-mentioned in reviews first, then catalog ones."""
         return {i: list(a) for i, a in self.aspects_by_item.items()}
 
-    def save(self, path: str | Path) -> Path:
-        """config.json, lexicon.json, profiles.json; prompts.npz (soft_prompt); adapter/ (LoRA) or lm/ (full)."""
-        if self.lexicon is None or self.lm is None:
-            raise ArtifactError("prompt_lm reasoner is not fitted")
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "model": self.name,
-            "format": PROMPT_LM_FORMAT,
-            "config": self.config.model_dump(),
-            "n_users": self.n_users,
-            "n_items": self.n_items,
-            "fit_stats": self.fit_stats,
-        }
-        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        self.lexicon.save(out / "lexicon.json")
+    def _fitted(self) -> bool:
+        return self.lexicon is not None and self.lm is not None
+
+    def _meta(self) -> dict[str, Any]:
+        return {"n_users": self.n_users, "n_items": self.n_items, "fit_stats": self.fit_stats}
+
+    def _json_parts(self) -> dict[str, Any]:
+        """profiles.json: aspects per user and item, the user histories, item titles."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
         }
-        (out / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False) + "\n", encoding="utf-8")
+        return {"profiles.json": profiles}
+
+    def _save_weights(self, out: Path) -> None:
+        """prompts.npz (soft_prompt mode), and adapter/ (LoRA) or lm/ (full fine-tuning); never the unchanged base LM."""
         if self.config.mode == "soft_prompt":
             self._require_soft_prompts()
             np.savez(out / "prompts.npz", user=self.user_prompts.detach().numpy(), item=self.item_prompts.detach().numpy())
@@ -521,42 +498,36 @@ class PromptLM(Reasoner):
                 self.lm.save_pretrained(out / "adapter")  # adapter_config.json + adapter_model.safetensors
             elif self.config.train_lm == "full":
                 self.lm.save_pretrained(out / "lm")  # config + model.safetensors
-        return out
 
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        """Restore a saved reasoner; the base LM comes from its config (the cache or a local folder)."""
+    def _restore(self, path: Path, meta: dict[str, Any], parts: dict[str, Any]) -> None:
+        """Profiles, then the LM: the base model from the config (the cache or a local folder), or the saved fine-tuned one."""
         import torch
 
-        d = Path(path)
-        meta, [profiles] = read_saved(d, cls.name, PROMPT_LM_FORMAT, "profiles.json")
-        model = cls(PromptLMConfig.model_validate(meta["config"]))
-        cfg = model.config
-        model.n_users, model.n_items, model.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
-        model.lexicon = AspectLexicon.load(d / "lexicon.json")
-        model.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
-        model.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
-        model.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()}
-        model.titles = {int(i): t for i, t in profiles["titles"].items()}
+        cfg = self.config
+        profiles = parts["profiles.json"]
+        self.n_users, self.n_items, self.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
+        self.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
+        self.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
+        self.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()}
+        self.titles = {int(i): t for i, t in profiles["titles"].items()}
         full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
-        model._load_lm(d / "lm" if full else None)
+        self._load_lm(path / "lm" if full else None)
         if cfg.mode == "soft_prompt":
             try:
-                with np.load(d / "prompts.npz", allow_pickle=False) as z:
-                    model.user_prompts = torch.from_numpy(z["user"].astype(np.float32))
-                    model.item_prompts = torch.from_numpy(z["item"].astype(np.float32))
+                with np.load(path / "prompts.npz", allow_pickle=False) as z:
+                    self.user_prompts = torch.from_numpy(z["user"].astype(np.float32))
+                    self.item_prompts = torch.from_numpy(z["item"].astype(np.float32))
             except FileNotFoundError as exc:
-                raise ArtifactError(f"{d}: prompt_lm reasoner incomplete (prompts.npz missing)") from exc
-            if model.user_prompts.shape[0] != model.n_users or model.item_prompts.shape[0] != model.n_items:
-                raise ArtifactError(f"{d / 'prompts.npz'}: prompt tables do not match n_users/n_items in config.json")
+                raise ArtifactError(f"{path}: prompt_lm reasoner incomplete (prompts.npz missing)") from exc
+            if self.user_prompts.shape[0] != self.n_users or self.item_prompts.shape[0] != self.n_items:
+                raise ArtifactError(f"{path / 'prompts.npz'}: prompt tables do not match n_users/n_items in config.json")
             if cfg.train_lm == "lora":
                 from peft import PeftModel
 
-                if not (d / "adapter" / "adapter_config.json").is_file():
-                    raise ArtifactError(f"{d}: prompt_lm reasoner incomplete (adapter/ missing)")
-                model.lm = PeftModel.from_pretrained(model.lm, d / "adapter").eval()
-                model._merge_lora()
-        return model
+                if not (path / "adapter" / "adapter_config.json").is_file():
+                    raise ArtifactError(f"{path}: prompt_lm reasoner incomplete (adapter/ missing)")
+                self.lm = PeftModel.from_pretrained(self.lm, path / "adapter").eval()
+                self._merge_lora()
 
 
 def _ranked(counts: Counter[str]) -> list[str]:

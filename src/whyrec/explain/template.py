@@ -10,22 +10,12 @@ grounding filter uses. Fast (dictionary look-ups) and deterministic.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any
 
-import numpy as np
-
-from whyrec.data.schema import Dataset
-from whyrec.data.split import Split
-from whyrec.errors import ArtifactError
-from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, read_saved
-from whyrec.explain.targets import aspect_mentions, catalog_aspects
-
-TEMPLATE_FORMAT = 1
+from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 
 # Personal reasons: the user praises {feature}; reviewers praise the item's. With {opinion} only when
 # the item's reviews give an adjective that reads well before the noun.
@@ -53,7 +43,6 @@ _NOT_ATTRIBUTIVE = frozenset(
 class TemplateConfig(ReasonerConfig):
     """How aspects are counted and how much evidence is cited."""
 
-    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
     use_catalog: bool = True  # count aspects the item's catalog text names as the item's
     max_history: int = 3  # history items cited per reason
 
@@ -108,10 +97,11 @@ class TemplateReasoner(Reasoner):
     name = "template"
     config_class = TemplateConfig
     config: TemplateConfig
+    format_version = 1
+    json_parts = ("profiles.json",)
 
     def __init__(self, config: TemplateConfig | None = None) -> None:
         super().__init__(config)
-        self.lexicon: AspectLexicon | None = None
         self.users: dict[int, dict[str, _AspectStats]] = {}
         self.items: dict[int, dict[str, _AspectStats]] = {}
         self.catalog: dict[int, list[str]] = {}  # item -> aspects its catalog text names
@@ -119,18 +109,13 @@ class TemplateReasoner(Reasoner):
         self.brand: dict[int, str] = {}
         self._clashes: dict[str, bool] = {}  # template -> its fixed words name a lexicon aspect (derived, not saved)
 
-    def fit(self, dataset: Dataset, split: Split | None = None) -> Self:
-        """Count who praises what in the training reviews (split.train when given, else all)."""
-        rows = None if split is None else split.train
-        texts = dataset.reviews["text"] if rows is None else dataset.reviews["text"].iloc[rows]
-        self.lexicon = AspectLexicon.build(texts, min_count=self.config.min_aspect_count)
+    def _fit_reviews(self, reviews: TrainingReviews) -> None:
+        """Count who praises what in the training reviews."""
         self._clashes = {}
-        mentions = aspect_mentions(dataset, self.lexicon, rows)
         users: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
         items: dict[int, dict[str, _AspectStats]] = defaultdict(dict)
-        for user, item, feature, opinion, sentiment in mentions[["user", "item", "feature", "opinion", "sentiment"]].itertuples(
-            index=False
-        ):
+        mentions = reviews.mentions[["user", "item", "feature", "opinion", "sentiment"]]
+        for user, item, feature, opinion, sentiment in mentions.itertuples(index=False):
             for owner in (users[int(user)], items[int(item)]):
                 stats = owner.setdefault(feature, _AspectStats())
                 if sentiment > 0:
@@ -141,16 +126,13 @@ class TemplateReasoner(Reasoner):
             if sentiment > 0 and int(item) not in users[int(user)][feature].items:
                 users[int(user)][feature].items.append(int(item))
         self.users, self.items = dict(users), dict(items)
-        self.catalog = (
-            {i: sorted(f) for i, f in catalog_aspects(dataset, self.lexicon).items()} if self.config.use_catalog else {}
-        )
-        self._fit_catalog(dataset, rows)
-        return self
+        self.catalog = {i: sorted(f) for i, f in reviews.catalog.items()} if self.config.use_catalog else {}
+        self._fit_catalog(reviews)
 
-    def _fit_catalog(self, dataset: Dataset, rows: np.ndarray | None) -> None:
+    def _fit_catalog(self, reviews: TrainingReviews) -> None:
         """Brand per item, and the category of items reviewed at least as often as their category's median."""
-        reviews = dataset.reviews if rows is None else dataset.reviews.iloc[rows]
-        counts = reviews["item"].value_counts()
+        dataset = reviews.dataset
+        counts = dataset.reviews["item"].iloc[reviews.rows].value_counts()
         catalog = dataset.items.assign(
             path=dataset.items["category"].map(lambda c: c.strip() if isinstance(c, str) and c.strip() else None),
             n=dataset.items["item"].map(counts).fillna(0),
@@ -161,12 +143,11 @@ class TemplateReasoner(Reasoner):
             median = float(group["n"].median())
             self.category.update({int(i): str(path) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median})
 
-    def _item_aspects(self, item: int) -> list[str]:
-        """Every aspect the item has as the model knows it: best-reviewed first, then the rest, then catalog ones."""
+    def _reviewed_aspects(self, item: int) -> list[str]:
+        """The item's review aspects as the model knows them: best-reviewed first, then the rest."""
         stats = self.items.get(item, {})
         praised = _ranked_praised(stats)
-        rest = sorted(set(stats) - set(praised))
-        return list(dict.fromkeys([*praised, *rest, *self.catalog.get(item, [])]))
+        return [*praised, *sorted(set(stats) - set(praised))]
 
     def _one(self, request: ReasonRequest) -> Reason:
         item_stats = self.items.get(request.item, {})
@@ -224,8 +205,7 @@ class TemplateReasoner(Reasoner):
         return Reason(request.user, request.item, text, [], {"item_aspects": [], "history_items": [], "kind": kind}, 0.0)
 
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
-        if self.lexicon is None:
-            raise ArtifactError("template reasoner is not fitted")
+        self._require_fitted()
         return [self._one(r) for r in requests]
 
     def forget_user(self, user: int) -> bool:
@@ -235,18 +215,11 @@ class TemplateReasoner(Reasoner):
 
     def item_aspects(self) -> dict[int, list[str]]:
         """Per item the model knows, its aspects, best-reviewed first (for the grounding filter)."""
-        return {i: self._item_aspects(i) for i in sorted(set(self.items) | set(self.catalog))}
+        return with_catalog({i: self._reviewed_aspects(i) for i in self.items}, self.catalog)
 
     # ---- persistence -----------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """config.json (name, format, config), lexicon.json, and profiles.json (counts only)."""
-        if self.lexicon is None:
-            raise ArtifactError("template reasoner is not fitted")
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        meta = {"model": self.name, "format": TEMPLATE_FORMAT, "config": self.config.model_dump()}
-        (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        self.lexicon.save(out / "lexicon.json")
+    def _json_parts(self) -> dict[str, Any]:
+        """profiles.json: the aspect counts per user and item, catalog aspects, categories and brands."""
         profiles = {
             "users": {str(u): {f: s.to_json() for f, s in st.items()} for u, st in self.users.items()},
             "items": {str(i): {f: s.to_json() for f, s in st.items()} for i, st in self.items.items()},
@@ -254,18 +227,12 @@ class TemplateReasoner(Reasoner):
             "category": {str(i): c for i, c in self.category.items()},
             "brand": {str(i): b for i, b in self.brand.items()},
         }
-        (out / "profiles.json").write_text(json.dumps(profiles, ensure_ascii=False) + "\n", encoding="utf-8")
-        return out
+        return {"profiles.json": profiles}
 
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        d = Path(path)
-        meta, [profiles] = read_saved(d, cls.name, TEMPLATE_FORMAT, "profiles.json")
-        model = cls(TemplateConfig.model_validate(meta["config"]))
-        model.lexicon = AspectLexicon.load(d / "lexicon.json")
-        model.users = {int(u): {f: _AspectStats.from_json(s) for f, s in st.items()} for u, st in profiles["users"].items()}
-        model.items = {int(i): {f: _AspectStats.from_json(s) for f, s in st.items()} for i, st in profiles["items"].items()}
-        model.catalog = {int(i): list(f) for i, f in profiles["catalog"].items()}
-        model.category = {int(i): c for i, c in profiles["category"].items()}
-        model.brand = {int(i): b for i, b in profiles["brand"].items()}
-        return model
+    def _restore(self, path: Path, meta: dict[str, Any], parts: dict[str, Any]) -> None:
+        profiles = parts["profiles.json"]
+        self.users = {int(u): {f: _AspectStats.from_json(s) for f, s in st.items()} for u, st in profiles["users"].items()}
+        self.items = {int(i): {f: _AspectStats.from_json(s) for f, s in st.items()} for i, st in profiles["items"].items()}
+        self.catalog = {int(i): list(f) for i, f in profiles["catalog"].items()}
+        self.category = {int(i): c for i, c in profiles["category"].items()}
+        self.brand = {int(i): b for i, b in profiles["brand"].items()}

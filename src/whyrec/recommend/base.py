@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Self
@@ -21,12 +21,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError
+from whyrec.training import EpochHook
 
 RECOMMENDER_FORMAT = 1
 _RANK_BATCH = 1024  # users scored at once in recommend(); bounds memory at batch x n_items floats
-
-# Training progress: (epoch done, 1-based; total epochs; metrics such as {"loss": ..., "val_ndcg@10": ...}).
-EpochHook = Callable[[int, int, dict[str, float]], None]
 
 
 class RecommenderConfig(BaseModel):

@@ -3,15 +3,15 @@
 A model subclasses `TorchRecommender` and writes four hooks: `_build` (the network),
 `batches` (one epoch of training examples), `loss` (of one batch) and `refresh` (bring
 `score()` up to date with the weights). The loop here owns everything else: seeding, thread
-count, the optimiser, early stopping on validation NDCG@10 under full ranking (seen items
-excluded, through `whyrec.recommend.validation.validation_ndcg`; validation items the user already
-had are left out, as evaluation leaves them out), keeping the best weights, and progress reporting.
+count, the optimiser, and validation NDCG@10 under full ranking (seen items excluded, through
+`whyrec.recommend.validation.validation_ndcg`; validation items the user already had are left out,
+as evaluation leaves them out); `whyrec.training.EpochLoop` early-stops on it, keeps the best
+weights and reports progress.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,6 +25,7 @@ from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveIn
 
 from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
 from whyrec.recommend.validation import validation_ndcg
+from whyrec.training import EpochLoop, Stopping, seeded_torch
 
 if TYPE_CHECKING:
     import torch
@@ -72,16 +73,14 @@ def torch_threads(num_threads: int) -> Iterator[None]:
 def torch_session(seed: int, num_threads: int) -> Iterator[None]:
     """Seeded, deterministic torch with a set thread count; torch's global settings are restored after.
 
-    Seeding inside `fork_rng` makes model init and dropout reproducible without moving the
-    caller's own random state.
+    Model init and dropout are reproducible without moving the caller's own random state (`seeded_torch`).
     """
     import torch
 
     old_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        with torch_threads(num_threads), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch_threads(num_threads), seeded_torch(seed):
             yield
     finally:
         torch.use_deterministic_algorithms(old_deterministic)
@@ -160,60 +159,50 @@ class TorchRecommender(Recommender):
 
 
 def train_epochs(model: TorchRecommender, valid: pd.DataFrame) -> TrainLog:
-    """Train `model.net` with AdamW for up to `epochs`, keeping the weights of the best validation.
+    """Train `model.net` with AdamW for up to `epochs`, keeping the weights of the best validation NDCG@10.
 
-    Without validation rows every epoch runs and the last weights are kept. Progress goes to
-    `model.on_epoch` when a caller set one; otherwise to a rich bar on stderr (drawn only on a
-    terminal).
+    Validation runs every `eval_every` epochs and after the last one; without validation rows
+    every epoch runs and the last weights are kept. Progress goes to `model.on_epoch` when a
+    caller set one; otherwise to a rich bar on stderr (drawn only on a terminal).
     """
     import torch
 
-    from whyrec.progress import progress
 
     cfg = model.config
     net = model.net
     assert net is not None, "train_epochs runs after _build"
     optimiser = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    log = TrainLog()
-    best_state: dict[str, torch.Tensor] | None = None
-    best, waited = -np.inf, 0
-    start = time.perf_counter()
-    with progress(quiet=model.on_epoch is not None) as bar:
-        task = bar.add_task(model.name, total=cfg.epochs)
-        for epoch in range(1, cfg.epochs + 1):
-            net.train()
-            total, count = 0.0, 0
-            for batch in model.batches(rng):
-                optimiser.zero_grad(set_to_none=True)
-                loss = model.loss(batch)
-                loss.backward()
-                optimiser.step()
-                total, count = total + float(loss.detach()), count + 1
-            log.losses.append(total / max(count, 1))
-            metrics = {"loss": log.losses[-1]}
-            if not valid.empty and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs):
-                net.eval()
-                with torch.no_grad():
-                    model.refresh()
-                    metrics[VALID_METRIC] = log.valid[epoch] = validation_ndcg(model, valid, k=10)
-                if metrics[VALID_METRIC] > best:
-                    best, waited, log.best_epoch = metrics[VALID_METRIC], 0, epoch
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    waited += 1
-            shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-            bar.update(task, advance=1, description=f"{model.name} {shown}")
-            if model.on_epoch is not None:
-                model.on_epoch(epoch, cfg.epochs, metrics)
-            if cfg.patience and waited >= cfg.patience:
-                break
-    if best_state is None:
-        log.best_epoch = len(log.losses)
-    else:
-        net.load_state_dict(best_state)
+
+    def train(_epoch: int) -> dict[str, float]:
+        net.train()
+        total, count = 0.0, 0
+        for batch in model.batches(rng):
+            optimiser.zero_grad(set_to_none=True)
+            loss = model.loss(batch)
+            loss.backward()
+            optimiser.step()
+            total, count = total + float(loss.detach()), count + 1
+        return {"loss": total / max(count, 1)}
+
+    def validate(epoch: int) -> dict[str, float]:
+        if valid.empty or (epoch % cfg.eval_every and epoch != cfg.epochs):
+            return {}
+        net.eval()
+        with torch.no_grad():
+            model.refresh()
+            return {VALID_METRIC: validation_ndcg(model, valid, k=10)}
+
+    stopping = Stopping(VALID_METRIC, higher_is_better=True, patience=cfg.patience or None)
+    run = EpochLoop(model.name, cfg.epochs, stopping, model.on_epoch).run(
+        train, validate, keep=lambda: {k: v.detach().clone() for k, v in net.state_dict().items()}, restore=net.load_state_dict
+    )
     net.eval()
     with torch.no_grad():
         model.refresh()
-    log.seconds = time.perf_counter() - start
-    return log
+    return TrainLog(
+        losses=[m["loss"] for m in run.metrics],
+        valid={e: m[VALID_METRIC] for e, m in enumerate(run.metrics, 1) if VALID_METRIC in m},
+        best_epoch=run.best_epoch or len(run.metrics),
+        seconds=run.seconds,
+    )
