@@ -62,9 +62,9 @@ class PromptLMConfig(ReasonerConfig):
     lora_r: int = Field(8, ge=1)  # LoRA rank
     lora_alpha: int = Field(16, ge=1)  # LoRA scale numerator (scale = alpha / r)
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    lora_targets: list[str] = ["q_proj", "v_proj"]  # module names LoRA adapts
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")  # module names LoRA adapts
     epochs: int = Field(10, ge=1)  # passes over the training explanations; on most shops max_steps ends training first
-    max_steps: int | None = Field(150, ge=1)  # optimiser steps in all: ~20 min for the 135M LM with LoRA on 2 busy cores
+    max_steps: int | None = Field(150, ge=1)  # optimiser steps in all, bounding training time on a CPU (None: every epoch in full)
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
     valid_examples: int = Field(512, ge=0)  # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
@@ -78,13 +78,13 @@ class PromptLMConfig(ReasonerConfig):
     profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
     max_new_tokens: int = Field(25, ge=1)
-    min_new_tokens: int = Field(4, ge=0)  # greedy decoding ends after two words ("Great box") where reviews run ~10; 4 scored best on validation
+    min_new_tokens: int = Field(4, ge=0)  # without a floor greedy decoding stops after two words ("Great box")
     repetition_penalty: float = Field(1.1, ge=1.0)  # 1.0 = none
     do_sample: bool = False  # greedy by default; True = nucleus sampling seeded by `seed`
     top_p: float = Field(0.9, gt=0, le=1)
     temperature: float = Field(1.0, gt=0)
     generate_batch_size: int = Field(16, ge=1)
-    bf16: bool = False  # bf16 autocast for training and decoding: ~1.5x faster on CPUs with AVX512-BF16, slightly different numbers
+    bf16: bool = False  # bf16 autocast for training and decoding: faster on CPUs with AVX512-BF16, slightly different numbers
 
 
 class PromptLM(Reasoner):
