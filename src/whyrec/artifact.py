@@ -95,8 +95,7 @@ class Artifact:
             split = make_split(dataset, config.split_protocol, config.seed, table=table)
         if split.table != "interactions":
             raise ConfigError(f"the recommender needs an interactions split; the given split is over {split.table}")
-        klass = get_recommender_class(config.recommender)
-        recommender = klass.from_options({"seed": config.seed, **config.model_options(config.recommender)})
+        recommender = get_recommender_class(config.recommender)(config.config_for(config.recommender))
         recommender.on_epoch = on_epoch
         recommender.fit(dataset, split)
         recommender.on_epoch = None

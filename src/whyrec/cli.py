@@ -272,10 +272,10 @@ def _fit_reasoner(dataset: Any, run: Any, on_epoch: Any) -> tuple[Any, dict[str,
     from whyrec.errors import DataError
     from whyrec.evaluate.explain_eval import evaluate_reasoner
     from whyrec.explain.aspects import AspectLexicon
-    from whyrec.explain.registry import make_reasoner
+    from whyrec.explain.registry import get_reasoner_class
 
     split = ratio(dataset, run.seed, table="reviews")
-    reasoner = make_reasoner(run.reasoner, {"seed": run.seed, **run.model_options(run.reasoner)})
+    reasoner = get_reasoner_class(run.reasoner)(run.config_for(run.reasoner))
     if hasattr(reasoner, "on_epoch"):
         reasoner.on_epoch = lambda epoch, total, _metrics: on_epoch(epoch, total)
     reasoner.fit(dataset, split)
