@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from whyrec.recommend.base import RecommenderConfig
 
 
-def _registered(registry: dict[str, str], kind: str) -> AfterValidator:
-    """A validator that accepts only the names in `registry` (a model registry of `kind`)."""
+def _registered(registry: dict[str, str], kind: str, optional: bool = False) -> AfterValidator:
+    """A validator that accepts only the names in `registry` (a model registry of `kind`), and "" (none) if `optional`."""
 
     def check(name: str) -> str:
-        if name not in registry:
+        if name not in registry and not (optional and name == ""):
             known = ", ".join(sorted(registry))
             raise PydanticCustomError("unknown_model", "unknown {kind} '{name}'; known: {known}", {"kind": kind, "name": name, "known": known})
         return name
@@ -37,7 +37,7 @@ def _registered(registry: dict[str, str], kind: str) -> AfterValidator:
 
 
 RecommenderName = Annotated[str, _registered(RECOMMENDERS, "recommender")]
-ReasonerName = Annotated[str, _registered(REASONERS, "reasoner")]
+ReasonerName = Annotated[str, _registered(REASONERS, "reasoner", optional=True)]
 
 
 def _first_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
@@ -52,8 +52,8 @@ class Arm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recommender: RecommenderName | None = None  # a name in RECOMMENDERS
-    reasoner: ReasonerName | None = None  # a name in REASONERS
+    recommender: str | None = None  # a name in RECOMMENDERS
+    reasoner: str | None = None  # a name in REASONERS
 
 
 class Experiment(BaseModel):
@@ -94,7 +94,7 @@ class RunConfig(BaseModel):
 
     seed: int = 42  # seeds splits, model init and sampling
     recommender: RecommenderName = "sasrec"  # a name in whyrec.recommend.registry.RECOMMENDERS
-    reasoner: ReasonerName = "template"  # a name in whyrec.explain.registry.REASONERS
+    reasoner: ReasonerName = "template"  # a name in whyrec.explain.registry.REASONERS; "" = none
     split_protocol: Literal["leave-last-out", "temporal", "ratio"] = "leave-last-out"  # used when no --split is given
     models: dict[str, dict[str, Any]] = {}  # per-model overrides as written, e.g. {"sasrec": {"epochs": 50}}; read with config_for
     experiment: Experiment | None = None  # an A/B test served alongside this run's models
