@@ -143,8 +143,8 @@ def run_one(dataset_name: str, model_name: str, datasets_dir: Path, max_users: i
     if model_name in NEEDS_TEXT and not any(item_texts(dataset)):
         # Every item would score alike: ranking ties, reported as 0 - say so rather than spend the evaluation.
         return {"dataset": dataset_name, "model": model_name, "skipped": "no item text in this dataset"}
-    options = RunConfig.from_toml(config).model_options(model_name) if config else {}
-    model = get_recommender_class(model_name).from_options({"seed": seed, **options})
+    run = (RunConfig.from_toml(config) if config else RunConfig()).overridden(seed=seed)
+    model = get_recommender_class(model_name)(run.config_for(model_name))
     if isinstance(model, TorchRecommender):  # their loop validates anyway; MF would add probe scoring to its fit time
         model.on_epoch = _log_epoch(f"{dataset_name}/{model_name}")
     started, cpu_started = time.perf_counter(), time.process_time()

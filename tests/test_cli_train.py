@@ -89,7 +89,7 @@ def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path
     assert "-k" in one_error_line(cli("recommend", "--artifact", out, "--user", "U1", "-k", "0"))
     bad = tmp_path / "bad.toml"
     bad.write_text('[models.itemknn]\nk = -3\n')
-    assert "field 'k'" in one_error_line(
+    assert "field 'models.itemknn.k'" in one_error_line(
         cli("train", "--store", store, "--config", bad, "--recommender", "itemknn", "--out", tmp_path / "y")
     )
     # A split of a bigger store does not fit this one: named by file, not an IndexError.

@@ -106,16 +106,15 @@ class Artifact:
             split = make_split(dataset, config.split_protocol, config.seed, table=table)
         if split.table != "interactions":
             raise ConfigError(f"the recommender needs an interactions split; the given split is over {split.table}")
-        klass = get_recommender_class(config.recommender)
-        recommender = klass.from_options({"seed": config.seed, **config.model_options(config.recommender)})
+        recommender = get_recommender_class(config.recommender)(config.config_for(config.recommender))
         recommender.on_epoch = on_epoch
         recommender.fit(dataset, split)
         recommender.on_epoch = None
         reasoner = None
         if config.reasoner and len(dataset.reviews):
-            from whyrec.explain.registry import make_reasoner
+            from whyrec.explain.registry import get_reasoner_class
 
-            reasoner = make_reasoner(config.reasoner, {"seed": config.seed, **config.model_options(config.reasoner)})
+            reasoner = get_reasoner_class(config.reasoner)(config.config_for(config.reasoner))
             reasoner.on_epoch = on_reasoner_epoch
             reasoner.fit(dataset, reasons_split(dataset, config.seed))
             reasoner.on_epoch = None

@@ -1,8 +1,11 @@
 """The contract every Reasoner keeps, run on each model (STYLE 4).
 
-A model's test class inherits `ReasonerContract` and only says how to build the model:
+A model's test class inherits `ReasonerContract` and only says which registered reasoner it
+tests and how to build it; test_registry.py fails for a registered name that no such class tests:
 
     class TestPeter(ReasonerContract):
+        model = "peter"
+
         def make(self) -> Reasoner:
             return Peter(PeterConfig(epochs=30, emsize=32))
 
@@ -22,7 +25,9 @@ What every reasoner promises:
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -33,7 +38,7 @@ from whyrec.data.split import Split, ratio
 from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.base import Reason, Reasoner, ReasonRequest
 from whyrec.explain.filters import generate_grounded
-from whyrec.explain.registry import load_reasoner
+from whyrec.explain.registry import get_reasoner_class, load_reasoner
 from whyrec.explain.targets import item_aspect_sets
 from whyrec.explain.template import TemplateReasoner
 
@@ -83,7 +88,9 @@ def battery_shop() -> Dataset:
 
 
 class ReasonerContract:
-    """Mixin: subclasses define `make()`; every test here then runs on that model."""
+    """Mixin: subclasses set `model` and define `make()`; every test here then runs on that model."""
+
+    model: ClassVar[str]  # the name in REASONERS of the reasoner make() builds
 
     def make(self) -> Reasoner:
         raise NotImplementedError
@@ -105,6 +112,9 @@ class ReasonerContract:
         pairs = shop.reviews[["user", "item"]].to_numpy()
         order = np.random.default_rng(1).permutation(len(pairs))  # not grouped by user: order must be kept
         return [ReasonRequest(int(u), int(i)) for u, i in pairs[order]]
+
+    def test_builds_the_registered_model(self, fitted: Reasoner) -> None:
+        assert type(fitted) is get_reasoner_class(self.model)
 
     def test_reasons_mention_the_only_aspect(self, fitted: Reasoner, requests: list[ReasonRequest]) -> None:
         reasons = fitted.generate(requests)
@@ -159,3 +169,10 @@ class ReasonerContract:
 
     def test_empty_request_list(self, fitted: Reasoner) -> None:
         assert fitted.generate([]) == []
+
+
+def contract_classes() -> list[type[ReasonerContract]]:
+    """Every ReasonerContract subclass in this folder's test modules, imported here so a partial run sees them all."""
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        import_module(f"{__package__}.{path.stem}")
+    return ReasonerContract.__subclasses__()

@@ -23,6 +23,7 @@ TINY = {"emsize": 32, "nhead": 2, "nhid": 64, "nlayers": 1, "dropout": 0.0, "epo
 
 
 class TestPeterContract(ReasonerContract):
+    model = "peter"
     def make(self) -> Reasoner:
         return Peter(PeterConfig(**TINY))
 

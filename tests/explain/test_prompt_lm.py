@@ -74,6 +74,7 @@ def tiny_config(base: Path, **changes) -> PromptLMConfig:
 
 
 class TestPromptLMContract(ReasonerContract):
+    model = "prompt_lm"
     @pytest.fixture(scope="class", autouse=True)
     def _base(self, tiny_lm_dir: Path) -> None:
         type(self).base = tiny_lm_dir

@@ -25,6 +25,7 @@ from .contract import ReasonerContract, battery_shop
 
 
 class TestTemplateContract(ReasonerContract):
+    model = "template"
     def make(self) -> Reasoner:
         return TemplateReasoner()
 

@@ -1,8 +1,11 @@
 """The contract every Recommender keeps, run on each model (STYLE 4).
 
-A model's test class inherits `RecommenderContract` and only says how to build the model:
+A model's test class inherits `RecommenderContract` and only says which registered model it
+tests and how to build it; test_registry.py fails for a registered name that no such class tests:
 
     class TestItemKNN(RecommenderContract):
+        model = "itemknn"
+
         def make(self) -> Recommender:
             return ItemKNN(ItemKNNConfig(k=20))
 
@@ -16,6 +19,7 @@ content model can find the same answer from text alone.
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,6 +30,7 @@ import pytest
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.errors import ArtifactError
 from whyrec.recommend.base import Recommender
+from whyrec.recommend.registry import get_recommender_class
 
 BOARD_SIZE = 40  # users = items; even, so both parities have BOARD_SIZE / 2 members
 
@@ -87,8 +92,9 @@ def popularity_order(dataset: Dataset) -> np.ndarray:
 
 
 class RecommenderContract:
-    """Mixin of contract tests; subclasses define `make()` and may adjust the class attributes."""
+    """Mixin of contract tests; subclasses set `model`, define `make()` and may adjust the class attributes."""
 
+    model: ClassVar[str]  # the name in RECOMMENDERS of the model make() builds
     # Fraction of users whose first recommendation must be the withheld diagonal item.
     # Deterministic models keep 1.0; a stochastic model may lower it and say why beside it.
     known_answer_min_fraction: ClassVar[float] = 1.0
@@ -115,6 +121,10 @@ class RecommenderContract:
     def _copy(model: Recommender, where: Path) -> Recommender:
         """An independent copy (through save/load) that a test may mutate."""
         return Recommender.load(model.save(where))
+
+    # ---- (0) the model named ----------------------------------------------------------------
+    def test_builds_the_registered_model(self, fitted: Recommender) -> None:
+        assert type(fitted) is get_recommender_class(self.model)
 
     # ---- (1) known answer -------------------------------------------------------------------
     def test_known_answer_withheld_diagonal_first(self, fitted: Recommender, board: Dataset) -> None:
@@ -206,3 +216,10 @@ class RecommenderContract:
         again = self.make().fit(board)
         users = np.arange(board.n_users)
         np.testing.assert_allclose(again.score(users), fitted.score(users), atol=self.score_atol)
+
+
+def contract_classes() -> list[type[RecommenderContract]]:
+    """Every RecommenderContract subclass in this folder's test modules, imported here so a partial run sees them all."""
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        import_module(f"{__package__}.{path.stem}")
+    return RecommenderContract.__subclasses__()

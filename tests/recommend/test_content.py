@@ -25,6 +25,7 @@ ONE = ContentConfig(num_threads=1)
 
 
 class TestContent(RecommenderContract):
+    model = "content"
     def make(self) -> Recommender:
         return ContentRecommender(ONE)
 

@@ -16,6 +16,7 @@ from .contract import RecommenderContract, movielens_100k
 
 
 class TestItemKNN(RecommenderContract):
+    model = "itemknn"
     def make(self) -> Recommender:
         return ItemKNN(ItemKNNConfig(k=20, shrink=1.0))
 

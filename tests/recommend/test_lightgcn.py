@@ -24,6 +24,7 @@ from .contract import RecommenderContract, movielens_100k
 
 
 class TestLightGCN(RecommenderContract):
+    model = "lightgcn"
     score_atol = 1e-5
 
     def make(self) -> Recommender:

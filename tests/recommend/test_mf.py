@@ -19,6 +19,7 @@ from .contract import RecommenderContract, movielens_100k
 
 
 class TestALS(RecommenderContract):
+    model = "mf"
     def make(self) -> Recommender:
         # Few factors: the board is rank 2, and spare factors let ALS fit the withheld zeros.
         return MatrixFactorization(
@@ -27,6 +28,7 @@ class TestALS(RecommenderContract):
 
 
 class TestBPR(RecommenderContract):
+    model = "mf"
     score_atol = 1e-5
 
     def make(self) -> Recommender:

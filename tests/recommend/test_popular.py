@@ -21,6 +21,7 @@ def _shop(rows: list[tuple[int, int, int]], n_users: int, n_items: int) -> Datas
 
 
 class TestPopularity(RecommenderContract):
+    model = "pop"
     observes_change = False  # scores are training counts, whoever the user is
 
     def make(self) -> Recommender:

@@ -26,6 +26,7 @@ SHOP = dict(hidden=32, blocks=1, max_len=30, dropout=0.2, batch_size=32, lr=0.00
 
 
 class TestSASRecCE(RecommenderContract):
+    model = "sasrec"
     score_atol = 1e-5
 
     def make(self) -> Recommender:
@@ -33,6 +34,7 @@ class TestSASRecCE(RecommenderContract):
 
 
 class TestSASRecBCE(RecommenderContract):
+    model = "sasrec"
     score_atol = 1e-5
 
     def make(self) -> Recommender:

@@ -323,7 +323,7 @@ def replay(
         name = arm.recommender
         if name in by_recommender:
             continue
-        model = get_recommender_class(name).from_options({"seed": run.seed, **run.model_options(name)})
+        model = get_recommender_class(name)(run.config_for(name))
         model.fit(dataset, split)
         hits = np.zeros(len(targets), dtype=bool)
         done = 0  # rows of `later` already observed

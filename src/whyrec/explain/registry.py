@@ -1,6 +1,7 @@
 """Every reasoner by name: the config's `reasoner = "..."` picks one (STYLE 3).
 
 Models import lazily so `whyrec --help` stays instant and torch loads only when a torch model is used.
+The names are also those of the run config's `[models.NAME]` sections, checked by each class's `config_class`.
 A saved reasoner is a folder whose `config.json` names its model ({"model": NAME, "format": N,
 "config": {...}}), so `load_reasoner` can find the class without being told.
 """
