@@ -74,7 +74,9 @@ def fitted_model(name: str, dataset, split, args: argparse.Namespace) -> tuple[R
     return model, info
 
 
-def deletion_rows(model: Recommender, user: int, target: int, order: np.ndarray, ks: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def deletion_rows(
+    model: Recommender, user: int, target: int, order: np.ndarray, ks: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """(len(ks),) scores and ranks of `target` after removing the first k items of `order` from the user's history.
 
     Rank is among rankable items (not in the user's history, not cold); ties take their mean rank,
@@ -156,12 +158,18 @@ def long_history_latency(model: Recommender, users: np.ndarray, method: str) -> 
         started = time.perf_counter()
         history_weights(model, user, ranked.items, method=method)
         times.append(time.perf_counter() - started)
-    return {"history_mean": float(np.mean([len(model.history(u)) for u in longest])), "ms_p50": 1000 * float(np.median(times)), "ms_max": 1000 * float(np.max(times))}
+    return {
+        "history_mean": float(np.mean([len(model.history(u)) for u in longest])),
+        "ms_p50": 1000 * float(np.median(times)),
+        "ms_max": 1000 * float(np.max(times)),
+    }
 
 
 def table(results: dict) -> str:
     """One markdown row per (model, method, k)."""
-    head = f"| model | attribution | k | mean score drop | relative drop | mean rank after | median rank after | left top {TOP_N} |"
+    head = (
+        f"| model | attribution | k | mean score drop | relative drop | mean rank after | median rank after | left top {TOP_N} |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for model, r in results.items():
         for method, c in r["curves"].items():
@@ -182,7 +190,11 @@ def plot(results: dict, path: Path, title: str) -> None:
     axes = fig.subplots(1, 3)
     colours = ("#1f6fb2", "#e9a23b", "#2a9d8f", "#d1495b", "#8e5ea2")
     styles = ("-", "-.", ":")
-    panels = (("mean_relative_drop", "score drop / the item's score"), ("mean_rank", "mean rank of the item (log)"), (f"left_top{TOP_N}", f"share of users: item left the top {TOP_N}"))
+    panels = (
+        ("mean_relative_drop", "score drop / the item's score"),
+        ("mean_rank", "mean rank of the item (log)"),
+        (f"left_top{TOP_N}", f"share of users: item left the top {TOP_N}"),
+    )
     for colour, (model, r) in zip(colours, results.items(), strict=False):
         methods = [m for m in r["curves"] if m != "random"]
         for method, c in r["curves"].items():
@@ -235,7 +247,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / "runs" / "attribution", help="fitted models are kept here")
     parser.add_argument("--plot", type=Path, default=REPO / "benchmarks" / "attribution_deletion.png")
     parser.add_argument("--out", type=Path, default=None, help="write the curves as JSON")
-    parser.add_argument("--from", dest="saved", type=Path, default=None, help="print and plot an --out JSON again, running nothing")
+    parser.add_argument(
+        "--from", dest="saved", type=Path, default=None, help="print and plot an --out JSON again, running nothing"
+    )
     args = parser.parse_args()
 
     if args.saved is not None:
@@ -253,10 +267,16 @@ def main() -> None:
         results[name] = run_model(model, users, methods if args.all_methods else methods[:1], args)
         results[name]["latency_long"] = long_history_latency(model, eligible, methods[0])
         results[name]["users"] = len(users)
-        print(f"{time.strftime('%H:%M:%S')} {name}: {len(users)} users in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        print(
+            f"{time.strftime('%H:%M:%S')} {name}: {len(users)} users in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     report(results, fits, args.dataset, args.plot)
     if args.out is not None:
-        args.out.write_text(json.dumps({"dataset": args.dataset, "seed": args.seed, "fits": fits, "results": results}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps({"dataset": args.dataset, "seed": args.seed, "fits": fits, "results": results}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

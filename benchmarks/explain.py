@@ -70,7 +70,19 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 # Published figures, for context only: TripAdvisor (PETER/PEPLER repos' logged split-1 runs),
 # a different dataset with Sentires targets; not comparable number for number.
 PUBLISHED = (
-    ("PETER+ (feature hint)", {"bleu4": 4.47, "usr": 0.1668, "fmr": 0.8861, "fcr": 0.3162, "div": 1.70, "rougeL_f": 22.89, "rmse": 0.8132, "mae": 0.6307}),
+    (
+        "PETER+ (feature hint)",
+        {
+            "bleu4": 4.47,
+            "usr": 0.1668,
+            "fmr": 0.8861,
+            "fcr": 0.3162,
+            "div": 1.70,
+            "rougeL_f": 22.89,
+            "rmse": 0.8132,
+            "mae": 0.6307,
+        },
+    ),
     ("PETER", {"bleu4": 1.12, "usr": 0.0607, "rougeL_f": 13.15, "rmse": 0.8106}),
     ("PEPLER (continuous prompt)", {"bleu4": 1.02, "usr": 0.2025, "rougeL_f": 12.83}),
 )
@@ -127,7 +139,9 @@ def xrec_predictions(name: str, dataset, split):
 
     from whyrec.data.loaders import load_xrec_predictions
 
-    preds = load_xrec_predictions(DATASETS_DIR / Path(DATASETS[name][1]).parent / "tst_pred_ref.jsonl").dropna(subset=["uid", "iid"])
+    preds = load_xrec_predictions(DATASETS_DIR / Path(DATASETS[name][1]).parent / "tst_pred_ref.jsonl").dropna(
+        subset=["uid", "iid"]
+    )
     users = dataset.user_ids.indices(preds["uid"].astype(str))
     items = dataset.item_ids.indices(preds["iid"].astype(str))
     preds = preds.assign(user=users, item=items)
@@ -273,7 +287,9 @@ def benchmark(
                 metrics = score_generated(list(records["xrec_generated"]), records, dataset, split, lexicon, embed)
                 metrics["train_s"], metrics["seed"] = float("nan"), seed
                 per_system.setdefault("xrec (published outputs)", []).append(metrics)
-                log(f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)")
+                log(
+                    f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)"
+                )
             else:
                 records = at_most(reference_records(dataset, split, lexicon), max_records, seed)
             for reasoner in reasoners:
@@ -367,17 +383,31 @@ def write_json(path: Path, rows: list[dict[str, Any]], complete: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reasoners", default="template,peter", help="comma-separated registry names or VARIANTS")
-    parser.add_argument("--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}")
-    parser.add_argument("--seeds", type=int, default=5, help="this many seeds from --first-seed, results averaged (PETER: 5 splits)")
+    parser.add_argument(
+        "--datasets", default="gift-cards,magazine,all-beauty", help=f"comma-separated, from {', '.join(DATASETS)}"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="this many seeds from --first-seed, results averaged (PETER: 5 splits)"
+    )
     parser.add_argument("--first-seed", type=int, default=1, help="start at this seed (to spread seeds over processes)")
     parser.add_argument("--max-train", type=int, default=None, help="at most this many training reviews per seed")
     parser.add_argument("--option", action="append", default=[], help="REASONER.FIELD=VALUE config override (repeatable)")
     parser.add_argument("--no-embed", action="store_true", help="skip the MiniLM embedding similarity")
     parser.add_argument("--usr-pairs", type=int, default=None, help="USR all pairs over a seeded sample of this many pairs")
     parser.add_argument("--max-records", type=int, default=None, help="score on a seeded sample of this many test records")
-    parser.add_argument("--keep-repeats", action="store_true", help="split every Amazon review, repeats of an author's text too (PETER's protocol as published)")
+    parser.add_argument(
+        "--keep-repeats",
+        action="store_true",
+        help="split every Amazon review, repeats of an author's text too (PETER's protocol as published)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
-    parser.add_argument("--tables", type=Path, nargs="+", default=None, help="only print the table of these --out files, merged (--out: as one file)")
+    parser.add_argument(
+        "--tables",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="only print the table of these --out files, merged (--out: as one file)",
+    )
     args = parser.parse_args(argv)
     if args.tables is not None:
         missing = [str(path) for path in args.tables if not path.is_file()]

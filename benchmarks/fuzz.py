@@ -42,9 +42,22 @@ def main() -> None:
         try:
             run = subprocess.run(
                 [
-                    str(ST), "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {API_KEY}",
-                    "--checks", args.checks, "--max-examples", str(args.max_examples), "--seed", str(args.seed),
-                    "--max-time", str(args.max_time), "--workers", "2", "--no-color",
+                    str(ST),
+                    "run",
+                    f"{url}/openapi.json",
+                    "--header",
+                    f"Authorization: Bearer {API_KEY}",
+                    "--checks",
+                    args.checks,
+                    "--max-examples",
+                    str(args.max_examples),
+                    "--seed",
+                    str(args.seed),
+                    "--max-time",
+                    str(args.max_time),
+                    "--workers",
+                    "2",
+                    "--no-color",
                 ],
                 check=False,
             )
@@ -52,8 +65,10 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
         errors = log.read_text(encoding="utf-8", errors="replace").count("internal error on")
-    print(f"\nschemathesis exit {run.returncode} after {time.perf_counter() - started:.0f} s; "
-          f"server log: {errors} internal errors (500)")
+    print(
+        f"\nschemathesis exit {run.returncode} after {time.perf_counter() - started:.0f} s; "
+        f"server log: {errors} internal errors (500)"
+    )
     sys.exit(run.returncode)
 
 

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--modes", default="lora,full,none", help="train_lm values to time")
     parser.add_argument("--convert", action="store_true", help="also time a fresh GGUF conversion (~40 s)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast for training and decoding")
-    parser.add_argument("--saved", type=Path, default=None, help="also time ten reasons of this saved (trained) prompt_lm reasoner")
+    parser.add_argument(
+        "--saved", type=Path, default=None, help="also time ten reasons of this saved (trained) prompt_lm reasoner"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -143,15 +145,21 @@ def main(argv: list[str] | None = None) -> None:
             f"| train_lm={mode}: s/step (batch 16) | {row['sec_per_step']:.2f} s; {row['steps_in_20_min']:.0f} steps "
             f"= {row['shop_epochs_in_20_min']:.2f} epochs of a 10k-review shop in 20 min |"
         )
-        print(f"| train_lm={mode}: CPU s/step (all threads) | {row['cpu_sec_per_step']:.2f} s; default 150 steps = {150 * row['cpu_sec_per_step'] / 60:.1f} CPU-min |")
+        print(
+            f"| train_lm={mode}: CPU s/step (all threads) | {row['cpu_sec_per_step']:.2f} s; default 150 steps = {150 * row['cpu_sec_per_step'] / 60:.1f} CPU-min |"
+        )
         print(f"| train_lm={mode}: saved reasoner | {row['saved_bytes'] / 1e6:.2f} MB |")
     print(f"| base LM (not saved with LoRA) | {out['base_model_bytes'] / 1e6:.1f} MB |")
     if "ten_reasons_s" in out:
-        print(f"| ten reasons for one user (batched greedy, warm) | {out['ten_reasons_s']:.2f} s wall, {out['ten_reasons_cpu_s']:.2f} CPU-s |")
+        print(
+            f"| ten reasons for one user (batched greedy, warm) | {out['ten_reasons_s']:.2f} s wall, {out['ten_reasons_cpu_s']:.2f} CPU-s |"
+        )
         for size in (16, 32):
             print(f"| reasons/s, batch {size} | {out[f'reasons_per_s_batch{size}']:.1f} |")
     if "saved_ten_reasons_s" in out:
-        print(f"| ten reasons for one user, trained {args.saved.name} (warm, median of 5) | {out['saved_ten_reasons_s']:.2f} s wall, {out['saved_ten_reasons_words']:.1f} words each |")
+        print(
+            f"| ten reasons for one user, trained {args.saved.name} (warm, median of 5) | {out['saved_ten_reasons_s']:.2f} s wall, {out['saved_ten_reasons_words']:.1f} words each |"
+        )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1, default=float) + "\n")

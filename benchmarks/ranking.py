@@ -121,7 +121,9 @@ def reindex_items(dataset: Dataset, rng: np.random.Generator) -> Dataset:
     )
 
 
-def run_one(dataset_name: str, model_name: str, datasets_dir: Path, max_users: int | None, seed: int, config: Path | None) -> dict:
+def run_one(
+    dataset_name: str, model_name: str, datasets_dir: Path, max_users: int | None, seed: int, config: Path | None
+) -> dict:
     """Load, re-index, split, fit, evaluate one model on one dataset; the worker subprocess's job."""
     from whyrec.config import RunConfig
     from whyrec.data.loaders import load
@@ -152,12 +154,16 @@ def run_one(dataset_name: str, model_name: str, datasets_dir: Path, max_users: i
     fit_s = time.perf_counter() - started
     fit_cpu_s = time.process_time() - cpu_started  # all threads; on a busy machine wall time overstates the work
     log = getattr(model, "train_log", None)  # torch models: what the epoch loop did
-    training = {} if log is None else {
-        "epochs_run": len(log.losses),
-        "best_epoch": log.best_epoch,
-        "best_val_ndcg@10": max(log.valid.values(), default=None),
-        "s_per_epoch": round(log.seconds / max(len(log.losses), 1), 2),
-    }
+    training = (
+        {}
+        if log is None
+        else {
+            "epochs_run": len(log.losses),
+            "best_epoch": log.best_epoch,
+            "best_val_ndcg@10": max(log.valid.values(), default=None),
+            "s_per_epoch": round(log.seconds / max(len(log.losses), 1), 2),
+        }
+    )
     untouched = copy.deepcopy(model)  # evaluation observes the validation rows; a second one needs a fresh copy
     started = time.perf_counter()
     metrics = evaluate_ranking(model, dataset, split, ks=(5, 10), repeats="candidate")
@@ -261,13 +267,15 @@ def table(results: list[dict], datasets: list[str]) -> str:
             epochs = f"{r['epochs_run']} ({r['best_epoch']})" if "epochs_run" in r else ""
             cpu = f"{r['fit_cpu_s']:.1f}" if "fit_cpu_s" in r else ""
             lines.append(
-                f"| {name} | {r['model']} | " + " | ".join(f"{r['metrics'][c]:.4f}" for c in COLUMNS)
+                f"| {name} | {r['model']} | "
+                + " | ".join(f"{r['metrics'][c]:.4f}" for c in COLUMNS)
                 + f" | {r['fit_s']:.1f} | {cpu} | {epochs} | {r['eval_s']:.1f} | {r['peak_mib']:.0f} | this run ({r['users']} users) |"
             )
             if "metrics_new_items" in r:
                 m = r["metrics_new_items"]
                 lines.append(
-                    f"| {name} | {r['model']}, new items only | " + " | ".join(f"{m[c]:.4f}" for c in COLUMNS)
+                    f"| {name} | {r['model']}, new items only | "
+                    + " | ".join(f"{m[c]:.4f}" for c in COLUMNS)
                     + f" | | | | | | this run ({m['users']} users; {r['metrics']['repeat_targets']} repeat targets dropped) |"
                 )
         for (d, model), (*values, source) in PUBLISHED.items():
@@ -318,7 +326,11 @@ def main() -> None:
         for model in models:
             result = run_isolated(name, model, args)
             results.append(result)
-            done = result.get("error") or result.get("skipped") or f"ndcg@10 {result['metrics']['ndcg@10']:.4f}, fit {result['fit_s']} s"
+            done = (
+                result.get("error")
+                or result.get("skipped")
+                or f"ndcg@10 {result['metrics']['ndcg@10']:.4f}, fit {result['fit_s']} s"
+            )
             print(f"{name} / {model}: {done}", file=sys.stderr, flush=True)
             if args.out:
                 write_out(args.out, args.seed, args.max_users, merge_runs(earlier, results))

@@ -61,7 +61,9 @@ def start(artifact: Path, store: Path, log: Path) -> tuple[subprocess.Popen, str
     env = {**os.environ, "WHYREC_API_KEY": API_KEY}
     proc = subprocess.Popen(
         [str(WHYREC), "serve", "--artifact", str(artifact), "--store", str(store), "--port", str(port)],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -140,7 +142,9 @@ def run_users(url: str, users: list[str], clients: int, k: int) -> tuple[Recorde
     return rec, time.perf_counter() - started
 
 
-def run_mixed(url: str, users: list[str], items: list[str], requests: int, clients: int, k: int, seconds: float, seed: int) -> tuple[Recorder, float]:
+def run_mixed(
+    url: str, users: list[str], items: list[str], requests: int, clients: int, k: int, seconds: float, seed: int
+) -> tuple[Recorder, float]:
     """`requests` mixed requests over `clients` threads, stopping early after `seconds`."""
     rec = Recorder()
     deadline = time.monotonic() + seconds
@@ -162,7 +166,12 @@ def run_mixed(url: str, users: list[str], items: list[str], requests: int, clien
                     rec.timed("profile", functools.partial(c.get, f"/v1/users/{user}/profile"))
                 elif roll < 0.95:
                     events = [
-                        {"user": user, "item": rng.choice(items), "event": rng.choice(["view", "click", "cart", "purchase"]), "timestamp": 1_900_000_000 + n * 10 + j}
+                        {
+                            "user": user,
+                            "item": rng.choice(items),
+                            "event": rng.choice(["view", "click", "cart", "purchase"]),
+                            "timestamp": 1_900_000_000 + n * 10 + j,
+                        }
                         for j in range(rng.randint(1, 5))
                     ]
                     rec.timed("events", functools.partial(c.post, "/v1/events", json={"events": events}))
@@ -219,7 +228,9 @@ def main() -> None:
     print("| phase | kind | requests | errors | p50 ms | p95 ms | p99 ms | req/s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['phase']} | {r['kind']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['req_per_s']:.0f} |")
+        print(
+            f"| {r['phase']} | {r['kind']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['req_per_s']:.0f} |"
+        )
     for e in errors[:5]:
         print("error:", e, file=sys.stderr)
     if args.out:

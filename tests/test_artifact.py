@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from whyrec.artifact import ARTIFACT_FORMAT, Artifact, read_ids, reasons_split, write_ids
-from whyrec.explain.base import ReasonRequest
-from whyrec.explain.template import TemplateReasoner
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset
 from whyrec.errors import ArtifactError, DataError
 from whyrec.evaluate.protocol import evaluate_artifact
+from whyrec.explain.base import ReasonRequest
+from whyrec.explain.template import TemplateReasoner
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,12 @@ def test_train_fits_the_configured_model_on_the_split_and_the_test_rows_score_it
 def test_save_load_round_trip_serves_and_evaluates_identically(trained: Artifact, tmp_path: Path) -> None:
     folder = trained.save(tmp_path / "artifact")
     assert {p.name for p in folder.iterdir()} == {
-        "artifact.json", "users.txt", "items.txt", "interactions.npz", "recommender", "split"
+        "artifact.json",
+        "users.txt",
+        "items.txt",
+        "interactions.npz",
+        "recommender",
+        "split",
     }
     loaded = Artifact.load(folder)
     assert loaded.user_ids == trained.user_ids and loaded.item_ids == trained.item_ids
@@ -97,7 +102,10 @@ def test_manifest_records_versions_dataset_and_config(trained: Artifact, tmp_pat
     meta = json.loads((trained.save(tmp_path / "a") / "artifact.json").read_text())
     assert meta["format"] == ARTIFACT_FORMAT and meta["whyrec_version"]
     assert meta["dataset"] == {
-        "name": shop.name, "store": "shop.sqlite", "users": shop.n_users, "items": shop.n_items,
+        "name": shop.name,
+        "store": "shop.sqlite",
+        "users": shop.n_users,
+        "items": shop.n_items,
         "interactions": len(shop.interactions),
     }
     assert meta["recommender"] == "mf" and meta["reasoner"] is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import Run, one_error_line, one_json
 
+from cli_helpers import Run, one_error_line, one_json
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
 

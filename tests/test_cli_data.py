@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import Run, one_error_line, one_json, whyrec
 
+from cli_helpers import Run, one_error_line, one_json, whyrec
 from whyrec.data.split import Split, make_split
 from whyrec.data.store import Store
 
@@ -156,8 +156,10 @@ def test_ingest_real_amazon_slice_then_reingest(cli: Run, gift_cards: tuple[Path
 def test_rows_sharing_a_store_key_are_counted_not_hidden(cli: Run, tmp_path: Path) -> None:
     # Two reviews by one user of one item on one day, with different ratings: both are kept as reviews,
     # but the store holds one rating event per (user, item, time), and the ingest must say so.
-    rows = [{"overall": o, "reviewerID": "U1", "asin": "B1", "unixReviewTime": 1_500_000_000, "reviewText": t}
-            for o, t in ((5.0, "Lovely scent."), (2.0, "The scent faded fast."))]
+    rows = [
+        {"overall": o, "reviewerID": "U1", "asin": "B1", "unixReviewTime": 1_500_000_000, "reviewText": t}
+        for o, t in ((5.0, "Lovely scent."), (2.0, "The scent faded fast."))
+    ]
     path = tmp_path / "twice.json"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = one_json(cli("ingest", path, "--format", "amazon", "--store", tmp_path / "s.sqlite", "--json"))
@@ -165,7 +167,9 @@ def test_rows_sharing_a_store_key_are_counted_not_hidden(cli: Run, tmp_path: Pat
     assert out["added"]["interactions"] + out["already_stored"].get("interactions", 0) == 2
 
 
-def test_bad_row_fails_with_file_row_and_field_or_is_set_aside(cli: Run, gift_cards: tuple[Path, Path, list[dict]], tmp_path: Path) -> None:
+def test_bad_row_fails_with_file_row_and_field_or_is_set_aside(
+    cli: Run, gift_cards: tuple[Path, Path, list[dict]], tmp_path: Path
+) -> None:
     reviews, _, _ = gift_cards
     lines = reviews.read_text(encoding="utf-8").splitlines(keepends=True)[:20]
     lines[4] = json.dumps({"overall": "five", "reviewerID": "A1", "asin": "B1", "unixReviewTime": 1}) + "\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import Run, one_error_line, one_json, whyrec
 
+from cli_helpers import Run, one_error_line, one_json, whyrec
 from whyrec.artifact import Artifact
 from whyrec.data.sample import generate_sample
 from whyrec.data.split import Split
@@ -88,7 +88,7 @@ def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path
     assert "not a whyrec artifact" in one_error_line(cli("recommend", "--artifact", tmp_path, "--user", "U1"))
     assert "-k" in one_error_line(cli("recommend", "--artifact", out, "--user", "U1", "-k", "0"))
     bad = tmp_path / "bad.toml"
-    bad.write_text('[models.itemknn]\nk = -3\n')
+    bad.write_text("[models.itemknn]\nk = -3\n")
     assert "field 'models.itemknn.k'" in one_error_line(
         cli("train", "--store", store, "--config", bad, "--recommender", "itemknn", "--out", tmp_path / "y")
     )

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import Run, one_error_line
 
+from cli_helpers import Run, one_error_line
 from whyrec.config import RunConfig
 from whyrec.errors import ConfigError
 from whyrec.explain.registry import REASONERS
@@ -19,11 +19,17 @@ from whyrec.recommend.sasrec import SASRecConfig
 
 # (TOML a user wrote, what the one error line must say)
 BAD = [
-    ('[models.sasrc]\nepochs = 3\n', "models.sasrc: unknown model; known: content, itemknn, lightgcn, mf, peter, pop, prompt_lm, sasrec, template"),
-    ('[models.sasrec]\nepoch = 3\n', "field 'models.sasrec.epoch': Extra inputs are not permitted"),
+    (
+        "[models.sasrc]\nepochs = 3\n",
+        "models.sasrc: unknown model; known: content, itemknn, lightgcn, mf, peter, pop, prompt_lm, sasrec, template",
+    ),
+    ("[models.sasrec]\nepoch = 3\n", "field 'models.sasrec.epoch': Extra inputs are not permitted"),
     ('[models.sasrec]\nhidden = "big"\n', "field 'models.sasrec.hidden': Input should be a valid integer"),
     ('[models.template]\nuse_catalog = "maybe"\n', "field 'models.template.use_catalog': Input should be a valid boolean"),
-    ('recommender = "sasrc"\n', "field 'recommender': unknown recommender 'sasrc'; known: content, itemknn, lightgcn, mf, pop, sasrec"),
+    (
+        'recommender = "sasrc"\n',
+        "field 'recommender': unknown recommender 'sasrc'; known: content, itemknn, lightgcn, mf, pop, sasrec",
+    ),
 ]
 
 

@@ -13,12 +13,21 @@ from whyrec.recommend.training import torch_threads
 
 # (text, paraphrase, unrelated): review-style sentences as shoppers write them.
 TRIPLES = [
-    ("This jacket kept me completely dry in heavy rain.", "The coat stayed waterproof during a downpour.",
-     "The blender crushes ice in a few seconds."),
-    ("Battery lasts two full days on a single charge.", "I only need to recharge it every other day.",
-     "The hiking boots gave me blisters on the first walk."),
-    ("The knife is razor sharp and slices tomatoes easily.", "Very keen blade, cuts through vegetables effortlessly.",
-     "Delivery took three weeks and the box was damaged."),
+    (
+        "This jacket kept me completely dry in heavy rain.",
+        "The coat stayed waterproof during a downpour.",
+        "The blender crushes ice in a few seconds.",
+    ),
+    (
+        "Battery lasts two full days on a single charge.",
+        "I only need to recharge it every other day.",
+        "The hiking boots gave me blisters on the first walk.",
+    ),
+    (
+        "The knife is razor sharp and slices tomatoes easily.",
+        "Very keen blade, cuts through vegetables effortlessly.",
+        "Delivery took three weeks and the box was damaged.",
+    ),
 ]
 
 

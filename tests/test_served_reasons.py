@@ -10,10 +10,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from cli_helpers import one_json
 from fastapi.testclient import TestClient
-from liars import UNGROUNDED, UNSAFE, Liar
 
+from cli_helpers import one_json
+from liars import UNGROUNDED, UNSAFE, Liar
 from whyrec.artifact import Artifact
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample

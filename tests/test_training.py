@@ -60,7 +60,9 @@ def test_misses_in_all_counts_every_miss_of_the_run_as_peter_does() -> None:
     assert len(peter.metrics) == 5 and peter.best_epoch == 4  # the second miss in all ends it
     reset = Scripted(scores)
     log = reset.run(Stopping("score", higher_is_better=False, patience=2))
-    assert len(log.metrics) == 7 and log.best_epoch == 7 and reset.restored == []  # the last epoch is the best: nothing to put back
+    assert (
+        len(log.metrics) == 7 and log.best_epoch == 7 and reset.restored == []
+    )  # the last epoch is the best: nothing to put back
 
 
 def test_on_miss_runs_only_when_training_goes_on() -> None:

@@ -1,13 +1,13 @@
 """A trained pipeline as one folder: what `train` writes and `recommend`, `evaluate`, `serve` read.
 
-    ARTIFACT/
-      artifact.json       format version, whyrec version, run config, created time, dataset, metrics
-      users.txt items.txt raw ids, one per line, line n = dense index n
-      interactions.npz    the interactions the split indexes (so evaluation needs no store, which may
-                          have grown since training)
-      recommender/        Recommender.save
-      split/              Split.save (absent when trained on everything)
-      reasoner/           Reasoner.save (absent without a reasoner)
+ARTIFACT/
+  artifact.json       format version, whyrec version, run config, created time, dataset, metrics
+  users.txt items.txt raw ids, one per line, line n = dense index n
+  interactions.npz    the interactions the split indexes (so evaluation needs no store, which may
+                      have grown since training)
+  recommender/        Recommender.save
+  split/              Split.save (absent when trained on everything)
+  reasoner/           Reasoner.save (absent without a reasoner)
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ class Artifact:
         item (the artifact keeps no reviews or catalog, so no stated price is backed); a reason that
         fails is withheld with its flags, since an artifact on its own has no fallback reasoner.
         """
-        from whyrec.recommendation import RecordedFacts, Reasons, recommend
+        from whyrec.recommendation import Reasons, RecordedFacts, recommend
 
         facts = RecordedFacts.of(self.reasoner, self.item_ids)
         reasons = None if self.reasoner is None else Reasons(self.reasoner, facts, known_users=len(self.user_ids))
@@ -191,7 +191,9 @@ class Artifact:
         codes = inter["event"].map({e: i for i, e in enumerate(EVENT_TYPES)})
         if codes.isna().any():
             row = int(np.flatnonzero(codes.isna().to_numpy())[0])
-            raise DataError(f"unknown event {inter['event'].iloc[row]!r} (expected one of {EVENT_TYPES})", row=row + 1, field="event")
+            raise DataError(
+                f"unknown event {inter['event'].iloc[row]!r} (expected one of {EVENT_TYPES})", row=row + 1, field="event"
+            )
         np.savez(
             out / "interactions.npz",
             user=inter["user"].to_numpy(np.int32),

@@ -30,7 +30,9 @@ def _registered(registry: dict[str, str], kind: str, optional: bool = False) -> 
     def check(name: str) -> str:
         if name not in registry and not (optional and name == ""):
             known = ", ".join(sorted(registry))
-            raise PydanticCustomError("unknown_model", "unknown {kind} '{name}'; known: {known}", {"kind": kind, "name": name, "known": known})
+            raise PydanticCustomError(
+                "unknown_model", "unknown {kind} '{name}'; known: {known}", {"kind": kind, "name": name, "known": known}
+            )
         return name
 
     return AfterValidator(check)
@@ -96,7 +98,9 @@ class RunConfig(BaseModel):
     recommender: RecommenderName = "sasrec"  # a name in whyrec.recommend.registry.RECOMMENDERS
     reasoner: ReasonerName = "template"  # a name in whyrec.explain.registry.REASONERS; "" = none
     split_protocol: Literal["leave-last-out", "temporal", "ratio"] = "leave-last-out"  # used when no --split is given
-    models: dict[str, dict[str, Any]] = {}  # per-model overrides as written, e.g. {"sasrec": {"epochs": 50}}; read with config_for
+    models: dict[
+        str, dict[str, Any]
+    ] = {}  # per-model overrides as written, e.g. {"sasrec": {"epochs": 50}}; read with config_for
     experiment: Experiment | None = None  # an A/B test served alongside this run's models
 
     @model_validator(mode="after")

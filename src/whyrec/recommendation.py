@@ -231,7 +231,7 @@ def _no_attribution() -> dict[str, Any]:
 
 
 def attribution(model: Recommender, user: int, items: Sequence[int], facts: ItemFacts) -> list[dict[str, Any]]:
-    """"Because you bought ...": the history items the recommender itself credits, and the aspects they share."""
+    """ "Because you bought ...": the history items the recommender itself credits, and the aspects they share."""
     from whyrec.recommend.attribution import aspect_credit, attribute
 
     if not 0 <= user < model.n_users:
@@ -240,9 +240,11 @@ def attribution(model: Recommender, user: int, items: Sequence[int], facts: Item
     for item, found in zip(items, attribute(model, user, list(items), top=ATTRIBUTION_TOP), strict=True):
         history = [(int(h), w) for h, w in found.history]
         shared = aspect_credit(history, {h: facts.aspects(h) for h, _ in history}, facts.aspects(int(item)))
-        out.append({
-            "method": found.method,
-            "items": [{**_titled(facts, h), "weight": round(w, 6)} for h, w in history],
-            "aspects": [{"aspect": a, "weight": round(w, 6)} for a, w in shared],
-        })
+        out.append(
+            {
+                "method": found.method,
+                "items": [{**_titled(facts, h), "weight": round(w, 6)} for h, w in history],
+                "aspects": [{"aspect": a, "weight": round(w, 6)} for a, w in shared],
+            }
+        )
     return out

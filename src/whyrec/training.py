@@ -63,7 +63,9 @@ class EpochLoop:
     optimiser steps when `steps` is given and the train hook calls `tick()` after each one.
     """
 
-    def __init__(self, name: str, epochs: int, stopping: Stopping, on_epoch: EpochHook | None = None, steps: int | None = None) -> None:
+    def __init__(
+        self, name: str, epochs: int, stopping: Stopping, on_epoch: EpochHook | None = None, steps: int | None = None
+    ) -> None:
         self.name = name
         self.epochs = epochs
         self.stopping = stopping

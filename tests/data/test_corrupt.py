@@ -74,7 +74,9 @@ def test_under_raise_the_error_names_file_row_and_field(tmp_path: Path, real_lin
 
 
 def test_under_raise_a_truncated_gzip_names_the_row_it_reached(tmp_path: Path, real_lines: list[str]) -> None:
-    path = write_gz(tmp_path / "reviews.json.gz", [line.encode() for line in real_lines[:5]], cut_member=real_lines[5].encode() * 20)
+    path = write_gz(
+        tmp_path / "reviews.json.gz", [line.encode() for line in real_lines[:5]], cut_member=real_lines[5].encode() * 20
+    )
     with pytest.raises(DataError, match="compressed file is truncated") as err:
         load("amazon", [path])
     assert (err.value.file, err.value.row) == (str(path), 6)

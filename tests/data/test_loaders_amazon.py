@@ -116,7 +116,9 @@ def test_magazine_titles_lose_their_broken_html(datasets_dir: Path) -> None:
     descriptions = items["description"].dropna()
     assert descriptions.str.contains("Maximum PC brings tons of news").any()
     assert not descriptions.str.contains("<i>|&amp;").any()
-    assert "Magazine Subscriptions > Professional & Educational Journals > Professional & Trade > Transportation" in set(items["category"])
+    assert "Magazine Subscriptions > Professional & Educational Journals > Professional & Trade > Transportation" in set(
+        items["category"]
+    )
     assert items["price"].isna().all()  # empty, or page CSS scraped into the price field
     # 6 of the 157 reviewed magazines have no metadata: their reviews are kept all the same
     reviewed = set(data.interactions["item"])
@@ -126,7 +128,16 @@ def test_magazine_titles_lose_their_broken_html(datasets_dir: Path) -> None:
 def test_2014_metadata_is_read_from_python_literals(tmp_path: Path) -> None:
     reviews = tmp_path / "reviews_Beauty_5.json"
     reviews.write_text(
-        json.dumps({"reviewerID": "A1", "asin": "B01", "overall": 4.0, "reviewText": "Nice.", "summary": "ok", "unixReviewTime": 1400000000})
+        json.dumps(
+            {
+                "reviewerID": "A1",
+                "asin": "B01",
+                "overall": 4.0,
+                "reviewText": "Nice.",
+                "summary": "ok",
+                "unixReviewTime": 1400000000,
+            }
+        )
         + "\n"
     )
     meta = tmp_path / "meta_Beauty.json"
@@ -136,7 +147,11 @@ def test_2014_metadata_is_read_from_python_literals(tmp_path: Path) -> None:
     )
     item = load("amazon", [reviews], meta=[meta]).dataset.items.iloc[0]
     assert (item["title"], item["category"], item["brand"], item["price"], item["description"]) == (
-        "Rose & Oud Cream", "Beauty > Skin Care > Face", "Acme", 12.99, "A rich cream."
+        "Rose & Oud Cream",
+        "Beauty > Skin Care > Face",
+        "Acme",
+        12.99,
+        "A rich cream.",
     )
 
 
@@ -165,7 +180,11 @@ def test_2023_files_are_detected_by_their_field_names(tmp_path: Path) -> None:
     assert len(data.reviews) == 2  # the empty text is a rating only
     items = data.items.set_index("item")
     first, second = items.loc[0], items.loc[1]
-    assert (first["category"], first["brand"], first["description"]) == ("All Beauty", "Howard Products", "Conditions leather. 8 oz.")
+    assert (first["category"], first["brand"], first["description"]) == (
+        "All Beauty",
+        "Howard Products",
+        "Conditions leather. 8 oz.",
+    )
     assert math.isnan(first["price"]) and second["price"] == 9.99
     assert second["category"] == "Beauty & Personal Care > Fragrance"
 

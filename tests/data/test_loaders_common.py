@@ -59,7 +59,7 @@ def test_strip_html_removes_tags_fragments_and_entities() -> None:
     assert strip_html("Plain   title\n") == "Plain title"
 
 
-@given(st.text(alphabet=st.sampled_from(list("ab <>/\"=i\n")), max_size=40))
+@given(st.text(alphabet=st.sampled_from(list('ab <>/"=i\n')), max_size=40))
 def test_strip_html_leaves_no_tag_and_is_idempotent(text: str) -> None:
     # no "&" in the alphabet: an entity like "&lt;b&gt;" rightly decodes to text that looks like a tag
     out = strip_html(text)

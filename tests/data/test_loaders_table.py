@@ -118,7 +118,9 @@ def test_mapping_from_toml_and_its_errors(tmp_path: Path) -> None:
 def test_inline_catalog_columns_and_positions_as_time(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "orders.csv",
-        pd.DataFrame({"user": ["a", "b", "a", "c"], "item": ["x", "x", "y", "x"], "title": ["Kettle", "Kettle", "Mug", "Kettel"]}),
+        pd.DataFrame(
+            {"user": ["a", "b", "a", "c"], "item": ["x", "x", "y", "x"], "title": ["Kettle", "Kettle", "Mug", "Kettel"]}
+        ),
     )
     mapping = TableMapping(timestamp=None, title="title")
     result = load("table", [path], mapping=mapping, on_error="skip")
@@ -145,7 +147,15 @@ def test_inline_catalog_columns_and_positions_as_time(tmp_path: Path) -> None:
     ],
 )
 def test_bad_rows_name_row_and_column(tmp_path: Path, row: dict, field: str, reason: str) -> None:
-    good = {"customer": "c1", "sku": "JKT-1", "when": "2024-03-01T10:00:00Z", "action": "view", "stars": "", "review": "", "q": ""}
+    good = {
+        "customer": "c1",
+        "sku": "JKT-1",
+        "when": "2024-03-01T10:00:00Z",
+        "action": "view",
+        "stars": "",
+        "review": "",
+        "q": "",
+    }
     path = write_csv(tmp_path / "events.csv", pd.DataFrame([good, {**good, **row}]))
     with pytest.raises(DataError, match=reason) as err:
         load("table", [path], mapping=EVENTS_ONLY)

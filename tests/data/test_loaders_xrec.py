@@ -102,7 +102,9 @@ def test_predictions_keep_rows_without_a_pair(datasets_dir: Path) -> None:
 
 def test_predictions_name_a_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "tst_pred_ref.jsonl"
-    path.write_text('{"j": 0, "reference": "r", "xrec_generated": "g", "uid": 1, "iid": 2}\n{"j": 1, "reference": "r", "uid": 1, "iid": 2}\n')
+    path.write_text(
+        '{"j": 0, "reference": "r", "xrec_generated": "g", "uid": 1, "iid": 2}\n{"j": 1, "reference": "r", "uid": 1, "iid": 2}\n'
+    )
     with pytest.raises(DataError) as err:
         load_xrec_predictions(path)
     assert (err.value.row, err.value.field) == (2, "xrec_generated")

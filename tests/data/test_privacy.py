@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import Run, one_error_line, one_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cli_helpers import Run, one_error_line, one_json
 from whyrec.data.privacy import (
     KEY_ENV,
     clipped_counts,
@@ -71,7 +71,9 @@ def test_ingest_pseudonymize_leaves_no_raw_user_id_and_no_key_in_the_store(
     key_file.write_bytes(KEY + b"\n")
     monkeypatch.delenv(KEY_ENV, raising=False)
     store = tmp_path / "shop.sqlite"
-    out = one_json(cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--id-key-file", key_file, "--json"))
+    out = one_json(
+        cli("ingest", path, "--format", "amazon", "--store", store, "--pseudonymize", "--id-key-file", key_file, "--json")
+    )
     raw_ids = {r["reviewerID"] for r in records}
     with Store(store) as db:
         users = db.read_dataset().user_ids.raw
@@ -88,7 +90,9 @@ def test_ingest_pseudonymize_leaves_no_raw_user_id_and_no_key_in_the_store(
     assert again["added"]["interactions"] == 0
 
 
-def test_mixing_raw_and_pseudonymous_ids_or_two_keys_is_refused(cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mixing_raw_and_pseudonymous_ids_or_two_keys_is_refused(
+    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     store = tmp_path / "p.sqlite"
     assert KEY_ENV in one_error_line(cli("ingest", "--format", "sample", "--store", store, "--pseudonymize"))
@@ -158,7 +162,10 @@ def test_dp_release_states_its_guarantee_and_its_noise_has_that_scale() -> None:
     assert first == dp_statistics(sample, 0.5, clip=2, max_categories=3, seed=1)  # seeded: reproducible
     # event-type cells are far from 0, so rounding and clamping hardly matter: their spread is the noise's
     draws = np.array(
-        [[r["count"] for r in sorted(dp_statistics(sample, 0.5, clip=2, seed=s)["event_types"], key=lambda r: r["name"])] for s in range(100)]
+        [
+            [r["count"] for r in sorted(dp_statistics(sample, 0.5, clip=2, seed=s)["event_types"], key=lambda r: r["name"])]
+            for s in range(100)
+        ]
     )
     pooled_sd = (draws - draws.mean(axis=0)).std() * np.sqrt(draws.size / (draws.size - draws.shape[1]))
     assert n_cats >= 2

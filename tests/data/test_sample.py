@@ -32,7 +32,11 @@ def shop() -> Dataset:
 
 
 def test_same_seed_same_frames_other_seed_other_shop() -> None:
-    a, b, c = generate_sample(seed=7, n_users=60, n_items=40), generate_sample(seed=7, n_users=60, n_items=40), generate_sample(seed=8, n_users=60, n_items=40)
+    a, b, c = (
+        generate_sample(seed=7, n_users=60, n_items=40),
+        generate_sample(seed=7, n_users=60, n_items=40),
+        generate_sample(seed=8, n_users=60, n_items=40),
+    )
     for table in ("interactions", "reviews", "items", "queries"):
         pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table))
     assert a.user_ids == b.user_ids and a.item_ids == b.item_ids

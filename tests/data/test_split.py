@@ -104,7 +104,12 @@ def test_distinct_reviews_keeps_each_authors_first_copy_of_a_text() -> None:
             "timestamp": [5, 1, 9, 3, 2],
         }
     )
-    data = Dataset(pd.DataFrame(columns=["user", "item", "timestamp", "event", "rating"]), IdMap(("a", "b")), IdMap(tuple("wxyz")), reviews=reviews)
+    data = Dataset(
+        pd.DataFrame(columns=["user", "item", "timestamp", "event", "rating"]),
+        IdMap(("a", "b")),
+        IdMap(tuple("wxyz")),
+        reviews=reviews,
+    )
     assert distinct_reviews(data).tolist() == [1, 3, 4]
 
 

@@ -123,7 +123,10 @@ def test_second_dataset_appends_ids_in_first_seen_order(tmp_path: Path) -> None:
         back = store.read_dataset()
     assert back.user_ids.raw == ("alice", "bob", "carol")
     assert back.item_ids.raw == ("pan", "lid", "knife")
-    rows = {(back.user_ids.raw[u], back.item_ids.raw[i], e) for u, i, e in back.interactions[["user", "item", "event"]].itertuples(index=False)}
+    rows = {
+        (back.user_ids.raw[u], back.item_ids.raw[i], e)
+        for u, i, e in back.interactions[["user", "item", "event"]].itertuples(index=False)
+    }
     assert rows == {("alice", "pan", "view"), ("bob", "lid", "view"), ("carol", "knife", "purchase")}
 
 
@@ -134,7 +137,14 @@ def test_catalog_upsert_keeps_known_fields(tmp_path: Path) -> None:
             IdMap(("u",)),
             IdMap(("sku1",)),
             items=pd.DataFrame(
-                {"item": [0], "title": [title], "category": ["Kitchen > Cookware > Pans"], "brand": [None], "price": [price], "description": [None]}
+                {
+                    "item": [0],
+                    "title": [title],
+                    "category": ["Kitchen > Cookware > Pans"],
+                    "brand": [None],
+                    "price": [price],
+                    "description": [None],
+                }
             ),
         )
 
@@ -212,7 +222,13 @@ def test_live_events_feedback_and_catalog_edits(tmp_path: Path, sample: Dataset)
     with Store(path, create=False) as reader:  # another connection sees the committed writes
         back = reader.read_dataset()
         assert reader.feedback() == [
-            {"user": "new-user", "item": "SKU00003", "event": "dismiss", "timestamp": 1_800_000_200, "payload": {"reason": "owned"}}
+            {
+                "user": "new-user",
+                "item": "SKU00003",
+                "event": "dismiss",
+                "timestamp": 1_800_000_200,
+                "payload": {"reason": "owned"},
+            }
         ]
     assert back.user_ids.raw[-1] == "new-user" and back.item_ids.raw[-1] == "SKU-NEW"
     new_rows = back.interactions[back.interactions["user"] == back.user_ids.index("new-user")]
@@ -242,7 +258,13 @@ def test_bulk_write_is_fast(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     n = 200_000
     inter = pd.DataFrame(
-        {"user": rng.integers(0, 10_000, n), "item": rng.integers(0, 5_000, n), "timestamp": rng.integers(10**9, 2 * 10**9, n), "event": "view", "rating": np.nan}
+        {
+            "user": rng.integers(0, 10_000, n),
+            "item": rng.integers(0, 5_000, n),
+            "timestamp": rng.integers(10**9, 2 * 10**9, n),
+            "event": "view",
+            "rating": np.nan,
+        }
     )
     data = Dataset(inter, IdMap.from_raw(f"u{i}" for i in range(10_000)), IdMap.from_raw(f"i{i}" for i in range(5_000)))
     start = time.perf_counter()

@@ -175,7 +175,11 @@ def test_replay_ranks_itemknn_above_popularity_and_reasoner_arms_alike() -> None
     dataset = generate_sample(seed=0)
     exp = Experiment(
         name="rec",
-        arms={"pop": Arm(recommender="pop"), "knn": Arm(recommender="itemknn"), "knn_lm": Arm(recommender="itemknn", reasoner="prompt_lm")},
+        arms={
+            "pop": Arm(recommender="pop"),
+            "knn": Arm(recommender="itemknn"),
+            "knn_lm": Arm(recommender="itemknn", reasoner="prompt_lm"),
+        },
     )
     rep = ab.replay(dataset, exp, RunConfig(), k=10)
     assert rep["targets"] > 150

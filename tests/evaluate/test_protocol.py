@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommend.contract import movielens_100k  # tests/ is on sys.path (pytest rootdir insertion)
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import leave_last_out, temporal
 from whyrec.errors import ConfigError
@@ -16,8 +17,6 @@ from whyrec.evaluate.protocol import evaluate_ranking
 from whyrec.recommend.base import Recommender, TrainData
 from whyrec.recommend.mf import MatrixFactorization, MFConfig
 from whyrec.recommend.validation import validation_ndcg
-
-from recommend.contract import movielens_100k  # tests/ is on sys.path (pytest rootdir insertion)
 
 
 class FixedScores(Recommender):
@@ -156,6 +155,9 @@ def test_validation_ndcg_ranks_valid_items_against_training_history(movielens: D
     valid = movielens.interactions.iloc[split.valid]
     ranked = model.recommend(valid["user"].to_numpy(), k=10)
     expected = np.mean(
-        [1 / np.log2(np.flatnonzero(r.items == t)[0] + 2) if t in r.items else 0.0 for r, t in zip(ranked, valid["item"], strict=True)]
+        [
+            1 / np.log2(np.flatnonzero(r.items == t)[0] + 2) if t in r.items else 0.0
+            for r, t in zip(ranked, valid["item"], strict=True)
+        ]
     )
     assert validation_ndcg(model, valid, k=10) == pytest.approx(expected)

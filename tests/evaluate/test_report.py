@@ -158,7 +158,9 @@ def results(workdir: Path, datasets_dir: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def report(artifact: Path, results: tuple[Path, Path], workdir: Path) -> tuple[Path, dict]:
     out = workdir / "out" / "report.html"
-    payload = one_json(cli("evaluate", "--artifact", artifact, "--report", out, "--results", results[0], "--results", results[1], "--json"))
+    payload = one_json(
+        cli("evaluate", "--artifact", artifact, "--report", out, "--results", results[0], "--results", results[1], "--json")
+    )
     return out, payload
 
 
@@ -189,7 +191,11 @@ def test_report_holds_the_artifacts_metrics_and_the_benchmark_rows(report: tuple
     for name in ("recommend_ms", "served_ms"):
         assert latency[name]["n"] > 0 and 0 < latency[name]["p50"] <= latency[name]["p95"] <= latency[name]["max"]
     timed = next(r for r in rows if r[0] == "top-10 for one user")
-    assert timed[1:4] == [str(latency["recommend_ms"]["n"]), f"{latency['recommend_ms']['p50']:.3f}", f"{latency['recommend_ms']['p95']:.3f}"]
+    assert timed[1:4] == [
+        str(latency["recommend_ms"]["n"]),
+        f"{latency['recommend_ms']['p50']:.3f}",
+        f"{latency['recommend_ms']['p95']:.3f}",
+    ]
 
 
 def test_report_is_self_contained_and_its_images_are_pngs(report: tuple[Path, dict]) -> None:
@@ -267,7 +273,9 @@ def test_artifact_without_reasoner_and_bad_inputs(workdir: Path, artifact: Path,
 
 def test_load_results_names_the_file_and_field(tmp_path: Path) -> None:
     broken = tmp_path / "r.json"
-    broken.write_text(json.dumps({"runs": [{"dataset": "beauty", "model": "pop", "users": 3, "fit_s": 1.0}], "published": [{"model": "x"}]}))
+    broken.write_text(
+        json.dumps({"runs": [{"dataset": "beauty", "model": "pop", "users": 3, "fit_s": 1.0}], "published": [{"model": "x"}]})
+    )
     with pytest.raises(DataError) as info:
         load_results(broken)
     assert info.value.file == str(broken) and info.value.field == "dataset"

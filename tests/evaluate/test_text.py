@@ -148,8 +148,11 @@ def test_rouge_l_precision_recall_equal_rouge_score_on_real_explanations(xrec):
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.permutations(["w0", "w1", "w2", "w3", "w4", "w5", "w6"]), min_size=2, max_size=2),
-       st.integers(1, 7), st.integers(1, 7))
+@given(
+    st.lists(st.permutations(["w0", "w1", "w2", "w3", "w4", "w5", "w6"]), min_size=2, max_size=2),
+    st.integers(1, 7),
+    st.integers(1, 7),
+)
 def test_rouge1_equals_rouge_score_without_repeated_words(perms, len_gen, len_ref):
     """With no word repeated, sets and clipped counts agree, so ROUGE-1 P/R/F match rouge_score."""
     gen, ref = perms[0][:len_gen], perms[1][:len_ref]
@@ -298,8 +301,23 @@ def test_grounding_rate_worked_by_hand():
 
 # ---- text_metrics -----------------------------------------------------------------------------
 ALL_KEYS = {
-    "bleu1", "bleu4", "rouge1_p", "rouge1_r", "rouge1_f", "rouge2_p", "rouge2_r", "rouge2_f",
-    "rougeL_p", "rougeL_r", "rougeL_f", "usr", "fmr", "fcr", "div", "distinct1", "distinct2",
+    "bleu1",
+    "bleu4",
+    "rouge1_p",
+    "rouge1_r",
+    "rouge1_f",
+    "rouge2_p",
+    "rouge2_r",
+    "rouge2_f",
+    "rougeL_p",
+    "rougeL_r",
+    "rougeL_f",
+    "usr",
+    "fmr",
+    "fcr",
+    "div",
+    "distinct1",
+    "distinct2",
 }
 
 

@@ -67,7 +67,15 @@ def battery_shop() -> Dataset:
         for k in range(ITEMS_PER_USER):
             item = (u + k) % N_ITEMS
             text = BATTERY_REVIEWS[(u * 3 + k) % len(BATTERY_REVIEWS)]
-            rows.append({"user": u, "item": item, "rating": 4.0 + (u + k) % 2, "text": text, "timestamp": 1_600_000_000 + 3600 * len(rows)})
+            rows.append(
+                {
+                    "user": u,
+                    "item": item,
+                    "rating": 4.0 + (u + k) % 2,
+                    "text": text,
+                    "timestamp": 1_600_000_000 + 3600 * len(rows),
+                }
+            )
     reviews = pd.DataFrame(rows)
     inter = reviews.assign(event="rating")[["user", "item", "timestamp", "event", "rating"]]
     catalog = pd.DataFrame(

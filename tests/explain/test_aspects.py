@@ -46,9 +46,7 @@ def feature_in(feature: str, sentence: str) -> bool:
     words = [w.lower().replace("’", "'") for w in WORD.findall(sentence)]
     want = feature.split()
     n = len(want)
-    return any(
-        words[i : i + n - 1] == want[:-1] and singular(words[i + n - 1]) == want[-1] for i in range(len(words) - n + 1)
-    )
+    return any(words[i : i + n - 1] == want[:-1] and singular(words[i + n - 1]) == want[-1] for i in range(len(words) - n + 1))
 
 
 @pytest.fixture(scope="module")
@@ -307,9 +305,7 @@ def test_save_load_round_trip(tmp_path, corpus_lexicon):
     assert extract_aspects(text, loaded) == extract_aspects(text, corpus_lexicon)
 
 
-@pytest.mark.parametrize(
-    "content", ["not json", '{"kind": "something else"}', '{"kind": "whyrec.aspect_lexicon", "format": 99}']
-)
+@pytest.mark.parametrize("content", ["not json", '{"kind": "something else"}', '{"kind": "whyrec.aspect_lexicon", "format": 99}'])
 def test_load_rejects_what_is_not_a_lexicon(tmp_path, content):
     path = tmp_path / "lexicon.json"
     path.write_text(content)

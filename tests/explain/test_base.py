@@ -25,7 +25,10 @@ def test_every_reasoner_refuses_an_interactions_split(name: str) -> None:
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: Peter(PeterConfig(emsize=16, nhead=2, nhid=32, nlayers=1, dropout=0.2, epochs=2, min_aspect_count=1)), TemplateReasoner],
+    [
+        lambda: Peter(PeterConfig(emsize=16, nhead=2, nhid=32, nlayers=1, dropout=0.2, epochs=2, min_aspect_count=1)),
+        TemplateReasoner,
+    ],
     ids=["peter", "template"],
 )
 def test_fitting_leaves_the_callers_torch_rng_alone(make) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import Run, one_error_line, one_json
 
+from cli_helpers import Run, one_error_line, one_json
 from whyrec.artifact import Artifact
 from whyrec.data.sample import generate_sample
 from whyrec.data.store import Store
@@ -44,7 +44,9 @@ def test_select_rows_keeps_each_items_top_supporters_most_supporting_first() -> 
 
 def test_figure_draws_the_profile_and_the_weights() -> None:
     weights = np.array([[0.5, 0.0], [-0.1, 0.2], [0.3, 0.4]])
-    grid = AttributionGrid(["Lid", "Pan", "A very long product title that must be cut short"], ["Knife", "Boots"], weights, "occlusion")
+    grid = AttributionGrid(
+        ["Lid", "Pan", "A very long product title that must be cut short"], ["Knife", "Boots"], weights, "occlusion"
+    )
     fig = explanation_figure(PROFILE, grid, "U1")
     panels = {ax.get_title(loc="left").split(" (")[0]: ax for ax in fig.axes}  # colour bars have no title
     aspects, categories = panels["what they care about"], panels["where they shop"]
@@ -102,7 +104,9 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_explain_plot_draws_the_models_own_attribution(shop: tuple[Path, Path], tmp_path: Path, cli: Run) -> None:
     artifact, _ = shop
-    plot = one_json(cli("explain", "--artifact", artifact, "--user", "U00003", "--plot", tmp_path / "u.png", "-k", "5", "--json"))["plot"]
+    plot = one_json(
+        cli("explain", "--artifact", artifact, "--user", "U00003", "--plot", tmp_path / "u.png", "-k", "5", "--json")
+    )["plot"]
     assert (tmp_path / "u.png").read_bytes()[:4] == b"\x89PNG"
     assert plot["method"] == "exact" and len(plot["items"]) == 5 and plot["history"]
     # The drawn weights are item-kNN's exact terms for the same recommendations (held-out rows folded in).

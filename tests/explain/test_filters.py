@@ -115,7 +115,13 @@ def test_pipeline_keeps_good_retries_with_hint_then_falls_back(fallback: Templat
     lexicon = AspectLexicon(frozenset({"battery", "screen", "cable"}))
     have = {0: ["battery"], 1: ["battery"], 2: ["battery"]}
     gen = _Scripted(
-        texts={0: "Great battery.", 1: "Bright screen.", (1, "battery"): "The battery is great.", 2: "Nice cable.", (2, "battery"): "Nice cable."},
+        texts={
+            0: "Great battery.",
+            1: "Bright screen.",
+            (1, "battery"): "The battery is great.",
+            2: "Nice cable.",
+            (2, "battery"): "Nice cable.",
+        },
         aspects={0: ["battery"], 1: ["screen"], (1, "battery"): ["battery"], 2: ["cable"], (2, "battery"): ["cable"]},
     )
     requests = [ReasonRequest(0, 0), ReasonRequest(0, 1), ReasonRequest(0, 2)]

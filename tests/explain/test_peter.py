@@ -24,6 +24,7 @@ TINY = {"emsize": 32, "nhead": 2, "nhid": 64, "nlayers": 1, "dropout": 0.0, "epo
 
 class TestPeterContract(ReasonerContract):
     model = "peter"
+
     def make(self) -> Reasoner:
         return Peter(PeterConfig(**TINY))
 
@@ -64,7 +65,6 @@ def _tiny_net(peter_mask: bool):
     torch.manual_seed(0)
     config = PeterConfig(emsize=16, nhead=2, nhid=32, nlayers=2, dropout=0.0, peter_mask=peter_mask)
     return _build_network(config, n_users=3, n_items=4, n_words=10, feature_words=[[5], [UNK]]).eval()
-
 
 
 @pytest.mark.parametrize("peter_mask", [True, False])

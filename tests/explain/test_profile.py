@@ -63,7 +63,10 @@ def test_sample_shopper_profile_reflects_their_reviews_and_shopping() -> None:
     reviewer = int(shop.reviews["user"].value_counts().index[0])  # the most prolific reviewer
     own = shop.reviews[shop.reviews["user"] == reviewer]
     inter = shop.interactions[shop.interactions["user"] == reviewer]
-    events = [{"item": int(i), "event": e, "timestamp": int(t)} for i, e, t in zip(inter["item"], inter["event"], inter["timestamp"], strict=True)]
+    events = [
+        {"item": int(i), "event": e, "timestamp": int(t)}
+        for i, e, t in zip(inter["item"], inter["event"], inter["timestamp"], strict=True)
+    ]
     catalog = {int(r["item"]): r for r in shop.items.to_dict("records")}
     p = build_profile(events, list(own["text"]), catalog, {}, lexicon)
     assert p["aspects"], "a shopper with reviews has reviewed aspects"
@@ -78,11 +81,19 @@ def test_sample_shopper_profile_reflects_their_reviews_and_shopping() -> None:
 @given(
     st.lists(
         st.fixed_dictionaries(
-            {"item": st.sampled_from(sorted(CATALOG)), "event": st.sampled_from(sorted(EVENT_WEIGHTS)), "timestamp": st.integers(0, 10**9)}
+            {
+                "item": st.sampled_from(sorted(CATALOG)),
+                "event": st.sampled_from(sorted(EVENT_WEIGHTS)),
+                "timestamp": st.integers(0, 10**9),
+            }
         ),
         max_size=30,
     ),
-    st.dictionaries(st.sampled_from(sorted(CATALOG)), st.dictionaries(st.sampled_from(["handle", "weight", "lid fit"]), st.floats(-3, 3)), max_size=3),
+    st.dictionaries(
+        st.sampled_from(sorted(CATALOG)),
+        st.dictionaries(st.sampled_from(["handle", "weight", "lid fit"]), st.floats(-3, 3)),
+        max_size=3,
+    ),
 )
 def test_invariants(events: list[dict], aspects: dict) -> None:
     p = build_profile(events, [], CATALOG, aspects, top=50)

@@ -75,6 +75,7 @@ def tiny_config(base: Path, **changes) -> PromptLMConfig:
 
 class TestPromptLMContract(ReasonerContract):
     model = "prompt_lm"
+
     @pytest.fixture(scope="class", autouse=True)
     def _base(self, tiny_lm_dir: Path) -> None:
         type(self).base = tiny_lm_dir
@@ -202,7 +203,9 @@ def test_early_stop_keeps_the_epoch_with_the_lowest_validation_nll(tiny_lm_dir: 
 def test_fitting_leaves_the_callers_torch_rng_alone(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
     torch.manual_seed(123)
     before = torch.random.get_rng_state()
-    PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=2, prompt_only_steps=1)).fit(shop, split)  # LoRA init and dropout draw
+    PromptLM(tiny_config(tiny_lm_dir, train_lm="lora", max_steps=2, prompt_only_steps=1)).fit(
+        shop, split
+    )  # LoRA init and dropout draw
     assert torch.equal(torch.random.get_rng_state(), before)
 
 

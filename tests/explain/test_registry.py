@@ -12,7 +12,9 @@ def test_every_registered_reasoner_has_a_contract_test() -> None:
     unnamed = [c.__qualname__ for c in classes if not hasattr(c, "model")]
     assert not unnamed, f"contract test classes without `model = NAME`: {', '.join(unnamed)}"
     missing = sorted(set(REASONERS) - {c.model for c in classes})
-    assert not missing, f"registered reasoners without a contract test (a ReasonerContract subclass in tests/explain/): {', '.join(missing)}"
+    assert not missing, (
+        f"registered reasoners without a contract test (a ReasonerContract subclass in tests/explain/): {', '.join(missing)}"
+    )
     unknown = sorted({c.model for c in classes} - set(REASONERS))
     assert not unknown, f"contract tests of unregistered reasoners: {', '.join(unknown)}"
 

@@ -73,8 +73,19 @@ def test_hand_worked_shop() -> None:
             "timestamp": [1, 2, 3],
         }
     )
-    items = pd.DataFrame({"item": [1], "title": ["Rain jacket with hood"], "category": ["Jackets"], "brand": ["X"], "price": [9.0], "description": [None]})
-    shop = Dataset(reviews.assign(event="rating"), IdMap.from_raw(["a", "b"]), IdMap.from_raw(["j0", "j1"]), reviews=reviews, items=items)
+    items = pd.DataFrame(
+        {
+            "item": [1],
+            "title": ["Rain jacket with hood"],
+            "category": ["Jackets"],
+            "brand": ["X"],
+            "price": [9.0],
+            "description": [None],
+        }
+    )
+    shop = Dataset(
+        reviews.assign(event="rating"), IdMap.from_raw(["a", "b"]), IdMap.from_raw(["j0", "j1"]), reviews=reviews, items=items
+    )
     lexicon = AspectLexicon(frozenset({"zipper", "hood"}))
     examples = explanation_examples(shop, lexicon)
     assert examples[["row", "explanation", "feature", "sentiment"]].values.tolist() == [

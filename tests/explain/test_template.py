@@ -26,6 +26,7 @@ from .contract import ReasonerContract, battery_shop
 
 class TestTemplateContract(ReasonerContract):
     model = "template"
+
     def make(self) -> Reasoner:
         return TemplateReasoner()
 
@@ -72,7 +73,12 @@ def test_fast_enough_for_serving(fitted_shop: tuple[Dataset, TemplateReasoner]) 
 
 def test_real_reviews_give_grounded_personal_reasons(datasets_dir: Path) -> None:
     folder = datasets_dir / "amazon2018-magazine-subscriptions"
-    shop = load("amazon", [folder / "Magazine_Subscriptions_5.json.gz"], meta=[folder / "meta_Magazine_Subscriptions.json.gz"], on_error="skip").dataset
+    shop = load(
+        "amazon",
+        [folder / "Magazine_Subscriptions_5.json.gz"],
+        meta=[folder / "meta_Magazine_Subscriptions.json.gz"],
+        on_error="skip",
+    ).dataset
     split = ratio(shop, seed=1, table="reviews")
     model = TemplateReasoner().fit(shop, split)
     test = shop.reviews.iloc[split.test]
@@ -127,17 +133,23 @@ def test_cli_explain_json(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, c
     assert (payload["user"], payload["item"]) == ("u0", "i5")
     assert "battery" in payload["reason"].lower() and payload["aspects"] == ["battery"]
     assert payload["flags"] == []
-    assert payload["evidence"]["history_items"] and all(h["item"].startswith("i") for h in payload["evidence"]["history_items"])  # raw ids
+    assert payload["evidence"]["history_items"] and all(
+        h["item"].startswith("i") for h in payload["evidence"]["history_items"]
+    )  # raw ids
 
 
-def test_cli_explain_unknown_user_and_item(artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_explain_unknown_user_and_item(
+    artifact_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _explain(["--artifact", str(artifact_dir), "--user", "stranger", "--item", "i2"], monkeypatch, capsys)
     assert code == 0 and "battery" in out.lower() and "stranger -> i2" in out
     code, out, err = _explain(["--artifact", str(artifact_dir), "--user", "u0", "--item", "nope"], monkeypatch, capsys)
     assert code == 2 and out == "" and "nope" in err
 
 
-def test_cli_train_fits_and_scores_the_reasoner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_train_fits_and_scores_the_reasoner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from whyrec.data.sample import generate_sample
     from whyrec.data.store import Store
 

@@ -10,10 +10,34 @@ from whyrec.explain.tokens import tokenize
 
 def test_tokenize_follows_peplers_rules():
     assert tokenize("Doesn't fit; too small!! (Really) 3.5") == [
-        "does", "n't", "fit", ".", "too", "small", "!", "(", "really", ")", "3", ".", "5",
+        "does",
+        "n't",
+        "fit",
+        ".",
+        "too",
+        "small",
+        "!",
+        "(",
+        "really",
+        ")",
+        "3",
+        ".",
+        "5",
     ]
     assert tokenize("It's great, isn't it?? Yes: I'd buy") == [
-        "it", "'s", "great", ",", "is", "n't", "it", "?", "yes", ",", "i", "'d", "buy",
+        "it",
+        "'s",
+        "great",
+        ",",
+        "is",
+        "n't",
+        "it",
+        "?",
+        "yes",
+        ",",
+        "i",
+        "'d",
+        "buy",
     ]
     assert tokenize("  ") == []
 

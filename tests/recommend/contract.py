@@ -36,10 +36,18 @@ BOARD_SIZE = 40  # users = items; even, so both parities have BOARD_SIZE / 2 mem
 
 # Two clearly different product families, one per parity, so text alone separates them.
 _PARITY_CATALOG = (
-    {"title": "Waterproof hiking boots", "category": "Outdoor > Footwear > Boots", "brand": "Trailmark",
-     "description": "Leather hiking boots with a waterproof membrane and a grippy rubber sole."},
-    {"title": "Stainless steel chef knife", "category": "Kitchen > Cutlery > Knives", "brand": "Edgewell",
-     "description": "A sharp stainless steel kitchen knife for chopping vegetables and slicing meat."},
+    {
+        "title": "Waterproof hiking boots",
+        "category": "Outdoor > Footwear > Boots",
+        "brand": "Trailmark",
+        "description": "Leather hiking boots with a waterproof membrane and a grippy rubber sole.",
+    },
+    {
+        "title": "Stainless steel chef knife",
+        "category": "Kitchen > Cutlery > Knives",
+        "brand": "Edgewell",
+        "description": "A sharp stainless steel kitchen knife for chopping vegetables and slicing meat.",
+    },
 )
 
 
@@ -54,9 +62,7 @@ def checkerboard(n: int = BOARD_SIZE, seed: int = 0) -> Dataset:
         # Order carries no signal: a sequence model must not depend on one.
         stamps += (1_600_000_000 + rng.permutation(len(mine)) * 3600).tolist()
     inter = pd.DataFrame({"user": users, "item": items, "timestamp": stamps, "event": "purchase", "rating": np.nan})
-    catalog = pd.DataFrame(
-        [{"item": i, "price": 20.0 + i, **_PARITY_CATALOG[i % 2]} for i in range(n)]
-    )
+    catalog = pd.DataFrame([{"item": i, "price": 20.0 + i, **_PARITY_CATALOG[i % 2]} for i in range(n)])
     return Dataset(
         interactions=inter,
         user_ids=IdMap.from_raw(f"u{u}" for u in range(n)),
@@ -68,9 +74,7 @@ def checkerboard(n: int = BOARD_SIZE, seed: int = 0) -> Dataset:
 
 def movielens_100k(datasets_dir: Path, nrows: int | None = None) -> Dataset:
     """ML-100k ratings (the first `nrows` lines of u.data, or all) as a Dataset: real data for model tests."""
-    raw = pd.read_csv(
-        datasets_dir / "movielens-100k" / "u.data", sep="\t", names=["u", "i", "rating", "timestamp"], nrows=nrows
-    )
+    raw = pd.read_csv(datasets_dir / "movielens-100k" / "u.data", sep="\t", names=["u", "i", "rating", "timestamp"], nrows=nrows)
     u, i = raw["u"].astype(str), raw["i"].astype(str)
     users, items = IdMap.from_raw(u), IdMap.from_raw(i)
     inter = pd.DataFrame(
@@ -154,9 +158,7 @@ class RecommenderContract:
         assert known.fallback is False
 
     # ---- (4) save -> load round trip ------------------------------------------------------------
-    def test_save_load_same_scores_and_recommendations(
-        self, fitted: Recommender, board: Dataset, tmp_path: Path
-    ) -> None:
+    def test_save_load_same_scores_and_recommendations(self, fitted: Recommender, board: Dataset, tmp_path: Path) -> None:
         loaded = self._copy(fitted, tmp_path / "model")
         assert type(loaded) is type(fitted)
         assert loaded.config == fitted.config

@@ -52,7 +52,9 @@ def observed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     fitted = MODELS[request.param]().fit(board)
     model = Recommender.load(fitted.save(tmp_path_factory.mktemp(request.param)))
     last = int(board.interactions["timestamp"].max())
-    model.observe(pd.DataFrame({"user": [USER], "item": [ODD_ITEM], "timestamp": [last + 1], "event": "purchase", "rating": [np.nan]}))
+    model.observe(
+        pd.DataFrame({"user": [USER], "item": [ODD_ITEM], "timestamp": [last + 1], "event": "purchase", "rating": [np.nan]})
+    )
     return model
 
 

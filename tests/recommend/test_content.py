@@ -19,13 +19,13 @@ from whyrec.recommend.content import NO_TEXT_SCORE, ContentConfig, ContentRecomm
 
 from .contract import RecommenderContract, checkerboard
 
-
 # One thread: on a shared 2-core machine torch's thread pool spins, and MiniLM ran 2-3x slower with two.
 ONE = ContentConfig(num_threads=1)
 
 
 class TestContent(RecommenderContract):
     model = "content"
+
     def make(self) -> Recommender:
         return ContentRecommender(ONE)
 
@@ -39,7 +39,10 @@ def gift_cards(datasets_dir: Path, descriptions: bool) -> tuple[Dataset, np.ndar
     with gzip.open(folder / "meta_Gift_Cards.json.gz", "rt") as f:
         meta = pd.DataFrame([json.loads(line) for line in f])
     reviewed = meta["asin"].isin(set(rev["asin"]))
-    brands = set(meta.loc[reviewed, "brand"]) - {"", "Amazon"}  # Amazon's own cards: too many near-duplicates to say which is "the" match
+    brands = set(meta.loc[reviewed, "brand"]) - {
+        "",
+        "Amazon",
+    }  # Amazon's own cards: too many near-duplicates to say which is "the" match
     cold = meta[~reviewed & meta["brand"].isin(brands)]
     catalog = pd.concat([meta[reviewed], cold])
     users, items = IdMap.from_raw(rev["reviewerID"]), IdMap.from_raw(catalog["asin"])
@@ -138,6 +141,8 @@ def test_profile_follows_the_latest_items(tmp_path: Path) -> None:
     assert model.score([user], [boots])[0, 0] > model.score([user], [knife])[0, 0]
     stamp = int(board.interactions["timestamp"].max())
     # Three knife purchases outweigh nineteen older boot purchases at a half-life of one item.
-    events = pd.DataFrame({"user": user, "item": [1, 3, 5], "timestamp": stamp + np.arange(1, 4), "event": "purchase", "rating": np.nan})
+    events = pd.DataFrame(
+        {"user": user, "item": [1, 3, 5], "timestamp": stamp + np.arange(1, 4), "event": "purchase", "rating": np.nan}
+    )
     model.observe(events)
     assert model.score([user], [knife])[0, 0] > model.score([user], [boots])[0, 0]

@@ -17,6 +17,7 @@ from .contract import RecommenderContract, movielens_100k
 
 class TestItemKNN(RecommenderContract):
     model = "itemknn"
+
     def make(self) -> Recommender:
         return ItemKNN(ItemKNNConfig(k=20, shrink=1.0))
 
@@ -71,7 +72,9 @@ def test_scores_are_sums_of_history_contributions(movielens_slice: Dataset) -> N
 def test_shrink_lowers_similarities_backed_by_few_users() -> None:
     # items 0 and 1 share 1 of 1 users; items 2 and 3 share 10 of 10: both cosine 1 before shrinkage.
     rows = [(0, 0), (0, 1)] + [(u, i) for u in range(1, 11) for i in (2, 3)]
-    inter = pd.DataFrame({"user": [r[0] for r in rows], "item": [r[1] for r in rows], "timestamp": 0, "event": "view", "rating": np.nan})
+    inter = pd.DataFrame(
+        {"user": [r[0] for r in rows], "item": [r[1] for r in rows], "timestamp": 0, "event": "view", "rating": np.nan}
+    )
     shop = Dataset(inter, IdMap.from_raw(map(str, range(11))), IdMap.from_raw(map(str, range(4))))
     seen = interaction_matrix(shop.interactions, 11, 4)
     plain = item_similarity(seen, k=10, shrink=0.0).toarray()

@@ -14,9 +14,7 @@ from .contract import RecommenderContract
 
 def _shop(rows: list[tuple[int, int, int]], n_users: int, n_items: int) -> Dataset:
     users, items, days = zip(*rows, strict=True)
-    inter = pd.DataFrame(
-        {"user": users, "item": items, "timestamp": np.array(days) * 86_400, "event": "view", "rating": np.nan}
-    )
+    inter = pd.DataFrame({"user": users, "item": items, "timestamp": np.array(days) * 86_400, "event": "view", "rating": np.nan})
     return Dataset(inter, IdMap.from_raw(f"u{u}" for u in range(n_users)), IdMap.from_raw(f"i{i}" for i in range(n_items)))
 
 

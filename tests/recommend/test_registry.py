@@ -12,7 +12,9 @@ def test_every_registered_recommender_has_a_contract_test() -> None:
     unnamed = [c.__qualname__ for c in classes if not hasattr(c, "model")]
     assert not unnamed, f"contract test classes without `model = NAME`: {', '.join(unnamed)}"
     missing = sorted(set(RECOMMENDERS) - {c.model for c in classes})
-    assert not missing, f"registered recommenders without a contract test (a RecommenderContract subclass in tests/recommend/): {', '.join(missing)}"
+    assert not missing, (
+        f"registered recommenders without a contract test (a RecommenderContract subclass in tests/recommend/): {', '.join(missing)}"
+    )
     unknown = sorted({c.model for c in classes} - set(RECOMMENDERS))
     assert not unknown, f"contract tests of unregistered recommenders: {', '.join(unknown)}"
 

@@ -67,7 +67,9 @@ def start_server(artifact: Path, store: Path, log: Path, api_key: str | None, *e
     out = log.open("wb")
     process = subprocess.Popen(
         [str(WHYREC), "serve", "--artifact", str(artifact), "--store", str(store), "--port", str(port), *extra],
-        stdout=out, stderr=subprocess.STDOUT, env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

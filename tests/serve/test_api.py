@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from .server import API_KEY, Server, start_server, stop
 from whyrec.serve.app import ServeSettings, create_app
+
+from .server import API_KEY, Server, start_server, stop
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -73,9 +74,7 @@ def test_reasons_are_cached_per_user_and_item(server: Server) -> None:
     assert first["reasons_cached"] == 0 and again["reasons_cached"] == 5
     assert first["items"] == again["items"]
     with sqlite3.connect(server.store) as db:
-        n = db.execute(
-            "SELECT count(*) FROM reason_cache c JOIN users u ON u.id = c.user WHERE u.raw = 'U00011'"
-        ).fetchone()[0]
+        n = db.execute("SELECT count(*) FROM reason_cache c JOIN users u ON u.id = c.user WHERE u.raw = 'U00011'").fetchone()[0]
     assert n == 5
 
 
@@ -96,7 +95,9 @@ def test_events_change_the_next_recommendation_without_retraining(server: Server
         assert cached["reasons_cached"] == 10
         # the shopper buys the first three of their recommendations
         bought = items_of(before)[:3]
-        events = [{"user": "U00020", "item": i, "event": "purchase", "timestamp": 1_800_000_000 + n} for n, i in enumerate(bought)]
+        events = [
+            {"user": "U00020", "item": i, "event": "purchase", "timestamp": 1_800_000_000 + n} for n, i in enumerate(bought)
+        ]
         answer = c.post("/v1/events", json={"events": events}).json()
         assert answer == {"received": 3, "stored": 3, "observed": 3, "new_users": 0, "items_not_in_model": []}
         after = c.get("/v1/users/U00020/recommendations", params={"k": 10}).json()
@@ -113,7 +114,10 @@ def test_new_shopper_posting_events_gets_personal_recommendations(server: Server
         assert cold["fallback"]
         # copy a real shopper's history: the new one should be recommended like them, not like everyone
         twin = [e for e in c.get("/v1/users/U00030/profile").json()["recent_items"]]
-        events = [{"user": "walk-in-7", "item": e["item"], "event": "purchase", "timestamp": 1_800_000_100 + n} for n, e in enumerate(twin)]
+        events = [
+            {"user": "walk-in-7", "item": e["item"], "event": "purchase", "timestamp": 1_800_000_100 + n}
+            for n, e in enumerate(twin)
+        ]
         answer = c.post("/v1/events", json={"events": events}).json()
         assert answer["new_users"] == 1 and answer["observed"] == len(events)
         warm = c.get("/v1/users/walk-in-7/recommendations", params={"k": 10}).json()
@@ -127,7 +131,9 @@ def test_new_shopper_posting_events_gets_personal_recommendations(server: Server
 
 def test_events_on_unknown_items_are_stored_and_reported(server: Server) -> None:
     with server.client() as c:
-        answer = c.post("/v1/events", json={"events": [{"user": "U00040", "item": "SKU-NEW-1", "event": "view", "timestamp": 5}]}).json()
+        answer = c.post(
+            "/v1/events", json={"events": [{"user": "U00040", "item": "SKU-NEW-1", "event": "view", "timestamp": 5}]}
+        ).json()
     assert answer["stored"] == 1 and answer["observed"] == 0 and answer["items_not_in_model"] == ["SKU-NEW-1"]
 
 
@@ -167,7 +173,9 @@ def test_invalid_input_is_a_422_problem(server: Server) -> None:
         # JSON true/false is not a number (schemathesis found these accepted as 1/0); 5.0 is an integer
         ok = c.post("/v1/events", json={"events": [{"user": "U00090", "item": "SKU00001", "event": "view", "timestamp": 5.0}]})
         assert ok.status_code == 200 and ok.json()["stored"] == 1
-        assert_problem(c.post("/v1/events", json={"events": [{"user": "u", "item": "i", "event": "view", "timestamp": False}]}), 422)
+        assert_problem(
+            c.post("/v1/events", json={"events": [{"user": "u", "item": "i", "event": "view", "timestamp": False}]}), 422
+        )
         assert_problem(c.put("/v1/items/SKU00001", json={"title": "t", "price": True}), 422)
         assert_problem(c.post("/v1/feedback", content=b"\x1dvCZf\xff", headers={"content-type": "application/json"}), 400)
         assert_problem(c.post("/v1/feedback", json={"user": "U00001", "item": "SKU00001", "kind": "love"}), 422)
@@ -202,7 +210,9 @@ def test_catalog_upsert_updates_titles_and_reasons(server: Server) -> None:
     with server.client() as c:
         before = c.get("/v1/users/U00060/recommendations", params={"k": 3}).json()
         item = before["items"][0]["item"]
-        put = c.put(f"/v1/items/{item}", json={"title": "Renamed Jacket", "category": "Outdoor > Jackets > Rain", "price": 99.5}).json()
+        put = c.put(
+            f"/v1/items/{item}", json={"title": "Renamed Jacket", "category": "Outdoor > Jackets > Rain", "price": 99.5}
+        ).json()
         assert put == {"item": item, "created": False, "in_model": True}
         after = c.get("/v1/users/U00060/recommendations", params={"k": 3}).json()
         new = c.put("/v1/items/SKU-BRAND-NEW", json={"title": "A new product"}).json()
@@ -234,7 +244,12 @@ def test_concurrent_posts_store_every_event_exactly_once(server: Server) -> None
         with server.client() as c:
             for p in range(posts):
                 events = [
-                    {"user": f"crowd-{t}", "item": f"SKU{(t * 7 + p * per_post + e) % 300:05d}", "event": "view", "timestamp": 1_900_000_000 + p * per_post + e}
+                    {
+                        "user": f"crowd-{t}",
+                        "item": f"SKU{(t * 7 + p * per_post + e) % 300:05d}",
+                        "event": "view",
+                        "timestamp": 1_900_000_000 + p * per_post + e,
+                    }
                     for e in range(per_post)
                 ]
                 # every batch is posted twice, from two threads' worth of timing: repeats must not double-count

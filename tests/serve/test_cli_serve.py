@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from cli_helpers import Run, one_error_line
 
 from .server import start_server, stop
@@ -43,9 +44,15 @@ def test_environment_key_wins_over_the_config_file(shop_files: tuple[Path, Path]
 
 @pytest.mark.parametrize(
     ("toml", "expected"),
-    [("[serve]\nmax_k = 0.5\n", "[serve] field 'max_k'"), ("[serve]\nport = 1\n", "[serve] field 'port'"), ("[serve\n", "invalid TOML")],
+    [
+        ("[serve]\nmax_k = 0.5\n", "[serve] field 'max_k'"),
+        ("[serve]\nport = 1\n", "[serve] field 'port'"),
+        ("[serve\n", "invalid TOML"),
+    ],
 )
-def test_a_bad_config_is_one_error_line(shop_files: tuple[Path, Path], tmp_path: Path, cli: Run, toml: str, expected: str) -> None:
+def test_a_bad_config_is_one_error_line(
+    shop_files: tuple[Path, Path], tmp_path: Path, cli: Run, toml: str, expected: str
+) -> None:
     artifact, store = shop_files
     config = tmp_path / "serve.toml"
     config.write_text(toml)

@@ -39,7 +39,9 @@ def test_ingest_train_and_serve_log_no_raw_ids_or_review_text(
 
     caplog.set_level(logging.DEBUG)  # every record of every logger, whatever its configured level
     _run_cli("ingest", source, "--format", "amazon", "--store", store, monkeypatch=monkeypatch)
-    _run_cli("train", "--store", store, "--recommender", "pop", "--reasoner", "template", "--out", artifact, monkeypatch=monkeypatch)
+    _run_cli(
+        "train", "--store", store, "--recommender", "pop", "--reasoner", "template", "--out", artifact, monkeypatch=monkeypatch
+    )
     logs = caplog.text + capsys.readouterr().err  # stdout is the command's answer; logs and progress go to stderr
 
     server = start_server(artifact, store, tmp_path / "server.log", API_KEY)
@@ -49,7 +51,9 @@ def test_ingest_train_and_serve_log_no_raw_ids_or_review_text(
             for user in asked:
                 c.get(f"/v1/users/{user}/recommendations", params={"k": 5}).raise_for_status()
                 c.get(f"/v1/users/{user}/profile").raise_for_status()
-            c.post("/v1/events", json={"events": [{"user": asked[0], "item": records[0]["asin"], "event": "click"}]}).raise_for_status()
+            c.post(
+                "/v1/events", json={"events": [{"user": asked[0], "item": records[0]["asin"], "event": "click"}]}
+            ).raise_for_status()
             assert c.get(f"/v1/users/{asked[1]}/recommendations", params={"k": "many"}).status_code == 422
             c.delete(f"/v1/users/{asked[2]}").raise_for_status()
     finally:

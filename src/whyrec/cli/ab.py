@@ -41,7 +41,9 @@ def _rate_line(r: dict[str, Any]) -> str:
 @ab_app.command("report")
 def ab_report(
     store: Annotated[Path, typer.Option("--store", help="SQLite store with logged exposures and events.")],
-    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name [default: the only one logged].")] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Experiment name [default: the only one logged].")
+    ] = None,
     confidence: Annotated[float, typer.Option("--confidence", help="Confidence level of the intervals and the test.")] = 0.95,
     as_json: JsonFlag = False,
 ) -> None:
@@ -63,9 +65,13 @@ def ab_report(
             uplift = "n/a" if c["uplift"] is None else f"{c['uplift']:+.1%}"
             ci = "" if c["uplift_ci"] is None else f" [{c['uplift_ci'][0]:+.1%}, {c['uplift_ci'][1]:+.1%}]"
             verdict = "significant" if c["significant"] else "not significant"
-            lines.append(f"  {arm} vs {rep['control']} {metric}: uplift {uplift}{ci}, z {c['z']:.2f}, p {c['p_value']:.4f} ({verdict})")
+            lines.append(
+                f"  {arm} vs {rep['control']} {metric}: uplift {uplift}{ci}, z {c['z']:.2f}, p {c['p_value']:.4f} ({verdict})"
+            )
     if rep["sample_ratio_p"] < 0.001:
-        lines.append(f"  WARNING: users per arm do not match the configured shares (p {rep['sample_ratio_p']:.2g}); check the assignment")
+        lines.append(
+            f"  WARNING: users per arm do not match the configured shares (p {rep['sample_ratio_p']:.2g}); check the assignment"
+        )
     if rep["users_in_several_arms"]:
         lines.append(f"  {rep['users_in_several_arms']} users were logged in several arms and are left out")
     emit(rep, as_json, "\n".join(lines))
@@ -74,11 +80,19 @@ def ab_report(
 @ab_app.command("replay")
 def ab_replay(
     store: Annotated[Path, typer.Option("--store", help="SQLite store with the logged events to replay.")],
-    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML with an [experiment] table (arms' models).")] = None,
-    experiment: Annotated[str | None, typer.Option("--experiment", help="Experiment name (logged in the store or in --config).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Run config TOML with an [experiment] table (arms' models).")
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Experiment name (logged in the store or in --config).")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="How many items each arm shows.")] = 10,
-    test_frac: Annotated[float, typer.Option("--test-frac", help="Latest share of events to replay; the rest fits the arms.")] = 0.2,
-    max_targets: Annotated[int | None, typer.Option("--max-targets", help="Stop after this many replayed clicks/purchases.")] = None,
+    test_frac: Annotated[
+        float, typer.Option("--test-frac", help="Latest share of events to replay; the rest fits the arms.")
+    ] = 0.2,
+    max_targets: Annotated[
+        int | None, typer.Option("--max-targets", help="Stop after this many replayed clicks/purchases.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Offline replay: each arm's top-k before every later click/purchase on a new item; a hit if it was there."""
@@ -110,10 +124,17 @@ def ab_replay(
 
 @ab_app.command("simulate")
 def ab_simulate(
-    store: Annotated[Path, typer.Option("--store", help="Store of a shop (a scratch copy: simulated users and events are added).")],
-    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML whose [experiment] is simulated [default: template vs prompt_lm].")] = None,
+    store: Annotated[
+        Path, typer.Option("--store", help="Store of a shop (a scratch copy: simulated users and events are added).")
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Run config TOML whose [experiment] is simulated [default: template vs prompt_lm]."),
+    ] = None,
     users: Annotated[int, typer.Option("--users", help="Simulated shoppers, one response each.")] = 10_000,
-    uplift: Annotated[float, typer.Option("--uplift", help="True relative uplift of every arm over the control (0 = an A/A test).")] = 0.2,
+    uplift: Annotated[
+        float, typer.Option("--uplift", help="True relative uplift of every arm over the control (0 = an A/A test).")
+    ] = 0.2,
     base_ctr: Annotated[float, typer.Option("--base-ctr", help="Control arm's chance that a shopper clicks.")] = 0.1,
     purchase_rate: Annotated[float, typer.Option("--purchase-rate", help="Chance a click ends in a purchase.")] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulation.")] = 0,
@@ -135,7 +156,9 @@ def ab_simulate(
     with Store(store, create=False) as db:
         if exp.name in db.experiments():
             raise ConfigError(f"{store}: experiment {exp.name!r} is already logged here; simulate into a fresh copy of the shop")
-        truth = simulate(db, experiment=exp, users=users, base_ctr=base_ctr, uplift=uplift, purchase_rate=purchase_rate, seed=seed)
+        truth = simulate(
+            db, experiment=exp, users=users, base_ctr=base_ctr, uplift=uplift, purchase_rate=purchase_rate, seed=seed
+        )
     human = (
         f"simulated {exp.name}: {truth['users']} users, {truth['exposures']} exposures, {truth['events']} events; "
         f"true ctr {truth['true_ctr']}, true uplift {uplift:+.1%}\nnext: whyrec ab report --store {store} --experiment {exp.name}"

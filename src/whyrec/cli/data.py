@@ -18,14 +18,28 @@ STATS_TOP_ASPECTS = 10
 def ingest(
     fmt: Annotated[str, typer.Option("--format", help="amazon|movielens|p5|xrec|peter|table|sample")],
     store: Annotated[Path, typer.Option("--store", help="SQLite store to add to; created if missing.")],
-    paths: Annotated[list[Path] | None, typer.Argument(help="Input files (none with --format sample).", show_default=False)] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Input files (none with --format sample).", show_default=False)
+    ] = None,
     meta: Annotated[list[Path] | None, typer.Option("--meta", help="Item metadata file (repeatable).")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="Column mapping TOML for --format table.")] = None,
-    on_error: Annotated[str, typer.Option("--on-error", help="raise: stop at the first bad row; skip: set it aside in the rejects file.")] = "raise",
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Rejects file for --on-error skip [default: <store>.rejects.jsonl].")] = None,
+    on_error: Annotated[
+        str, typer.Option("--on-error", help="raise: stop at the first bad row; skip: set it aside in the rejects file.")
+    ] = "raise",
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Rejects file for --on-error skip [default: <store>.rejects.jsonl].")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated shop (--format sample only).")] = 0,
-    pseudonymize: Annotated[bool, typer.Option("--pseudonymize", help="Store keyed HMAC-SHA256 pseudonyms instead of user ids (key: $WHYREC_ID_KEY or --id-key-file; never stored).")] = False,
-    id_key_file: Annotated[Path | None, typer.Option("--id-key-file", help="File holding the pseudonymisation key (at least 16 bytes).")] = None,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymize",
+            help="Store keyed HMAC-SHA256 pseudonyms instead of user ids (key: $WHYREC_ID_KEY or --id-key-file; never stored).",
+        ),
+    ] = False,
+    id_key_file: Annotated[
+        Path | None, typer.Option("--id-key-file", help="File holding the pseudonymisation key (at least 16 bytes).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Load files (or the bundled sample shop) into the store; re-ingesting the same rows adds nothing."""
@@ -87,8 +101,13 @@ def ingest(
             counts = db.counts()
         bar.update(task, total=1, completed=1)
 
-    sizes = {"users": len(dataset.user_ids), "items": len(dataset.item_ids), "interactions": len(dataset.interactions),
-             "reviews": len(dataset.reviews), "queries": len(dataset.queries)}
+    sizes = {
+        "users": len(dataset.user_ids),
+        "items": len(dataset.item_ids),
+        "interactions": len(dataset.interactions),
+        "reviews": len(dataset.reviews),
+        "queries": len(dataset.queries),
+    }
     already = {k: sizes[k] - v for k, v in added.items() if k in sizes and sizes[k] - v > 0}
     payload = {
         **report.to_dict(),
@@ -106,9 +125,13 @@ def ingest(
         f"read {report.read} rows: kept {report.kept}, rejected {report.rejected}"
         + (f" (see {report.rejects_file})" if report.rejects_file else "")
         + f"\n{store}: {counts['users']} users, {counts['items']} items, {counts['interactions']} interactions, "
-        f"{counts['reviews']} reviews; new: " + ", ".join(f"{v} {k}" for k, v in added.items())
-        + ("; already in the store (same key, not added twice): " + ", ".join(f"{v} {k}" for k, v in already.items())
-           if already else "")
+        f"{counts['reviews']} reviews; new: "
+        + ", ".join(f"{v} {k}" for k, v in added.items())
+        + (
+            "; already in the store (same key, not added twice): " + ", ".join(f"{v} {k}" for k, v in already.items())
+            if already
+            else ""
+        )
     )
     emit(payload, as_json, human)
 
@@ -116,10 +139,17 @@ def ingest(
 @app.command()
 def stats(
     store: Annotated[Path, typer.Option("--store", help="SQLite store to describe.")],
-    dp_epsilon: Annotated[float | None, typer.Option("--dp-epsilon", help="Release only category popularity and event-type counts, epsilon-differentially private.")] = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--dp-epsilon", help="Release only category popularity and event-type counts, epsilon-differentially private."
+        ),
+    ] = None,
     dp_clip: Annotated[int, typer.Option("--dp-clip", help="Most events one user adds to a category or event type.")] = 1,
     dp_max_categories: Annotated[int, typer.Option("--dp-max-categories", help="Most categories one user adds to.")] = 3,
-    dp_seed: Annotated[int | None, typer.Option("--dp-seed", help="Seed of the noise, for reproducible tests; keep it secret [default: fresh].")] = None,
+    dp_seed: Annotated[
+        int | None, typer.Option("--dp-seed", help="Seed of the noise, for reproducible tests; keep it secret [default: fresh].")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Counts, sparsity, rating and event histograms, and the aspects reviews talk about most.
@@ -189,7 +219,9 @@ def split(
     protocol: Annotated[str, typer.Option("--protocol", help="leave-last-out|temporal|ratio")],
     out: Annotated[Path, typer.Option("--out", help="Folder for train/valid/test.index and split.json.")],
     seed: Annotated[int, typer.Option("--seed", help="Seed of the ratio split (recorded, unused by the others).")] = 42,
-    table: Annotated[str | None, typer.Option("--table", help="reviews|interactions, for ratio [default: reviews if any].")] = None,
+    table: Annotated[
+        str | None, typer.Option("--table", help="reviews|interactions, for ratio [default: reviews if any].")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a train/valid/test split of the store's rows (as read by Store.read_dataset) to a folder."""

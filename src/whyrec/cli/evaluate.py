@@ -13,10 +13,23 @@ from whyrec.cli.common import JsonFlag, app, emit, ranking_line, text_line
 @app.command()
 def evaluate(
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
-    negatives: Annotated[int | None, typer.Option("--negatives", help="Rank against N sampled negatives instead of all items (papers' '1 + 99' protocol).")] = None,
-    repeats: Annotated[str, typer.Option("--repeats", help="drop: skip test items the user already had; candidate: rank them too.")] = "drop",
-    report: Annotated[Path | None, typer.Option("--report", help="Also write a self-contained HTML report with plots here.")] = None,
-    results: Annotated[list[Path] | None, typer.Option("--results", help="Benchmark --out JSON (benchmarks/ranking.py, explain.py) to show in the report beside ours (repeatable).")] = None,
+    negatives: Annotated[
+        int | None,
+        typer.Option("--negatives", help="Rank against N sampled negatives instead of all items (papers' '1 + 99' protocol)."),
+    ] = None,
+    repeats: Annotated[
+        str, typer.Option("--repeats", help="drop: skip test items the user already had; candidate: rank them too.")
+    ] = "drop",
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write a self-contained HTML report with plots here.")
+    ] = None,
+    results: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--results",
+            help="Benchmark --out JSON (benchmarks/ranking.py, explain.py) to show in the report beside ours (repeatable).",
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", help="How many users' recommendations and reasons the report shows.")] = 3,
     as_json: JsonFlag = False,
 ) -> None:

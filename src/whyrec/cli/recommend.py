@@ -36,8 +36,17 @@ def explain(
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train` (with a reasoner).")],
     user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets an item-only reason.")],
     item: Annotated[str | None, typer.Option("--item", help="Raw item id (may be left out with --plot).")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also draw USER's interest profile and the history x recommendations attribution heatmap here (.png or .svg).")] = None,
-    store: Annotated[Path | None, typer.Option("--store", help="With --plot: the store the profile is read from [default: the artifact's training store].")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Also draw USER's interest profile and the history x recommendations attribution heatmap here (.png or .svg).",
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="With --plot: the store the profile is read from [default: the artifact's training store]."),
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="With --plot: recommendations in the heatmap.")] = 10,
     as_json: JsonFlag = False,
 ) -> None:
@@ -58,7 +67,9 @@ def explain(
     if plot is not None:
         payload["plot"] = _plot_explanation(artifact, user, plot, store, k)
         drawn = payload["plot"]
-        lines.append(f"plot: {drawn['path']} ({len(drawn['items'])} recommendations x {len(drawn['history'])} history items, {drawn['method']})")
+        lines.append(
+            f"plot: {drawn['path']} ({len(drawn['items'])} recommendations x {len(drawn['history'])} history items, {drawn['method']})"
+        )
     emit(payload, as_json, "\n".join(lines))
 
 
@@ -95,7 +106,9 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
         recorded = Artifact.load(artifact).store
         store = Path(recorded) if recorded and Path(recorded).exists() else None
         if store is None:
-            raise ConfigError(f"--plot reads the shopper's profile from a store: pass --store (the artifact's training store {recorded!r} is not there)")
+            raise ConfigError(
+                f"--plot reads the shopper's profile from a store: pass --store (the artifact's training store {recorded!r} is not there)"
+            )
     pipeline = Pipeline.open(artifact, store)
     try:
         try:

@@ -19,9 +19,13 @@ DEMO_MODELS = {"mf": {"factors": 32}}
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its store and artifact.")] = Path("runs/demo"),
-    recommender: Annotated[str | None, typer.Option("--recommender", help=f"Recommender name [default: {DEMO_RECOMMENDER}].")] = None,
+    recommender: Annotated[
+        str | None, typer.Option("--recommender", help=f"Recommender name [default: {DEMO_RECOMMENDER}].")
+    ] = None,
     users: Annotated[int, typer.Option("--users", help="How many users' recommendations to show.")] = 3,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Then serve the API and web page (until Ctrl-C).")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Then serve the API and web page (until Ctrl-C).")
+    ] = False,
     host: Annotated[str, typer.Option("--host", help="Interface to serve on (with --serve).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port to serve on (with --serve).")] = 8000,
     as_json: JsonFlag = False,
@@ -82,7 +86,9 @@ def demo(
         settings = _serve_settings(None, None)
         if not settings.api_key:
             settings = settings.model_copy(update={"api_key": secrets.token_urlsafe(18)})
-            typer.echo(f"whyrec: API key for writes, this run only: {settings.api_key}  (set WHYREC_API_KEY to choose one)", err=True)
+            typer.echo(
+                f"whyrec: API key for writes, this run only: {settings.api_key}  (set WHYREC_API_KEY to choose one)", err=True
+            )
         _run_server(artifact_dir, store, host, port, settings)
 
 
@@ -141,8 +147,14 @@ def serve(
     store: Annotated[Path, typer.Option("--store", help="SQLite store the artifact was trained from (events are added to it).")],
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML file with a [serve] table (api_key, keyed_reads, max_body_bytes, max_k).")] = None,
-    keyed_reads: Annotated[bool | None, typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open].")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML file with a [serve] table (api_key, keyed_reads, max_body_bytes, max_k)."),
+    ] = None,
+    keyed_reads: Annotated[
+        bool | None,
+        typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open]."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
     _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))

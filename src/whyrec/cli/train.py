@@ -53,10 +53,14 @@ def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, 
 def train(
     store: Annotated[Path, typer.Option("--store", help="SQLite store with the training data.")],
     out: Annotated[Path, typer.Option("--out", help="Artifact folder to write.")],
-    config: Annotated[Path | None, typer.Option("--config", help="Run config TOML (recommender, reasoner, models.<name>).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Run config TOML (recommender, reasoner, models.<name>).")
+    ] = None,
     recommender: Annotated[str | None, typer.Option("--recommender", help="Recommender name; overrides the config.")] = None,
     reasoner: Annotated[str | None, typer.Option("--reasoner", help="Reasoner name; overrides the config.")] = None,
-    split_dir: Annotated[Path | None, typer.Option("--split", help="Split folder from `whyrec split` [default: the config's protocol].")] = None,
+    split_dir: Annotated[
+        Path | None, typer.Option("--split", help="Split folder from `whyrec split` [default: the config's protocol].")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Fit the run config's recommender (on the training split) and reasoner, evaluate both on held-out data, write an artifact."""
@@ -79,7 +83,9 @@ def train(
             if len(rows) and rows.max() >= n_rows:
                 raise DataError(
                     f"row {int(rows.max())} is past the end of the store's {n_rows} {split.table}; "
-                    "was the split made from another store?", file=split_dir / f"{part}.index", field="index",
+                    "was the split made from another store?",
+                    file=split_dir / f"{part}.index",
+                    field="index",
                 )
     started = time.perf_counter()
     artifact = train_with_progress(dataset, run, split, store, quiet=as_json)
@@ -104,6 +110,7 @@ def train(
     if artifact.reasoner is not None:
         text = artifact.metrics.get("text", {})
         human += f"\nreasoner {artifact.reasoner.name}: " + (
-            "  ".join(f"{k} {text[k]:.4f}" for k in ("bleu4", "rougeL_f", "usr", "grounding") if k in text) or "no test reviews to score"
+            "  ".join(f"{k} {text[k]:.4f}" for k in ("bleu4", "rougeL_f", "usr", "grounding") if k in text)
+            or "no test reviews to score"
         )
     emit(payload, as_json, human)

@@ -93,9 +93,7 @@ def check_id_mode(store: Store, key: bytes | None) -> None:
 # ---- differentially private counts ---------------------------------------------------------------
 
 
-def clipped_counts(
-    user: np.ndarray, cell: np.ndarray, cells: list[str], clip: int, max_cells: int | None = None
-) -> np.ndarray:
+def clipped_counts(user: np.ndarray, cell: np.ndarray, cells: list[str], clip: int, max_cells: int | None = None) -> np.ndarray:
     """Per-cell event counts where each user adds at most `clip` to a cell, in at most `max_cells` cells.
 
     A user over `max_cells` keeps the cells where they have the most events (ties by cell order), a

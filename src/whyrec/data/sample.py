@@ -96,7 +96,9 @@ _LEAVES: tuple[_Leaf, ...] = (
         120.0,
         (
             _weight(("610 g", "520 g", "430 g", "350 g", "280 g")),
-            _waterproofing(("5,000 mm", "10,000 mm", "15,000 mm", "20,000 mm", "28,000 mm"), "Waterproof rating: {} hydrostatic head."),
+            _waterproofing(
+                ("5,000 mm", "10,000 mm", "15,000 mm", "20,000 mm", "28,000 mm"), "Waterproof rating: {} hydrostatic head."
+            ),
             _zipper("Front closure: {}."),
             _Aspect(
                 "hood",
@@ -132,7 +134,13 @@ _LEAVES: tuple[_Leaf, ...] = (
             ),
             _Aspect(
                 "straps",
-                ("thin straps", "lightly padded straps", "padded straps", "padded straps with load lifters", "contoured straps with hip belt"),
+                (
+                    "thin straps",
+                    "lightly padded straps",
+                    "padded straps",
+                    "padded straps with load lifters",
+                    "contoured straps with hip belt",
+                ),
                 "Carried on {}.",
                 ("comfortable", "well padded"),
                 ("uncomfortable", "thin"),
@@ -141,7 +149,13 @@ _LEAVES: tuple[_Leaf, ...] = (
             _weight(("1.4 kg", "1.1 kg", "900 g", "750 g", "600 g")),
             _Aspect(
                 "back panel",
-                ("flat back panel", "foam back panel", "ventilated foam back panel", "mesh back panel", "suspended mesh back panel"),
+                (
+                    "flat back panel",
+                    "foam back panel",
+                    "ventilated foam back panel",
+                    "mesh back panel",
+                    "suspended mesh back panel",
+                ),
                 "Features a {}.",
                 ("breathable", "cool"),
                 ("sweaty", "hot"),
@@ -160,13 +174,20 @@ _LEAVES: tuple[_Leaf, ...] = (
         (
             _Aspect(
                 "grip",
-                ("generic rubber outsole", "moulded rubber outsole", "lugged rubber outsole", "Vibram outsole", "Vibram Megagrip outsole"),
+                (
+                    "generic rubber outsole",
+                    "moulded rubber outsole",
+                    "lugged rubber outsole",
+                    "Vibram outsole",
+                    "Vibram Megagrip outsole",
+                ),
                 "Sole: {}.",
                 ("excellent", "confident"),
                 ("slippery", "poor"),
             ),
             _waterproofing(
-                ("no membrane", "water-repellent leather", "waterproof coating", "waterproof membrane", "Gore-Tex membrane"), "Waterproofing: {}."
+                ("no membrane", "water-repellent leather", "waterproof coating", "waterproof membrane", "Gore-Tex membrane"),
+                "Waterproofing: {}.",
             ),
             _Aspect(
                 "cushioning",
@@ -197,27 +218,48 @@ _LEAVES: tuple[_Leaf, ...] = (
         (
             _Aspect(
                 "coating",
-                ("single-layer PTFE coating", "two-layer PTFE coating", "ceramic coating", "three-layer PTFE coating", "titanium-reinforced coating"),
+                (
+                    "single-layer PTFE coating",
+                    "two-layer PTFE coating",
+                    "ceramic coating",
+                    "three-layer PTFE coating",
+                    "titanium-reinforced coating",
+                ),
                 "Coated with a {}.",
                 ("durable", "truly non-stick"),
                 ("flaky", "easily scratched"),
             ),
             _Aspect(
                 "heat distribution",
-                ("thin pressed aluminium base", "pressed aluminium base", "cast aluminium base", "impact-bonded steel base", "tri-ply clad base"),
+                (
+                    "thin pressed aluminium base",
+                    "pressed aluminium base",
+                    "cast aluminium base",
+                    "impact-bonded steel base",
+                    "tri-ply clad base",
+                ),
                 "Base: {}.",
                 ("even", "excellent"),
                 ("uneven", "patchy"),
             ),
             _Aspect(
                 "handle",
-                ("hollow plastic handle", "bakelite handle", "soft-touch handle", "riveted steel handle", "riveted stay-cool handle"),
+                (
+                    "hollow plastic handle",
+                    "bakelite handle",
+                    "soft-touch handle",
+                    "riveted steel handle",
+                    "riveted stay-cool handle",
+                ),
                 "Fitted with a {}.",
                 ("comfortable", "solid"),
                 ("wobbly", "hot to the touch"),
             ),
         ),
-        {"size": ("Diameter: {}.", _SIZES), "hob": ("Suitable for {}.", ("gas and electric hobs", "all hobs including induction"))},
+        {
+            "size": ("Diameter: {}.", _SIZES),
+            "hob": ("Suitable for {}.", ("gas and electric hobs", "all hobs including induction")),
+        },
         ("everyday cooking", "omelettes", "a new flat"),
         next="Kitchen > Cookware > Lids",
     ),
@@ -236,7 +278,13 @@ _LEAVES: tuple[_Leaf, ...] = (
             ),
             _Aspect(
                 "steam vent",
-                ("no steam vent", "a small steam hole", "a steam hole", "an adjustable steam vent", "an adjustable vent with strainer holes"),
+                (
+                    "no steam vent",
+                    "a small steam hole",
+                    "a steam hole",
+                    "an adjustable steam vent",
+                    "an adjustable vent with strainer holes",
+                ),
                 "Has {}.",
                 ("handy", "well placed"),
                 ("useless", "too small"),
@@ -298,17 +346,31 @@ _LEAVES: tuple[_Leaf, ...] = (
         110.0,
         (
             _battery(("12 hours", "20 hours", "30 hours", "40 hours", "60 hours")),
-            _sound(("30 mm drivers", "32 mm drivers", "40 mm drivers", "40 mm beryllium drivers", "50 mm planar drivers"), "Uses {}."),
+            _sound(
+                ("30 mm drivers", "32 mm drivers", "40 mm drivers", "40 mm beryllium drivers", "50 mm planar drivers"), "Uses {}."
+            ),
             _Aspect(
                 "noise cancelling",
-                ("no noise cancelling", "passive isolation", "basic active noise cancelling", "hybrid noise cancelling", "adaptive hybrid noise cancelling"),
+                (
+                    "no noise cancelling",
+                    "passive isolation",
+                    "basic active noise cancelling",
+                    "hybrid noise cancelling",
+                    "adaptive hybrid noise cancelling",
+                ),
                 "Offers {}.",
                 ("effective", "superb"),
                 ("weak", "useless"),
             ),
             _Aspect(
                 "ear pads",
-                ("thin foam ear pads", "foam ear pads", "padded ear pads", "memory-foam ear pads", "protein-leather memory-foam ear pads"),
+                (
+                    "thin foam ear pads",
+                    "foam ear pads",
+                    "padded ear pads",
+                    "memory-foam ear pads",
+                    "protein-leather memory-foam ear pads",
+                ),
                 "Comes with {}.",
                 ("comfortable", "soft"),
                 ("uncomfortable", "hard"),
@@ -327,17 +389,37 @@ _LEAVES: tuple[_Leaf, ...] = (
         (
             _battery(("6 hours", "10 hours", "15 hours", "20 hours", "24 hours")),
             _sound(
-                ("a single 5 W driver", "10 W stereo drivers", "20 W stereo drivers", "30 W drivers with a passive radiator", "40 W drivers with two passive radiators"),
+                (
+                    "a single 5 W driver",
+                    "10 W stereo drivers",
+                    "20 W stereo drivers",
+                    "30 W drivers with a passive radiator",
+                    "40 W drivers with two passive radiators",
+                ),
                 "Sound comes from {}.",
             ),
             _Aspect(
                 "water resistance",
-                ("no water resistance", "IPX4 splash resistance", "IPX5 water resistance", "IP67 water and dust resistance", "IP68 water and dust resistance"),
+                (
+                    "no water resistance",
+                    "IPX4 splash resistance",
+                    "IPX5 water resistance",
+                    "IP67 water and dust resistance",
+                    "IP68 water and dust resistance",
+                ),
                 "Rated for {}.",
                 ("reliable", "solid"),
                 ("poor", "disappointing"),
             ),
-            _build(("plastic casing", "rubberised casing", "fabric-wrapped casing", "aluminium casing", "shock-proof aluminium casing")),
+            _build(
+                (
+                    "plastic casing",
+                    "rubberised casing",
+                    "fabric-wrapped casing",
+                    "aluminium casing",
+                    "shock-proof aluminium casing",
+                )
+            ),
         ),
         {"colour": _COLOURS},
         ("the garden", "beach trips", "the kitchen"),
@@ -364,7 +446,9 @@ _LEAVES: tuple[_Leaf, ...] = (
                 ("slow", "sluggish"),
             ),
             _weight(("480 g", "400 g", "330 g", "260 g", "190 g")),
-            _build(("plastic casing", "matte plastic casing", "rubberised casing", "aluminium casing", "anodised aluminium casing")),
+            _build(
+                ("plastic casing", "matte plastic casing", "rubberised casing", "aluminium casing", "anodised aluminium casing")
+            ),
         ),
         {"ports": ("Ports: {}.", ("one USB-A", "USB-A and USB-C", "two USB-C and one USB-A"))},
         ("festivals", "travel", "my phone on long days"),
@@ -462,9 +546,7 @@ def _catalog(rng: np.random.Generator, n_items: int) -> _Catalog:
     return _Catalog(frame, leaf_of, np.array(brands), np.array(sizes), quality, has, price_z, popularity)
 
 
-def _review(
-    rng: np.random.Generator, leaf: _Leaf, quality: np.ndarray, prefs: np.ndarray, utility: float
-) -> tuple[int, str]:
+def _review(rng: np.random.Generator, leaf: _Leaf, quality: np.ndarray, prefs: np.ndarray, utility: float) -> tuple[int, str]:
     """A rating and a review text for one purchase; opinions follow the item's true aspect quality."""
     fidx = [_FEATURES.index(a.feature) for a in leaf.aspects]
     # shoppers write about what they care about, with a little of everything else

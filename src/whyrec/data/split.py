@@ -108,9 +108,7 @@ def temporal(dataset: Dataset, valid_frac: float = 0.1, test_frac: float = 0.1) 
     t_test = ordered[n - n_test] if n_test else never
     t_valid = ordered[n - n_test - n_valid] if n_valid else t_test
     idx = np.arange(n, dtype=np.int64)
-    return Split(
-        "temporal", None, idx[ts < t_valid], idx[(ts >= t_valid) & (ts < t_test)], idx[ts >= t_test]
-    )
+    return Split("temporal", None, idx[ts < t_valid], idx[(ts >= t_valid) & (ts < t_test)], idx[ts >= t_test])
 
 
 def ratio(

@@ -164,9 +164,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write takes the lock up front.
         # check_same_thread=False: the serve pipeline uses one Store per thread but closes them all from one.
-        self._conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         try:
             self._open()
         except sqlite3.DatabaseError as exc:
@@ -215,9 +213,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -345,9 +341,7 @@ class Store:
             )
             return conn.total_changes - before
 
-    def add_feedback(
-        self, user: str, item: str, event: str, *, timestamp: int | None = None, payload: dict | None = None
-    ) -> int:
+    def add_feedback(self, user: str, item: str, event: str, *, timestamp: int | None = None, payload: dict | None = None) -> int:
         """Record one feedback event (e.g. "like", "dismiss" on a recommendation); returns its row id."""
         with self._write() as conn:
             (uid,) = self._ids(conn, "users", [user])
@@ -394,9 +388,7 @@ class Store:
                 df["item"] = np.searchsorted(item_sid, df["item"].to_numpy(dtype=np.int64))
             return df
 
-        items = frame(
-            "SELECT id AS item, " + ", ".join(_CATALOG_FIELDS) + " FROM items WHERE in_catalog = 1 ORDER BY id"
-        )
+        items = frame("SELECT id AS item, " + ", ".join(_CATALOG_FIELDS) + " FROM items WHERE in_catalog = 1 ORDER BY id")
         # ratings are NULL for non-rating events; astype(float) turns an all-NULL object column into NaNs
         inter = frame("SELECT user, item, timestamp, event, rating FROM interactions ORDER BY id")
         inter["rating"] = inter["rating"].astype("float64")
@@ -428,9 +420,7 @@ class Store:
             "SELECT u.raw, i.raw, f.event, f.timestamp, f.payload FROM feedback f "
             "JOIN users u ON u.id = f.user JOIN items i ON i.id = f.item ORDER BY f.id"
         )
-        return [
-            {"user": u, "item": i, "event": e, "timestamp": t, "payload": json.loads(p)} for u, i, e, t, p in rows
-        ]
+        return [{"user": u, "item": i, "event": e, "timestamp": t, "payload": json.loads(p)} for u, i, e, t, p in rows]
 
     def sparsity(self) -> float:
         """1 - (distinct user-item pairs with an interaction) / (users x items); 1.0 for an empty store."""
@@ -474,11 +464,12 @@ class Store:
 
     def set_setting(self, key: str, value: str) -> None:
         with self._write() as conn:
-            conn.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+            conn.execute(
+                "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
-    def add_exposures(
-        self, experiment: str, config: str, rows: Iterable[tuple[str, str, str, int, int, str]]
-    ) -> int:
+    def add_exposures(self, experiment: str, config: str, rows: Iterable[tuple[str, str, str, int, int, str]]) -> int:
         """Log (arm, user, item, position, timestamp, request) exposures by raw id; returns how many were written.
 
         The experiment is created on first use with `config` (its JSON); later calls keep the first config.

@@ -55,9 +55,7 @@ class RowSink:
         """Count one row that is not kept but is no error either (an exact repeat of a kept row):
         it goes to the rejects with its reason whatever `on_error` says, so read == kept + rejected holds."""
         self.read += 1
-        self.rejects.append(
-            {"file": error.file, "row": error.row, "field": error.field, "reason": error.message, "raw": raw}
-        )
+        self.rejects.append({"file": error.file, "row": error.row, "field": error.field, "reason": error.message, "raw": raw})
 
     def report(self, rejects_path: str | Path | None = None) -> IngestReport:
         """Write the rejects file (only when there are rejects and a path) and return the counts."""

@@ -108,7 +108,7 @@ def sample_ratio_p(observed: Sequence[int], shares: Sequence[float]) -> float:
         return 1.0
     from scipy.stats import chi2
 
-    stat = sum((o - total * s) ** 2 / (total * s) for o, s in zip(observed, shares))
+    stat = sum((o - total * s) ** 2 / (total * s) for o, s in zip(observed, shares, strict=True))
     return float(chi2.sf(stat, len(observed) - 1))
 
 
@@ -305,7 +305,7 @@ def replay(
     split = Split("temporal", None, train, np.array([], np.int64), np.array([], np.int64))
     later = order[cut:]
     users_a, items_a, events_a = inter["user"].to_numpy(), inter["item"].to_numpy(), inter["event"].to_numpy()
-    seen = set(zip(users_a[train].tolist(), items_a[train].tolist()))  # (user, item) pairs touched so far
+    seen = set(zip(users_a[train].tolist(), items_a[train].tolist(), strict=True))  # (user, item) pairs touched so far
     targets: list[int] = []  # positions in `later`
     for pos, row in enumerate(later):
         pair = (int(users_a[row]), int(items_a[row]))

@@ -67,7 +67,9 @@ def score_texts(
     out = text_metrics(list(generated), list(references), feature_vocab=vocab or None)
     with_feature = [k for k, f in enumerate(features_true) if f]
     if with_feature:
-        out["fmr"] = feature_matching_ratio([tokenize(generated[k]) for k in with_feature], [features_true[k] for k in with_feature])
+        out["fmr"] = feature_matching_ratio(
+            [tokenize(generated[k]) for k in with_feature], [features_true[k] for k in with_feature]
+        )
     if embed is not None:
         out["embedding_sim"] = embedding_similarity(generated, references, embed)
     return out

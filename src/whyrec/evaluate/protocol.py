@@ -122,9 +122,7 @@ def _top_lists(model: Recommender, users: np.ndarray, relevant: list[list[int]],
     return np.concatenate(out)
 
 
-def _sampled_ranks(
-    model: Recommender, test: pd.DataFrame, n_negatives: int, batch: int, rng: np.random.Generator
-) -> np.ndarray:
+def _sampled_ranks(model: Recommender, test: pd.DataFrame, n_negatives: int, batch: int, rng: np.random.Generator) -> np.ndarray:
     """Rank of each target among `n_negatives` items drawn uniformly from those the user never had."""
     users, items = test["user"].to_numpy(), test["item"].to_numpy()
     if n_negatives < 1:

@@ -75,9 +75,7 @@ def ranking_metrics(
     """
     ranked = np.asarray(ranked)
     if ranked.ndim != 2 or not np.issubdtype(ranked.dtype, np.integer) or ranked.shape[0] == 0:
-        raise DataError(
-            f"must be a non-empty 2-D int array (users, K), got shape {ranked.shape} {ranked.dtype}", field="ranked"
-        )
+        raise DataError(f"must be a non-empty 2-D int array (users, K), got shape {ranked.shape} {ranked.dtype}", field="ranked")
     ks = [check_k(k) for k in ks]
     if not ks:
         raise DataError("no cut-offs given", field="ks")
@@ -153,9 +151,7 @@ def _one_user(ranked: Items, relevant: Collection[int], k: int) -> tuple[np.ndar
     return hits, np.array([rel.size])
 
 
-def _hit_matrix(
-    ranked: np.ndarray, relevant: Sequence[Items] | np.ndarray, n_items: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _hit_matrix(ranked: np.ndarray, relevant: Sequence[Items] | np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """(U, K) bool hits and (U,) distinct relevant counts, from (user, item) pairs encoded as one int."""
     n_users = ranked.shape[0]
     if ranked.size and (ranked.min() < -1 or ranked.max() >= n_items):

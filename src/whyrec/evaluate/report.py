@@ -46,7 +46,14 @@ TEXT_RATIOS = (
     ("usr", "USR"), ("fmr", "FMR"), ("fcr", "FCR"), ("distinct2", "dist-2"), ("embedding_sim", "emb-sim"),
     ("grounding", "grounded"),
 )  # fmt: skip
-TEXT_OTHER = (("div", "DIV"), ("safety_flag_rate", "unsafe"), ("rmse", "RMSE"), ("mae", "MAE"), ("reasons_per_s", "reasons/s"), ("n", "n"))
+TEXT_OTHER = (
+    ("div", "DIV"),
+    ("safety_flag_rate", "unsafe"),
+    ("rmse", "RMSE"),
+    ("mae", "MAE"),
+    ("reasons_per_s", "reasons/s"),
+    ("n", "n"),
+)
 
 
 @dataclass(frozen=True)
@@ -316,7 +323,9 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" alt="{_e(alt)}">'
 
 
-def _results_table(rows: Sequence[ResultRow], published: Sequence[ResultRow], keys: Sequence[tuple[str, str]], system: str) -> str:
+def _results_table(
+    rows: Sequence[ResultRow], published: Sequence[ResultRow], keys: Sequence[tuple[str, str]], system: str
+) -> str:
     """Benchmark rows, then published ones (italic), in the metric columns any of them has."""
     keys = [(k, label) for k, label in keys if any(k in r.metrics for r in (*rows, *published))]
     out = []
@@ -356,7 +365,9 @@ def _ranking_section(data: ReportData) -> str:
         f"{_e(data.protocol)}, the user's history excluded. Benchmark runs are other datasets under "
         "<code>benchmarks/ranking.py</code>'s protocol (leave-last-out, full ranking, repeat targets kept as candidates "
         "as in the papers); published figures (hatched, italic) are quoted from the papers named beside them.</p>"
-        + ours + _img(figure, "ranking metrics per model") + "".join(tables)
+        + ours
+        + _img(figure, "ranking metrics per model")
+        + "".join(tables)
     )
 
 
@@ -390,10 +401,7 @@ def _text_section(data: ReportData) -> str:
             bars = [plots.Bar(r.system, r.metrics) for r in res.runs if r.dataset == d]
             panels.append(plots.Panel(f"{d} (benchmark)", [*bars, *published]))
         cols = (*TEXT_SCALED, *TEXT_RATIOS, ("div", "DIV"), ("safety_flag_rate", "unsafe"), ("train_s", "train s"), ("n", "n"))
-        tables.append(
-            f"<h3>Benchmark <code>{_e(res.path)}</code></h3>"
-            + _results_table(res.runs, res.published, cols, "system")
-        )
+        tables.append(f"<h3>Benchmark <code>{_e(res.path)}</code></h3>" + _results_table(res.runs, res.published, cols, "system"))
     figure = ""
     if panels:  # grounding has its own section
         png = plots.grouped_bars(panels, [("BLEU / ROUGE (x100)", TEXT_SCALED), ("ratios (0-1)", TEXT_RATIOS[:-1])])
@@ -423,7 +431,8 @@ def _truth_section(data: ReportData) -> str:
         "Flagged unsafe: an invented price, offer, stock or urgency claim, a medical or safety claim, or offensive text. "
         "\"This run's top-k\" checks the reasons written for the timed users below against the reasoner's own record of "
         "each item's aspects; the artifact keeps no catalog, so any stated price counts as unbacked there.</p>"
-        + table + _img(plots.rates(rows), "grounding and safety rates")
+        + table
+        + _img(plots.rates(rows), "grounding and safety rates")
     )
 
 
@@ -456,7 +465,8 @@ def _sample_section(data: ReportData) -> str:
     for user in data.samples:
         history = "".join(
             f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])} <span class="note">{_e(h["event"])}'
-            + ("" if h["rating"] is None else f", {h['rating']:g}&#9733;") + f", {_e(h['time'])}</span></li>"
+            + ("" if h["rating"] is None else f", {h['rating']:g}&#9733;")
+            + f", {_e(h['time'])}</span></li>"
             for h in user["history"]
         )
         rows = [("", _item_cells(rank, item)) for rank, item in enumerate(user["items"], start=1)]
@@ -484,7 +494,15 @@ def _item_cells(rank: int, item: Mapping[str, Any]) -> list[str]:
     reason = '<span class="flagged">(withheld)</span>' if flags else "–" if item["reason"] is None else _e(item["reason"])
     evidence = "; ".join(f"{_e(k)}: {_e(_evidence_value(v))}" for k, v in item.get("evidence", {}).items() if v)
     aspects = _e(", ".join(item.get("aspects", [])))
-    return [str(rank), _e(item["item"]), _fmt(item["score"]), reason, aspects, evidence, flags or '<span class="ok">passed</span>']
+    return [
+        str(rank),
+        _e(item["item"]),
+        _fmt(item["score"]),
+        reason,
+        aspects,
+        evidence,
+        flags or '<span class="ok">passed</span>',
+    ]
 
 
 def _cards(data: ReportData) -> str:

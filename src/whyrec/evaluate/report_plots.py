@@ -127,7 +127,10 @@ def rates(rows: Sequence[tuple[str, float | None, float | None]]) -> bytes:
     fig = _new_figure(9.5, 0.45 * len(rows) + 1.2)
     axes = fig.subplots(1, 2, sharey=True)
     y = np.arange(len(rows))
-    for ax, k, title, colour in ((axes[0], 1, "grounded (higher is better)", "#2a9d8f"), (axes[1], 2, "flagged unsafe (lower is better)", "#d1495b")):
+    for ax, k, title, colour in (
+        (axes[0], 1, "grounded (higher is better)", "#2a9d8f"),
+        (axes[1], 2, "flagged unsafe (lower is better)", "#d1495b"),
+    ):
         values = [np.nan if row[k] is None else float(row[k]) for row in rows]
         ax.barh(y, values, color=colour, height=0.6)
         for yy, v in zip(y, values, strict=True):

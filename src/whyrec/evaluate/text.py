@@ -157,8 +157,7 @@ def feature_matching_ratio(generated: Sequence[Tokens], features_true: Sequence[
     """
     _check_pairs(generated, features_true, names=("generated", "features_true"))
     matched = sum(
-        _contains(sentence, feature_key(feature).split())
-        for sentence, feature in zip(generated, features_true, strict=True)
+        _contains(sentence, feature_key(feature).split()) for sentence, feature in zip(generated, features_true, strict=True)
     )
     return matched / len(generated)
 

@@ -140,9 +140,7 @@ _LIKE_SUBJECTS = frozenset(
     {"i", "we", "you", "they", "he", "she", "really", "also", "just", "do", "did", "both", "all",
      "definitely", "still", "absolutely", "always", "truly", "especially", "particularly"}
 )  # fmt: skip
-_DETERMINERS = frozenset(
-    {"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"}
-)
+_DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
 _DEMONSTRATIVES = frozenset({"this", "these"})
 _ARTICLES = frozenset({"the", "a", "an", "its", "their"})
 _PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
@@ -235,11 +233,7 @@ def _is_nounish(word: str) -> bool:
 def _is_modifier(word: str) -> bool:
     """An -ing word that can modify a following noun: "cleansing properties", "gardening information"."""
     w = _words()
-    return (
-        word.endswith("ing")
-        and word.isalpha()
-        and not (word in w.function_words or word in w.verbs or word in w.opinions)
-    )
+    return word.endswith("ing") and word.isalpha() and not (word in w.function_words or word in w.verbs or word in w.opinions)
 
 
 def _in_run(tokens: list[_Token], i: int, next_in_run: bool) -> bool:
@@ -431,8 +425,10 @@ def _skip_adjectives(tokens: list[_Token], k: int) -> int:
     """Index of the first token from k on that is not a quote or an adjective: 'nice "clean" scent'."""
     words = _words()
     start = k
-    while k < len(tokens) and k - start < 3 and (
-        tokens[k].low in _QUOTES or (tokens[k].low in words.opinions and tokens[k].low not in words.adverbs)
+    while (
+        k < len(tokens)
+        and k - start < 3
+        and (tokens[k].low in _QUOTES or (tokens[k].low in words.opinions and tokens[k].low not in words.adverbs))
     ):
         k += 1
     return k
@@ -666,9 +662,7 @@ def _same_feature(a: str, b: str) -> bool:
     return a == b or a.endswith(" " + b) or b.endswith(" " + a)
 
 
-def aspect_scores(
-    gold: Sequence[Sequence[tuple[str, int]]], predicted: Sequence[Sequence[tuple[str, int]]]
-) -> dict[str, float]:
+def aspect_scores(gold: Sequence[Sequence[tuple[str, int]]], predicted: Sequence[Sequence[tuple[str, int]]]) -> dict[str, float]:
     """Feature precision/recall/F1 and sentiment accuracy of predicted vs gold (feature, sentiment) per sentence.
 
     Within a sentence each gold feature matches at most one predicted one: equal first, then

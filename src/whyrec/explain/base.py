@@ -175,7 +175,9 @@ class Reasoner(ABC):
         except FileNotFoundError as exc:
             raise ArtifactError(f"{d}: {cls.name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
         if meta.get("model") != cls.name or meta.get("format") != cls.format_version:
-            raise ArtifactError(f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {cls.format_version}")
+            raise ArtifactError(
+                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {cls.format_version}"
+            )
         model = cls(cls.config_class.model_validate(meta["config"]))
         model.lexicon = AspectLexicon.load(d / "lexicon.json")
         model._restore(d, meta, parts)

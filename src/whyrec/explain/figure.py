@@ -124,7 +124,9 @@ def draw_aspects(ax: Axes, aspects: Sequence[Mapping[str, Any]], top: int = 8) -
     ax.figure.colorbar(ScalarMappable(norm, cmap), ax=ax, label="sentiment", shrink=0.8, pad=0.01)
 
 
-def draw_categories(ax: Axes, categories: Sequence[Mapping[str, Any]], price_band: Mapping[str, Any] | None, top: int = 6) -> None:
+def draw_categories(
+    ax: Axes, categories: Sequence[Mapping[str, Any]], price_band: Mapping[str, Any] | None, top: int = 6
+) -> None:
     """Horizontal bars of the categories' shares, with the price band in the title."""
     shown = list(categories)[:top]
     band = ""

@@ -58,42 +58,104 @@ _BELOW = re.compile(r"\b(?:under|below|less than|no more than|at most)\s*$", re.
 # Each kind: phrases that make the claim. Word boundaries keep "safely" or "curewood" out.
 _CLAIMS: dict[str, tuple[str, ...]] = {
     "offer": (
-        r"\d+\s?% off", r"\d+\s?percent off", r"half[- ]price", r"half off", r"\bon sale\b", r"\bsale price\b",
-        r"\bdiscount(?:s|ed)?\b", r"\bcoupons?\b", r"\bpromo(?:tion(?:al)?)?\s?codes?\b", r"\bclearance\b",
-        r"\bfree shipping\b", r"\bships free\b", r"\bfree gift\b", r"\bbuy one,? get one\b", r"\bbogo\b",
-        r"\bsave (?:\$|€|£|\d+\s?%|up to)", r"\bmarked down\b", r"\bprice drop\b", r"\blowest price\b",
-        r"\bcheapest\b", r"\bbest price (?:anywhere|online|guaranteed)\b", r"\bdeal of the day\b",
-        r"\bprice match\b", r"\brebate\b", r"\bcashback\b", r"\bcash back\b",
+        r"\d+\s?% off",
+        r"\d+\s?percent off",
+        r"half[- ]price",
+        r"half off",
+        r"\bon sale\b",
+        r"\bsale price\b",
+        r"\bdiscount(?:s|ed)?\b",
+        r"\bcoupons?\b",
+        r"\bpromo(?:tion(?:al)?)?\s?codes?\b",
+        r"\bclearance\b",
+        r"\bfree shipping\b",
+        r"\bships free\b",
+        r"\bfree gift\b",
+        r"\bbuy one,? get one\b",
+        r"\bbogo\b",
+        r"\bsave (?:\$|€|£|\d+\s?%|up to)",
+        r"\bmarked down\b",
+        r"\bprice drop\b",
+        r"\blowest price\b",
+        r"\bcheapest\b",
+        r"\bbest price (?:anywhere|online|guaranteed)\b",
+        r"\bdeal of the day\b",
+        r"\bprice match\b",
+        r"\brebate\b",
+        r"\bcashback\b",
+        r"\bcash back\b",
     ),
     "stock": (
-        r"\bin[- ]stock\b", r"\bout of stock\b", r"\bsold out\b", r"\bselling (?:out )?fast\b",
-        r"\bonly \d+ left\b", r"\bonly (?:a few|one|two|three) left\b", r"\b\d+ left in stock\b",
-        r"\blimited (?:stock|supply|quantities|quantity|availability)\b", r"\bwhile supplies last\b",
-        r"\bships (?:today|tomorrow|same[- ]day|within)\b", r"\bsame[- ]day delivery\b",
-        r"\bavailable now\b", r"\bready to ship\b", r"\balmost gone\b", r"\bback in stock\b",
+        r"\bin[- ]stock\b",
+        r"\bout of stock\b",
+        r"\bsold out\b",
+        r"\bselling (?:out )?fast\b",
+        r"\bonly \d+ left\b",
+        r"\bonly (?:a few|one|two|three) left\b",
+        r"\b\d+ left in stock\b",
+        r"\blimited (?:stock|supply|quantities|quantity|availability)\b",
+        r"\bwhile supplies last\b",
+        r"\bships (?:today|tomorrow|same[- ]day|within)\b",
+        r"\bsame[- ]day delivery\b",
+        r"\bavailable now\b",
+        r"\bready to ship\b",
+        r"\balmost gone\b",
+        r"\bback in stock\b",
     ),
     "urgency": (
-        r"\blimited[- ]time\b", r"\btoday only\b", r"\bthis week only\b", r"\bhurry\b", r"\bact (?:now|fast)\b",
-        r"\bends (?:soon|today|tonight|tomorrow)\b", r"\blast chance\b", r"\bdon'?t miss (?:out|this)\b",
-        r"\border now\b", r"\bbuy now\b", r"\bbefore it'?s gone\b", r"\boffer expires\b", r"\bflash sale\b",
+        r"\blimited[- ]time\b",
+        r"\btoday only\b",
+        r"\bthis week only\b",
+        r"\bhurry\b",
+        r"\bact (?:now|fast)\b",
+        r"\bends (?:soon|today|tonight|tomorrow)\b",
+        r"\blast chance\b",
+        r"\bdon'?t miss (?:out|this)\b",
+        r"\border now\b",
+        r"\bbuy now\b",
+        r"\bbefore it'?s gone\b",
+        r"\boffer expires\b",
+        r"\bflash sale\b",
     ),
     "medical": (
-        r"\bcur(?:e|es|ed|ing)\b", r"\bheals?\b", r"\bhealing\b", r"\bclinically (?:proven|tested|shown)\b",
-        r"\bfda[- ](?:approved|cleared|certified)\b", r"\bdermatologist[- ](?:approved|recommended|tested)\b",
-        r"\bdoctor[- ](?:approved|recommended)\b", r"\bmedical[- ]grade\b", r"\bprevents? (?:\w+ ){0,2}"
+        r"\bcur(?:e|es|ed|ing)\b",
+        r"\bheals?\b",
+        r"\bhealing\b",
+        r"\bclinically (?:proven|tested|shown)\b",
+        r"\bfda[- ](?:approved|cleared|certified)\b",
+        r"\bdermatologist[- ](?:approved|recommended|tested)\b",
+        r"\bdoctor[- ](?:approved|recommended)\b",
+        r"\bmedical[- ]grade\b",
+        r"\bprevents? (?:\w+ ){0,2}"
         r"(?:cancer|disease|infections?|acne|hair loss|wrinkles|aging|illness|colds?|flu|covid)\b",
-        r"\b(?:anti-?cancer|cancer[- ]fighting)\b", r"\btreats? (?:\w+ ){0,2}(?:acne|eczema|psoriasis|"
+        r"\b(?:anti-?cancer|cancer[- ]fighting)\b",
+        r"\btreats? (?:\w+ ){0,2}(?:acne|eczema|psoriasis|"
         r"rosacea|arthritis|insomnia|depression|anxiety|pain|infections?|disease|diabetes)\b",
         r"\brelieves? (?:\w+ ){0,2}(?:pain|anxiety|stress|arthritis|migraines?|headaches?|symptoms)\b",
-        r"\bboosts? (?:your )?immun\w*\b", r"\bimmune (?:system )?boost\w*\b", r"\bdetox(?:es|ify|ifies)?\b",
-        r"\b(?:lose|losing) weight\b", r"\bweight loss\b", r"\bburns? fat\b", r"\bfat[- ]burning\b",
-        r"\bkills? (?:\d+(?:\.\d+)?\s?% of )?(?:germs|bacteria|viruses)\b", r"\bantiviral\b",
+        r"\bboosts? (?:your )?immun\w*\b",
+        r"\bimmune (?:system )?boost\w*\b",
+        r"\bdetox(?:es|ify|ifies)?\b",
+        r"\b(?:lose|losing) weight\b",
+        r"\bweight loss\b",
+        r"\bburns? fat\b",
+        r"\bfat[- ]burning\b",
+        r"\bkills? (?:\d+(?:\.\d+)?\s?% of )?(?:germs|bacteria|viruses)\b",
+        r"\bantiviral\b",
         r"\bsafe for (?:babies|baby|infants|newborns|toddlers|kids|children|pregnan\w+|pets|dogs|cats|diabetics)\b",
-        r"\bbaby[- ]safe\b", r"\bchild[- ]safe\b", r"\bnon[- ]?toxic\b", r"\bhypoallergenic\b",
-        r"\b(?:100|completely|totally|perfectly|absolutely) ?%? safe\b", r"\bsafe to (?:eat|ingest|swallow|"
-        r"charge|use (?:on|for|during|while)|leave|take)\b", r"\bcertified safe\b", r"\bwon'?t (?:catch fire|"
-        r"overheat|explode)\b", r"\b(?:fire|explosion)[- ]?proof\b", r"\bno side effects\b",
-        r"\bchemical[- ]free\b", r"\bcarcinogen[- ]free\b",
+        r"\bbaby[- ]safe\b",
+        r"\bchild[- ]safe\b",
+        r"\bnon[- ]?toxic\b",
+        r"\bhypoallergenic\b",
+        r"\b(?:100|completely|totally|perfectly|absolutely) ?%? safe\b",
+        r"\bsafe to (?:eat|ingest|swallow|"
+        r"charge|use (?:on|for|during|while)|leave|take)\b",
+        r"\bcertified safe\b",
+        r"\bwon'?t (?:catch fire|"
+        r"overheat|explode)\b",
+        r"\b(?:fire|explosion)[- ]?proof\b",
+        r"\bno side effects\b",
+        r"\bchemical[- ]free\b",
+        r"\bcarcinogen[- ]free\b",
     ),
 }
 _CLAIM_PATTERNS = {kind: re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) for kind, pats in _CLAIMS.items()}
@@ -228,7 +290,9 @@ def generate_grounded(
     hinted = {k: _ordered(item_aspects.get(requests[k].item, ()))[:1] for k in failing}
     retry = [k for k in failing if hinted[k]]
     if retry:
-        again = check(reasoner.generate([ReasonRequest(requests[k].user, requests[k].item, hinted[k][0]) for k in retry]), reasoner)
+        again = check(
+            reasoner.generate([ReasonRequest(requests[k].user, requests[k].item, hinted[k][0]) for k in retry]), reasoner
+        )
         for k, r in zip(retry, again, strict=True):
             if not r.flags:
                 reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "hint": hinted[k][0]})

@@ -64,7 +64,9 @@ class PeterConfig(ReasonerConfig):
     text_weight: float = 1.0
     context_weight: float = 1.0
     rating_weight: float = 0.1
-    target: Literal["sentence", "review"] = "sentence"  # explanation = the most opinionated sentence (PETER), or the whole text (XRec)
+    target: Literal["sentence", "review"] = (
+        "sentence"  # explanation = the most opinionated sentence (PETER), or the whole text (XRec)
+    )
     max_history: int = 3  # history items cited per reason
 
 
@@ -239,7 +241,9 @@ class Peter(Reasoner):
             seq[k, : len(ids) + 2] = torch.tensor([BOS, *ids, EOS])
         user = torch.tensor(examples["user"].to_numpy(), dtype=torch.long)
         item = torch.tensor(examples["item"].to_numpy(), dtype=torch.long)
-        feature = torch.tensor([self.vocab.feature_id(f if isinstance(f, str) else None) for f in examples["feature"]], dtype=torch.long)
+        feature = torch.tensor(
+            [self.vocab.feature_id(f if isinstance(f, str) else None) for f in examples["feature"]], dtype=torch.long
+        )
         rating = torch.tensor(examples["rating"].to_numpy(), dtype=torch.float32)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         for start in range(0, n, self.config.batch_size):
@@ -259,7 +263,9 @@ class Peter(Reasoner):
         bag = (target != PAD) & (target != EOS)  # (B, T)
         context_loss = -(context_logp.gather(1, target) * bag).sum() / bag.sum().clamp(min=1)
         known = torch.isfinite(rating)  # reviews without a rating (e.g. XRec's) teach no rating
-        rating_loss = torch.nn.functional.mse_loss(rating_pred[known], rating[known]) if bool(known.any()) else rating_pred.sum() * 0
+        rating_loss = (
+            torch.nn.functional.mse_loss(rating_pred[known], rating[known]) if bool(known.any()) else rating_pred.sum() * 0
+        )
         return text_loss, context_loss, rating_loss
 
     # ---- training ----------------------------------------------------------------------------
@@ -290,7 +296,9 @@ class Peter(Reasoner):
         valid = self._examples(dataset, reviews.split.valid) if reviews.split is not None else train.iloc[:0]
         if train.empty:
             raise ConfigError("peter: no training review judges an aspect; nothing to learn explanations from")
-        self.vocab = Vocabulary.build([tokenize(t) for t in train["explanation"]], list(train["feature"].dropna()), cfg.vocab_size)
+        self.vocab = Vocabulary.build(
+            [tokenize(t) for t in train["explanation"]], list(train["feature"].dropna()), cfg.vocab_size
+        )
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
         rated = train["rating"].dropna()
         self.rating_range = (float(rated.min()), float(rated.max())) if len(rated) else None
@@ -313,7 +321,13 @@ class Peter(Reasoner):
                 sums += np.array([t.item(), c.item(), r.item()]) * len(batch[0])
                 seen += len(batch[0])
             text, context, rating = sums / seen
-            return {"epoch": epoch, "train_text": text, "train_context": context, "train_rating": rating, "lr": optimizer.param_groups[0]["lr"]}
+            return {
+                "epoch": epoch,
+                "train_text": text,
+                "train_context": context,
+                "train_rating": rating,
+                "lr": optimizer.param_groups[0]["lr"],
+            }
 
         def validate(_epoch: int) -> dict[str, float]:
             record = {}
@@ -461,7 +475,11 @@ class Peter(Reasoner):
 
     # ---- persistence -------------------------------------------------------------------------
     def _meta(self) -> dict[str, Any]:
-        return {"n_users": self.n_users, "n_items": self.n_items, "rating_range": list(self.rating_range) if self.rating_range else None}
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "rating_range": list(self.rating_range) if self.rating_range else None,
+        }
 
     def _json_parts(self) -> dict[str, Any]:
         """vocab.json (words and features) and aspects.json (aspects per item, praised items per user)."""
@@ -488,7 +506,9 @@ class Peter(Reasoner):
         self.n_users, self.n_items = int(meta["n_users"]), int(meta["n_items"])
         self.rating_range = tuple(float(x) for x in meta["rating_range"]) if meta["rating_range"] else None
         self.aspects_by_item = {int(i): list(a) for i, a in aspects["items"].items()}
-        self.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in aspects["user_history"].items()}
+        self.user_history = {
+            int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in aspects["user_history"].items()
+        }
         self.net = _build_network(self.config, self.n_users, self.n_items, len(self.vocab.words), self.vocab.feature_words())
         try:
             self.net.load_state_dict(state)

@@ -129,7 +129,12 @@ def build_profile(
         listed.add(e["item"])
         title = (catalog.get(e["item"]) or {}).get("title")
         recent_items.append(
-            {"item": e["item"], "title": title if isinstance(title, str) else None, "event": e["event"], "timestamp": int(e["timestamp"])}
+            {
+                "item": e["item"],
+                "title": title if isinstance(title, str) else None,
+                "event": e["event"],
+                "timestamp": int(e["timestamp"]),
+            }
         )
         if len(recent_items) == recent:
             break

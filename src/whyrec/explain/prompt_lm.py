@@ -64,16 +64,24 @@ class PromptLMConfig(ReasonerConfig):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")  # module names LoRA adapts
     epochs: int = Field(10, ge=1)  # passes over the training explanations; on most shops max_steps ends training first
-    max_steps: int | None = Field(150, ge=1)  # optimiser steps in all, bounding training time on a CPU (None: every epoch in full)
+    max_steps: int | None = Field(
+        150, ge=1
+    )  # optimiser steps in all, bounding training time on a CPU (None: every epoch in full)
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
-    valid_examples: int = Field(512, ge=0)  # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
-    patience: int = Field(1, ge=0)  # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
+    valid_examples: int = Field(
+        512, ge=0
+    )  # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
+    patience: int = Field(
+        1, ge=0
+    )  # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
     max_grad_norm: float = Field(1.0, gt=0)
     max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
-    title_words: int = Field(12, ge=0)  # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
+    title_words: int = Field(
+        12, ge=0
+    )  # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
     min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
     profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
@@ -144,7 +152,9 @@ class PromptLM(Reasoner):
         dataset, split = reviews.dataset, reviews.split
         examples = explanation_examples(dataset, self.lexicon, np.sort(reviews.rows))
         if examples.empty:
-            raise DataError("no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text")
+            raise DataError(
+                "no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text"
+            )
         valid = None
         if split is not None and len(split.valid) and self.config.valid_examples:
             valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
@@ -182,7 +192,13 @@ class PromptLM(Reasoner):
         step = 0
         trained = [*prompts, *lm_params]
         # The bar counts optimiser steps: max_steps usually ends training inside the first epochs.
-        loop = EpochLoop(self.name, epochs, Stopping("valid_nll", higher_is_better=False, patience=cfg.patience or None), self.on_epoch, steps=total)
+        loop = EpochLoop(
+            self.name,
+            epochs,
+            Stopping("valid_nll", higher_is_better=False, patience=cfg.patience or None),
+            self.on_epoch,
+            steps=total,
+        )
 
         def train_epoch(epoch: int) -> dict[str, float]:
             nonlocal step
@@ -238,7 +254,9 @@ class PromptLM(Reasoner):
         }
         checks = [m["valid_nll"] for m in run.metrics if "valid_nll" in m]  # validation NLL after each epoch
         if checks:
-            self.fit_stats.update(valid_nll_per_epoch=[round(x, 4) for x in checks], best_epoch=run.best_epoch, stopped_early=step < total)
+            self.fit_stats.update(
+                valid_nll_per_epoch=[round(x, 4) for x in checks], best_epoch=run.best_epoch, stopped_early=step < total
+            )
         if valid is not None and not valid.empty:
             self.fit_stats["valid_nll"] = round(run.best if run.best is not None else self.nll(valid), 4)
 
@@ -508,7 +526,9 @@ class PromptLM(Reasoner):
         self.n_users, self.n_items, self.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
         self.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
         self.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
-        self.user_history = {int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()}
+        self.user_history = {
+            int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
+        }
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
         full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
         self._load_lm(path / "lm" if full else None)

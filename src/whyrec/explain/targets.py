@@ -59,9 +59,7 @@ def explanation_examples(
     return out.reset_index(drop=True)[list(EXAMPLE_COLUMNS)]
 
 
-def aspect_mentions(
-    dataset: Dataset, lexicon: AspectLexicon, rows: np.ndarray | Sequence[int] | None = None
-) -> pd.DataFrame:
+def aspect_mentions(dataset: Dataset, lexicon: AspectLexicon, rows: np.ndarray | Sequence[int] | None = None) -> pd.DataFrame:
     """Every lexicon aspect the reviews at `rows` judge, one record per (review, sentence, feature)."""
     import pandas as pd
 

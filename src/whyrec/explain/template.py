@@ -141,7 +141,9 @@ class TemplateReasoner(Reasoner):
         self.category = {}
         for path, group in catalog.dropna(subset=["path"]).groupby("path"):
             median = float(group["n"].median())
-            self.category.update({int(i): str(path) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median})
+            self.category.update(
+                {int(i): str(path) for i, n in zip(group["item"], group["n"], strict=True) if n > 0 and n >= median}
+            )
 
     def _reviewed_aspects(self, item: int) -> list[str]:
         """The item's review aspects as the model knows them: best-reviewed first, then the rest."""

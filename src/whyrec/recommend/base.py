@@ -189,9 +189,7 @@ class Recommender(ABC):
         self._require_fitted()
         return np.sort(self.seen[user].indices).astype(np.int64)
 
-    def score_histories(
-        self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None
-    ) -> np.ndarray:
+    def score_histories(self, user: int, histories: Sequence[np.ndarray], item_ids: np.ndarray | None = None) -> np.ndarray:
         """(len(histories), len(item_ids) or n_items) scores `user` would get if each history were theirs.
 
         Histories are dense item ids, oldest first. The model is left unchanged; this is what

@@ -97,15 +97,23 @@ class MatrixFactorization(Recommender):
             from implicit.cpu.als import AlternatingLeastSquares
 
             return AlternatingLeastSquares(
-                factors=c.factors, regularization=self.regularization, alpha=c.alpha,
-                iterations=c.iterations, num_threads=c.num_threads, random_state=c.seed,
+                factors=c.factors,
+                regularization=self.regularization,
+                alpha=c.alpha,
+                iterations=c.iterations,
+                num_threads=c.num_threads,
+                random_state=c.seed,
                 calculate_training_loss=self.on_epoch is not None,
             )
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking(
-            factors=c.factors, learning_rate=c.learning_rate, regularization=self.regularization,
-            iterations=c.iterations, num_threads=c.num_threads, random_state=c.seed,
+            factors=c.factors,
+            learning_rate=c.learning_rate,
+            regularization=self.regularization,
+            iterations=c.iterations,
+            num_threads=c.num_threads,
+            random_state=c.seed,
         )
 
     def score(self, user_ids: np.ndarray, item_ids: np.ndarray | None = None) -> np.ndarray:
@@ -160,8 +168,13 @@ class MatrixFactorization(Recommender):
                 model.user_factors, model.item_factors = self.user_factors, self.item_factors
                 return model.recalculate_user(np.arange(history.shape[0]), history)  # ids only count the rows
         return _bpr_fold_in(
-            user_factors, self.item_factors, history, self.config.learning_rate,
-            self.regularization, self.config.fold_in_epochs, np.random.default_rng(self.config.seed),
+            user_factors,
+            self.item_factors,
+            history,
+            self.config.learning_rate,
+            self.regularization,
+            self.config.fold_in_epochs,
+            np.random.default_rng(self.config.seed),
         )
 
     def _add_users(self, n: int) -> None:

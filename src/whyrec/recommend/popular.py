@@ -15,7 +15,9 @@ _SECONDS_PER_DAY = 86_400.0
 class PopularityConfig(RecommenderConfig):
     """Popularity counts, optionally decayed so that recent interest outweighs old."""
 
-    half_life_days: PositiveFloat | None = None  # None: plain counts; else a pair's weight halves every this many days before the last training event
+    half_life_days: PositiveFloat | None = (
+        None  # None: plain counts; else a pair's weight halves every this many days before the last training event
+    )
 
 
 class Popularity(Recommender):

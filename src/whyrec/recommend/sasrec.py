@@ -43,7 +43,9 @@ class SASRecConfig(TrainConfig):
     blocks: PositiveInt = 2  # self-attention blocks
     heads: PositiveInt = 1  # attention heads per block (must divide hidden)
     max_len: PositiveInt = 50  # latest items read per user; the paper used 50 for Amazon, 200 for MovieLens-1M
-    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5  # on embeddings, attention and feed-forward; 0.5 suits sparse Amazon data, 0.2 denser sets
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = (
+        0.5  # on embeddings, attention and feed-forward; 0.5 suits sparse Amazon data, 0.2 denser sets
+    )
     loss: Literal["ce", "bce"] = "ce"  # full-softmax cross-entropy, or the original 1-negative binary cross-entropy
 
     @field_validator("heads")
@@ -77,7 +79,9 @@ def sequence_rows(histories: Sequence[np.ndarray], width: int) -> np.ndarray:
     """(len(histories), width) int64: each history's last `width` items, oldest first, left-padded with PAD."""
     lengths = [len(h) for h in histories]
     items = np.concatenate([np.asarray(h, dtype=np.int64) for h in histories]) if histories else np.empty(0, np.int64)
-    return latest_items(pd.DataFrame({"user": np.repeat(np.arange(len(histories)), lengths), "item": items}), len(histories), width)
+    return latest_items(
+        pd.DataFrame({"user": np.repeat(np.arange(len(histories)), lengths), "item": items}), len(histories), width
+    )
 
 
 def extend_latest(latest: np.ndarray, events: pd.DataFrame) -> None:
@@ -143,8 +147,13 @@ class SASRec(LatestItemsState, TorchRecommender):
 
         c = self.config
         block = dict(
-            d_model=c.hidden, nhead=c.heads, dim_feedforward=c.hidden, dropout=c.dropout,
-            activation="relu", batch_first=True, norm_first=True,
+            d_model=c.hidden,
+            nhead=c.heads,
+            dim_feedforward=c.hidden,
+            dropout=c.dropout,
+            activation="relu",
+            batch_first=True,
+            norm_first=True,
         )
         return nn.ModuleDict(
             {

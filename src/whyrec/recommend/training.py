@@ -40,7 +40,9 @@ class TrainConfig(RecommenderConfig):
     batch_size: PositiveInt = 128  # training examples per optimiser step (sequences, or (user, item) pairs)
     lr: PositiveFloat = 1e-3  # Adam(W) learning rate
     weight_decay: NonNegativeFloat = 0.0  # AdamW's decoupled weight decay on all parameters
-    patience: NonNegativeInt = 10  # validations without a better NDCG@10 before stopping (RecBole's default); 0 = never stop early
+    patience: NonNegativeInt = (
+        10  # validations without a better NDCG@10 before stopping (RecBole's default); 0 = never stop early
+    )
     eval_every: PositiveInt = 1  # validate every this many epochs (and after the last one)
     num_threads: NonNegativeInt = 0  # torch CPU threads while training; 0 = all cores this process may use
 
@@ -86,9 +88,7 @@ def torch_session(seed: int, num_threads: int) -> Iterator[None]:
         torch.use_deterministic_algorithms(old_deterministic)
 
 
-def sample_negatives(
-    rng: np.random.Generator, users: np.ndarray, n_items: int, owned: np.ndarray, tries: int = 10
-) -> np.ndarray:
+def sample_negatives(rng: np.random.Generator, users: np.ndarray, n_items: int, owned: np.ndarray, tries: int = 10) -> np.ndarray:
     """One item per entry of `users`, uniform over items that user never had in training.
 
     `owned` is the sorted array of user * n_items + item keys of training pairs. Collisions are
@@ -166,7 +166,6 @@ def train_epochs(model: TorchRecommender, valid: pd.DataFrame) -> TrainLog:
     caller set one; otherwise to a rich bar on stderr (drawn only on a terminal).
     """
     import torch
-
 
     cfg = model.config
     net = model.net

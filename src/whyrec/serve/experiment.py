@@ -32,9 +32,7 @@ def bucket(user: str, experiment: str, salt: str = "") -> float:
     return int.from_bytes(digest[:8], "big") / _SCALE
 
 
-def assign(
-    user: str, experiment: str, arms: Sequence[str], salt: str = "", weights: Sequence[float] | None = None
-) -> str:
+def assign(user: str, experiment: str, arms: Sequence[str], salt: str = "", weights: Sequence[float] | None = None) -> str:
     """The arm a user sees: deterministic (no state, no randomness) and proportional to `weights`."""
     if len(arms) < 1:
         raise ConfigError(f"experiment {experiment!r}: no arms to assign to")
@@ -43,7 +41,7 @@ def assign(
         raise ConfigError(f"experiment {experiment!r}: need one positive, finite weight per arm, got {weights}")
     point = bucket(user, experiment, salt) * sum(weights)
     edge = 0.0
-    for arm, w in zip(arms, weights):
+    for arm, w in zip(arms, weights, strict=True):
         edge += w
         if point < edge:
             return arm

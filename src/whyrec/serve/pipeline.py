@@ -72,7 +72,9 @@ class Pipeline:
         self.reasons.prepare(shop, self.experiment)
         self.feedback.load(self._store())
         self.live.observe(self.live.events_since_training(shop))
-        log.info("pipeline ready: model %s, %d users, %d items", self.version, len(self.live.user_ids.raw), len(self.live.item_ids))
+        log.info(
+            "pipeline ready: model %s, %d users, %d items", self.version, len(self.live.user_ids.raw), len(self.live.item_ids)
+        )
 
     def _store(self) -> Store:
         """This thread's store connection (sqlite3 connections are per thread)."""
@@ -148,7 +150,10 @@ class Pipeline:
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Store events (exactly once: repeats are ignored) and fold them into the model; their users' reasons go stale."""
         now = int(time.time())
-        rows = [(e["user"], e["item"], now if e.get("timestamp") is None else int(e["timestamp"]), e["event"], e.get("rating")) for e in events]
+        rows = [
+            (e["user"], e["item"], now if e.get("timestamp") is None else int(e["timestamp"]), e["event"], e.get("rating"))
+            for e in events
+        ]
         frame = pd.DataFrame(rows, columns=["user", "item", "timestamp", "event", "rating"]).astype({"rating": "float64"})
         with self._lock:
             stored = self._store().add_events(rows)

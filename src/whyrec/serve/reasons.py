@@ -78,7 +78,9 @@ class ShopFacts:
     def add_catalog_aspects(self, item: str) -> None:
         """Aspects the item's catalog text names count as the item's (neutral when no review judges them)."""
         row = self.rows.get(item, {})
-        text = ". ".join(str(row[k]) for k in ("title", "category", "brand", "description") if isinstance(row.get(k), str) and row[k])
+        text = ". ".join(
+            str(row[k]) for k in ("title", "category", "brand", "description") if isinstance(row.get(k), str) and row[k]
+        )
         if self.lexicon is not None and text:
             aspects = self.item_aspects.setdefault(item, {})
             for feature in self.lexicon.mentions(text):
@@ -154,7 +156,9 @@ class ServedReasons:
         users = art.user_ids.indices(np.asarray(shop.user_ids.raw, dtype=object)[shop.reviews["user"].to_numpy()])
         items = art.item_ids.indices(np.asarray(shop.item_ids.raw, dtype=object)[shop.reviews["item"].to_numpy()])
         reviews = shop.reviews.assign(user=users, item=items)[(users >= 0) & (items >= 0)]
-        catalog = shop.items.assign(item=art.item_ids.indices(np.asarray(shop.item_ids.raw, dtype=object)[shop.items["item"].to_numpy()]))
+        catalog = shop.items.assign(
+            item=art.item_ids.indices(np.asarray(shop.item_ids.raw, dtype=object)[shop.items["item"].to_numpy()])
+        )
         data = Dataset(art.interactions, art.user_ids, art.item_ids, reviews=reviews, items=catalog[catalog["item"] >= 0])
         return TemplateReasoner().fit(data)
 
@@ -167,7 +171,9 @@ class ServedReasons:
         version = self.version if arm is None else f"{self.version}:{arm}"
         reasons = None if reasoner is None else Reasons(reasoner, self.facts, self.fallback, known_users=live.trained_users)
         cache = (
-            _StoreCache(store(), user, version, live.item_ids) if uid >= 0 else _MemoryCache(self._anonymous, version, live.item_ids)
+            _StoreCache(store(), user, version, live.item_ids)
+            if uid >= 0
+            else _MemoryCache(self._anonymous, version, live.item_ids)
         )
         return recommend(live.model, uid, k, self.facts, reasons=reasons, cache=cache, exclude=exclude)
 

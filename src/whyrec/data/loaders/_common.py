@@ -445,7 +445,11 @@ class Collector:
         items = pd.DataFrame({"item": item_codes[n:], **{f: list(col) for f, col in zip(CATALOG_FIELDS, columns, strict=True)}})
         items["price"] = pd.to_numeric(items["price"], errors="raise").astype("float64")  # None -> NaN
         queries = pd.DataFrame(
-            {"user": user_codes[n:], "query": pd.Series(self.queries, dtype=object), "timestamp": np.asarray(self.query_times, dtype=np.int64)}
+            {
+                "user": user_codes[n:],
+                "query": pd.Series(self.queries, dtype=object),
+                "timestamp": np.asarray(self.query_times, dtype=np.int64),
+            }
         )
         dataset = Dataset(
             interactions,

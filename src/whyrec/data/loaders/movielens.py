@@ -41,7 +41,9 @@ def read(into: Collector, paths: list[Path], *, meta: list[Path], mapping: objec
     catalogs = list(meta)
     for p in paths:
         if p.is_dir():
-            release = next((names for names in (("u.data", "u.item"), ("ratings.dat", "movies.dat")) if (p / names[0]).is_file()), None)
+            release = next(
+                (names for names in (("u.data", "u.item"), ("ratings.dat", "movies.dat")) if (p / names[0]).is_file()), None
+            )
             if release is None:
                 raise DataError("no u.data or ratings.dat in this folder", file=p)
             ratings.append(p / release[0])

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from whyrec.data.loaders._common import (
     CATALOG_FIELDS,
     Collector,
-    open_binary,
     as_id,
     as_number,
     as_rating,
@@ -33,6 +32,7 @@ from whyrec.data.loaders._common import (
     category_path,
     check_time,
     iter_lines,
+    open_binary,
     parse_iso_time,
     parse_json_object,
     parse_price,
@@ -248,7 +248,9 @@ def _missing_columns(path: Path, header: list[str], columns: list[str]) -> None:
     """A DataError naming the first mapped column the file does not have."""
     missing = [c for c in dict.fromkeys(columns) if c not in header]
     if missing:
-        raise DataError(f"mapped column(s) {', '.join(missing)} not in the header {header[:12]}", file=path, row=1, field=missing[0])
+        raise DataError(
+            f"mapped column(s) {', '.join(missing)} not in the header {header[:12]}", file=path, row=1, field=missing[0]
+        )
 
 
 def _csv_rows(path: Path, into: Collector, columns: list[str], delimiter: str) -> Iterator[tuple[int, dict[str, Any], str]]:
