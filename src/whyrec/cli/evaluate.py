@@ -31,11 +31,20 @@ def evaluate(
         ),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", help="How many users' recommendations and reasons the report shows.")] = 3,
+    store: Annotated[
+        Path | None,
+        typer.Option("--store", help="The store the artifact serves, for the shown-reason checks [default: its training store]."),
+    ] = None,
+    shown_users: Annotated[
+        int,
+        typer.Option("--shown-users", help="Shoppers with held-out reviews whose top-10 shown reasons are checked; 0 = skip."),
+    ] = 100,
     as_json: JsonFlag = False,
 ) -> None:
     """Ranking metrics of the artifact's recommender on its test split; also stored in artifact.json.
 
-    With --report, also times serving (top-k and reasons per user) and writes an HTML report.
+    With a reasoner and its store, also checks the reasons shoppers are shown ("shown": voice, truth,
+    support, repetition, relevance). With --report, also times serving and writes an HTML report.
     """
     from whyrec.artifact import Artifact
     from whyrec.errors import ConfigError
@@ -46,6 +55,8 @@ def evaluate(
         raise ConfigError("--results: only used by the report; add --report out.html")
     if samples < 0:
         raise ConfigError(f"--samples: must be 0 or more, got {samples}")
+    if shown_users < 0:
+        raise ConfigError(f"--shown-users: must be 0 or more, got {shown_users}")
     benchmarks = []
     if report is not None:
         from whyrec.evaluate.report import load_results
@@ -72,15 +83,44 @@ def evaluate(
     human = f"{loaded.recommender.name} on {loaded.split.protocol} test: {ranking_line(ranking)}"
     if payload.get("text"):
         human += "\n" + text_line(payload["text"])
+    shop_path = store if store is not None else Path(loaded.store) if loaded.store else None
+    if loaded.reasoner is not None and shown_users and shop_path is not None:
+        payload["shown"] = _shown(loaded, shop_path, shown_users, quiet=as_json)
+        human += "\n" + _shown_line(payload["shown"])
     if report is not None:
         from whyrec.evaluate.report import collect, latency_summary, write_report
 
         with progress(quiet=as_json) as bar:
             task = bar.add_task("timing recommendations and reasons", total=None)
             data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples)
+            data.shown = payload.get("shown", {})
             bar.update(task, completed=1, total=1, description="drawing the report")
             write_report(report, data)
         payload["latency"] = latency_summary(data.served)
         payload["report"] = str(report)
         human += f"\nreport -> {report}"
     emit(payload, as_json, human)
+
+
+def _shown(loaded: Any, store: Path, users: int, quiet: bool) -> dict[str, Any]:
+    """The shown-reason checks of the artifact served over `store` (whyrec.evaluate.shown.collect_shown)."""
+    from whyrec.data.store import Store
+    from whyrec.embeddings import embed_texts
+    from whyrec.evaluate.shown import collect_shown
+    from whyrec.progress import progress
+
+    with Store(store, create=False) as db:
+        shop = db.read_dataset(name=store.stem)
+    with progress(quiet=quiet) as bar:
+        task = bar.add_task(f"checking the reasons shown to {users} shoppers", total=None)
+        shown = collect_shown(loaded, shop, users=users, embed=embed_texts)
+        bar.update(task, completed=1, total=1)
+    return shown
+
+
+def _shown_line(shown: dict[str, Any]) -> str:
+    """The shown-reason checks, one line."""
+    if not shown.get("n"):
+        return "shown reasons: none to check"
+    keys = [k for k in shown if k != "n"]
+    return f"shown reasons ({shown['n']}): " + "  ".join(f"{k} {shown[k]:.3f}" for k in keys)

@@ -102,6 +102,7 @@ class ReportData:
     served: Served
     samples: list[dict[str, Any]]
     results: list[BenchmarkResults] = field(default_factory=list)
+    shown: dict[str, Any] = field(default_factory=dict)  # whyrec.evaluate.shown.collect_shown; {} when not measured
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
 
@@ -436,6 +437,35 @@ def _truth_section(data: ReportData) -> str:
     )
 
 
+_SHOWN_ROWS = (
+    ("voice", "first-person voice (I, my, me)", "≤ 1%"),
+    ("positive", "runs the item down", "≤ 1%"),
+    ("words", "a word in no dictionary and not in the item's reviews or catalog", "0"),
+    ("facts", "a number no review or catalog field of the item states", "0"),
+    ("support", "plural or 'often' claims the data does not support", "≤ 1%"),
+    ("grounded", "every aspect named is one the item has (shown)", "100%"),
+    ("raw_grounded", "the generator's own reason was grounded (before the filters)", "≥ 95%"),
+    ("specific", "distinct reasons per reason in one shopper's list", "≥ 0.95"),
+    ("personal", "(item, two shoppers) pairs given the identical reason", "≤ 10%"),
+    ("fmr", "names the aspect the shopper then wrote about (held-out reviews)", "higher is better"),
+    ("embedding_sim", "embedding similarity to that held-out review", "higher is better"),
+    ("lm_share", "written by the language model, not a fallback", "≥ 80% for an LM reasoner"),
+)
+
+
+def _shown_section(data: ReportData) -> str:
+    shown = data.shown
+    if not shown.get("n"):
+        return ""
+    rows = [("", [_e(label), _fmt(shown.get(key)), _e(target)]) for key, label, target in _SHOWN_ROWS]
+    return (
+        f"<h2>Shown reasons</h2><p>The top-10 reasons the server would show {shown['n']} times to shoppers with held-out "
+        "reviews (through the one served path: reasons checked against the store's catalog and reviews, the template "
+        "fallback in place), read as a shopper would. Shares of shown reasons unless said otherwise.</p>"
+        + _table(["check", "value", "target"], rows)
+    )
+
+
 def _latency_section(data: ReportData) -> str:
     summary = latency_summary(data.served)
     if not summary:
@@ -536,6 +566,7 @@ def render_html(data: ReportData) -> str:
             _ranking_section(data),
             _text_section(data),
             _truth_section(data),
+            _shown_section(data),
             _latency_section(data),
             _sample_section(data),
         ]

@@ -1,0 +1,301 @@
+"""Checks on the reasons shoppers are shown, through the served path (`whyrec.recommendation.recommend`).
+
+A reason is written to the shopper, about this item, from evidence that is really there. These
+checks read the shown text as a shopper would: first-person voice, running the item down, invented
+words or numbers, plural or habitual claims the data does not support, aspects the item lacks,
+repetition within one list and across shoppers, and whether the reason names what the shopper then
+wrote about. `shown_checks` is pure; `collect_shown` gathers its inputs from an artifact and a store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from whyrec.artifact import Artifact
+    from whyrec.data.schema import Dataset
+    from whyrec.explain.aspects import AspectLexicon
+    from whyrec.explain.base import Reason, ReasonRequest
+
+DICTIONARY = Path("/usr/share/dict/american-english")  # Debian's wamerican
+SHOWN_KEYS = (
+    "voice", "positive", "words", "facts", "support", "grounded", "raw_grounded",
+    "specific", "personal", "fmr", "embedding_sim", "lm_share", "n",
+)  # fmt: skip
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_FIRST_PERSON = frozenset({"i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"})
+# Phrases that run the item down; word-bounded, matched on lower-cased text.
+_NEGATIVE = re.compile(
+    r"\b(?:not worth|not (?:good|great|happy|sure|impressed)|issues?|problems?|disappoint\w*|broke|broken|"
+    r"won't|doesn't|didn't|don't|isn't|wasn't|aren't|can't|couldn't|wouldn't|poor(?:ly)?|bad|worse|worst|"
+    r"terrible|awful|horrible|cheaply|flimsy|waste|returned|refund|complain\w*|fell apart|stopped working)\b"
+)
+_PLURAL_CLAIM = re.compile(r"\b(?:reviewers|shoppers|buyers|customers|owners|readers|users|people|many|everyone)\b")
+_HABIT_CLAIM = re.compile(r"\byou(?:'ve)? (?:often|usually|always|keep|tend to|regularly)\b|\byour go-to\b")
+
+
+@dataclass(frozen=True)
+class ShownReason:
+    """One reason as shown (after the filters), with what the checks need to know about it."""
+
+    user: int
+    item: int
+    text: str
+    aspects: tuple[str, ...]  # aspects the text names
+    lm: bool  # written by the configured language model, not by a fallback or a template
+    grounded: bool  # every named aspect is one the item has
+    raw_grounded: bool  # the generator's own first reason for this pair (before any filter) was grounded
+
+
+@dataclass(frozen=True)
+class ItemEvidence:
+    """What an item's reviews and catalog state: their words and numbers, and how many reviews mention each aspect."""
+
+    words: frozenset[str]
+    numbers: frozenset[str]
+    review_mentions: Mapping[str, int]
+
+
+def item_evidence(texts: Sequence[str], catalog: Sequence[str], lexicon: AspectLexicon) -> ItemEvidence:
+    """ItemEvidence from an item's review texts and catalog field values."""
+    words: set[str] = set()
+    numbers: set[str] = set()
+    mentions: Counter[str] = Counter()
+    for text in [*texts, *catalog]:
+        low = text.lower()
+        words.update(_WORD.findall(low))
+        numbers.update(_normal_number(n) for n in _NUMBER.findall(low))
+    for text in texts:
+        mentions.update(set(lexicon.mentions(text)))
+    return ItemEvidence(frozenset(words), frozenset(numbers), dict(mentions))
+
+
+def _normal_number(raw: str) -> str:
+    """'1,000' -> '1000', '24.90' -> '24.9', '5.0' -> '5': the same quantity written either way matches."""
+    text = raw.replace(",", "")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def load_dictionary(path: Path = DICTIONARY) -> frozenset[str]:
+    """Lower-cased English words, one per line (Debian's wamerican list)."""
+    from whyrec.errors import ConfigError
+
+    try:
+        return frozenset(w.strip().lower() for w in path.read_text(encoding="utf-8").splitlines() if w.strip())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: English word list missing; install Debian's wamerican (`make setup` does)") from exc
+
+
+def shown_checks(
+    shown: Sequence[ShownReason],
+    evidence: Mapping[int, ItemEvidence],
+    user_mentions: Mapping[int, Mapping[str, int]],
+    dictionary: frozenset[str],
+) -> dict[str, float | int]:
+    """The shares in `SHOWN_KEYS` over shown reasons (relevance, fmr and embedding_sim, comes from `relevance`).
+
+    voice: first-person singular; positive: runs the item down; words: a word in no dictionary and
+    nowhere in the item's reviews or catalog; facts: a number none of them states; support: credits
+    reviewers/shoppers (plural) with an aspect fewer than 2 of the item's reviews mention, or says
+    "often"/"usually" of the shopper from fewer than 2 of their own mentions; grounded / raw_grounded:
+    every named aspect is the item's, after / before the filters; specific: mean over shoppers of
+    distinct reasons per reason in their list; personal: share of (item, two shoppers) pairs that got
+    the identical reason; lm_share: share written by the language model.
+    """
+    n = len(shown)
+    if not n:
+        return {"n": 0}
+    counts: Counter[str] = Counter()
+    for r in shown:
+        low = r.text.lower()
+        tokens = _WORD.findall(low)
+        have = evidence.get(r.item, ItemEvidence(frozenset(), frozenset(), {}))
+        counts["voice"] += any(t in _FIRST_PERSON for t in tokens)
+        counts["positive"] += bool(_NEGATIVE.search(low))
+        counts["words"] += any(t not in dictionary and t.split("'")[0] not in dictionary and t not in have.words for t in tokens)
+        counts["facts"] += any(_normal_number(x) not in have.numbers for x in _NUMBER.findall(low))
+        plural = bool(_PLURAL_CLAIM.search(low)) and any(have.review_mentions.get(a, 0) < 2 for a in r.aspects)
+        mine = user_mentions.get(r.user, {})
+        habit = bool(_HABIT_CLAIM.search(low)) and any(mine.get(a, 0) < 2 for a in r.aspects)
+        counts["support"] += plural or habit
+        counts["grounded"] += r.grounded
+        counts["raw_grounded"] += r.raw_grounded
+        counts["lm_share"] += r.lm
+    out: dict[str, float | int] = {
+        k: counts[k] / n for k in ("voice", "positive", "words", "facts", "support", "grounded", "raw_grounded")
+    }
+    out["specific"] = specificity(shown)
+    out["personal"] = shared_reason_rate(shown)
+    out["lm_share"] = counts["lm_share"] / n
+    out["n"] = n
+    return out
+
+
+def specificity(shown: Sequence[ShownReason]) -> float:
+    """Mean over shoppers of (distinct reasons in their list) / (reasons in it)."""
+    lists: dict[int, list[str]] = defaultdict(list)
+    for r in shown:
+        lists[r.user].append(r.text)
+    return float(np.mean([len(set(texts)) / len(texts) for texts in lists.values()]))
+
+
+def shared_reason_rate(shown: Sequence[ShownReason]) -> float:
+    """Share of (item, two shoppers) pairs where both shoppers were shown the identical reason; 0 with no such pair."""
+    by_item: dict[int, list[str]] = defaultdict(list)
+    for r in shown:
+        by_item[r.item].append(r.text)
+    pairs = same = 0
+    for texts in by_item.values():
+        for a, b in combinations(texts, 2):
+            pairs += 1
+            same += a == b
+    return same / pairs if pairs else 0.0
+
+
+def relevance(
+    texts: Sequence[str],
+    features: Sequence[str],
+    references: Sequence[str],
+    lexicon: AspectLexicon,
+    embed: Callable[[Sequence[str]], np.ndarray] | None,
+) -> dict[str, float]:
+    """FMR (the reason names the aspect the shopper's held-out review is about) and embedding similarity to that review."""
+    if not texts:
+        return {}
+    out = {"fmr": float(np.mean([f in lexicon.mentions(t) for t, f in zip(texts, features, strict=True)]))}
+    if embed is not None:
+        a, b = embed(list(texts)), embed(list(references))
+        out["embedding_sim"] = float(np.mean(np.sum(a * b, axis=1)))
+    return out
+
+
+# ---- gathering the inputs from an artifact and its store -------------------------------------------
+
+
+class _FirstDrafts:
+    """A reasoner seen through the served path, keeping each pair's first (unfiltered) reason."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name = inner, inner.name
+        self.first: dict[tuple[int, int], Reason] = {}
+
+    def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
+        out = self.inner.generate(requests)
+        for req, reason in zip(requests, out, strict=True):
+            if req.hint is None:
+                self.first.setdefault((req.user, req.item), reason)
+        return out
+
+
+def collect_shown(
+    artifact: Artifact,
+    shop: Dataset,
+    *,
+    users: int = 100,
+    k: int = 10,
+    records: int = 300,
+    embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+    dictionary: frozenset[str] | None = None,
+) -> dict[str, float | int]:
+    """`shown_checks` and `relevance` for the artifact's served reasons on `shop` (the store it serves).
+
+    Shoppers are those with held-out reviews (the test part of the review split the reasoner was
+    fitted on), up to `users` of them, seeded; each gets the top-k answer the server would give
+    (reasons checked against the store's catalog and reviews, the template fallback in place).
+    Relevance explains up to `records` held-out (shopper, item) reviews through the same path.
+    """
+    from whyrec.artifact import reasons_split
+    from whyrec.explain.filters import ground
+    from whyrec.explain.targets import explanation_examples
+    from whyrec.recommendation import Reasons, recommend
+    from whyrec.serve.reasons import ServedReasons, ShopFacts
+
+    if artifact.reasoner is None:
+        return {"n": 0}
+    lexicon = artifact.reasoner.lexicon
+    facts = ShopFacts.read(shop, artifact.item_ids, lexicon)
+    served = ServedReasons(artifact, facts, version="evaluate")
+    served.prepare(shop, None)
+    drafts = _FirstDrafts(artifact.reasoner)
+    reasons = Reasons(drafts, facts, served.fallback, known_users=len(artifact.user_ids))  # type: ignore[arg-type]
+    model = artifact.serving_recommender()
+    lm = artifact.reasoner.name != "template"
+
+    raw_users = np.asarray(shop.user_ids.raw, dtype=object)
+    raw_items = np.asarray(shop.item_ids.raw, dtype=object)
+    split = reasons_split(shop, artifact.config.seed)
+    test = shop.reviews.iloc[split.test]
+    held = [u for u in artifact.user_ids.indices(raw_users[test["user"].to_numpy()]) if u >= 0]
+    rng = np.random.default_rng(artifact.config.seed)
+    chosen = rng.permutation(np.unique(held))[:users]
+
+    shown: list[ShownReason] = []
+    for uid in map(int, chosen):
+        answer = recommend(model, uid, k, facts, reasons=reasons, attribute=False)
+        for rec in answer.items:
+            if rec.reason is None:
+                continue
+            item = artifact.item_ids.get(rec.item)
+            have = set(facts.aspects(item))
+            first = drafts.first.get((uid, item))
+            raw_ok = first is not None and not ground(first, have, lexicon).flags
+            shown.append(
+                ShownReason(
+                    uid,
+                    item,
+                    rec.reason,
+                    rec.aspects,
+                    lm and rec.reasoner == artifact.reasoner.name,
+                    set(rec.aspects) <= have,
+                    raw_ok,
+                )
+            )
+
+    # What each item's reviews and catalog state, and each shopper's own mentions in the training reviews.
+    texts: dict[int, list[str]] = defaultdict(list)
+    for item, text in zip(
+        artifact.item_ids.indices(raw_items[shop.reviews["item"].to_numpy()]), shop.reviews["text"], strict=True
+    ):
+        if item >= 0 and isinstance(text, str):
+            texts[int(item)].append(text)
+    wanted = {r.item for r in shown}
+    evidence = {
+        i: item_evidence(texts.get(i, []), [str(v) for v in (facts.catalog(i) or {}).values() if v is not None], lexicon)
+        for i in wanted
+    }
+    train = shop.reviews.iloc[split.train]
+    mentions: dict[int, Counter[str]] = defaultdict(Counter)
+    shown_users = {r.user for r in shown}
+    for user, text in zip(artifact.user_ids.indices(raw_users[train["user"].to_numpy()]), train["text"], strict=True):
+        if int(user) in shown_users and isinstance(text, str):
+            mentions[int(user)].update(set(lexicon.mentions(text)))
+    out = shown_checks(shown, evidence, mentions, dictionary if dictionary is not None else load_dictionary())
+
+    examples = explanation_examples(shop, lexicon, split.test).iloc[:records]
+    pairs = [
+        (u, i, f, ref)
+        for u, i, f, ref in zip(
+            artifact.user_ids.indices(raw_users[examples["user"].to_numpy()]),
+            artifact.item_ids.indices(raw_items[examples["item"].to_numpy()]),
+            examples["feature"],
+            examples["explanation"],
+            strict=True,
+        )
+        if u >= 0 and i >= 0
+    ]
+    written = [
+        recommend(model, int(u), 1, facts, reasons=reasons, attribute=False, items=[int(i)]).items[0] for u, i, _, _ in pairs
+    ]
+    kept = [(w.reason, f, ref) for w, (_, _, f, ref) in zip(written, pairs, strict=True) if w.reason]
+    out.update(relevance([t for t, _, _ in kept], [f for _, f, _ in kept], [r for _, _, r in kept], lexicon, embed))
+    return {key: out[key] for key in SHOWN_KEYS if key in out}

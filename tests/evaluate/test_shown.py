@@ -1,0 +1,82 @@
+"""Shown-reason checks: each share on hand-built reasons whose answer is known, and `whyrec evaluate --json`'s block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cli_helpers import one_json
+from whyrec.evaluate.shown import SHOWN_KEYS, ShownReason, item_evidence, shown_checks
+from whyrec.explain.aspects import AspectLexicon
+
+LEXICON = AspectLexicon(frozenset({"battery", "screen", "price"}))
+DICTIONARY = frozenset({"you", "the", "this", "one", "has", "a", "great", "battery", "lasts", "hours", "reviewers", "love",
+                        "its", "screen", "often", "praise", "price", "i", "my", "is", "not", "worth", "it", "for"})  # fmt: skip
+ITEM = item_evidence(
+    ["The battery lasts 10 hours.", "Great battery, bright screen.", "Love the screen."],
+    ["Zappo phone", "Phones"],
+    LEXICON,
+)
+
+
+def _shown(text: str, aspects: tuple[str, ...] = (), user: int = 0, item: int = 0, **kw: bool) -> ShownReason:
+    return ShownReason(user, item, text, aspects, kw.get("lm", True), kw.get("grounded", True), kw.get("raw_grounded", True))
+
+
+def _check(*shown: ShownReason, mentions: dict | None = None) -> dict:
+    return shown_checks(shown, {0: ITEM, 1: ITEM}, mentions or {}, DICTIONARY)
+
+
+def test_item_evidence_counts_reviews_not_mentions() -> None:
+    assert ITEM.review_mentions == {"battery": 2, "screen": 2}
+    assert "10" in ITEM.numbers and "zappo" in ITEM.words
+
+
+def test_each_check_flags_its_own_failure() -> None:
+    clean = _shown("You praise the battery: this one has a great battery.", ("battery",))
+    assert _check(clean) | {"n": 0} == {
+        "voice": 0.0, "positive": 0.0, "words": 0.0, "facts": 0.0, "support": 0.0, "grounded": 1.0,
+        "raw_grounded": 1.0, "specific": 1.0, "personal": 0.0, "lm_share": 1.0, "n": 0,
+    }  # fmt: skip
+    assert _check(_shown("I love my battery."))["voice"] == 1.0
+    assert _check(_shown("This is not worth the price."))["positive"] == 1.0
+    assert _check(_shown("This one has a frobnicating battery."))["words"] == 1.0
+    assert _check(_shown("This one has a Zappo battery."))["words"] == 0.0  # the catalog says Zappo
+    assert _check(_shown("The battery lasts 12 hours."))["facts"] == 1.0
+    assert _check(_shown("The battery lasts 10 hours."))["facts"] == 0.0
+    assert _check(_shown("Reviewers love its price.", ("price",)))["support"] == 1.0  # no review mentions the price
+    assert _check(_shown("Reviewers love its screen.", ("screen",)))["support"] == 0.0  # two reviews do
+    habit = _shown("You often praise the screen.", ("screen",))
+    assert _check(habit, mentions={0: {"screen": 1}})["support"] == 1.0
+    assert _check(habit, mentions={0: {"screen": 2}})["support"] == 0.0
+    unchecked = _check(_shown("x", grounded=False, raw_grounded=False, lm=False))
+    assert (unchecked["grounded"], unchecked["raw_grounded"], unchecked["lm_share"]) == (0.0, 0.0, 0.0)
+
+
+def test_repetition_within_a_list_and_across_shoppers() -> None:
+    same = "This one has a great battery."
+    one_list = [_shown(same, user=0, item=i) for i in range(4)]
+    assert _check(*one_list)["specific"] == 0.25
+    across = [_shown(same, user=u, item=0) for u in range(3)] + [_shown("Other.", user=3, item=0)]
+    assert _check(*across)["personal"] == pytest.approx(3 / 6)  # 3 of the 6 shopper pairs on item 0 match
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.sampled_from(["A.", "B.", "C."])), min_size=1))
+def test_shares_are_shares(rows: list[tuple[int, int, str]]) -> None:
+    out = _check(*[_shown(t, user=u, item=i) for u, i, t in rows])
+    assert out["n"] == len(rows)
+    assert all(0.0 <= out[k] <= 1.0 for k in SHOWN_KEYS if k in out and k != "n")
+    assert out["specific"] >= 1 / len(rows)
+
+
+def test_evaluate_json_prints_the_shown_block(tmp_path: Path, cli) -> None:
+    store, art = tmp_path / "shop.sqlite", tmp_path / "art"
+    one_json(cli("ingest", "--format", "sample", "--store", store, "--json"))
+    one_json(cli("train", "--store", store, "--recommender", "pop", "--reasoner", "template", "--out", art, "--json"))
+    shown = one_json(cli("evaluate", "--artifact", art, "--shown-users", "20", "--json"))["shown"]
+    assert set(shown) == set(SHOWN_KEYS)
+    assert shown["n"] > 100 and shown["grounded"] == 1.0 and shown["voice"] == 0.0 and shown["lm_share"] == 0.0
+    assert "shown" not in one_json(cli("evaluate", "--artifact", art, "--shown-users", "0", "--json"))
