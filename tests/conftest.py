@@ -1,7 +1,8 @@
 """Shared test fixtures: the resources some tests need, and `whyrec` in-process.
 
-A test that needs the real public datasets, the pretrained LM or Chromium asks for its fixture (`datasets_dir`,
-`smollm2_dir`, `chromium`) or carries its marker (`datasets`, `lm`, `browser`); the fixture adds the marker. Where a
+A test that needs the real public datasets, the pretrained LM, Chromium or the English word list asks for its fixture
+(`datasets_dir`, `smollm2_dir`, `chromium`, `english_words`) or carries its marker (`datasets`, `lm`, `browser`,
+`dictionary`); the fixture adds the marker. Where a
 resource is missing, its tests skip with one line; under CI (`CI=true`) they fail instead, so CI proves them.
 """
 
@@ -47,11 +48,18 @@ def _browser_missing() -> str | None:
     return None
 
 
+def _dictionary_missing() -> str | None:
+    from whyrec.evaluate.shown import DICTIONARY
+
+    return None if DICTIONARY.is_file() else f"English word list not found at {DICTIONARY}: run `make setup` (wamerican)"
+
+
 # marker -> (the fixture that hands the resource to a test, why the resource is missing or None)
 RESOURCES: dict[str, tuple[str, Callable[[], str | None]]] = {
     "datasets": ("datasets_dir", _datasets_missing),
     "lm": ("smollm2_dir", _lm_missing),
     "browser": ("chromium", _browser_missing),
+    "dictionary": ("english_words", _dictionary_missing),
 }
 
 
@@ -95,6 +103,13 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def english_words() -> Path:
+    from whyrec.evaluate.shown import DICTIONARY
+
+    return DICTIONARY
 
 
 @pytest.fixture

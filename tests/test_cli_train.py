@@ -70,7 +70,9 @@ def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict
     assert human.returncode == 0 and known["items"][1]["item"] in human.stdout.splitlines()[2]
 
 
-def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(trained: tuple[Path, dict], cli: Run) -> None:
+def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(
+    trained: tuple[Path, dict], cli: Run, english_words: Path
+) -> None:
     out, payload = trained
     full = one_json(cli("evaluate", "--artifact", out, "--json"))
     assert full["ranking"] == payload["metrics"]["ranking"] and full["protocol"] == "full ranking"

@@ -82,10 +82,12 @@ def test_the_api_shows_the_fallback_instead(shop: tuple[Path, Path], tmp_path: P
             assert body["reasons_cached"] == 8
 
 
-def test_the_report_shows_no_lie(shop: tuple[Path, Path], cli, tmp_path: Path) -> None:
+def test_the_report_shows_no_lie(shop: tuple[Path, Path], cli, tmp_path: Path, english_words: Path) -> None:
     artifact, _ = shop
     report = tmp_path / "report.html"
     payload = one_json(cli("evaluate", "--artifact", artifact, "--report", report, "--samples", "2", "--json"))
     assert payload["latency"]["served_ms"]["n"] > 0
+    shown = payload["shown"]  # every lie replaced by the template fallback: none of the shown reasons is the liar's
+    assert shown["n"] > 0 and shown["lm_share"] == 0.0 and shown["grounded"] == 1.0
     text = report.read_text(encoding="utf-8")
     assert "(withheld)" in text and not any(lie in text for lie in LIES)

@@ -72,7 +72,7 @@ def test_shares_are_shares(rows: list[tuple[int, int, str]]) -> None:
     assert out["specific"] >= 1 / len(rows)
 
 
-def test_evaluate_json_prints_the_shown_block(tmp_path: Path, cli) -> None:
+def test_evaluate_json_prints_the_shown_block(tmp_path: Path, cli, english_words: Path) -> None:
     store, art = tmp_path / "shop.sqlite", tmp_path / "art"
     one_json(cli("ingest", "--format", "sample", "--store", store, "--json"))
     one_json(cli("train", "--store", store, "--recommender", "pop", "--reasoner", "template", "--out", art, "--json"))

@@ -148,7 +148,7 @@ def test_cli_explain_unknown_user_and_item(
 
 
 def test_cli_train_fits_and_scores_the_reasoner(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], english_words: Path
 ) -> None:
     from whyrec.data.sample import generate_sample
     from whyrec.data.store import Store
