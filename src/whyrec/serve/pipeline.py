@@ -22,6 +22,7 @@ import pandas as pd
 from whyrec.artifact import Artifact
 from whyrec.data.store import Store
 from whyrec.errors import NotFoundError
+from whyrec.recommendation import Answer
 from whyrec.serve import shoppers
 from whyrec.serve.live import LiveRanking
 from whyrec.serve.reasons import ServedReasons, ShopFacts
@@ -113,13 +114,7 @@ class Pipeline:
     def recommend(self, user: str, k: int) -> dict[str, Any]:
         """Top-k for a raw user id with checked reasons, evidence and attribution; unknown users get popular items, flagged."""
         with self._lock:
-            hidden = {self.live.item_ids.get(raw) for raw in self.feedback.dismissed(user)} - {-1}
-            arm = None
-            if self.experiment is not None:
-                from whyrec.serve.experiment import arm_of
-
-                arm = arm_of(user, self.experiment)
-            answer = self.reasons.answer(self.live, self._store, user, k, hidden, arm)
+            answer, arm = self._answer(user, k)
             feedback = self.feedback.of(user)
             entries = [{**r.to_json(), "feedback": feedback.get(r.item)} for r in answer.items]
             response = {
@@ -139,6 +134,21 @@ class Pipeline:
                     items = [e["item"] for e in entries]
                     response["experiment"]["request"] = log_exposure(self._store(), self.experiment, user, items, arm=arm)
             return response
+
+    def warm(self, user: str, k: int) -> Answer:
+        """Write the user's top-k reasons into the reason cache exactly as `recommend` would serve them (no exposure logged)."""
+        with self._lock:
+            return self._answer(user, k)[0]
+
+    def _answer(self, user: str, k: int) -> tuple[Answer, str | None]:
+        """The served answer (through the reason cache) and the user's A/B arm, if an experiment runs."""
+        hidden = {self.live.item_ids.get(raw) for raw in self.feedback.dismissed(user)} - {-1}
+        arm = None
+        if self.experiment is not None:
+            from whyrec.serve.experiment import arm_of
+
+            arm = arm_of(user, self.experiment)
+        return self.reasons.answer(self.live, self._store, user, k, hidden, arm), arm
 
     def profile(self, user: str) -> dict[str, Any]:
         """The user's interest profile; NotFoundError for a user with no events or reviews."""
