@@ -354,7 +354,8 @@ class TemplateReasoner(Reasoner):
     ) -> dict[str, str]:
         """The words a wording is filled with, from the item's and the user's evidence for `feature`."""
         form = self._form(request.item, feature)
-        noun = f"this {self.noun[request.item]}" if request.item in self.noun else "this one"
+        # a personal reason names no aspect but the one the user praises ("this gift card" is one)
+        noun = f"this {self.noun[request.item]}" if request.item in self.noun and mine is None else "this one"
         return {
             "f": form,
             "the_f": form if form[0].isupper() else f"the {form}",
