@@ -398,3 +398,15 @@ def test_aspect_scores_are_bounded_and_perfect_on_themselves(gold, other):
     for key in ("precision", "recall", "f1", "strict_precision", "strict_recall", "strict_f1", "sentiment_accuracy"):
         assert 0.0 <= s[key] <= 1.0
     assert s["strict_precision"] <= s["precision"] and s["strict_recall"] <= s["recall"]
+
+
+def test_occurrences_keep_the_written_form_and_say_when_casing_tells() -> None:
+    lexicon = AspectLexicon(frozenset({"movies", "biolage", "price"}))  # keys: "movy" (suffix-stripped), "biolage", "price"
+    found = lexicon.occurrences("Price is great. I love the Biolage range and the movies. GREAT PRICE AND MOVIES!")
+    assert found == [
+        ("price", "Price", False),  # first word of its sentence
+        ("biolage", "Biolage", True),
+        ("movy", "movies", True),
+        ("price", "PRICE", False),  # a sentence in capitals
+        ("movy", "MOVIES", False),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -40,8 +41,10 @@ def fitted_shop() -> tuple[Dataset, TemplateReasoner]:
 def test_personal_reason_cites_the_users_history(fitted_shop: tuple[Dataset, TemplateReasoner]) -> None:
     shop, model = fitted_shop
     [reason] = model.generate([ReasonRequest(0, 5)])  # user 0 reviewed items 0-4, all praising the battery
-    assert reason.evidence["kind"] == "personal"
-    assert reason.text.startswith(("You often praise", "You care about", "Reviewers rate"))
+    assert reason.evidence["kind"] == "personal" and reason.evidence["user_reviews"] == 5
+    assert reason.text.startswith(
+        ("You often praise", "You've praised the battery in five", "Your reviews keep", "You often call")
+    )
     mine = set(shop.reviews.loc[shop.reviews["user"] == 0, "item"])
     assert reason.evidence["history_items"] and set(reason.evidence["history_items"]) <= mine
     assert 0 < reason.score <= 1
@@ -59,8 +62,9 @@ def test_item_without_reviews_falls_back_to_category_then_brand() -> None:
     model = TemplateReasoner().fit(bigger)
     popular, unpopular, no_category = model.generate([ReasonRequest(0, 2), ReasonRequest(0, 8), ReasonRequest(0, 11)])
     assert popular.evidence["kind"] == "personal"
-    assert unpopular.text == "From Voltix." and unpopular.aspects == []  # unreviewed: not "popular" in its category
-    assert no_category.text == "From Voltix."
+    mine = "You've reviewed five items from Voltix."  # user 0 reviewed items 0-4
+    assert unpopular.text == f"From Voltix. {mine}" and unpopular.aspects == []  # unreviewed: not "popular" in its category
+    assert no_category.text == f"From Voltix. {mine}" and set(no_category.evidence["history_items"]) <= {0, 1, 2, 3, 4}
 
 
 def test_fast_enough_for_serving(fitted_shop: tuple[Dataset, TemplateReasoner]) -> None:
@@ -86,7 +90,7 @@ def test_real_reviews_give_grounded_personal_reasons(datasets_dir: Path) -> None
     have = item_aspect_sets(shop, model.lexicon, rows=split.train)
     assert all(set(r.aspects) <= have[r.item] for r in reasons)  # grounded by construction
     kinds = Counter(r.evidence["kind"] for r in reasons)
-    assert kinds["personal"] > 0 and kinds["item"] > kinds["personal"]
+    assert kinds["personal"] > 0 and kinds["history"] > 0 and kinds["item"] + kinds["history"] > kinds["personal"]
     assert len({r.text for r in reasons}) > 20
 
 
@@ -172,3 +176,116 @@ def test_cli_train_fits_and_scores_the_reasoner(
     main()
     human = capsys.readouterr().out
     assert f"rougeL_f {text['rougeL_f']:.4f}" in human and "grounding 1.0000" in human and f"({text['n']} test reviews)" in human
+
+
+# ---- what the wording may claim -------------------------------------------------------------------
+
+
+def _shop(reviews: list[tuple[int, int, str]], category: str = "Electronics > Chargers", brands: tuple[str, ...] = ()) -> Dataset:
+    """A shop from (user, item, review text) rows; every item in `category`, item i from brands[i] when given."""
+    frame = pd.DataFrame(
+        [
+            {"user": u, "item": i, "rating": 5.0, "text": t, "timestamp": 1_600_000_000 + 60 * k}
+            for k, (u, i, t) in enumerate(reviews)
+        ]
+    )
+    n_users, n_items = int(frame["user"].max()) + 1, int(frame["item"].max()) + 1
+    catalog = pd.DataFrame(
+        [{"item": i, "title": f"Item {i}", "category": category, "brand": brands[i] if brands else None, "price": 10.0,
+          "description": None} for i in range(n_items)]
+    )  # fmt: skip
+    return Dataset(
+        frame.assign(event="rating")[["user", "item", "timestamp", "event", "rating"]],
+        IdMap.from_raw(f"u{u}" for u in range(n_users)),
+        IdMap.from_raw(f"i{i}" for i in range(n_items)),
+        reviews=frame,
+        items=catalog,
+    )
+
+
+PLURAL = re.compile(r"\b(reviewers|shoppers)\b", re.IGNORECASE)
+OFTEN = re.compile(r"\b(often|usually|keep)\b", re.IGNORECASE)
+
+
+def test_plural_and_often_only_from_two_or_more_reviews() -> None:
+    rows = [
+        (0, 0, "The battery is great."),  # item 0: one review praises the battery
+        (1, 1, "The battery is great."), (2, 1, "Great battery."), (3, 1, "The battery is excellent."),  # item 1: three
+        (4, 2, "The battery is solid."), (4, 3, "I love the battery."),  # user 4 praises it twice
+        (5, 2, "Nice battery."),  # user 5 once
+        (6, 4, "The battery is great."), (7, 4, "Great battery!"),
+    ]  # fmt: skip
+    model = TemplateReasoner().fit(_shop(rows))
+    requests = [ReasonRequest(u, i) for u in range(8) for i in range(5)]
+    reasons = model.generate(requests)
+    for r in reasons:
+        item = model.items[r.item]["battery"].reviews
+        assert not (PLURAL.search(r.text) and item < 2), (r.text, item)
+        assert r.evidence["item_reviews"] == item
+        mine = model.users.get(r.user, {}).get("battery")
+        assert not (OFTEN.search(r.text) and (mine is None or mine.reviews < 2)), r.text
+    one = [r.text for r in reasons if r.item == 0]
+    assert one and all(re.search(r"\b(one reviewer|a reviewer)\b", t, re.IGNORECASE) for t in one)
+    assert any(PLURAL.search(r.text) for r in reasons if r.item == 1)
+    assert any(OFTEN.search(r.text) or "two of your reviews" in r.text for r in reasons if r.user == 4 and r.item in (0, 1, 4))
+
+
+def test_aspects_written_as_the_reviews_write_them() -> None:
+    """Plural aspects keep their plural: the lexicon's keys ("movy", "cooky", "lense") are never shown."""
+    texts = ("The movies are great.", "I love the cookies.", "The lenses are excellent.", "Great movies and cookies.")
+    rows = [(u, i, texts[(u + i) % 4]) for u in range(6) for i in range(4)]
+    model = TemplateReasoner().fit(_shop(rows, category="Gifts"))
+    assert {"movy", "cooky", "lense"} <= model.lexicon.features  # the keys are singularised by suffix
+    reasons = model.generate([ReasonRequest(u, i) for u in range(6) for i in range(4)])
+    words = {w.lower() for r in reasons for w in re.findall(r"[A-Za-z]+", r.text)}
+    assert not words & {"movy", "cooky", "lense"}
+    assert words & {"movies", "cookies", "lenses"}
+    assert any(" them " in r.text or r.text.endswith("them.") for r in reasons) or all("calling" not in r.text for r in reasons)
+
+
+def test_the_shops_category_is_never_praised() -> None:
+    """In a gift-card shop every review praises the gift card; reasons cite what else reviewers praise, or the card itself."""
+    texts = (
+        "The gift card is great and the food is delicious.",
+        "Great gift card.",
+        "I love the gift card, the design is lovely.",
+    )
+    rows = [(u, i, texts[(u + i) % 3]) for u in range(6) for i in range(4)]
+    model = TemplateReasoner().fit(_shop(rows, category="Gift Cards", brands=("Applebee's", "Starbucks", "Olive", "Subway")))
+    assert "gift card" in model.lexicon.features
+    reasons = model.generate([ReasonRequest(u, i) for u in range(6) for i in range(4)])
+    for r in reasons:
+        assert r.evidence["kind"] == "product" or r.evidence["item_aspects"] != ["gift card"], r.text
+        assert not re.search(r"praise the gift card|gift card of this|one's gift card", r.text, re.IGNORECASE), r.text
+    assert {r.evidence["item_aspects"][0] for r in reasons if r.evidence["item_aspects"]} <= {"food", "design", "gift card"}
+
+
+def test_one_shoppers_list_has_distinct_reasons() -> None:
+    """A shopper who praises the price, ten items whose reviewers praise theirs: ten different sentences."""
+    opinions = ("great", "good", "low", "fair", "nice")
+    rows = [(0, i, f"The price is {opinions[i % 5]}.") for i in range(3)]  # the shopper, on items 0-2
+    rows += [(u, i, f"The price is {opinions[(u * i) % 5]}.") for u in range(1, 8) for i in range(3, 13) if (u + i) % 3]
+    model = TemplateReasoner().fit(_shop(rows))
+    texts = [r.text for r in model.generate([ReasonRequest(0, i) for i in range(3, 13)])]
+    assert len(set(texts)) == len(texts), texts
+
+
+def test_real_reviews_support_every_claim(datasets_dir: Path) -> None:
+    """Gift Cards: no plural claim from one review, no "often" from one, no gift card praised, no suffix-stripped word."""
+    folder = datasets_dir / "amazon2018-gift-cards"
+    shop = load("amazon", [folder / "Gift_Cards_5.json.gz"], meta=[folder / "meta_Gift_Cards.json.gz"], on_error="skip").dataset
+    split = ratio(shop, seed=42, table="reviews")
+    model = TemplateReasoner().fit(shop, split)
+    test = shop.reviews.iloc[split.test]
+    requests = [ReasonRequest(int(u), int(i)) for u, i in test[["user", "item"]].itertuples(index=False)]
+    reasons = model.generate(requests)
+    for r in reasons:
+        feature = (r.evidence["item_aspects"] or [None])[0]
+        if feature is None:
+            continue
+        stats = model.items.get(r.item, {}).get(feature)
+        assert not (PLURAL.search(r.text.split("—")[0]) and (stats is None or stats.reviews < 2)), r.text
+        assert not (OFTEN.search(r.text) and r.evidence["user_reviews"] < 2), r.text
+        assert feature not in ("gift card", "card", "amazon gift card") or r.evidence["kind"] == "product", r.text
+        assert "movy" not in r.text and "Starbuck " not in r.text and "starbuck " not in r.text
+    assert len({r.text for r in reasons}) > 0.5 * len(reasons)

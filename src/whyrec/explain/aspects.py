@@ -604,6 +604,22 @@ class AspectLexicon:
         words = [t.low for t in _tokens(text)]
         return list(dict.fromkeys(feature for _, feature in self._scan(words)))
 
+    def occurrences(self, text: str) -> list[tuple[str, str, bool]]:
+        """(feature, its words as written, whether their casing is telling) for each lexicon feature in `text`.
+
+        Casing is telling inside a sentence (not its first word) that is not written in capitals or
+        title case: there "Biolage" is a name, where "Price is great" or "GREAT PRICE" says nothing.
+        """
+        found = []
+        for sentence in split_sentences(text):
+            written = _TOKEN.findall(sentence.replace("’", "'"))
+            tokens = [_Token(w.lower(), w[0].isupper()) for w in written]
+            letters = [t for t in tokens if t.low[0].isalpha()]
+            plain = sum(t.capital for t in letters) <= len(letters) / 2
+            for i, feature in self._scan([t.low for t in tokens]):
+                found.append((feature, " ".join(written[i : i + feature.count(" ") + 1]), plain and i > 0))
+        return found
+
     def save(self, path: str | Path) -> Path:
         """Write the lexicon as JSON: format version, min_count and feature -> review count."""
         p = Path(path)
