@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -289,3 +290,30 @@ def test_real_reviews_support_every_claim(datasets_dir: Path) -> None:
         assert feature not in ("gift card", "card", "amazon gift card") or r.evidence["kind"] == "product", r.text
         assert "movy" not in r.text and "Starbuck " not in r.text and "starbuck " not in r.text
     assert len({r.text for r in reasons}) > 0.5 * len(reasons)
+
+
+def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
+    """Item 2 has no review and no catalog: the reason says who else looked at it, with counts the events bear out."""
+    reviews = pd.DataFrame(
+        [
+            {"user": u, "item": i, "rating": 5.0, "text": "The battery is great.", "timestamp": 10 * u + i}
+            for u, i in [(0, 0), (1, 0), (2, 1)]
+        ]
+    )
+    views = [(0, 0), (1, 0), (2, 1), (1, 2), (2, 2), (3, 2), (4, 3)]  # shoppers 1 and 2 share items with 0 and 3
+    inter = pd.DataFrame(
+        [{"user": u, "item": i, "timestamp": 100 + k, "event": "view", "rating": np.nan} for k, (u, i) in enumerate(views)]
+    )
+    shop = Dataset(
+        interactions=pd.concat([reviews.assign(event="rating")[inter.columns], inter], ignore_index=True),
+        user_ids=IdMap.from_raw(f"u{u}" for u in range(5)),
+        item_ids=IdMap.from_raw(f"i{i}" for i in range(4)),
+        reviews=reviews,
+    )
+    model = TemplateReasoner().fit(shop)
+    one, two, none = model.generate([ReasonRequest(0, 2), ReasonRequest(3, 2), ReasonRequest(4, 2)])
+    assert one.text == "A shopper who looked at an item you looked at also looked at this one."  # shopper 1, via item 0
+    assert one.evidence["kind"] == "co-viewed" and one.aspects == []
+    assert (two.text, none.text) == ("Picked for you.", "Picked for you.")  # 3 and 4 share nothing with its viewers
+    model.forget_user(1)
+    assert model.generate([ReasonRequest(0, 2)])[0].text == "Picked for you."  # the link was shopper 1's events

@@ -114,6 +114,15 @@ def _ranked_praised(stats: dict[str, _AspectStats]) -> list[str]:
     return sorted(good, key=lambda f: (-stats[f].net, -stats[f].positive, f))
 
 
+def _histories(seen_by: dict[int, list[int]]) -> dict[int, list[int]]:
+    """user -> items, from item -> users."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for item, users in seen_by.items():
+        for user in users:
+            out[user].append(item)
+    return dict(out)
+
+
 def _count(n: int) -> str:
     """A count in words ("two"), "many" from ten on: counts of reviews, never shown as figures."""
     return _COUNTS[n] if n < len(_COUNTS) else "many"
@@ -155,7 +164,7 @@ class TemplateReasoner(Reasoner):
     name = "template"
     config_class = TemplateConfig
     config: TemplateConfig
-    format_version = 2
+    format_version = 3
     json_parts = ("profiles.json",)
 
     def __init__(self, config: TemplateConfig | None = None) -> None:
@@ -171,6 +180,8 @@ class TemplateReasoner(Reasoner):
         self.path: dict[int, str] = {}  # item -> category path
         self.popular: set[int] = set()  # items reviewed at least as often as their category's median
         self.brand: dict[int, str] = {}
+        self.seen_by: dict[int, list[int]] = {}  # item -> users with an event on it (the shop's interactions)
+        self._history: dict[int, list[int]] = {}  # user -> items they had an event on (derived from seen_by)
         self._clashes: dict[str, bool] = {}  # template -> its fixed words name a lexicon aspect (derived, not saved)
 
     # ---- fitting ---------------------------------------------------------------------------
@@ -206,6 +217,12 @@ class TemplateReasoner(Reasoner):
                 occurrences[sentence] = self.lexicon.occurrences(sentence)
             written[item][feature].update((w, telling) for f, w, telling in occurrences[sentence] if f == feature)
         self.users, self.items, self.reviewed = dict(users), dict(items), dict(reviewed)
+        pairs = reviews.dataset.interactions[["user", "item"]].drop_duplicates()
+        seen_by: dict[int, list[int]] = defaultdict(list)
+        for user, item in zip(pairs["user"].to_numpy(), pairs["item"].to_numpy(), strict=True):
+            seen_by[int(item)].append(int(user))
+        self.seen_by = dict(seen_by)
+        self._history = _histories(self.seen_by)
         self.catalog = {i: sorted(f) for i, f in reviews.catalog.items()} if self.config.use_catalog else {}
         self._fit_catalog(reviews, written)
 
@@ -440,10 +457,27 @@ class TemplateReasoner(Reasoner):
         elif brand:
             text, kind = f"From {brand}.", "brand"
         else:
-            text, kind = "Picked for you.", "none"
-        tail, alike = self._alike(request)
+            text, kind = self._co_viewed(request)
+        tail, alike = ("", []) if kind == "co-viewed" else self._alike(request)
         evidence = {"item_aspects": [], "history_items": alike, "kind": kind}
         return Reason(request.user, request.item, f"{text}{tail}", self.lexicon.mentions(f"{text}{tail}"), evidence, 0.0)
+
+    def _co_viewed(self, request: ReasonRequest) -> tuple[str, str]:
+        """A true co-occurrence line ("Two shoppers who looked at an item you looked at also looked at this one."), else a plain one.
+
+        Any event (view, cart, purchase, rating) counts as looking at an item, so the claim holds for every kind.
+        """
+        mine = [j for j in self._history.get(request.user, []) if j != request.item] if request.user >= 0 else []
+        here = set(self.seen_by.get(request.item, ())) - {request.user}
+        shared = [j for j in mine if here & set(self.seen_by.get(j, ()))]
+        if not shared:
+            return "Picked for you.", "none"
+        n = len(set().union(*(here & set(self.seen_by[j]) for j in shared)))  # shoppers behind the link
+        if n == 1:  # one shopper behind every shared item: the count of items is theirs
+            what = "an item" if len(shared) == 1 else f"{_count(len(shared))} items"
+            return f"A shopper who looked at {what} you looked at also looked at this one.", "co-viewed"
+        what = "an item" if len(shared) == 1 else "items"
+        return f"{_count(n).capitalize()} shoppers who looked at {what} you looked at also looked at this one.", "co-viewed"
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
         """The sentence " You've reviewed two items from Voltix." (else in its category), and those items; ("", []) without any."""
@@ -465,6 +499,8 @@ class TemplateReasoner(Reasoner):
         """Drop the user's aspect profile and review list. Item counts and the lexicon keep their reviews until refitted."""
         self.users.pop(user, None)
         self.reviewed.pop(user, None)
+        for item in self._history.pop(user, []):
+            self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
         return True
 
     def item_aspects(self) -> dict[int, list[str]]:
@@ -486,6 +522,7 @@ class TemplateReasoner(Reasoner):
             "path": {str(i): c for i, c in self.path.items()},
             "popular": sorted(self.popular),
             "brand": {str(i): b for i, b in self.brand.items()},
+            "seen_by": {str(i): u for i, u in self.seen_by.items()},
         }
         return {"profiles.json": profiles}
 
@@ -502,3 +539,5 @@ class TemplateReasoner(Reasoner):
         self.path = {int(i): c for i, c in profiles["path"].items()}
         self.popular = {int(i) for i in profiles["popular"]}
         self.brand = {int(i): b for i, b in profiles["brand"].items()}
+        self.seen_by = {int(i): [int(u) for u in users] for i, users in profiles["seen_by"].items()}
+        self._history = _histories(self.seen_by)
