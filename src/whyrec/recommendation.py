@@ -48,17 +48,23 @@ class ReasonCache(Protocol):
 
 @dataclass(frozen=True)
 class RecordedFacts:
-    """An artifact on its own: aspects from the reasoner's record of each item, no catalog."""
+    """An artifact outside the server: aspects from the reasoner's record of each item, and the store's
+    catalog rows when one was read (None: no catalog known, so answers show ids and back no price)."""
 
     item_ids: IdMap
     recorded: Mapping[int, Sequence[str]]
     lexicon: AspectLexicon | None = None
+    rows: Mapping[int, Mapping[str, Any]] | None = None  # dense item id -> catalog row
 
     @classmethod
-    def of(cls, reasoner: Reasoner | None, item_ids: IdMap) -> RecordedFacts:
+    def of(
+        cls, reasoner: Reasoner | None, item_ids: IdMap, catalog: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> RecordedFacts:
+        """`catalog` maps raw item ids to catalog rows (`Store.catalog()`); items the artifact lacks are left out."""
+        rows = None if catalog is None else {i: row for raw, row in catalog.items() if (i := item_ids.get(raw)) >= 0}
         if reasoner is None:
-            return cls(item_ids, {})
-        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon)
+            return cls(item_ids, {}, rows=rows)
+        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon, rows)
 
     def raw(self, item: int) -> str:
         return self.item_ids.raw[item]
@@ -67,7 +73,7 @@ class RecordedFacts:
         return self.recorded.get(item, ())
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
-        return None
+        return None if self.rows is None else self.rows.get(item, {})
 
 
 @dataclass(frozen=True)
