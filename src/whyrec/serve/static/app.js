@@ -102,7 +102,7 @@ function evidenceList(ul, rec, evId) {
   };
   for (const a of ev.item_aspects || []) {
     const name = typeof a === "string" ? a : a.feature;
-    add(`This item's ${name}: reviewers and its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
+    add(`This item's ${name}: its reviews or its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
   }
   const cited = new Set();
   for (const h of ev.history_items || []) {
