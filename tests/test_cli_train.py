@@ -64,10 +64,17 @@ def test_recommend_prints_one_json_object_with_raw_ids(trained: tuple[Path, dict
     assert known["user"] == "U00007" and known["fallback"] is False
     assert len(known["items"]) == 4 and all(e["item"].startswith("SKU") for e in known["items"])
     assert set(known["items"][0]) >= {"item", "score", "reason", "evidence"}
+    # titles and categories come from the artifact's training store, in JSON and beside the ids for people
+    assert all(e["title"] and e["category"] for e in known["items"]) and known["notes"] == []
     stranger = one_json(cli("recommend", "--artifact", out, "--user", "someone new", "--json"))
-    assert stranger["fallback"] is True and len(stranger["items"]) == 10
+    assert stranger["fallback"] is True and len(stranger["items"]) == 10 and "unknown user" in stranger["notes"][0]
     human = cli("recommend", "--artifact", out, "--user", "U00007", "-k", "2")
-    assert human.returncode == 0 and known["items"][1]["item"] in human.stdout.splitlines()[2]
+    second = known["items"][1]
+    assert human.returncode == 0 and human.stderr == ""
+    assert f"2. {second['item']}  {second['title']}  {second['category']}" in human.stdout
+    unknown = cli("recommend", "--artifact", out, "--user", "U0OO07", "-k", "100000")
+    assert unknown.returncode == 0 and "whyrec: note: unknown user 'U0OO07'" in unknown.stderr
+    assert "whyrec: note: k capped at 300" in unknown.stderr
 
 
 def test_evaluate_reproduces_the_training_metrics_and_names_sampled_runs(

@@ -32,6 +32,8 @@ from whyrec.recommend.registry import get_recommender_class
 from whyrec.training import EpochHook
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from whyrec.explain.base import Reasoner
     from whyrec.recommendation import Answer
 
@@ -147,16 +149,19 @@ class Artifact:
         return self._serving
 
     # ---- serving -------------------------------------------------------------------------------
-    def recommend(self, user: str, k: int = 10, items: list[str] | None = None) -> Answer:
+    def recommend(
+        self, user: str, k: int = 10, items: list[str] | None = None, catalog: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> Answer:
         """Top-k for a raw user id (or, with `items`, those raw items) through the one served path.
 
         Unknown users get popular items. Reasons are checked against the reasoner's own record of each
-        item (the artifact keeps no reviews or catalog, so no stated price is backed); a reason that
-        fails is withheld with its flags, since an artifact on its own has no fallback reasoner.
+        item and `catalog` (raw id -> row, e.g. `Store.catalog()`; without it answers carry ids only and
+        no stated price is backed); a reason that fails is withheld with its flags, since an artifact on
+        its own has no fallback reasoner.
         """
         from whyrec.recommendation import Reasons, RecordedFacts, recommend
 
-        facts = RecordedFacts.of(self.reasoner, self.item_ids)
+        facts = RecordedFacts.of(self.reasoner, self.item_ids, catalog)
         reasons = None if self.reasoner is None else Reasons(self.reasoner, facts, known_users=len(self.user_ids))
         dense = None if items is None else [self.item_ids.get(i) for i in items]
         return recommend(self.serving_recommender(), self.user_ids.get(user), k, facts, reasons=reasons, items=dense)

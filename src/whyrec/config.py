@@ -16,8 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from whyrec.errors import ConfigError
-from whyrec.explain.registry import REASONERS, get_reasoner_class
-from whyrec.recommend.registry import RECOMMENDERS, get_recommender_class
+from whyrec.explain.registry import DEFAULT_REASONER, REASONERS, get_reasoner_class
+from whyrec.recommend.registry import DEFAULT_RECOMMENDER, RECOMMENDERS, get_recommender_class
 
 if TYPE_CHECKING:
     from whyrec.explain.base import ReasonerConfig
@@ -95,8 +95,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 42  # seeds splits, model init and sampling
-    recommender: RecommenderName = "sasrec"  # a name in whyrec.recommend.registry.RECOMMENDERS
-    reasoner: ReasonerName = "template"  # a name in whyrec.explain.registry.REASONERS; "" = none
+    recommender: RecommenderName = DEFAULT_RECOMMENDER  # a name in whyrec.recommend.registry.RECOMMENDERS
+    reasoner: ReasonerName = DEFAULT_REASONER  # a name in whyrec.explain.registry.REASONERS; "" = none
     split_protocol: Literal["leave-last-out", "temporal", "ratio"] = "leave-last-out"  # used when no --split is given
     models: dict[
         str, dict[str, Any]

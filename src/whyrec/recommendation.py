@@ -48,17 +48,23 @@ class ReasonCache(Protocol):
 
 @dataclass(frozen=True)
 class RecordedFacts:
-    """An artifact on its own: aspects from the reasoner's record of each item, no catalog."""
+    """An artifact outside the server: aspects from the reasoner's record of each item, and the store's
+    catalog rows when one was read (None: no catalog known, so answers show ids and back no price)."""
 
     item_ids: IdMap
     recorded: Mapping[int, Sequence[str]]
     lexicon: AspectLexicon | None = None
+    rows: Mapping[int, Mapping[str, Any]] | None = None  # dense item id -> catalog row
 
     @classmethod
-    def of(cls, reasoner: Reasoner | None, item_ids: IdMap) -> RecordedFacts:
+    def of(
+        cls, reasoner: Reasoner | None, item_ids: IdMap, catalog: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> RecordedFacts:
+        """`catalog` maps raw item ids to catalog rows (`Store.catalog()`); items the artifact lacks are left out."""
+        rows = None if catalog is None else {i: row for raw, row in catalog.items() if (i := item_ids.get(raw)) >= 0}
         if reasoner is None:
-            return cls(item_ids, {})
-        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon)
+            return cls(item_ids, {}, rows=rows)
+        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon, rows)
 
     def raw(self, item: int) -> str:
         return self.item_ids.raw[item]
@@ -67,7 +73,7 @@ class RecordedFacts:
         return self.recorded.get(item, ())
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
-        return None
+        return None if self.rows is None else self.rows.get(item, {})
 
 
 @dataclass(frozen=True)
@@ -192,8 +198,11 @@ def _payloads(
 def _reason_json(reason: Reason, facts: ItemFacts) -> dict[str, Any]:
     evidence = dict(reason.evidence)
     generated_by = evidence.pop("generated_by", None)
-    if "history_items" in evidence:  # dense ids are internal: show raw ids and titles
-        evidence["history_items"] = [_titled(facts, int(h)) for h in evidence["history_items"]]
+    if "history_items" in evidence:  # dense ids are internal: raw ids, titles, and which of the reason's aspects each has
+        evidence["history_items"] = [
+            {**_titled(facts, int(h)), "aspects": _shared(reason.aspects, facts.aspects(int(h)))}
+            for h in evidence["history_items"]
+        ]
     return {
         "text": reason.text,
         "reasoner": generated_by,
@@ -226,12 +235,22 @@ def _titled(facts: ItemFacts, item: int) -> dict[str, Any]:
     return {"item": facts.raw(item), "title": (facts.catalog(item) or {}).get("title")}
 
 
+def _shared(wanted: Sequence[str], has: Collection[str]) -> list[str]:
+    """The aspects of `wanted` (in its order) that `has` holds too."""
+    held = set(has)
+    return [a for a in wanted if a in held]
+
+
 def _no_attribution() -> dict[str, Any]:
     return {"method": "none", "items": [], "aspects": []}
 
 
 def attribution(model: Recommender, user: int, items: Sequence[int], facts: ItemFacts) -> list[dict[str, Any]]:
-    """ "Because you bought ...": the history items the recommender itself credits, and the aspects they share."""
+    """ "Because you bought ...": the history items the recommender itself credits, and the aspects they share.
+
+    Each credited item names only the shared aspects it has itself (and is credited positively for), so a
+    page can say "A, which shares its fit" without implying B shares it too; `aspects` sums those credits.
+    """
     from whyrec.recommend.attribution import aspect_credit, attribute
 
     if not 0 <= user < model.n_users:
@@ -240,10 +259,14 @@ def attribution(model: Recommender, user: int, items: Sequence[int], facts: Item
     for item, found in zip(items, attribute(model, user, list(items), top=ATTRIBUTION_TOP), strict=True):
         history = [(int(h), w) for h, w in found.history]
         shared = aspect_credit(history, {h: facts.aspects(h) for h, _ in history}, facts.aspects(int(item)))
+        names = [a for a, _ in shared]
         out.append(
             {
                 "method": found.method,
-                "items": [{**_titled(facts, h), "weight": round(w, 6)} for h, w in history],
+                "items": [
+                    {**_titled(facts, h), "weight": round(w, 6), "aspects": _shared(names, facts.aspects(h)) if w > 0 else []}
+                    for h, w in history
+                ],
                 "aspects": [{"aspect": a, "weight": round(w, 6)} for a, w in shared],
             }
         )

@@ -220,7 +220,8 @@ def test_sample_reasons_are_what_the_user_is_recommended(report: tuple[Path, dic
     assert len(page.users) == 3
     shown = one_json(cli("recommend", "--artifact", artifact, "--user", page.users[0], "-k", "10", "--json"))
     table = next(t for t in page.tables if t[0][:4] == ["#", "item", "score", "reason"])  # the first user's card
-    assert [row[1] for row in table[1:]] == [e["item"] for e in shown["items"]]
+    # each item by id with its title and category from the training store, so the list can be judged by eye
+    assert [row[1] for row in table[1:]] == [e["item"] + e["title"] + e["category"] for e in shown["items"]]
     assert [row[3] for row in table[1:]] == [e["reason"] for e in shown["items"]]
     cited = {h["item"] for e in shown["items"] for h in e["evidence"].get("history_items", [])}
     assert all(h in "".join(page.text) for h in cited)  # the history items a reason rests on are listed

@@ -1,4 +1,4 @@
-"""One trained sample shop and one real `whyrec serve` process for the serve tests (started once per session)."""
+"""One trained sample shop and one real `whyrec serve --page-writes` process for the serve tests (started once per session)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,6 @@ def shop_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def server(shop_files: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     artifact, store = shop_files
-    running = start_server(artifact, store, tmp_path_factory.mktemp("log") / "server.log", API_KEY)
+    running = start_server(artifact, store, tmp_path_factory.mktemp("log") / "server.log", API_KEY, "--page-writes")
     yield running
     stop(running)

@@ -236,6 +236,36 @@ def test_feedback_is_stored_and_dismissed_items_leave_the_list(server: Server) -
     assert sorted(rows) == sorted([(before[0], "dismiss"), (before[1], "like")])
 
 
+def test_clear_undoes_a_like_or_a_dismiss(server: Server) -> None:
+    with server.client() as c:
+        before = items_of(c.get("/v1/users/U00071/recommendations", params={"k": 5}).json())
+        for kind in ("dismiss", "like"):
+            c.post("/v1/feedback", json={"user": "U00071", "item": before[0], "kind": kind}).raise_for_status()
+        c.post("/v1/feedback", json={"user": "U00071", "item": before[1], "kind": "dismiss"}).raise_for_status()
+        assert before[1] not in items_of(c.get("/v1/users/U00071/recommendations", params={"k": 5}).json())
+        for item in before[:2]:
+            c.post("/v1/feedback", json={"user": "U00071", "item": item, "kind": "clear"}).raise_for_status()
+        after = c.get("/v1/users/U00071/recommendations", params={"k": 5}).json()
+    assert items_of(after) == before, "both are back where they were"
+    assert all(e["feedback"] is None for e in after["items"])
+
+
+def test_the_page_token_is_for_a_local_page_and_for_feedback_only(server: Server) -> None:
+    token_re = re.compile(r'<meta name="whyrec-page-token" content="([^"]+)">')
+    local = httpx.get(server.url + "/app")
+    assert local.headers["cache-control"] == "no-store"
+    [token] = token_re.findall(local.text)
+    # A page reached by another name (a LAN address, or a DNS-rebinding site resolving to 127.0.0.1) gets none.
+    assert not token_re.search(httpx.get(server.url + "/app", headers={"Host": "shop.example:8000"}).text)
+    with server.client(token) as c:
+        c.post("/v1/feedback", json={"user": "U00072", "item": "SKU00001", "kind": "like"}).raise_for_status()
+        event = {"events": [{"user": "U00072", "item": "SKU00001", "event": "view"}]}
+        assert_problem(c.post("/v1/events", json=event), 401)
+        assert_problem(c.delete("/v1/users/U00072"), 401)
+        assert_problem(c.put("/v1/items/SKU00001", json={"title": "x"}), 401)
+    assert httpx.get(server.url + "/favicon.ico").headers["content-type"].startswith("image/svg+xml")
+
+
 def test_concurrent_posts_store_every_event_exactly_once(server: Server) -> None:
     threads, posts, per_post = 12, 10, 5
     errors: list[str] = []

@@ -52,4 +52,10 @@ def test_api_attribution_is_the_models_occlusion(shop_files: tuple[Path, Path], 
             for aspect, weight in got_credit.items():
                 assert weight == pytest.approx(expected_credit[aspect], abs=1e-5)
             shared_any |= bool(got_credit)
+            # One story: each credited item names only the shared aspects it has, and together they are the summary.
+            for a in entry["attribution"]["items"]:
+                assert set(a["aspects"]) <= target & set(aspects.get(a["item"], {}))
+            assert {x for a in entry["attribution"]["items"] for x in a["aspects"]} == set(got_credit)
+            for h in entry["evidence"].get("history_items", []):
+                assert set(h["aspects"]) <= set(entry["aspects"]) & set(aspects.get(h["item"], {}))
         assert shared_any  # the sample shop's items share aspects (weight, battery, ...), so some credit must show

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
+from typing import Any
 
 from whyrec.cli.common import app
 from whyrec.errors import WhyrecError
@@ -20,7 +21,7 @@ for _stage in ("data", "train", "recommend", "evaluate", "serve", "reasons", "ab
 def main() -> None:
     """Entry point: run the app, turning whyrec errors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=False, prog_name="whyrec")
     except WhyrecError as exc:
         sys.stderr.write(f"whyrec: error: {exc}\n")
         sys.exit(exc.exit_code)
@@ -30,9 +31,21 @@ def main() -> None:
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         if isinstance(exc, click.ClickException):
-            exc.show()
+            sys.stderr.write(_click_error(exc) + "\n")
             sys.exit(2)
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(1)
         sys.stderr.write(f"whyrec: internal error: {type(exc).__name__}: {exc}\n")
         sys.exit(1)
+
+
+def _click_error(exc: Any) -> str:
+    """Click's own errors (usage, bad values) in whyrec's one-line style, naming the help to read."""
+    import click
+
+    message = exc.format_message()
+    if isinstance(exc, click.UsageError) and "Did you mean" in exc.message:
+        message = exc.message  # typer already added the suggestion that click's format_message adds again
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"whyrec: error: {message}{where}"

@@ -11,12 +11,34 @@ import typer
 app = typer.Typer(help="whyrec: recommendations that say why.", no_args_is_help=True, add_completion=False)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from whyrec import __version__
+
+        typer.echo(f"whyrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """whyrec: recommendations that say why."""
+
+
 def emit(payload: dict[str, Any], as_json: bool, human: str) -> None:
     """Exactly one JSON object on stdout with --json; a human summary otherwise."""
     if as_json:
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
     else:
         typer.echo(human)
+
+
+def note(text: str) -> None:
+    """A notice for people on stderr (`whyrec: note: ...`); --json runs carry it in the payload instead."""
+    typer.echo(f"whyrec: note: {text}", err=True)
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout (progress goes to stderr).")]

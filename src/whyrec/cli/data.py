@@ -19,7 +19,8 @@ def ingest(
     fmt: Annotated[str, typer.Option("--format", help="amazon|movielens|p5|xrec|peter|table|sample")],
     store: Annotated[Path, typer.Option("--store", help="SQLite store to add to; created if missing.")],
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Input files (none with --format sample).", show_default=False)
+        list[Path] | None,
+        typer.Argument(help="Input files or folders (none with --format sample).", show_default=False, metavar="[PATHS]..."),
     ] = None,
     meta: Annotated[list[Path] | None, typer.Option("--meta", help="Item metadata file (repeatable).")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="Column mapping TOML for --format table.")] = None,
@@ -42,7 +43,11 @@ def ingest(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Load files (or the bundled sample shop) into the store; re-ingesting the same rows adds nothing."""
+    """Load files (or the bundled sample shop) into the store; re-ingesting the same rows adds nothing.
+
+    PATHS are the input files or folders (none with --format sample). A folder stands for the files in it;
+    with --format amazon, files named meta_* there are read as item metadata (titles, categories, prices).
+    """
     from whyrec.data.store import Store
     from whyrec.errors import ConfigError, DataError
     from whyrec.progress import progress

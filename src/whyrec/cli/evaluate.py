@@ -92,7 +92,8 @@ def evaluate(
 
         with progress(quiet=as_json) as bar:
             task = bar.add_task("timing recommendations and reasons", total=None)
-            data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples)
+            catalog = _catalog(shop_path)
+            data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples, catalog=catalog)
             data.shown = payload.get("shown", {})
             bar.update(task, completed=1, total=1, description="drawing the report")
             write_report(report, data)
@@ -100,6 +101,16 @@ def evaluate(
         payload["report"] = str(report)
         human += f"\nreport -> {report}"
     emit(payload, as_json, human)
+
+
+def _catalog(store: Path | None) -> dict[str, Any] | None:
+    """The store's catalog for the report's titles; None when there is no store to read."""
+    from whyrec.data.store import Store
+
+    if store is None or not store.exists():
+        return None
+    with Store(store, create=False) as db:
+        return db.catalog()
 
 
 def _shown(loaded: Any, store: Path, users: int, quiet: bool) -> dict[str, Any]:

@@ -7,28 +7,68 @@ from typing import Annotated, Any
 
 import typer
 
-from whyrec.cli.common import JsonFlag, app, emit
+from whyrec.cli.common import JsonFlag, app, emit, note
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store", help="Store whose catalog gives titles, categories and prices [default: the artifact's training store]."
+    ),
+]
+
+
+def read_catalog(loaded: Any, store: Path | None, notes: list[str]) -> dict[str, Any] | None:
+    """The catalog of `store`, else of the artifact's training store when it is still there; None (and a note) otherwise.
+
+    Read from the store rather than saved in the artifact, so titles and prices are the shop's current
+    ones, as the server shows them.
+    """
+    from whyrec.data.store import Store
+    from whyrec.errors import DataError
+
+    path = store if store is not None else Path(loaded.store) if loaded.store else None
+    if store is not None and not store.exists():
+        raise DataError("store not found", file=store)
+    if path is None or not path.exists():
+        notes.append(f"no catalog: the training store {loaded.store!r} is not there, so items show ids only (pass --store)")
+        return None
+    with Store(path, create=False) as db:
+        return db.catalog()
+
+
+def item_line(rank: int, r: Any) -> str:
+    """One recommended item for people: id, title, category and price where the catalog has them, then the reason."""
+    about = "  ".join(x for x in (r.title, r.category, None if r.price is None else f"${r.price:.2f}") if x)
+    return f"{rank:>3}. {r.item}" + (f"  {about}" if about else "") + (f"\n       {r.reason}" if r.reason else "")
 
 
 @app.command()
 def recommend(
     artifact: Annotated[Path, typer.Option("--artifact", help="Artifact folder from `whyrec train`.")],
-    user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets popular items.")],
-    k: Annotated[int, typer.Option("-k", help="How many items.")] = 10,
+    user: Annotated[str, typer.Option("--user", help="Raw user id; an unknown one gets popular items (said on stderr).")],
+    k: Annotated[int, typer.Option("-k", help="How many items (at most the items the user has not had yet).")] = 10,
+    store: StoreOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Top-k items for one user, with reasons when the artifact has a reasoner."""
+    """Top-k items for one user with titles, and reasons when the artifact has a reasoner."""
     from whyrec.artifact import Artifact
     from whyrec.errors import ConfigError
 
     if k < 1:
         raise ConfigError(f"-k: must be at least 1, got {k}")
-    answer = Artifact.load(artifact).recommend(user, k=k)
-    payload = {"user": user, "fallback": answer.fallback, "items": [r.to_json() for r in answer.items]}
-    lines = [f"{user}" + (" (unknown user: popular items)" if answer.fallback else "")]
-    for rank, r in enumerate(answer.items, start=1):
-        lines.append(f"{rank:>3}. {r.item}  {r.score:.4f}" + (f"  {r.reason}" if r.reason else ""))
-    emit(payload, as_json, "\n".join(lines))
+    loaded = Artifact.load(artifact)
+    notes: list[str] = []
+    answer = loaded.recommend(user, k=k, catalog=read_catalog(loaded, store, notes))
+    if answer.fallback:
+        notes.append(f"unknown user {user!r}: showing popular items (check the id: `whyrec stats` counts the store's users)")
+    if len(answer.items) < k:
+        notes.append(
+            f"k capped at {len(answer.items)}: the model has {len(loaded.item_ids)} items, less those the user already had"
+        )
+    payload = {"user": user, "fallback": answer.fallback, "k": k, "notes": notes, "items": [r.to_json() for r in answer.items]}
+    for line in notes if not as_json else ():
+        note(line)
+    emit(payload, as_json, "\n".join([user, *(item_line(rank, r) for rank, r in enumerate(answer.items, start=1))]))
 
 
 @app.command()
@@ -45,7 +85,10 @@ def explain(
     ] = None,
     store: Annotated[
         Path | None,
-        typer.Option("--store", help="With --plot: the store the profile is read from [default: the artifact's training store]."),
+        typer.Option(
+            "--store",
+            help="Store whose catalog gives the item's title (and, with --plot, the profile) [default: the artifact's training store].",
+        ),
     ] = None,
     k: Annotated[int, typer.Option("-k", help="With --plot: recommendations in the heatmap.")] = 10,
     as_json: JsonFlag = False,
@@ -63,7 +106,9 @@ def explain(
     payload: dict[str, Any] = {"user": user}
     lines: list[str] = []
     if item is not None:
-        payload, lines = _explain_item(artifact, user, item)
+        payload, lines = _explain_item(artifact, user, item, store)
+        for line in payload["notes"] if not as_json else ():
+            note(line)
     if plot is not None:
         payload["plot"] = _plot_explanation(artifact, user, plot, store, k)
         drawn = payload["plot"]
@@ -73,7 +118,7 @@ def explain(
     emit(payload, as_json, "\n".join(lines))
 
 
-def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any], list[str]]:
+def _explain_item(artifact: Path, user: str, item: str, store: Path | None) -> tuple[dict[str, Any], list[str]]:
     """`whyrec explain --item`'s payload and human lines: the item as `whyrec recommend` would show it."""
     from whyrec.artifact import Artifact
     from whyrec.errors import ArtifactError, NotFoundError
@@ -83,14 +128,25 @@ def _explain_item(artifact: Path, user: str, item: str) -> tuple[dict[str, Any],
         raise ArtifactError(f"{artifact}: trained without a reasoner; retrain with `whyrec train --reasoner template`")
     if loaded.item_ids.get(item) < 0:
         raise NotFoundError(f"item {item!r} is not in the artifact's catalog")
-    answer = loaded.recommend(user, items=[item], k=1)
+    notes: list[str] = []
+    answer = loaded.recommend(user, items=[item], k=1, catalog=read_catalog(loaded, store, notes))
+    if answer.fallback:
+        notes.append(f"unknown user {user!r}: the reason is about the item only")
     [shown] = answer.items
-    payload = {"user": user, **shown.to_json(), "known_user": not answer.fallback}
-    lines = [f"{user} -> {item}: {shown.reason or '(withheld: it failed the grounding or safety filters)'}"]
+    payload = {"user": user, **shown.to_json(), "known_user": not answer.fallback, "notes": notes}
+    named = f"{item} ({shown.title})" if shown.title else item
+    lines = [f"{user} -> {named}: {shown.reason or '(withheld: it failed the grounding or safety filters)'}"]
     lines.append("  aspects: " + (", ".join(shown.aspects) or "none"))
-    lines += [f"  {k}: {v}" for k, v in shown.evidence.items()]
+    lines += [f"  {k}: {_evidence_text(v)}" for k, v in shown.evidence.items()]
     lines.append("  flags: " + (", ".join(shown.flags) or "none (grounded and safe)"))
     return payload, lines
+
+
+def _evidence_text(value: Any) -> str:
+    """An evidence entry for people: history items by title where the catalog has one."""
+    if isinstance(value, list):
+        return ", ".join(v.get("title") or v["item"] if isinstance(v, dict) else str(v) for v in value) or "none"
+    return str(value)
 
 
 def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None, k: int) -> dict[str, Any]:

@@ -32,8 +32,9 @@ def demo(
 ) -> None:
     """Ingest the bundled sample shop, train the demo pipeline, show a few users' recommendations, optionally serve.
 
-    Re-running reuses the store and the artifact when they are already there. With --serve, writes
-    need WHYREC_API_KEY, or the key generated and printed for this run.
+    Re-running reuses the store and the artifact when they are already there. With --serve, the page
+    opened on localhost can record likes by itself (a per-run token, feedback only); other writes need
+    WHYREC_API_KEY, or the key generated and printed for this run.
     """
     from whyrec.artifact import Artifact
     from whyrec.config import RunConfig
@@ -83,11 +84,13 @@ def demo(
     if serve_after:
         import secrets
 
-        settings = _serve_settings(None, None)
+        settings = _serve_settings(None, None).model_copy(update={"page_writes": True})
         if not settings.api_key:
             settings = settings.model_copy(update={"api_key": secrets.token_urlsafe(18)})
             typer.echo(
-                f"whyrec: API key for writes, this run only: {settings.api_key}  (set WHYREC_API_KEY to choose one)", err=True
+                f"whyrec: API key for writes, this run only: {settings.api_key}  (set WHYREC_API_KEY to choose one; "
+                "the page on localhost saves likes without it)",
+                err=True,
             )
         _run_server(artifact_dir, store, host, port, settings)
 
@@ -136,7 +139,8 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     typer.echo(f"whyrec: serving {artifact} over {store}", err=True)
     typer.echo(f"whyrec: web page http://{shown}:{port}/app   API docs http://{shown}:{port}/docs", err=True)
     if not settings.api_key:
-        typer.echo("whyrec: no API key configured (WHYREC_API_KEY): every write is refused", err=True)
+        refused = "every write but the page's likes" if settings.page_writes else "every write"
+        typer.echo(f"whyrec: no API key configured (WHYREC_API_KEY): {refused} is refused", err=True)
     # No access log: request paths carry user ids.
     uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
 
@@ -155,6 +159,16 @@ def serve(
         bool | None,
         typer.Option("--keyed-reads/--open-reads", help="Whether reads need the API key too [default: config, else open]."),
     ] = None,
+    page_writes: Annotated[
+        bool,
+        typer.Option(
+            "--page-writes",
+            help="Let the web page, opened on localhost, record likes without a key (a per-run token good for feedback only).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the HTTP API (/v1, docs at /docs) and the web page (/app). Writes need WHYREC_API_KEY as a Bearer token."""
-    _run_server(artifact, store, host, port, _serve_settings(config, keyed_reads))
+    settings = _serve_settings(config, keyed_reads)
+    _run_server(
+        artifact, store, host, port, settings.model_copy(update={"page_writes": page_writes}) if page_writes else settings
+    )

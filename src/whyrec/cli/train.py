@@ -8,6 +8,17 @@ from typing import Annotated, Any
 import typer
 
 from whyrec.cli.common import JsonFlag, app, emit, ranking_line
+from whyrec.explain.registry import DEFAULT_REASONER, REASONERS
+from whyrec.recommend.registry import DEFAULT_RECOMMENDER, RECOMMENDERS
+
+RECOMMENDER_HELP = (
+    f"Recommender: {', '.join(RECOMMENDERS)} [default: the config's, else {DEFAULT_RECOMMENDER}]. "
+    "pop, itemknn and mf train in seconds; sasrec and lightgcn train neural networks for minutes on a few cores; content embeds the catalog with MiniLM."
+)
+REASONER_HELP = (
+    f"Reasoner: {', '.join(REASONERS)}, or '' for none [default: the config's, else {DEFAULT_REASONER}]. "
+    "template fits in seconds; peter and prompt_lm train networks for minutes."
+)
 
 
 def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, quiet: bool) -> Any:
@@ -56,10 +67,13 @@ def train(
     config: Annotated[
         Path | None, typer.Option("--config", help="Run config TOML (recommender, reasoner, models.<name>).")
     ] = None,
-    recommender: Annotated[str | None, typer.Option("--recommender", help="Recommender name; overrides the config.")] = None,
-    reasoner: Annotated[str | None, typer.Option("--reasoner", help="Reasoner name; overrides the config.")] = None,
+    recommender: Annotated[str | None, typer.Option("--recommender", help=RECOMMENDER_HELP, show_default=False)] = None,
+    reasoner: Annotated[str | None, typer.Option("--reasoner", help=REASONER_HELP, show_default=False)] = None,
     split_dir: Annotated[
-        Path | None, typer.Option("--split", help="Split folder from `whyrec split` [default: the config's protocol].")
+        Path | None,
+        typer.Option(
+            "--split", help="Split folder from `whyrec split` [default: a fresh split by the config's protocol, leave-last-out]."
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

@@ -405,6 +405,11 @@ class Store:
             name=name,
         )
 
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """Every catalog row by raw item id: title, category, brand, price (None when unknown), description."""
+        rows = self._conn.execute("SELECT raw, " + ", ".join(_CATALOG_FIELDS) + " FROM items WHERE in_catalog = 1")
+        return {r[0]: dict(zip(_CATALOG_FIELDS, r[1:], strict=True)) for r in rows}
+
     def counts(self) -> dict[str, int]:
         """Rows per table, plus `catalog_items` (items with a catalog row)."""
         out = {

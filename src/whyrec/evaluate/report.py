@@ -165,24 +165,30 @@ def load_results(path: str | Path) -> BenchmarkResults:
 
 
 def measure(
-    artifact: Artifact, users: Sequence[int], k: int = 10, budget_s: float = LATENCY_BUDGET_S, at_least: int = MIN_TIMED
+    artifact: Artifact,
+    users: Sequence[int],
+    k: int = 10,
+    budget_s: float = LATENCY_BUDGET_S,
+    at_least: int = MIN_TIMED,
+    catalog: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Served:
     """Time the recommender's top-k and the whole served answer (`Artifact.recommend`) for each user in turn.
 
     One untimed warm-up call first. Stops once `budget_s` has passed and `at_least` users are timed,
     so a slow LM reasoner bounds the run; each user's answer is kept (grounding and safety rates, samples).
+    `catalog` (raw id -> row, `Store.catalog()`) gives the answers titles and backs stated prices, as in the server.
     """
     served = Served(k=k)
     model = artifact.serving_recommender()
     if not len(users):
         return served
-    artifact.recommend(artifact.user_ids.raw[int(users[0])], k=k)  # warm-up: lazy caches, first-call allocations
+    artifact.recommend(artifact.user_ids.raw[int(users[0])], k=k, catalog=catalog)  # warm-up: lazy caches, first-call allocations
     started = time.perf_counter()
     for uid in map(int, users):
         t0 = time.perf_counter()
         model.recommend([uid], k=k)
         t1 = time.perf_counter()
-        answer = artifact.recommend(artifact.user_ids.raw[uid], k=k)
+        answer = artifact.recommend(artifact.user_ids.raw[uid], k=k, catalog=catalog)
         served.served_ms.append((time.perf_counter() - t1) * 1e3)
         served.recommend_ms.append((t1 - t0) * 1e3)
         served.lists[uid] = answer
@@ -191,8 +197,10 @@ def measure(
     return served
 
 
-def sample_user(artifact: Artifact, uid: int, answer: Answer) -> dict[str, Any]:
-    """One user's latest history and served answer (from `measure`), with raw ids throughout."""
+def sample_user(
+    artifact: Artifact, uid: int, answer: Answer, catalog: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One user's latest history and served answer (from `measure`), with raw ids throughout and titles where `catalog` has them."""
     inter = artifact.interactions
     mine = inter[inter["user"] == uid].sort_values("timestamp", kind="stable")
     items = [r.to_json() for r in answer.items]
@@ -205,6 +213,7 @@ def sample_user(artifact: Artifact, uid: int, answer: Answer) -> dict[str, Any]:
     history = [
         {
             "item": raw_items[k],
+            "title": (catalog or {}).get(raw_items[k], {}).get("title"),
             "event": row.event,
             "rating": None if not np.isfinite(row.rating) else float(row.rating),
             "time": datetime.fromtimestamp(int(row.timestamp), UTC).strftime("%Y-%m-%d"),
@@ -225,12 +234,16 @@ def collect(
     samples: int = 3,
     k: int = 10,
     latency_users: int = LATENCY_USERS,
+    catalog: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ReportData:
-    """Time serving for a seeded sample of users and show the first `samples` of them; the report's data."""
+    """Time serving for a seeded sample of users and show the first `samples` of them; the report's data.
+
+    `catalog` (raw id -> row, `Store.catalog()`) puts titles beside ids, so the samples can be judged by eye.
+    """
     rng = np.random.default_rng(artifact.config.seed)
     timed = rng.permutation(np.unique(artifact.interactions["user"].to_numpy()))[: max(latency_users, samples)]
-    served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples))
-    shown = [sample_user(artifact, int(u), served.lists[int(u)]) for u in timed[:samples]]
+    served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples), catalog=catalog)
+    shown = [sample_user(artifact, int(u), served.lists[int(u)], catalog) for u in timed[:samples]]
     return ReportData(str(artifact_path), artifact.manifest(), ranking, protocol, served, shown, list(results))
 
 
@@ -494,7 +507,9 @@ def _sample_section(data: ReportData) -> str:
     ]
     for user in data.samples:
         history = "".join(
-            f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])} <span class="note">{_e(h["event"])}'
+            f'<li class="{"cited" if h["cited"] else ""}">{_e(h["item"])}'
+            + (f" {_e(h['title'])}" if h.get("title") else "")
+            + f' <span class="note">{_e(h["event"])}'
             + ("" if h["rating"] is None else f", {h['rating']:g}&#9733;")
             + f", {_e(h['time'])}</span></li>"
             for h in user["history"]
@@ -526,7 +541,8 @@ def _item_cells(rank: int, item: Mapping[str, Any]) -> list[str]:
     aspects = _e(", ".join(item.get("aspects", [])))
     return [
         str(rank),
-        _e(item["item"]),
+        _e(item["item"])
+        + "".join(f'<br><span class="note">{_e(str(v))}</span>' for v in (item.get("title"), item.get("category")) if v),
         _fmt(item["score"]),
         reason,
         aspects,
@@ -540,7 +556,13 @@ def _cards(data: ReportData) -> str:
     lat = latency_summary(data.served)
     cards = [(_fmt(data.ranking.get("ndcg@10")), "NDCG@10"), (_fmt(data.ranking.get("hr@10")), "HR@10")]
     if "bleu4" in text:
-        cards += [(_fmt(text["bleu4"], 2), "BLEU-4"), (_fmt(text.get("rougeL_f"), 2), "ROUGE-L F")]
+        cards += [
+            (
+                _fmt(text["bleu4"], 2),
+                "BLEU-4 (x100): 4-word runs shared with held-out reviews; PETER published 1.1, small test sets often 0",
+            ),
+            (_fmt(text.get("rougeL_f"), 2), "ROUGE-L F (0-100): longest shared word run with the held-out review"),
+        ]
     if "grounding" in text:
         cards.append((f"{text['grounding']:.1%}", "reasons grounded (test)"))
     for key, label in (("recommend_ms", "top-k p95 ms"), ("served_ms", "served answer p95 ms")):

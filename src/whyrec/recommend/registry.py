@@ -24,6 +24,7 @@ RECOMMENDERS: dict[str, str] = {
     "lightgcn": "whyrec.recommend.lightgcn:LightGCN",
     "content": "whyrec.recommend.content:ContentRecommender",
 }
+DEFAULT_RECOMMENDER = "sasrec"  # the run config's default
 
 
 def get_recommender_class(name: str) -> type[Recommender]:

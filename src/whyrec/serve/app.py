@@ -6,6 +6,7 @@ Modelling lives in `whyrec.serve.pipeline`; this module only validates, authoris
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +46,21 @@ class ServeSettings(BaseModel):
     keyed_reads: bool = False  # True: reads need the key too
     max_body_bytes: int = 1_000_000  # larger request bodies get 413
     max_k: int = 100  # largest k a client may ask for
+    page_writes: bool = False  # the page, opened on localhost, gets a per-run token good for feedback only (the demo)
+
+
+# Host names the page token is handed to: a page reached by any other name (a LAN address, or a
+# DNS-rebinding site that resolves to 127.0.0.1) gets no token, so only a local browser can like.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+LOOPBACK_CLIENTS = frozenset({"::1"})  # and 127.0.0.0/8
+
+
+def _loopback(request: Request) -> bool:
+    """Whether the request came from this machine and named it by a loopback name."""
+    host = request.headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    client = request.client.host if request.client else ""
+    return name.lower() in LOOPBACK_HOSTS and (client in LOOPBACK_CLIENTS or client.startswith("127."))
 
 
 class _EventFields(BaseModel):
@@ -89,7 +105,7 @@ class FeedbackIn(BaseModel):
 
     user: Id
     item: Id
-    kind: Literal["like", "dismiss"]
+    kind: Literal["like", "dismiss", "clear"]  # clear: withdraw the last like / dismiss (undo)
 
 
 class ItemIn(BaseModel):
@@ -172,6 +188,13 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
     def writer(request: Request) -> None:
         check_key(request, settings.api_key, action="writing")
 
+    # The page's token lives as long as this app and allows feedback only: a leaked one cannot add
+    # events, change the catalog or forget anyone.
+    page_token = secrets.token_urlsafe(24) if settings.page_writes else None
+
+    def feedback_writer(request: Request) -> None:
+        check_key(request, settings.api_key, action="writing", page_token=page_token)
+
     static = resources.files("whyrec.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -180,8 +203,16 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
         return RedirectResponse("/app")
 
     @app.get("/app", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(str(static / "index.html"))
+    def page(request: Request) -> Response:
+        if page_token is None or not _loopback(request):
+            return FileResponse(str(static / "index.html"))
+        html = (static / "index.html").read_text(encoding="utf-8")
+        meta = f'<meta name="whyrec-page-token" content="{page_token}">'
+        return HTMLResponse(html.replace("</head>", meta + "\n</head>", 1), headers={"Cache-Control": "no-store"})
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(str(static / "favicon.svg"), media_type="image/svg+xml")
 
     @app.get("/healthz", tags=["ops"])
     def healthz(request: Request) -> JSONResponse:
@@ -218,9 +249,9 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
         """Record behaviour events (repeats are ignored) and fold them into the model without retraining."""
         return JSONResponse(p.record_events([e.model_dump() for e in body.events]))
 
-    @app.post("/v1/feedback", tags=["events"], dependencies=[Depends(writer)])
+    @app.post("/v1/feedback", tags=["events"], dependencies=[Depends(feedback_writer)])
     def feedback(body: FeedbackIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
-        """Like or dismiss a recommended item; dismissed items are not recommended to that shopper again."""
+        """Like or dismiss a recommended item, or clear that (undo); dismissed items are not recommended to that shopper again."""
         return JSONResponse(p.record_feedback(body.user, body.item, body.kind))
 
     @app.put("/v1/items/{item_id}", tags=["catalog"], dependencies=[Depends(writer)])

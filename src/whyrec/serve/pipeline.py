@@ -180,7 +180,7 @@ class Pipeline:
         }
 
     def record_feedback(self, user: str, item: str, kind: str) -> dict[str, Any]:
-        """Store a like / dismiss on an item; a dismissed item is not recommended to that user again."""
+        """Store a like / dismiss on an item (or "clear" to withdraw it); a dismissed item is not recommended to that user again."""
         with self._lock:
             if item not in self.facts.rows and self.live.item_ids.get(item) < 0:
                 raise NotFoundError(f"item {item!r} is not in the catalog")

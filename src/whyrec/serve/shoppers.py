@@ -25,19 +25,28 @@ if TYPE_CHECKING:
 
 
 class Feedback:
-    """Each shopper's last like / dismiss per item (a dismissed item is not recommended to them again)."""
+    """Each shopper's last like / dismiss per item (a dismissed item is not recommended to them again).
+
+    "clear" withdraws it (the page's undo); the store keeps every event, so the history stays auditable.
+    """
 
     def __init__(self) -> None:
         self.kinds: dict[str, dict[str, str]] = {}  # raw user -> raw item -> last kind
 
     def load(self, store: Store) -> None:
         for entry in store.feedback():
-            self.kinds.setdefault(entry["user"], {})[entry["item"]] = entry["event"]
+            self._set(entry["user"], entry["item"], entry["event"])
 
     def record(self, store: Store, user: str, item: str, kind: str) -> int:
         feedback_id = store.add_feedback(user, item, kind)
-        self.kinds.setdefault(user, {})[item] = kind
+        self._set(user, item, kind)
         return feedback_id
+
+    def _set(self, user: str, item: str, kind: str) -> None:
+        if kind == "clear":
+            self.kinds.get(user, {}).pop(item, None)
+        else:
+            self.kinds.setdefault(user, {})[item] = kind
 
     def of(self, user: str) -> dict[str, str]:
         return self.kinds.get(user, {})

@@ -44,6 +44,29 @@ from whyrec.errors import ConfigError, DataError
 MILLIS_FROM = 100_000_000_000
 
 
+# What each mapping field says, in the words error messages use.
+FIELD_WORDS = {
+    "user": "the column with the shopper's id",
+    "item": "the column with the product's id",
+    "timestamp": "the column with the time",
+    "timestamp_format": "auto, unix, unix_ms or iso",
+    "event": "the column saying view, click, cart, purchase or rating",
+    "default_event": "the event of rows without one",
+    "rating": "the rating column",
+    "rating_scale": "[lowest, highest] rating",
+    "text": "the review text column",
+    "query": "the search query column",
+    "title": "the product title column",
+    "category": "the category column",
+    "brand": "the brand column",
+    "price": "the price column",
+    "description": "the product description column",
+    "category_separator": 'what splits a category path, e.g. "/"',
+    "catalog_item": "the product id column of the --meta file",
+    "delimiter": "the CSV field separator",
+}
+
+
 class TableMapping(BaseModel):
     """Which column holds what, and how to read it. Only `user` and `item` are required in the data."""
 
@@ -96,7 +119,14 @@ class TableMapping(BaseModel):
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(x) for x in first["loc"]) or "mapping"
-            raise ConfigError(f"{p}: field '{field}': {first['msg']}") from None
+            if first["type"] == "extra_forbidden":
+                known = "; ".join(f"{k} ({v})" for k, v in FIELD_WORDS.items())
+                raise ConfigError(f"{p}: field '{field}' is not one a --mapping file can set; it can set {known}") from None
+            words = FIELD_WORDS.get(str(first["loc"][0]), "") if first["loc"] else ""
+            message = first["msg"].removeprefix("Value error, ")
+            if first["type"] == "string_type":
+                message = 'must be a column name in quotes, e.g. user = "customer_id"'
+            raise ConfigError(f"{p}: field '{field}'" + (f" ({words})" if words else "") + f": {message}") from None
 
     def catalog_columns(self) -> dict[str, str]:
         """Catalog field -> column, for the mapped ones."""
@@ -249,7 +279,13 @@ def _missing_columns(path: Path, header: list[str], columns: list[str]) -> None:
     missing = [c for c in dict.fromkeys(columns) if c not in header]
     if missing:
         raise DataError(
-            f"mapped column(s) {', '.join(missing)} not in the header {header[:12]}", file=path, row=1, field=missing[0]
+            f"mapped column(s) {', '.join(missing)} not in the header {header[:12]}; say which column holds what in a "
+            f'mapping TOML passed with --mapping, e.g. user = "{header[0] if header else "customer_id"}" '
+            f"(user: {FIELD_WORDS['user']}; item: {FIELD_WORDS['item']}; timestamp: {FIELD_WORDS['timestamp']}; "
+            "optional: event, rating, text, title, category, brand, price)",
+            file=path,
+            row=1,
+            field=missing[0],
         )
 
 

@@ -1,17 +1,28 @@
-// whyrec web page: pick a shopper, show recommendations with reasons, evidence and profile; post feedback.
+// whyrec web page: pick a shopper, show numbered picks with their reasons and evidence, the profile; like or hide a pick.
 // Plain DOM, no build step. Text from the API is inserted with textContent, never innerHTML.
+// Shoppers see no model scores: weights only shade the heatmap and order the lists.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
 const keyInput = $("#apikey");
+// The demo hands a local page a per-run token that may record likes; otherwise a pasted shop key is needed.
+const pageToken = (document.querySelector('meta[name="whyrec-page-token"]') || {}).content || "";
+$("#keybox").hidden = Boolean(pageToken);
 keyInput.value = localStorage.getItem("whyrec-key") || "";
 keyInput.addEventListener("change", () => localStorage.setItem("whyrec-key", keyInput.value));
 
 async function api(path, options = {}) {
   const headers = Object.assign({ "Accept": "application/json" }, options.headers || {});
-  const key = keyInput.value.trim();
+  const key = keyInput.value.trim() || pageToken;
   if (key) headers["Authorization"] = "Bearer " + key;
-  const resp = await fetch(path, Object.assign({}, options, { headers }));
+  let resp;
+  try {
+    resp = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (err) {
+    const offline = new Error(err.message);
+    offline.status = 0;
+    throw offline;
+  }
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) {
     const err = new Error(body.detail || body.title || ("HTTP " + resp.status));
@@ -21,9 +32,28 @@ async function api(path, options = {}) {
   return body;
 }
 
+// What went wrong, in a shopper's words; the API's own message goes in #status's tooltip for whoever runs the shop.
+function shopperWords(err, what) {
+  if (err.status === 0) return `Couldn't reach the shop to ${what}. Check your connection and try again.`;
+  if (err.status === 401 || err.status === 403) {
+    return pageToken
+      ? `Couldn't ${what}: this page's session has ended. Reload the page and try again.`
+      : `Couldn't ${what}: this page may not save likes here. Open "Shop key" above and paste the key the shop printed.`;
+  }
+  if (err.status === 404) return `Couldn't ${what}: that item is no longer in the shop.`;
+  if (err.status === 422) return `Couldn't ${what}: the shop didn't accept that shopper id.`;
+  return `Couldn't ${what} just now. Please try again in a moment.`;
+}
+
 const NO_PROFILE = { aspects: [], categories: [], brands: [], price_band: null, recent_items: [] };
 
-function status(text) { $("#status").textContent = text || ""; }
+function status(text, detail) {
+  const el = $("#status");
+  el.textContent = text || "";
+  el.title = detail || "";
+}
+
+function slug(text) { return String(text).toLowerCase().replace(/\W+/g, "-"); }
 
 // Split a reason into text and links: every named aspect becomes a link to its evidence entry.
 function renderReason(el, text, aspects, evidenceId) {
@@ -37,9 +67,9 @@ function renderReason(el, text, aspects, evidenceId) {
     el.append(document.createTextNode(text.slice(last, m.index)));
     const a = document.createElement("a");
     a.className = "aspect";
-    a.href = "#" + evidenceId + "-" + m[0].toLowerCase().replace(/\W+/g, "-");
+    a.href = "#" + evidenceId + "-" + slug(m[0]);
     a.textContent = m[0];
-    a.title = "aspect of this item: see evidence";
+    a.title = "see why we think so";
     a.addEventListener("click", (ev) => {
       ev.preventDefault();
       const det = el.closest(".card").querySelector(".evidence");
@@ -52,66 +82,130 @@ function renderReason(el, text, aspects, evidenceId) {
   el.append(document.createTextNode(text.slice(last)));
 }
 
+function joinWords(words) {
+  if (words.length < 2) return words.join("");
+  return words.slice(0, -1).join(", ") + " and " + words[words.length - 1];
+}
+
+// "A (shares its fit), B": each past item with only the aspects it shares with this one.
+function becauseText(items) {
+  return items.map((a) => (a.title || a.item) + ((a.aspects || []).length ? ` (shares its ${joinWords(a.aspects)})` : "")).join("; ");
+}
+
+function evidenceList(ul, rec, evId) {
+  const ev = rec.evidence || {};
+  const add = (text, aspect) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (aspect) { li.id = evId + "-" + slug(aspect); li.dataset.aspect = String(aspect).toLowerCase(); }
+    ul.append(li);
+  };
+  for (const a of ev.item_aspects || []) {
+    const name = typeof a === "string" ? a : a.feature;
+    add(`This item's ${name}: its reviews or its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
+  }
+  const cited = new Set();
+  for (const h of ev.history_items || []) {
+    cited.add(h.item);
+    const shared = h.aspects || [];
+    add(shared.length ? `You liked the ${joinWords(shared)} of ${h.title || h.item}.` : `${h.title || h.item}, from your history, shaped this reason.`);
+  }
+  for (const a of ((rec.attribution || {}).items || [])) {
+    if (cited.has(a.item)) continue;
+    const shared = a.aspects || [];
+    add(`${a.title || a.item} in your history led us to this pick` + (shared.length ? `; it shares its ${joinWords(shared)}.` : "."));
+  }
+  if (!ul.children.length) add("Popular with other shoppers.");
+}
+
 function card(user, rec, idx) {
   const node = $("#rec-card").content.firstElementChild.cloneNode(true);
   node.dataset.item = rec.item;
+  node.querySelector(".num").textContent = String(idx + 1);
   node.querySelector(".title").textContent = rec.title || rec.item;
   node.querySelector(".price").textContent = rec.price != null ? "$" + Number(rec.price).toFixed(2) : "";
-  node.querySelector(".category").textContent = rec.category || "";
-  node.querySelector(".score").textContent = Number(rec.score).toFixed(3);
+  node.querySelector(".category").textContent = rec.category || rec.brand || "";
   const evId = "ev-" + idx;
-  renderReason(node.querySelector(".reason"), rec.reason || "", rec.aspects, evId);
-  const because = ((rec.attribution || {}).items || []).map((a) => a.title || a.item);
-  const becauseEl = node.querySelector(".because");
-  const shared = ((rec.attribution || {}).aspects || []).map((a) => a.aspect);
-  becauseEl.textContent = (because.length ? "Because you bought or viewed: " + because.join(", ") : "")
-    + (shared.length ? " — which share its " + shared.join(", ") : "");
-  becauseEl.title = because.length ? "history items the recommender credits most (" + rec.attribution.method + ")" : "";
-  if (rec.feedback === "like") node.classList.add("liked");
-  const ul = node.querySelector(".evidence ul");
-  const ev = rec.evidence || {};
-  for (const a of ev.item_aspects || []) {
-    const li = document.createElement("li");
-    const name = typeof a === "string" ? a : a.feature;
-    li.id = evId + "-" + String(name).toLowerCase().replace(/\W+/g, "-");
-    li.dataset.aspect = String(name).toLowerCase();
-    li.textContent = "item aspect: " + name + (a.opinion ? " (" + a.opinion + ")" : "");
-    ul.append(li);
+  const reasonEl = node.querySelector(".reason");
+  if (rec.reason) {
+    renderReason(reasonEl, rec.reason, rec.aspects, evId);
+  } else {
+    reasonEl.textContent = "We couldn't check a reason for this one, so we show none.";
+    reasonEl.classList.add("withheld");
+    if ((rec.flags || []).length) reasonEl.title = "withheld by the checks: " + rec.flags.join(", ");
   }
-  for (const h of ev.history_items || []) {
-    const li = document.createElement("li");
-    li.textContent = "your history: " + (h.title || h.item);
-    ul.append(li);
-  }
-  if ((rec.flags || []).length) {
-    const p = document.createElement("p");
-    p.className = "flags";
-    p.textContent = "filtered: " + rec.flags.join(", ");
-    node.append(p);
-  }
-  node.querySelector(".like").addEventListener("click", () => feedback(user, rec.item, "like", node));
-  node.querySelector(".nope").addEventListener("click", () => feedback(user, rec.item, "dismiss", node));
+  const credited = (rec.attribution || {}).items || [];
+  node.querySelector(".because").textContent = credited.length ? "Because you bought or viewed " + becauseText(credited) + "." : "";
+  evidenceList(node.querySelector(".evidence ul"), rec, evId);
+  setLiked(node, rec.feedback === "like");
+  node.querySelector(".like").addEventListener("click", () => like(user, rec, node));
+  node.querySelector(".nope").addEventListener("click", () => dismiss(user, rec));
   return node;
 }
 
-async function feedback(user, item, kind, node) {
+function setLiked(node, liked) {
+  node.classList.toggle("liked", liked);
+  const button = node.querySelector(".like");
+  button.setAttribute("aria-pressed", String(liked));
+  button.textContent = liked ? "Liked ✓" : "Like";
+  button.title = liked ? "click again to undo" : "";
+  node.querySelector(".state").textContent = liked ? "Saved to your likes. Click again to undo." : "";
+}
+
+async function send(user, item, kind) {
+  await api("/v1/feedback", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user, item, kind }),
+  });
+}
+
+async function like(user, rec, node) {
+  const undo = node.classList.contains("liked");
   try {
-    await api("/v1/feedback", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ user, item, kind }),
-    });
-    node.classList.add(kind === "like" ? "liked" : "dismissed");
-    await show(user);
+    await send(user, rec.item, undo ? "clear" : "like");
+    status("");
+    setLiked(node, !undo);
   } catch (err) {
-    status("Feedback not saved: " + err.message);
+    status(shopperWords(err, undo ? "undo that like" : "save your like"), err.message);
   }
 }
+
+function notice(text, onUndo) {
+  const box = $("#notice");
+  box.hidden = !text;
+  box.querySelector(".text").textContent = text || "";
+  box.querySelector(".undo").onclick = onUndo || null;
+}
+
+async function dismiss(user, rec) {
+  const name = rec.title || rec.item;
+  try {
+    await send(user, rec.item, "dismiss");
+  } catch (err) {
+    status(shopperWords(err, "hide that item"), err.message);
+    return;
+  }
+  await show(user);
+  notice(`Hidden: ${name}. We won't show it to you again.`, async () => {
+    try {
+      await send(user, rec.item, "clear");
+      notice("");
+      await show(user);
+    } catch (err) {
+      status(shopperWords(err, "bring it back"), err.message);
+    }
+  });
+}
+
+function mentions(weight) { return weight >= 0.66 ? "often" : weight >= 0.33 ? "sometimes" : "now and then"; }
+function feeling(sentiment) { return sentiment > 0.2 ? "mostly good" : sentiment < -0.2 ? "mostly bad" : "mixed"; }
 
 function chart(profile) {
   const rows = (profile.aspects || []).slice(0, 8);
   const host = $("#profile-chart");
   host.textContent = "";
+  $("#legend").hidden = !rows.length;
   if (!rows.length) { host.textContent = "No reviewed aspects yet."; return; }
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -129,15 +223,15 @@ function chart(profile) {
     bar.setAttribute("fill", r.sentiment >= 0 ? "#4c9a5f" : "#c0504d");
     bar.setAttribute("class", "bar");
     const tip = document.createElementNS(ns, "title");
-    tip.textContent = `${r.feature}: weight ${r.weight.toFixed(2)}, sentiment ${r.sentiment.toFixed(2)}`;
+    tip.textContent = `${r.feature}: you mention it ${mentions(r.weight / max)}, ${feeling(r.sentiment)}`;
     bar.append(tip);
     svg.append(label, bar);
   });
   host.append(svg);
 }
 
-// History items x recommended items: each cell is the attribution weight the API gave that pair
-// (blank: not among the item's top supporters). Columns follow the list's numbering.
+// Past items x numbered picks: a cell's shade is how much that past item led to the pick (blank: not among its top three).
+// Columns carry the cards' numbers.
 function heatmap(recs) {
   const host = $("#heatmap");
   host.textContent = "";
@@ -151,17 +245,16 @@ function heatmap(recs) {
   if (!rows.size) return;
   const weights = [...rows.values()].flatMap((r) => [...r.cells.values()]);
   const max = Math.max(...weights.map(Math.abs)) || 1;
-  const method = (recs.find((r) => r.attribution && r.attribution.method !== "none") || {}).attribution.method;
   const table = document.createElement("table");
   table.className = "heatmap";
   const caption = document.createElement("caption");
-  caption.textContent = `Why these items: your history × recommendations (${method}; darker = more of the score)`;
+  caption.textContent = "Which of your past items led to each numbered pick (darker: counted more)";
   const head = document.createElement("tr");
   head.append(document.createElement("th"));
   recs.forEach((rec, col) => {
     const th = document.createElement("th");
     th.textContent = String(col + 1);
-    th.title = rec.title || rec.item;
+    th.title = `pick ${col + 1}: ${rec.title || rec.item}`;
     head.append(th);
   });
   table.append(caption, head);
@@ -169,14 +262,15 @@ function heatmap(recs) {
     const tr = document.createElement("tr");
     const th = document.createElement("th");
     th.textContent = label;
+    th.title = label;
     tr.append(th);
     recs.forEach((rec, col) => {
       const td = document.createElement("td");
       if (cells.has(col)) {
-        const w = cells.get(col);
-        td.style.backgroundColor = `rgba(47, 111, 62, ${(Math.abs(w) / max).toFixed(3)})`;
-        td.title = `${label} → ${rec.title || rec.item}: ${w}`;
-        td.dataset.weight = w;
+        const share = Math.abs(cells.get(col)) / max;
+        td.style.backgroundColor = `rgba(47, 111, 62, ${share.toFixed(3)})`;
+        td.title = `${label} → pick ${col + 1} (${rec.title || rec.item}): ${share >= 0.66 ? "a lot" : share >= 0.33 ? "some" : "a little"}`;
+        td.dataset.weight = cells.get(col);
       }
       tr.append(td);
     });
@@ -192,15 +286,15 @@ function list(el, items, fmt) {
 
 async function show(user) {
   status("");
+  notice("");
   const k = $("#k").value;
   try {
-    const [recs, profile] = await Promise.all([
-      api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}`),
-      api(`/v1/users/${encodeURIComponent(user)}/profile`).catch((err) => {
-        if (err.status === 404) return NO_PROFILE;  // a new shopper: nothing to profile yet
-        throw err;
-      }),
-    ]);
+    const recs = await api(`/v1/users/${encodeURIComponent(user)}/recommendations?k=${k}`);
+    // Only a shopper the model knows has a history to profile; asking for anyone else's would be a 404.
+    const profile = recs.known ? await api(`/v1/users/${encodeURIComponent(user)}/profile`).catch((err) => {
+      if (err.status === 404) return NO_PROFILE;
+      throw err;
+    }) : NO_PROFILE;
     $("#fallback").hidden = !recs.fallback;
     const ol = $("#reclist");
     ol.textContent = "";
@@ -214,7 +308,7 @@ async function show(user) {
     list($("#recent"), profile.recent_items || [], (r) => `${r.event}: ${r.title || r.item}`);
     history.replaceState(null, "", "?user=" + encodeURIComponent(user));
   } catch (err) {
-    status(err.message);
+    status(shopperWords(err, "load your picks"), err.message);
   }
 }
 
@@ -227,6 +321,6 @@ $("#pick").addEventListener("submit", (ev) => { ev.preventDefault(); const u = $
     const wanted = new URLSearchParams(location.search).get("user") || users.users[0];
     if (wanted) { $("#user").value = wanted; show(wanted); }
   } catch (err) {
-    status(err.message);
+    status(shopperWords(err, "load the shop"), err.message);
   }
 })();
