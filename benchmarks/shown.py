@@ -25,7 +25,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS_DIR = REPO.parent / "shared" / "datasets"
-WHYREC = [sys.executable, "-m", "whyrec.cli"]
+WHYREC = [str(Path(sys.executable).parent / "whyrec")]  # the console script installed beside this interpreter
 SETS = {  # name -> ingest arguments
     "gift-cards": ["--format", "amazon", str(DATASETS_DIR / "amazon2018-gift-cards")],
     "magazine": ["--format", "amazon", str(DATASETS_DIR / "amazon2018-magazine-subscriptions")],
