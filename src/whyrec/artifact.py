@@ -254,6 +254,7 @@ class Artifact:
                 "items": len(self.item_ids),
                 "interactions": len(self.interactions),
             },
+            "split": None if self.split is None else {p: len(getattr(self.split, p)) for p in ("train", "valid", "test")},
             "recommender": self.recommender.name,
             "reasoner": None if self.reasoner is None else self.reasoner.name,
             "metrics": self.metrics,
@@ -335,8 +336,12 @@ class Artifact:
                 split = Split.load(d / "split")
             except DataError as exc:
                 raise ArtifactError(str(exc)) from exc
+            sizes = meta.get("split") if isinstance(meta.get("split"), dict) else {}  # absent in older artifacts
             for part in ("train", "valid", "test"):
-                _ints(getattr(split, part), d / "split" / f"{part}.index", part, 0, n_rows)
+                rows, file = getattr(split, part), d / "split" / f"{part}.index"
+                _ints(rows, file, part, 0, n_rows)
+                if part in sizes and sizes[part] != len(rows):
+                    raise ArtifactError(f"{file}: {len(rows)} rows, but {_MANIFEST} says {sizes[part]}")
         reasoner = None
         if meta.get("reasoner"):
             from whyrec.explain.registry import load_reasoner

@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def _read_json(path: Path, model: str) -> Any:
+    """One JSON file of a saved reasoner; missing or damaged, an ArtifactError naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path.parent}: {model} reasoner incomplete ({path.name} missing)") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+
+
 # What a damaged saved file raises while a model restores from it (wrong JSON shapes, unreadable or mistyped arrays).
 _DAMAGE = (
     KeyError,
@@ -185,13 +195,8 @@ class Reasoner(ABC):
         """Restore a saved reasoner. Missing, damaged or mistyped files and other models' or formats' folders are
         ArtifactErrors naming the folder or file, never a crash deeper in."""
         d = Path(path)
-        try:
-            meta = json.loads((d / "config.json").read_bytes().decode("utf-8"))
-            parts = {name: json.loads((d / name).read_bytes().decode("utf-8")) for name in cls.json_parts}
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: {cls.name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"{d}: a {cls.name} reasoner file is not valid JSON ({exc})") from exc
+        meta = _read_json(d / "config.json", cls.name)
+        parts = {name: _read_json(d / name, cls.name) for name in cls.json_parts}
         if not isinstance(meta, dict) or meta.get("model") != cls.name or meta.get("format") != cls.format_version:
             found = meta if isinstance(meta, dict) else {}
             raise ArtifactError(
