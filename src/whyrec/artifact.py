@@ -50,7 +50,8 @@ _NPZ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)  # w
 
 def _staging(path: Path, role: str) -> Path:
     """The sibling folder a save writes into ("next") or moves the replaced artifact to ("old")."""
-    return path.with_name(f".{path.name}.{role}")
+    full = path.resolve()  # "." or "art/" name their folder too
+    return full.with_name(f".{full.name}.{role}")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -262,7 +263,7 @@ class Artifact:
 
     def save(self, path: str | Path) -> Path:
         """Write the whole folder atomically: into a sibling folder first, switched in place of any earlier artifact last."""
-        out = Path(path)
+        out = Path(path).resolve()
         if out.exists() and not out.is_dir():
             raise ArtifactError(f"{out}: a file is in the way; an artifact is a folder")
         settle(out, tidy=True)
@@ -294,7 +295,7 @@ class Artifact:
         self.save_manifest(ready)  # last: a .next folder with a manifest is complete
         _fsync_tree(ready)
         _switch(ready, out)
-        return out
+        return Path(path)
 
     def save_manifest(self, path: str | Path) -> None:
         """Rewrite artifact.json only (e.g. after an evaluation added metrics), atomically."""
