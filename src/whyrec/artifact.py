@@ -8,12 +8,20 @@ ARTIFACT/
   recommender/        Recommender.save
   split/              Split.save (absent when trained on everything)
   reasoner/           Reasoner.save (absent without a reasoner)
+
+Saving is atomic: the new folder is written beside the old one (.NAME.next), then switched into
+place by two renames (the old folder passing through .NAME.old), so a crash at any instant leaves
+a loadable artifact; `settle` finishes or undoes an interrupted switch. Loading checks every
+array against the manifest before any model (or native library) sees it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +47,77 @@ if TYPE_CHECKING:
 
 ARTIFACT_FORMAT = 1
 _MANIFEST = "artifact.json"
+_NPZ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)  # what np.load raises on a damaged file
+
+
+def _staging(path: Path, role: str) -> Path:
+    """The sibling folder a save writes into ("next") or moves the replaced artifact to ("old")."""
+    full = path.resolve()  # "." or "art/" name their folder too
+    return full.with_name(f".{full.name}.{role}")
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file and folder under `folder` to disk, so the switch never exposes unwritten data."""
+    for p in sorted(folder.rglob("*"), reverse=True) + [folder]:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def settle(path: str | Path, *, tidy: bool = False) -> Path:
+    """Finish a save that a crash interrupted; returns the folder that holds the complete artifact.
+
+    A complete `.next` with no artifact at `path` was about to be switched in: it is. With `tidy`
+    (the writer, before it saves), a `.next` beside a complete artifact, which was still being
+    written, is dropped, and so is an `.old` left by a crash before its removal. Where the folder
+    cannot be written (read-only media), nothing moves and the complete one is named.
+    """
+    out = Path(path)
+    ready, old = _staging(out, "next"), _staging(out, "old")
+    try:
+        if not (out / _MANIFEST).is_file() and (ready / _MANIFEST).is_file():
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+            if not out.exists():
+                os.replace(ready, out)
+        if tidy:
+            for stale in (ready, old):
+                if stale.is_dir():
+                    shutil.rmtree(stale)
+    except PermissionError:
+        if not (out / _MANIFEST).is_file() and (ready / _MANIFEST).is_file():
+            return ready
+    return out
+
+
+def _switch(ready: Path, out: Path) -> None:
+    """Put the fully written folder `ready` at `out`, replacing what is there; each step is one atomic rename."""
+    old = _staging(out, "old")
+    if out.exists():
+        os.replace(out, old)
+    try:
+        os.replace(ready, out)
+    except FileNotFoundError:
+        if not (out / _MANIFEST).is_file():  # else a reader's `settle` finished this very switch
+            raise
+    fd = os.open(out.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _ints(array: np.ndarray, file: Path, name: str, low: int, high: int) -> np.ndarray:
+    """`array` if it is 1-D integers within [low, high); an ArtifactError naming the file otherwise."""
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise ArtifactError(f"{file}: '{name}' is {array.dtype}{list(array.shape)}, expected 1-D integers")
+    if len(array) and (array.min() < low or array.max() >= high):
+        raise ArtifactError(f"{file}: '{name}' holds values outside [{low}, {high})")
+    return array
 
 
 def reasons_split(dataset: Dataset, seed: int) -> Split:
@@ -181,91 +260,164 @@ class Artifact:
                 "items": len(self.item_ids),
                 "interactions": len(self.interactions),
             },
+            "split": None if self.split is None else {p: len(getattr(self.split, p)) for p in ("train", "valid", "test")},
             "recommender": self.recommender.name,
             "reasoner": None if self.reasoner is None else self.reasoner.name,
             "metrics": self.metrics,
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the whole folder (overwriting the files of an earlier artifact there)."""
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        write_ids(out / "users.txt", self.user_ids.raw, "user")
-        write_ids(out / "items.txt", self.item_ids.raw, "item")
+        """Write the whole folder atomically: into a sibling folder first, switched in place of any earlier artifact last."""
+        out = Path(path).resolve()
+        if out.exists() and not out.is_dir():
+            raise ArtifactError(f"{out}: a file is in the way; an artifact is a folder")
+        settle(out, tidy=True)
+        ready = _staging(out, "next")
+        ready.mkdir(parents=True)
+        write_ids(ready / "users.txt", self.user_ids.raw, "user")
+        write_ids(ready / "items.txt", self.item_ids.raw, "item")
         inter = self.interactions
         codes = inter["event"].map({e: i for i, e in enumerate(EVENT_TYPES)})
         if codes.isna().any():
+            shutil.rmtree(ready)
             row = int(np.flatnonzero(codes.isna().to_numpy())[0])
             raise DataError(
                 f"unknown event {inter['event'].iloc[row]!r} (expected one of {EVENT_TYPES})", row=row + 1, field="event"
             )
         np.savez(
-            out / "interactions.npz",
+            ready / "interactions.npz",
             user=inter["user"].to_numpy(np.int32),
             item=inter["item"].to_numpy(np.int32),
             timestamp=inter["timestamp"].to_numpy(np.int64),
             event=codes.to_numpy(np.int8),  # index into EVENT_TYPES
             rating=inter["rating"].to_numpy(np.float32),
         )
-        self.recommender.save(out / "recommender")
+        self.recommender.save(ready / "recommender")
         if self.split is not None:
-            self.split.save(out / "split")
+            self.split.save(ready / "split")
         if self.reasoner is not None:
-            self.reasoner.save(out / "reasoner")
-        self.save_manifest(out)
-        return out
+            self.reasoner.save(ready / "reasoner")
+        self.save_manifest(ready)  # last: a .next folder with a manifest is complete
+        _fsync_tree(ready)
+        _switch(ready, out)
+        return Path(path)
 
     def save_manifest(self, path: str | Path) -> None:
-        """Rewrite artifact.json only (e.g. after an evaluation added metrics)."""
+        """Rewrite artifact.json only (e.g. after an evaluation added metrics), atomically."""
         text = json.dumps(self.manifest(), indent=2, ensure_ascii=False, default=_json_default) + "\n"
-        (Path(path) / _MANIFEST).write_text(text, encoding="utf-8")
+        target = Path(path) / _MANIFEST
+        partial = target.with_name(f".{_MANIFEST}.partial")
+        with partial.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, target)
 
     @classmethod
     def load(cls, path: str | Path) -> Artifact:
-        """Read a folder `save` wrote; refuses other format versions with a clear ArtifactError."""
-        d = Path(path)
-        try:
-            meta = json.loads((d / _MANIFEST).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: not a whyrec artifact ({_MANIFEST} missing); create one with `whyrec train`") from exc
-        except json.JSONDecodeError as exc:
-            raise ArtifactError(f"{d / _MANIFEST}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-        if meta.get("format") != ARTIFACT_FORMAT:
-            raise ArtifactError(
-                f"{d}: artifact format {meta.get('format')!r} (written by whyrec {meta.get('whyrec_version', '?')}) "
-                f"cannot be read by whyrec {__version__}, which reads format {ARTIFACT_FORMAT}; retrain with `whyrec train`"
-            )
+        """Read a folder `save` wrote; any damage or another format version is an ArtifactError naming the file."""
+        given = Path(path)
+        if given.exists() and not given.is_dir():
+            raise ArtifactError(f"{given}: a file, not an artifact folder; give the folder `whyrec train --out` wrote")
+        d = settle(given)
+        meta = _read_manifest(d)
         data = meta["dataset"]
-        user_ids, item_ids = IdMap(read_ids(d / "users.txt")), IdMap(read_ids(d / "items.txt"))
-        for ids, name, count in ((user_ids, "users.txt", data["users"]), (item_ids, "items.txt", data["items"])):
+        n_users, n_items, n_rows = data["users"], data["items"], data["interactions"]
+        try:
+            user_ids, item_ids = IdMap(read_ids(d / "users.txt")), IdMap(read_ids(d / "items.txt"))
+        except ValueError as exc:
+            raise ArtifactError(f"{d}: an id file repeats an id ({exc})") from exc
+        for ids, name, count in ((user_ids, "users.txt", n_users), (item_ids, "items.txt", n_items)):
             if len(ids) != count:
                 raise ArtifactError(f"{d / name}: {len(ids)} ids, but {_MANIFEST} says {count}")
+        interactions = _read_interactions(d / "interactions.npz", n_users, n_items, n_rows)
         try:
-            with np.load(d / "interactions.npz", allow_pickle=False) as z:
-                columns = {k: z[k] for k in INTERACTION_COLUMNS if k != "event"}
-                columns["event"] = np.asarray(EVENT_TYPES, dtype=object)[z["event"]]
-            interactions = pd.DataFrame(columns)[list(INTERACTION_COLUMNS)].astype(INTERACTION_COLUMNS)
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            raise ArtifactError(f"{d / 'interactions.npz'}: missing or unreadable ({exc})") from exc
+            config = RunConfig.parse(meta["config"], source=str(d / _MANIFEST))
+        except ConfigError as exc:
+            raise ArtifactError(str(exc)) from exc
+        recommender = Recommender.load(d / "recommender", n_users=n_users, n_items=n_items)
+        split = None
+        if (d / "split").is_dir():
+            try:
+                split = Split.load(d / "split")
+            except DataError as exc:
+                raise ArtifactError(str(exc)) from exc
+            sizes = meta.get("split") if isinstance(meta.get("split"), dict) else {}  # absent in older artifacts
+            for part in ("train", "valid", "test"):
+                rows, file = getattr(split, part), d / "split" / f"{part}.index"
+                _ints(rows, file, part, 0, n_rows)
+                if part in sizes and sizes[part] != len(rows):
+                    raise ArtifactError(f"{file}: {len(rows)} rows, but {_MANIFEST} says {sizes[part]}")
         reasoner = None
         if meta.get("reasoner"):
             from whyrec.explain.registry import load_reasoner
 
             reasoner = load_reasoner(d / "reasoner")
+            outside = [i for i in reasoner.item_aspects() if not 0 <= i < n_items]
+            if outside:
+                raise ArtifactError(f"{d / 'reasoner'}: aspects of item {outside[0]}, but the artifact has {n_items} items")
         return cls(
-            config=RunConfig.parse(meta["config"], source=str(d / _MANIFEST)),
-            recommender=Recommender.load(d / "recommender"),
+            config=config,
+            recommender=recommender,
             user_ids=user_ids,
             item_ids=item_ids,
             interactions=interactions,
-            split=Split.load(d / "split") if (d / "split").is_dir() else None,
+            split=split,
             reasoner=reasoner,
-            dataset_name=data.get("name", ""),
-            store=data.get("store"),
-            metrics=meta.get("metrics", {}),
-            created=meta.get("created", ""),
-            whyrec_version=meta.get("whyrec_version", ""),
+            dataset_name=str(data.get("name") or ""),
+            store=data.get("store") if isinstance(data.get("store"), str) else None,
+            metrics=meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {},
+            created=str(meta.get("created", "")),
+            whyrec_version=str(meta.get("whyrec_version", "")),
         )
+
+
+def _read_manifest(d: Path) -> dict[str, Any]:
+    """artifact.json, checked: the format version and the counts every other file is checked against."""
+    path = d / _MANIFEST
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{d}: not a whyrec artifact ({_MANIFEST} missing); create one with `whyrec train`") from exc
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path}: not a JSON object")
+    if meta.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError(
+            f"{d}: artifact format {meta.get('format')!r} (written by whyrec {meta.get('whyrec_version', '?')}) "
+            f"cannot be read by whyrec {__version__}, which reads format {ARTIFACT_FORMAT}; retrain with `whyrec train`"
+        )
+    data = meta.get("dataset")
+    if not isinstance(data, dict) or any(type(data.get(k)) is not int or data[k] < 0 for k in ("users", "items", "interactions")):
+        raise ArtifactError(f"{path}: field 'dataset' must give the users, items and interactions counts")
+    if not isinstance(meta.get("config"), dict):
+        raise ArtifactError(f"{path}: field 'config' missing")
+    return meta
+
+
+def _read_interactions(path: Path, n_users: int, n_items: int, n_rows: int) -> pd.DataFrame:
+    """interactions.npz as a frame, every column checked against the manifest's counts."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in INTERACTION_COLUMNS}
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path}: missing") from exc
+    except _NPZ_ERRORS as exc:
+        raise ArtifactError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+    _ints(arrays["user"], path, "user", 0, n_users)
+    _ints(arrays["item"], path, "item", 0, n_items)
+    _ints(arrays["event"], path, "event", 0, len(EVENT_TYPES))
+    _ints(arrays["timestamp"], path, "timestamp", np.iinfo(np.int64).min, np.iinfo(np.int64).max)
+    rating = arrays["rating"]
+    if rating.ndim != 1 or rating.dtype.kind != "f":
+        raise ArtifactError(f"{path}: 'rating' is {rating.dtype}{list(rating.shape)}, expected 1-D floats")
+    if any(len(a) != n_rows for a in arrays.values()):
+        raise ArtifactError(f"{path}: columns of {sorted({len(a) for a in arrays.values()})} rows, but {_MANIFEST} says {n_rows}")
+    arrays["event"] = np.asarray(EVENT_TYPES, dtype=object)[arrays["event"]]
+    return pd.DataFrame(arrays)[list(INTERACTION_COLUMNS)].astype(INTERACTION_COLUMNS)
 
 
 def _json_default(value: Any) -> Any:

@@ -211,8 +211,11 @@ def test_live_events_feedback_and_catalog_edits(tmp_path: Path, sample: Dataset)
     with Store(path) as store:
         store.write_dataset(sample)
         events = [("U00001", "SKU00002", 1_800_000_000, "view", None), ("new-user", "SKU00002", 1_800_000_100, "rating", 4.0)]
-        assert store.add_events(events) == 2
-        assert store.add_events(events) == 0
+        assert store.add_events(events) == [0, 1]
+        assert store.add_events(events) == []
+        # a repeat inside one batch is not new either: only the positions the store inserted come back
+        again = [("U00001", "SKU00003", 1_800_000_300, "view", None)] * 2 + [events[0]]
+        assert store.add_events(again) == [0]
         with pytest.raises(DataError, match="unknown event"):
             store.add_events([("U00001", "SKU00002", 1, "wishlist", None)])
         store.add_feedback("new-user", "SKU00003", "dismiss", timestamp=1_800_000_200, payload={"reason": "owned"})

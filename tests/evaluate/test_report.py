@@ -158,6 +158,7 @@ def results(workdir: Path, datasets_dir: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def report(artifact: Path, results: tuple[Path, Path], workdir: Path, english_words: Path) -> tuple[Path, dict]:
     out = workdir / "out" / "report.html"
+    out.parent.mkdir()  # the report goes into an existing folder; none is created
     payload = one_json(
         cli("evaluate", "--artifact", artifact, "--report", out, "--results", results[0], "--results", results[1], "--json")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -148,6 +149,15 @@ def test_writes_need_the_right_key(server: Server) -> None:
         assert c.post("/v1/events", json=event, headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
 
 
+def test_an_unauthenticated_write_is_refused_before_its_body_is_read(server: Server) -> None:
+    with server.client(None) as c:
+        assert_problem(c.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"}), 401)
+        assert_problem(c.post("/v1/events", json={"events": "not a list"}), 401)
+        assert_problem(c.put("/v1/items/SKU00001", json={"price": "free"}, headers={"Authorization": "Bearer wrong"}), 401)
+    with server.client() as c:  # with the key, the same body is what is wrong
+        assert_problem(c.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"}), 422)
+
+
 def test_without_a_configured_key_every_write_is_refused(shop_files: tuple[Path, Path], tmp_path: Path) -> None:
     artifact, store = shop_files
     keyless = start_server(artifact, store, tmp_path / "keyless.log", api_key=None)
@@ -156,6 +166,7 @@ def test_without_a_configured_key_every_write_is_refused(shop_files: tuple[Path,
             body = assert_problem(c.post("/v1/feedback", json={"user": "U00051", "item": "SKU00001", "kind": "like"}), 403)
             assert "WHYREC_API_KEY" in body["detail"]
             assert_problem(c.delete("/v1/users/U00051"), 403)
+            assert_problem(c.post("/v1/events", content=b"[", headers={"content-type": "application/json"}), 403)
             assert c.get("/v1/users/U00051/recommendations").status_code == 200, "reads stay open"
     finally:
         stop(keyless)
@@ -345,3 +356,44 @@ def test_forget_removes_the_user_from_store_model_and_artifact(server: Server) -
     for path in server.artifact.rglob("*"):
         if path.is_file():
             assert not _mentions(user, path.read_bytes()), f"{path.relative_to(server.artifact)} still names the user"
+
+
+def test_a_forget_beside_an_open_reader_stalls_nothing_and_is_scrubbed_when_the_reader_closes(server: Server) -> None:
+    with sqlite3.connect(server.store) as db:
+        [(user,)] = db.execute(
+            "SELECT u.raw FROM users u JOIN reviews r ON r.user = u.id WHERE u.raw LIKE 'U%' GROUP BY u.id ORDER BY u.raw DESC LIMIT 1"
+        ).fetchall()
+    reader = sqlite3.connect(server.store, isolation_level=None)  # another process's `whyrec stats`, say
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM interactions").fetchone()  # holds its snapshot until COMMIT
+    try:
+        with server.client() as c:
+            c.post("/v1/events", json={"events": [{"user": user, "item": "SKU00003", "event": "view"}]}).raise_for_status()
+            answers: dict[str, float] = {}
+
+            def timed_recommendations() -> None:
+                started = time.monotonic()
+                c.get("/v1/users/U00009/recommendations").raise_for_status()
+                answers["other"] = time.monotonic() - started
+
+            started = time.monotonic()
+            other = threading.Thread(target=timed_recommendations)
+            other.start()
+            answer = c.delete(f"/v1/users/{user}").json()
+            answers["delete"] = time.monotonic() - started
+            other.join()
+            assert answer["scrub"].startswith("pending, ") and answer["scrub"].endswith(" readers"), answer["scrub"]
+            assert answers["delete"] < 10 and answers["other"] < 10, answers  # not the 30 s busy timeout
+            assert c.get("/v1/model").json()["scrub"].startswith("pending")
+            assert c.get(f"/v1/users/{user}/recommendations").json()["fallback"] is True, "the model forgot at once"
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    with server.client() as c:
+        deadline = time.monotonic() + 30
+        while c.get("/v1/model").json()["scrub"] != "scrubbed":
+            assert time.monotonic() < deadline, "the scrub did not finish after the reader closed"
+            time.sleep(0.1)
+    for path in [server.store, *server.store.parent.glob(server.store.name + "-*"), *server.artifact.rglob("*")]:
+        if path.is_file():
+            assert not _mentions(user, path.read_bytes()), f"{path.name} still holds the raw id"

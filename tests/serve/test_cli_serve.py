@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from cli_helpers import Run, one_error_line
+from cli_helpers import Run, one_error_line, whyrec
 
 from .server import start_server, stop
 
@@ -63,3 +65,16 @@ def test_missing_artifact_or_store_is_one_error_line(shop_files: tuple[Path, Pat
     artifact, store = shop_files
     assert "artifact.json missing" in one_error_line(cli("serve", "--artifact", tmp_path, "--store", store))
     assert "no store here" in one_error_line(cli("serve", "--artifact", artifact, "--store", tmp_path / "none.sqlite"))
+
+
+def test_a_damaged_artifact_stops_the_server_with_one_line(shop_files: tuple[Path, Path], tmp_path: Path) -> None:
+    artifact, store = shop_files
+    shutil.copytree(artifact, tmp_path / "artifact")
+    weights = tmp_path / "artifact" / "recommender" / "weights.npz"
+    with np.load(weights, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["_seen_indices"][0] = 1_000_000  # an item index past the end: native fold-in code would read out of bounds
+    np.savez(weights, **arrays)
+    proc = whyrec("serve", "--artifact", tmp_path / "artifact", "--store", store, "--port", "1")
+    line = one_error_line(proc)
+    assert "weights.npz" in line and "_seen_indices" in line and "Traceback" not in proc.stderr

@@ -72,6 +72,28 @@ def test_sequence_model_follows_new_events_and_a_restart_replays_them(shop: tupl
         reopened.close()
 
 
+def test_repeated_live_events_are_folded_in_as_the_store_keeps_them(shop: tuple[Path, Path]) -> None:
+    artifact, store = shop
+    pipeline = Pipeline.open(artifact, store)
+    try:
+        uid = pipeline.live.user_ids.get("U00005")
+        view = {"user": "U00005", "item": "SKU00002", "event": "view", "timestamp": 1_800_000_000}
+        cart = {"user": "U00005", "item": "SKU00003", "event": "cart", "timestamp": 1_800_000_001}
+        first = pipeline.record_events([view, view, cart])  # a repeat inside the batch
+        second = pipeline.record_events([view, cart])  # and the same batch sent again
+        assert (first["stored"], first["observed"]) == (2, 2) and (second["stored"], second["observed"]) == (0, 0)
+        live = pipeline.live.model.history(uid).tolist()
+        answer = pipeline.recommend("U00005", 5)
+    finally:
+        pipeline.close()
+    reopened = Pipeline.open(artifact, store)  # the restart rebuilds the sequence from the store
+    try:
+        assert reopened.live.model.history(uid).tolist() == live
+        assert reopened.recommend("U00005", 5)["items"] == answer["items"]
+    finally:
+        reopened.close()
+
+
 def test_forgetting_a_live_only_shopper_leaves_the_artifact_alone(shop: tuple[Path, Path]) -> None:
     artifact, store = shop
     untouched = folder_digest(artifact)

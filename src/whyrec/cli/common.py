@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -39,6 +41,20 @@ def emit(payload: dict[str, Any], as_json: bool, human: str) -> None:
 def note(text: str) -> None:
     """A notice for people on stderr (`whyrec: note: ...`); --json runs carry it in the payload instead."""
     typer.echo(f"whyrec: note: {text}", err=True)
+
+
+def output_file(path: Path, option: str) -> Path:
+    """`path` if a file can be written there; a ConfigError before any long work otherwise. Creates no folder."""
+    from whyrec.errors import ConfigError
+
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{option}: {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise ConfigError(f"{option}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option}: cannot write {path} (permission denied)")
+    return path
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout (progress goes to stderr).")]

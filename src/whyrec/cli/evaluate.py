@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from whyrec.cli.common import JsonFlag, app, emit, ranking_line, text_line
+from whyrec.cli.common import JsonFlag, app, emit, output_file, ranking_line, text_line
 
 
 @app.command()
@@ -61,8 +61,10 @@ def evaluate(
     if report is not None:
         from whyrec.evaluate.report import load_results
 
+        output_file(report, "--report")
         benchmarks = [load_results(p) for p in results or []]  # a bad file fails before the evaluation runs
     loaded = Artifact.load(artifact)
+    shop_path = _shop(loaded, store) if loaded.reasoner is not None and shown_users else None
     options: dict[str, Any] = {} if negatives is None else {"n_negatives": negatives}
     if repeats != "drop":
         options["repeats"] = repeats
@@ -83,8 +85,7 @@ def evaluate(
     human = f"{loaded.recommender.name} on {loaded.split.protocol} test: {ranking_line(ranking)}"
     if payload.get("text"):
         human += "\n" + text_line(payload["text"])
-    shop_path = store if store is not None else Path(loaded.store) if loaded.store else None
-    if loaded.reasoner is not None and shown_users and shop_path is not None:
+    if shop_path is not None:
         payload["shown"] = _shown(loaded, shop_path, shown_users, quiet=as_json)
         human += "\n" + _shown_line(payload["shown"])
     if report is not None:
@@ -92,7 +93,7 @@ def evaluate(
 
         with progress(quiet=as_json) as bar:
             task = bar.add_task("timing recommendations and reasons", total=None)
-            catalog = _catalog(shop_path)
+            catalog = _catalog(store if store is not None else Path(loaded.store) if loaded.store else None)
             data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples, catalog=catalog)
             data.shown = payload.get("shown", {})
             bar.update(task, completed=1, total=1, description="drawing the report")
@@ -111,6 +112,24 @@ def _catalog(store: Path | None) -> dict[str, Any] | None:
         return None
     with Store(store, create=False) as db:
         return db.catalog()
+
+
+def _shop(loaded: Any, store: Path | None) -> Path | None:
+    """The store the shown-reason checks read: --store, else the artifact's training store; checked before any work."""
+    from whyrec.errors import ConfigError
+
+    if store is not None:
+        if not store.is_file():
+            raise ConfigError(f"--store: no store at {store}")
+        return store
+    if not loaded.store:
+        return None
+    recorded = Path(loaded.store)
+    if not recorded.is_absolute() or not recorded.is_file():
+        raise ConfigError(
+            f"the artifact's training store {loaded.store} has moved or is gone; pass --store, or --shown-users 0 to skip the shown-reason checks"
+        )
+    return recorded
 
 
 def _shown(loaded: Any, store: Path, users: int, quiet: bool) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from whyrec.cli.common import JsonFlag, app, emit, note
+from whyrec.cli.common import JsonFlag, app, emit, note, output_file
 
 StoreOption = Annotated[
     Path | None,
@@ -158,13 +158,18 @@ def _plot_explanation(artifact: Path, user: str, path: Path, store: Path | None,
     from whyrec.serve.pipeline import Pipeline
 
     check_format(path)  # before minutes of loading
+    output_file(path, "--plot")
     if store is None:
         recorded = Artifact.load(artifact).store
-        store = Path(recorded) if recorded and Path(recorded).exists() else None
-        if store is None:
+        if not recorded:
+            raise ConfigError("--plot reads the shopper's profile from a store: pass --store (the artifact records none)")
+        store = Path(recorded)
+        if not store.is_absolute():
             raise ConfigError(
-                f"--plot reads the shopper's profile from a store: pass --store (the artifact's training store {recorded!r} is not there)"
+                f"--plot: the artifact records its training store as {recorded!r}, relative to a folder it does not name; pass --store"
             )
+        if not store.exists():
+            raise ConfigError(f"--plot: the artifact's training store {recorded} has moved or is gone; pass --store")
     pipeline = Pipeline.open(artifact, store)
     try:
         try:

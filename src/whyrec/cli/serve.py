@@ -128,13 +128,10 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
     """Start uvicorn on the app; returns when the server stops (Ctrl-C)."""
     import uvicorn
 
-    from whyrec.errors import ArtifactError
     from whyrec.serve.app import create_app
+    from whyrec.serve.pipeline import Pipeline
 
-    if not (artifact / "artifact.json").exists():
-        raise ArtifactError(f"{artifact}: not a whyrec artifact (artifact.json missing); create one with `whyrec train`")
-    if not store.exists():
-        raise ArtifactError(f"{store}: no store here (run `whyrec ingest ... --store {store}` first)")
+    pipeline = Pipeline.open(artifact, store)  # a broken artifact or store stops here, with one line and exit 2
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     typer.echo(f"whyrec: serving {artifact} over {store}", err=True)
     typer.echo(f"whyrec: web page http://{shown}:{port}/app   API docs http://{shown}:{port}/docs", err=True)
@@ -142,7 +139,7 @@ def _run_server(artifact: Path, store: Path, host: str, port: int, settings: Any
         refused = "every write but the page's likes" if settings.page_writes else "every write"
         typer.echo(f"whyrec: no API key configured (WHYREC_API_KEY): {refused} is refused", err=True)
     # No access log: request paths carry user ids.
-    uvicorn.run(create_app(artifact, store, settings), host=host, port=port, access_log=False, log_level="warning")
+    uvicorn.run(create_app(artifact, store, settings, pipeline), host=host, port=port, access_log=False, log_level="warning")
 
 
 @app.command()

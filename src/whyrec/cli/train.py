@@ -45,7 +45,7 @@ def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, 
             dataset,
             run,
             split,
-            store=None if store is None else str(store),
+            store=None if store is None else str(Path(store).resolve()),  # absolute: commands run from other folders
             on_epoch=hook(run.recommender),
             on_reasoner_epoch=hook(f"reasoner {run.reasoner}"),
         )

@@ -44,11 +44,18 @@ class Split:
         meta_path = d / "split.json"
         if not meta_path.exists():
             raise DataError("not a split folder (no split.json)", file=d)
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != SPLIT_FORMAT:
-            raise DataError(f"split format {meta.get('format')} != {SPLIT_FORMAT}", file=meta_path, field="format")
+        try:
+            meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"not valid JSON ({exc})", file=meta_path) from exc
+        if not isinstance(meta, dict) or meta.get("format") != SPLIT_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise DataError(f"split format {found} != {SPLIT_FORMAT}", file=meta_path, field="format")
+        protocol, seed, table = meta.get("protocol"), meta.get("seed"), meta.get("table", "interactions")
+        if not isinstance(protocol, str) or not (seed is None or type(seed) is int) or table not in ("interactions", "reviews"):
+            raise DataError("protocol, seed or table missing or of the wrong type", file=meta_path)
         parts = {part: read_index_file(d / f"{part}.index") for part in ("train", "valid", "test")}
-        return cls(meta["protocol"], meta["seed"], table=meta.get("table", "interactions"), **parts)
+        return cls(protocol, seed, table=table, **parts)
 
 
 def read_index_file(path: str | Path) -> np.ndarray:
@@ -56,10 +63,13 @@ def read_index_file(path: str | Path) -> np.ndarray:
     p = Path(path)
     if not p.exists():
         raise DataError("index file missing", file=p)
-    tokens = p.read_text().split()
+    try:
+        tokens = p.read_bytes().decode("ascii").split()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not an index file (byte {exc.start} is not ASCII)", file=p) from exc
     out = np.empty(len(tokens), dtype=np.int64)
     for i, tok in enumerate(tokens):
-        if not tok.isdigit():
+        if not tok.isdigit() or len(tok) > 18:  # ASCII digits only (str.isdigit also accepts "²"), within int64
             raise DataError(f"not a non-negative integer: {tok!r}", file=p, row=i + 1, field="index")
         out[i] = int(tok)
     return out

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
+import struct
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ import pandas as pd
 from whyrec.data.schema import EVENT_TYPES, Dataset, IdMap
 from whyrec.errors import ArtifactError, DataError
 
+SCRUB_WAIT_MS = 200  # how long one scrub attempt waits for readers before reporting them
 APPLICATION_ID = 0x77687972  # "whyr": PRAGMA application_id marks the file as a whyrec store
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another writer's lock before failing
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
@@ -120,6 +123,15 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX reason_cache_by_item ON reason_cache(item);
     """,
+    # 4: forgets recorded before an artifact is rewritten, so a crash mid-rewrite is finished at the next start
+    """
+    CREATE TABLE pending_forgets (
+        artifact TEXT NOT NULL,     -- resolved path of the artifact folder
+        created  TEXT NOT NULL,     -- the artifact's created stamp: a retrained artifact is not touched
+        position INTEGER NOT NULL,  -- the shopper's dense id (line of users.txt) in that artifact; no raw id kept
+        PRIMARY KEY (artifact, created, position)
+    ) WITHOUT ROWID;
+    """,
 )
 STORE_FORMAT = 1 + len(_MIGRATIONS)  # PRAGMA user_version; add a migration for any schema change
 
@@ -159,12 +171,33 @@ class Store:
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ArtifactError(f"{self.path}: a folder, not a store file")
         if not create and not self.path.exists():
             raise ArtifactError(f"{self.path}: no store here (run `whyrec ingest ... --store {self.path}` first)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        folder = self.path.parent
+        if not self.path.exists():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ArtifactError(f"{self.path}: cannot create a store here ({exc.strerror})") from exc
+            if not os.access(folder, os.W_OK):
+                raise ArtifactError(f"{self.path}: cannot create a store here (folder {folder} is not writable)")
+        # A store in a folder this process cannot write (no room for SQLite's -wal and -shm files) is opened read-only.
+        self.read_only = not os.access(folder, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK))
+        target = f"file:{self.path.resolve()}?mode=ro" + ("&immutable=1" if not Path(f"{self.path}-wal").exists() else "")
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a write takes the lock up front.
         # check_same_thread=False: the serve pipeline uses one Store per thread but closes them all from one.
-        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn = sqlite3.connect(
+                target if self.read_only else self.path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self.read_only,
+            )
+        except sqlite3.OperationalError as exc:
+            raise ArtifactError(f"{self.path}: cannot open the store ({exc})") from exc
         try:
             self._open()
         except sqlite3.DatabaseError as exc:
@@ -191,6 +224,8 @@ class Store:
                 f"{self.path}: store format {version}, this whyrec reads formats 1 to {STORE_FORMAT}; "
                 "re-ingest the data into a new store"
             )
+        if self.read_only:
+            return
         self._migrate(version)
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; commits skip one fsync
@@ -222,6 +257,8 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE takes the write lock now, waiting up to the busy timeout."""
+        if self.read_only:
+            raise ArtifactError(f"{self.path}: the store is read-only here (its folder or file is not writable)")
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -322,10 +359,11 @@ class Store:
                 added[table] = count(table) - n
         return added
 
-    def add_events(self, events: Iterable[tuple[str, str, int, str, float | None]]) -> int:
+    def add_events(self, events: Iterable[tuple[str, str, int, str, float | None]]) -> list[int]:
         """Append (user, item, timestamp, event, rating) events by raw id; new users/items are created.
 
-        Returns how many events were new. Used by the serve stage to record live behaviour.
+        Returns the positions (0-based, in `events`) of the events that were new: repeats of stored
+        events, and of earlier ones in the same batch, are not. The serve stage folds in exactly these.
         """
         rows = list(events)
         for n, (_, _, _, event, _) in enumerate(rows, start=1):
@@ -334,12 +372,12 @@ class Store:
         with self._write() as conn:
             users = self._ids(conn, "users", (r[0] for r in rows))
             items = self._ids(conn, "items", (r[1] for r in rows))
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO interactions(user, item, timestamp, event, rating) VALUES (?, ?, ?, ?, ?)",
-                ((int(u), int(i), int(r[2]), r[3], _real(r[4])) for u, i, r in zip(users, items, rows, strict=True)),
-            )
-            return conn.total_changes - before
+            insert = "INSERT OR IGNORE INTO interactions(user, item, timestamp, event, rating) VALUES (?, ?, ?, ?, ?)"
+            return [
+                n
+                for n, (u, i, r) in enumerate(zip(users, items, rows, strict=True))
+                if conn.execute(insert, (int(u), int(i), int(r[2]), r[3], _real(r[4]))).rowcount
+            ]
 
     def add_feedback(self, user: str, item: str, event: str, *, timestamp: int | None = None, payload: dict | None = None) -> int:
         """Record one feedback event (e.g. "like", "dismiss" on a recommendation); returns its row id."""
@@ -586,11 +624,12 @@ class Store:
                     ).rowcount
         return removed
 
-    def forget_user(self, user: str) -> dict[str, int]:
+    def forget_user(self, user: str, pending: tuple[str, str, int] | None = None) -> dict[str, int]:
         """Delete everything the store holds about one user; returns rows removed per table.
 
-        Deleted content is overwritten (secure_delete) and the WAL checkpointed and truncated, so the
-        raw id and review texts are gone from the file itself, not only from query results.
+        Deleted content is overwritten (secure_delete); `scrub` then clears it from the WAL. `pending`
+        (artifact, created, position) records, in the same transaction, that the artifact still holds
+        the user, so a crash before its rewrite finishes is completed at the next start.
         """
         tables = ("interactions", "reviews", "queries", "feedback", "reason_cache", "exposures")
         removed = dict.fromkeys((*tables, "users"), 0)
@@ -602,7 +641,70 @@ class Store:
                     for table in tables:
                         removed[table] = conn.execute(f"DELETE FROM {table} WHERE user = ?", row).rowcount
                     removed["users"] = conn.execute("DELETE FROM users WHERE id = ?", row).rowcount
+                if pending is not None:
+                    conn.execute("INSERT OR IGNORE INTO pending_forgets(artifact, created, position) VALUES (?, ?, ?)", pending)
         finally:
             self._conn.execute("PRAGMA secure_delete = OFF")
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed
+
+    def pending_forgets(self, artifact: str, created: str) -> list[int]:
+        """Positions of shoppers forgotten in the store whose removal from this artifact may not have finished."""
+        rows = self._conn.execute(
+            "SELECT position FROM pending_forgets WHERE artifact = ? AND created = ? ORDER BY position", (artifact, created)
+        )
+        return [p for (p,) in rows]
+
+    def clear_forgets(self, artifact: str, created: str, positions: Iterable[int] | None = None) -> None:
+        """Drop pending forgets of `artifact` once its rewrite is on disk: these `positions` of the `created`
+        artifact, or, without positions, those recorded for artifacts of other `created` stamps (since retrained)."""
+        if positions is None:
+            stale = "FROM pending_forgets WHERE artifact = ? AND created != ?"
+            if not self._conn.execute(f"SELECT count(*) {stale}", (artifact, created)).fetchone()[0]:
+                return  # nothing to do, so a read-only store can be served too
+            with self._write() as conn:
+                conn.execute(f"DELETE {stale}", (artifact, created))
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "DELETE FROM pending_forgets WHERE artifact = ? AND created = ? AND position = ?",
+                ((artifact, created, int(p)) for p in positions),
+            )
+
+    def scrub(self) -> int:
+        """Move the WAL into the main file and truncate it, so deleted rows survive in no file; 0 when done.
+
+        Waits at most SCRUB_WAIT_MS for readers; while one holds an older snapshot the WAL cannot be
+        emptied, and the number of readers seen is returned (at least 1) so the caller retries later.
+        """
+        if self.read_only:
+            return 0  # nothing was deleted through a read-only store
+        self._conn.execute(f"PRAGMA busy_timeout = {SCRUB_WAIT_MS}")
+        try:
+            busy, log, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if busy == 0 and log <= 0:
+            return 0
+        return max(1, wal_readers(self.path))
+
+
+def wal_readers(path: Path) -> int:
+    """How many of SQLite's five WAL read slots other processes hold on this store (0 when unknown).
+
+    SQLite's unix VFS marks a reader with a shared lock on one byte of the -shm file (offset 123 + slot);
+    readers in this process share its locks and are not seen, nor readers sharing one slot.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return 0
+    held = 0
+    try:
+        with open(f"{path}-shm", "rb") as shm:
+            for slot in range(5):
+                probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 123 + slot, 1, 0)
+                if struct.unpack("hhqqi", fcntl.fcntl(shm.fileno(), fcntl.F_GETLK, probe))[0] != fcntl.F_UNLCK:
+                    held += 1
+    except OSError:
+        return 0
+    return held

@@ -603,8 +603,7 @@ def render_html(data: ReportData) -> str:
 
 
 def write_report(path: str | Path, data: ReportData) -> Path:
-    """Render and write the report (UTF-8), creating the folder if needed."""
+    """Render and write the report (UTF-8) into an existing folder."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(data), encoding="utf-8")
     return out

@@ -9,6 +9,7 @@ model's JSON parts); models add their weights through hooks.
 from __future__ import annotations
 
 import json
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
@@ -29,6 +30,30 @@ from whyrec.training import EpochHook, seeded_torch
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+def _read_json(path: Path, model: str) -> Any:
+    """One JSON file of a saved reasoner; missing or damaged, an ArtifactError naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise ArtifactError(f"{path.parent}: {model} reasoner incomplete ({path.name} missing)") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+
+
+# What a damaged saved file raises while a model restores from it (wrong JSON shapes, unreadable or mistyped arrays).
+_DAMAGE = (
+    KeyError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    IndexError,
+    RuntimeError,
+    EOFError,
+    zipfile.BadZipFile,
+    json.JSONDecodeError,
+)
 
 
 class ReasonerConfig(BaseModel):
@@ -167,20 +192,27 @@ class Reasoner(ABC):
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """Restore a saved reasoner. Missing files and other models' or formats' folders are ArtifactErrors naming the folder."""
+        """Restore a saved reasoner. Missing, damaged or mistyped files and other models' or formats' folders are
+        ArtifactErrors naming the folder or file, never a crash deeper in."""
         d = Path(path)
-        try:
-            meta = json.loads((d / "config.json").read_text())
-            parts = {name: json.loads((d / name).read_text(encoding="utf-8")) for name in cls.json_parts}
-        except FileNotFoundError as exc:
-            raise ArtifactError(f"{d}: {cls.name} reasoner incomplete ({Path(exc.filename).name} missing)") from exc
-        if meta.get("model") != cls.name or meta.get("format") != cls.format_version:
+        meta = _read_json(d / "config.json", cls.name)
+        parts = {name: _read_json(d / name, cls.name) for name in cls.json_parts}
+        if not isinstance(meta, dict) or meta.get("model") != cls.name or meta.get("format") != cls.format_version:
+            found = meta if isinstance(meta, dict) else {}
             raise ArtifactError(
-                f"{d}: saved {meta.get('model')} format {meta.get('format')}; expects {cls.name} format {cls.format_version}"
+                f"{d}: saved {found.get('model')} format {found.get('format')}; expects {cls.name} format {cls.format_version}"
             )
-        model = cls(cls.config_class.model_validate(meta["config"]))
-        model.lexicon = AspectLexicon.load(d / "lexicon.json")
-        model._restore(d, meta, parts)
+        try:
+            model = cls(cls.config_class.model_validate(meta.get("config")))
+        except ValidationError as exc:
+            raise ArtifactError(f"{d / 'config.json'}: invalid config ({exc.errors()[0]['msg']})") from exc
+        try:
+            model.lexicon = AspectLexicon.load(d / "lexicon.json")
+            model._restore(d, meta, parts)
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{d}: {cls.name} reasoner incomplete ({Path(exc.filename or '').name or exc} missing)") from exc
+        except _DAMAGE as exc:
+            raise ArtifactError(f"{d}: {cls.name} reasoner damaged ({type(exc).__name__}: {exc})") from exc
         return model
 
     def _meta(self) -> dict[str, Any]:

@@ -79,7 +79,6 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write `fig` as PNG or SVG, chosen by the suffix of `path`."""
     fmt = check_format(path)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format=fmt, dpi=DPI, bbox_inches="tight")
     return out
 

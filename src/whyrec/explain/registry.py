@@ -55,12 +55,14 @@ def load_reasoner(path: str | Path) -> Reasoner:
     """Load a saved reasoner; the class comes from the model name in its config.json."""
     d = Path(path)
     try:
-        meta = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        meta = json.loads((d / "config.json").read_bytes().decode("utf-8"))
     except FileNotFoundError as exc:
         raise ArtifactError(f"{d}: no reasoner saved here (config.json missing)") from exc
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{d / 'config.json'}: not valid JSON: {exc}") from exc
     name = meta.get("model") if isinstance(meta, dict) else None
     if not isinstance(name, str):
         raise ArtifactError(f"{d / 'config.json'}: field 'model' missing; not a saved reasoner")
+    if name not in REASONERS:
+        raise ArtifactError(f"{d / 'config.json'}: unknown reasoner '{name}'; known: {', '.join(sorted(REASONERS))}")
     return get_reasoner_class(name).load(d)

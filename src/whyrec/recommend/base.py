@@ -7,8 +7,9 @@ this base class so every model gets them right the same way (STYLE 2, 7).
 from __future__ import annotations
 
 import json
+import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Self
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
-from whyrec.errors import ArtifactError, ConfigError
+from whyrec.errors import ArtifactError, ConfigError, NotFoundError
 from whyrec.training import EpochHook
 
 RECOMMENDER_FORMAT = 1
@@ -98,6 +99,53 @@ def top_k(scores: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray
     return items, values
 
 
+@dataclass(frozen=True)
+class ArraySpec:
+    """What one saved array must be, checked on load before any model code reads it.
+
+    `shape` names each dimension: "users" and "items" are the model's counts, an int is exact, any
+    other name must agree wherever it recurs (e.g. "factors"), None is free. `kind` is numpy's dtype
+    kind ("f" floats, "i" integers); integer arrays may be bounded to [low, high), high "items" meaning n_items.
+    """
+
+    shape: tuple[str | int | None, ...]
+    kind: str = "f"
+    low: int | None = None
+    high: int | str | None = None
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], specs: Mapping[str, ArraySpec], sizes: dict[str, int], file: Path) -> None:
+    """ArtifactError naming `file` and the array unless each spec'd array is present with its shape, kind and range."""
+    sizes = dict(sizes)
+    for key, spec in specs.items():
+        if key not in arrays:
+            raise ArtifactError(f"{file}: array '{key}' missing")
+        a = arrays[key]
+        kinds = "iu" if spec.kind == "i" else spec.kind
+        if a.dtype.kind not in kinds or a.ndim != len(spec.shape):
+            raise ArtifactError(
+                f"{file}: array '{key}' is {a.dtype}{list(a.shape)}, expected {len(spec.shape)}-D of kind '{spec.kind}'"
+            )
+        for dim, want in zip(a.shape, spec.shape, strict=True):
+            expected = want if isinstance(want, int) or want is None else sizes.setdefault(want, dim)
+            if expected is not None and dim != expected:
+                raise ArtifactError(
+                    f"{file}: array '{key}' has shape {list(a.shape)}, expected {list(spec.shape)} = {expected} there"
+                )
+        if spec.kind == "f" and a.size and not np.isfinite(a).all():
+            raise ArtifactError(f"{file}: array '{key}' holds NaN or infinite values")
+        high = sizes[spec.high] if isinstance(spec.high, str) else spec.high
+        if a.size and ((spec.low is not None and a.min() < spec.low) or (high is not None and a.max() >= high)):
+            raise ArtifactError(f"{file}: array '{key}' holds values outside [{spec.low}, {high})")
+
+
+_BASE_ARRAYS = {
+    "_seen_indices": ArraySpec(("seen",), "i", 0, "items"),
+    "_seen_indptr": ArraySpec((None,), "i", 0, None),
+    "_popularity": ArraySpec(("items",)),
+}
+
+
 class Recommender(ABC):
     """fit(dataset, split) -> score(users) -> recommend(users, k); save/load as config + arrays."""
 
@@ -107,6 +155,8 @@ class Recommender(ABC):
     # How whyrec.recommend.attribution may explain this model's scores; the first is what "auto" picks.
     # "none": scores do not depend on the user's history (or cannot be re-scored for another history).
     attribution_methods: ClassVar[tuple[str, ...]] = ("none",)
+    # The arrays `_state` saves, as `load` checks them (keys without the "m_" prefix); arrays not named are checked by the model.
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {}
 
     def __init__(self, config: RecommenderConfig | None = None) -> None:
         self.config = config if config is not None else self.config_class()
@@ -283,27 +333,59 @@ class Recommender(ABC):
         return out
 
     @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        """Load a saved model; the class comes from the saved name via the registry."""
+    def load(cls, path: str | Path, *, n_users: int | None = None, n_items: int | None = None) -> Recommender:
+        """Load a saved model; the class comes from the saved name via the registry.
+
+        Every array is checked (against `n_users` x `n_items` when given, e.g. by the artifact's manifest)
+        before the model sees it: a damaged file is an ArtifactError naming it, never a crash in native code.
+        """
         from whyrec.recommend.registry import get_recommender_class
 
         d = Path(path)
         try:
-            meta = json.loads((d / "config.json").read_text())
+            meta = json.loads((d / "config.json").read_bytes().decode("utf-8"))
         except FileNotFoundError as exc:
             raise ArtifactError(f"{d}: no recommender saved here (config.json missing)") from exc
-        if meta.get("format") != RECOMMENDER_FORMAT:
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ArtifactError(f"{d / 'config.json'}: not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != RECOMMENDER_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
             raise ArtifactError(
-                f"{d}: recommender format {meta.get('format')} cannot be read by this version "
+                f"{d}: recommender format {found} cannot be read by this version "
                 f"(expects {RECOMMENDER_FORMAT}); retrain with `whyrec train`"
             )
-        klass = get_recommender_class(meta["model"])
-        model = klass(klass.config_class.model_validate(meta["config"]))
-        with np.load(d / "weights.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        shape = tuple(int(x) for x in arrays["_seen_shape"])
-        ones = np.ones(len(arrays["_seen_indices"]), dtype=np.float32)
-        model.seen = sp.csr_matrix((ones, arrays["_seen_indices"], arrays["_seen_indptr"]), shape=shape)
-        model.popularity = arrays["_popularity"]
-        model._set_state({k[2:]: v for k, v in arrays.items() if k.startswith("m_")})
+        try:
+            klass = get_recommender_class(str(meta.get("model")))
+        except NotFoundError as exc:
+            raise ArtifactError(f"{d / 'config.json'}: {exc}") from exc
+        try:
+            model = klass(klass.config_class.model_validate(meta.get("config")))
+        except ValidationError as exc:
+            raise ArtifactError(f"{d / 'config.json'}: invalid config ({exc.errors()[0]['msg']})") from exc
+        weights = d / "weights.npz"
+        try:
+            with np.load(weights, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{weights}: missing") from exc
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise ArtifactError(f"{weights}: unreadable ({type(exc).__name__}: {exc})") from exc
+        check_arrays(arrays, {"_seen_shape": ArraySpec((2,), "i", 0, None)}, {}, weights)
+        users, items = (int(x) for x in arrays["_seen_shape"])
+        for saved, expected, what in ((users, n_users, "users"), (items, n_items, "items")):
+            if expected is not None and saved != expected:
+                raise ArtifactError(f"{weights}: a model of {saved} {what}, but the artifact has {expected}")
+        check_arrays(arrays, _BASE_ARRAYS, {"users": users, "items": items}, weights)
+        indptr, indices = arrays["_seen_indptr"], arrays["_seen_indices"]
+        if len(indptr) != users + 1 or indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+            raise ArtifactError(f"{weights}: array '_seen_indptr' does not index '_seen_indices' over {users} users")
+        state = {k[2:]: v for k, v in arrays.items() if k.startswith("m_")}
+        check_arrays(state, klass.state_arrays, {"users": users, "items": items}, weights)
+        ones = np.ones(len(indices), dtype=np.float32)
+        model.seen = sp.csr_matrix((ones, indices, indptr), shape=(users, items))
+        model.popularity = arrays["_popularity"].astype(np.float32)
+        try:
+            model._set_state(state)
+        except (KeyError, ValueError, RuntimeError) as exc:  # e.g. torch's load_state_dict on mismatched weights
+            raise ArtifactError(f"{weights}: weights do not fit the saved config ({type(exc).__name__}: {exc})") from exc
         return model

@@ -11,13 +11,14 @@ below any cosine: they rank after every item with text, never above one.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from pydantic import NonNegativeInt, PositiveFloat, PositiveInt
 
 from whyrec.data.schema import Dataset
 from whyrec.errors import ConfigError
-from whyrec.recommend.base import RecommenderConfig, TrainData
+from whyrec.recommend.base import ArraySpec, RecommenderConfig, TrainData
 from whyrec.recommend.sasrec import PAD, LatestItemsState, latest_items, sequence_rows
 from whyrec.recommend.training import torch_threads
 
@@ -56,6 +57,7 @@ class ContentRecommender(LatestItemsState):
     name = "content"
     config_class = ContentConfig
     config: ContentConfig
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {**LatestItemsState.state_arrays, "item_vectors": ArraySpec(("items", None))}
     scores_cold_items = True
     attribution_methods = ("occlusion", "lime")
 

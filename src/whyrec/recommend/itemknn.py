@@ -9,12 +9,13 @@ A score is a plain sum of similarities, so each history item's contribution is e
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import NonNegativeFloat, PositiveInt
 
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData, histories_matrix
+from whyrec.recommend.base import ArraySpec, Recommender, RecommenderConfig, TrainData, histories_matrix
 
 
 class ItemKNNConfig(RecommenderConfig):
@@ -58,6 +59,11 @@ class ItemKNN(Recommender):
     config_class = ItemKNNConfig
     config: ItemKNNConfig
     attribution_methods = ("exact", "occlusion", "lime")
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {
+        "sim_data": ArraySpec(("nnz",)),
+        "sim_indices": ArraySpec(("nnz",), "i", 0, "items"),
+        "sim_indptr": ArraySpec((None,), "i", 0, None),
+    }
 
     def _fit(self, data: TrainData) -> None:
         self.similarity = item_similarity(data.seen, self.config.k, self.config.shrink)
@@ -92,5 +98,7 @@ class ItemKNN(Recommender):
         return {"sim_data": s.data, "sim_indices": s.indices, "sim_indptr": s.indptr}
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
-        n = len(state["sim_indptr"]) - 1
+        n, indptr = self.n_items, state["sim_indptr"]
+        if len(indptr) != n + 1 or indptr[0] != 0 or indptr[-1] != len(state["sim_indices"]) or (np.diff(indptr) < 0).any():
+            raise ValueError(f"'sim_indptr' does not index 'sim_indices' over {n} items")
         self.similarity = sp.csr_matrix((state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=(n, n))

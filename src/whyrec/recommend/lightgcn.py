@@ -17,14 +17,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from whyrec.recommend.base import TrainData, histories_matrix
+from whyrec.recommend.base import ArraySpec, TrainData, histories_matrix
 from whyrec.recommend.training import TorchRecommender, TrainConfig, owned_keys, sample_negatives
 
 if TYPE_CHECKING:
@@ -117,6 +117,12 @@ class LightGCN(TorchRecommender):
     config: LightGCNConfig
     _training_only = ("_adj", "_pairs", "_owned")
     attribution_methods = ("occlusion", "lime")
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {
+        "user_ego": ArraySpec(("users", "dim")),
+        "user_vectors": ArraySpec(("users", "dim")),
+        "item_vectors": ArraySpec(("items", "dim")),
+        "item_partial": ArraySpec(("items", "dim")),
+    }
 
     def _build(self, data: TrainData) -> torch.nn.Module:
         import torch

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from pydantic import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from scipy.special import expit
 
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData, histories_matrix
+from whyrec.recommend.base import ArraySpec, Recommender, RecommenderConfig, TrainData, histories_matrix
 from whyrec.recommend.validation import validation_ndcg
 
 
@@ -55,6 +55,10 @@ class MatrixFactorization(Recommender):
     config_class = MFConfig
     config: MFConfig
     attribution_methods = ("occlusion", "lime")
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {
+        "user_factors": ArraySpec(("users", "factors")),
+        "item_factors": ArraySpec(("items", "factors")),
+    }
 
     def _fit(self, data: TrainData) -> None:
         # Progress (only when someone listens): the loss or BPR's training AUC, and the validation

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from pydantic import PositiveFloat
 
-from whyrec.recommend.base import Recommender, RecommenderConfig, TrainData
+from whyrec.recommend.base import ArraySpec, Recommender, RecommenderConfig, TrainData
 
 _SECONDS_PER_DAY = 86_400.0
 
@@ -26,6 +27,7 @@ class Popularity(Recommender):
     name = "pop"
     config_class = PopularityConfig
     config: PopularityConfig
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {"item_scores": ArraySpec(("items",))}
 
     def _fit(self, data: TrainData) -> None:
         # One vote per (user, item) pair, dated by its latest event, so repeat views don't inflate counts.

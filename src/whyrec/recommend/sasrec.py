@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator
 
-from whyrec.recommend.base import Recommender, TrainData
+from whyrec.recommend.base import ArraySpec, Recommender, TrainData
 from whyrec.recommend.training import TorchRecommender, TrainConfig, owned_keys, sample_negatives
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ class LatestItemsState(Recommender):
     """A recommender whose user state is `self.latest` (users' last items, PAD-padded): history, live events, new and forgotten users."""
 
     latest: np.ndarray
+    state_arrays: ClassVar[dict[str, ArraySpec]] = {"latest": ArraySpec(("users", None), "i", PAD, "items")}
 
     def history(self, user: int) -> np.ndarray:
         """The user's latest items (at most the matrix width), oldest first, repeats included: what the model reads."""

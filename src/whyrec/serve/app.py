@@ -152,15 +152,40 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-def create_app(artifact_dir: str | Path, store_path: str | Path, settings: ServeSettings | None = None) -> FastAPI:
-    """The app over one trained artifact and one store; models load in the lifespan hook."""
+class WriteAuth:
+    """ASGI middleware: a write (any method but GET, HEAD, OPTIONS) under /v1 needs the key, checked before the body is read.
+
+    So an unauthenticated client learns 401/403, never whether its body would have been valid.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None, page_token: str | None = None) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.page_token = page_token  # the web page's per-run token: accepted for feedback only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS") and scope["path"].startswith("/v1/"):
+            token = self.page_token if scope["method"] == "POST" and scope["path"] == "/v1/feedback" else None
+            try:
+                check_key(Request(scope), self.api_key, action="writing", page_token=token)
+            except HTTPException as exc:
+                await problems.problem(exc.status_code, str(exc.detail), headers=exc.headers)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(
+    artifact_dir: str | Path, store_path: str | Path, settings: ServeSettings | None = None, opened: Any = None
+) -> FastAPI:
+    """The app over one trained artifact and one store; models load in the lifespan hook unless an `opened`
+    pipeline is given (`whyrec serve` opens it first, so a broken artifact stops it with one line)."""
     settings = settings or ServeSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from whyrec.serve.pipeline import Pipeline
 
-        app.state.pipeline = Pipeline.open(artifact_dir, store_path)
+        app.state.pipeline = opened if opened is not None else Pipeline.open(artifact_dir, store_path)
         try:
             yield
         finally:
@@ -175,7 +200,11 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
     )
     problems.install(app)
 
+    # The page's token lives as long as this app and allows feedback only: a leaked one cannot add
+    # events, change the catalog or forget anyone.
+    page_token = secrets.token_urlsafe(24) if settings.page_writes else None
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(WriteAuth, api_key=settings.api_key, page_token=page_token)  # added last, so it runs first
     # Endpoints return JSONResponse themselves: FastAPI's jsonable_encoder walks every value of a recommendation list again.
 
     def pipeline(request: Request):  # type: ignore[no-untyped-def]
@@ -184,16 +213,6 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
     def reader(request: Request) -> None:
         if settings.keyed_reads:
             check_key(request, settings.api_key, action="reading")
-
-    def writer(request: Request) -> None:
-        check_key(request, settings.api_key, action="writing")
-
-    # The page's token lives as long as this app and allows feedback only: a leaked one cannot add
-    # events, change the catalog or forget anyone.
-    page_token = secrets.token_urlsafe(24) if settings.page_writes else None
-
-    def feedback_writer(request: Request) -> None:
-        check_key(request, settings.api_key, action="writing", page_token=page_token)
 
     static = resources.files("whyrec.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -239,22 +258,23 @@ def create_app(artifact_dir: str | Path, store_path: str | Path, settings: Serve
         """The shopper's interest profile: aspects with sentiment, categories, brands, price band, recent items; 404 with no history."""
         return JSONResponse(p.profile(user_id))
 
-    @app.delete("/v1/users/{user_id}", tags=["users"], dependencies=[Depends(writer)])
+    @app.delete("/v1/users/{user_id}", tags=["users"])
     def forget(user_id: Id, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
-        """Forget a shopper in the store, the running model and the artifact; lists what was removed and what needs retraining."""
+        """Forget a shopper in the store, the running model and the artifact; lists what was removed, what needs retraining,
+        and whether the store's files are scrubbed yet ("scrub": "scrubbed" or "pending, N readers")."""
         return JSONResponse(p.forget(user_id))
 
-    @app.post("/v1/events", tags=["events"], dependencies=[Depends(writer)])
+    @app.post("/v1/events", tags=["events"])
     def events(body: EventsIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
         """Record behaviour events (repeats are ignored) and fold them into the model without retraining."""
         return JSONResponse(p.record_events([e.model_dump() for e in body.events]))
 
-    @app.post("/v1/feedback", tags=["events"], dependencies=[Depends(feedback_writer)])
+    @app.post("/v1/feedback", tags=["events"])
     def feedback(body: FeedbackIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
         """Like or dismiss a recommended item, or clear that (undo); dismissed items are not recommended to that shopper again."""
         return JSONResponse(p.record_feedback(body.user, body.item, body.kind))
 
-    @app.put("/v1/items/{item_id}", tags=["catalog"], dependencies=[Depends(writer)])
+    @app.put("/v1/items/{item_id}", tags=["catalog"])
     def upsert_item(item_id: Id, body: ItemIn, p=Depends(pipeline)) -> JSONResponse:  # type: ignore[no-untyped-def]
         """Create or replace a catalog row; cached reasons about the item are dropped."""
         return JSONResponse(p.upsert_item(item_id, body.model_dump()))

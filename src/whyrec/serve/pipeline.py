@@ -2,9 +2,9 @@
 
 Three parts, one per concern: the running model (`serve.live`), reasons and their cache
 (`serve.reasons`, answering through `whyrec.recommendation.recommend`), and shopper data and
-privacy (`serve.shoppers`). One lock guards the model state; each thread has its own SQLite
-connection (WAL: readers beside one writer). `serve.app` translates this to HTTP; this module
-knows nothing of HTTP.
+privacy (`serve.shoppers`). One lock guards the model state and is never held while waiting on
+the disk; each thread has its own SQLite connection (WAL: readers beside one writer). `serve.app`
+translates this to HTTP; this module knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Pipeline:
             f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()
         ).hexdigest()[:12]
         self._lock = threading.RLock()
+        self._forgetting = threading.Lock()  # one forget at a time: each rewrites the artifact the last one left
         self._local = threading.local()
         self._local.store = store
         self._stores: list[Store] = [store]
@@ -49,18 +50,21 @@ class Pipeline:
         self.facts = ShopFacts(artifact.item_ids, reasoner.lexicon if reasoner else None)
         self.reasons = ServedReasons(artifact, self.facts, self.version)
         self.feedback = shoppers.Feedback()
+        self.scrubber = shoppers.Scrubber(store_path)
         self.experiment = artifact.config.experiment  # an A/B test: users' arms pick the reasoner
 
     # ---- opening ---------------------------------------------------------------------------------
     @classmethod
     def open(cls, artifact_dir: str | Path, store_path: str | Path) -> Pipeline:
-        """Load the artifact, read the store, fold in events stored since training; ready to serve."""
+        """Load the artifact, finish forgets a crash interrupted, read the store, fold in events stored since training."""
         artifact_dir, store_path = Path(artifact_dir), Path(store_path)
         artifact = Artifact.load(artifact_dir)
         store = Store(store_path, create=False)
         try:
+            finish_forgets(artifact, artifact_dir, store)
             pipeline = cls(artifact_dir, store_path, artifact, store)
             pipeline.load(store.read_dataset(name=store_path.stem))
+            pipeline.scrubber.request(store)  # rows a crash left in the WAL
         except BaseException:
             store.close()
             raise
@@ -87,6 +91,7 @@ class Pipeline:
         return store
 
     def close(self) -> None:
+        self.scrubber.close()
         with self._lock:
             for store in self._stores:
                 store.close()
@@ -109,6 +114,7 @@ class Pipeline:
             "dataset": manifest["dataset"],
             "metrics": manifest["metrics"],
             "live": dict(self.live.counters),
+            "scrub": self.scrubber.status,
         }
 
     def recommend(self, user: str, k: int) -> dict[str, Any]:
@@ -166,14 +172,14 @@ class Pipeline:
         ]
         frame = pd.DataFrame(rows, columns=["user", "item", "timestamp", "event", "rating"]).astype({"rating": "float64"})
         with self._lock:
-            stored = self._store().add_events(rows)
+            new = self._store().add_events(rows)
             added_before = self.live.counters["users_added"]
-            observed = self.live.observe(frame)
+            observed = self.live.observe(frame.iloc[new])  # exactly the rows the store kept, as a restart replays them
             self._store().drop_reasons(users=frame["user"].unique().tolist())
         unknown = sorted(set(frame["item"]) - set(self.live.item_ids.raw))
         return {
             "received": len(rows),
-            "stored": stored,
+            "stored": len(new),
             "observed": observed,
             "new_users": self.live.counters["users_added"] - added_before,
             "items_not_in_model": unknown[:20],  # stored, but scored only after retraining
@@ -197,6 +203,38 @@ class Pipeline:
         return {"item": item, "created": created, "in_model": self.live.item_ids.get(item) >= 0}
 
     def forget(self, user: str) -> dict[str, Any]:
-        """Remove a user from the store, the running model and the artifact folder; say what must be retrained."""
-        with self._lock:
-            return shoppers.forget(self._store(), self.live, self.feedback, self.artifact_dir, user)
+        """Remove a user from the store, the running model and the artifact folder; say what must be retrained.
+
+        The store deletes first, recording in the same transaction that the artifact still holds the user;
+        the model forgets at once; the artifact is rewritten (atomically) and the store's files scrubbed
+        afterwards, neither under the model lock, so other requests go on meanwhile.
+        """
+        store = self._store()
+        with self._forgetting:
+            with self._lock:
+                uid = self.live.user_ids.get(user)
+            trained = 0 <= uid < self.live.trained_users
+            key = (str(self.artifact_dir.resolve()), self.artifact.created)
+            removed = store.forget_user(user, pending=(*key, uid) if trained else None)
+            with self._lock:
+                answer = shoppers.forget(self.live, self.feedback, user, removed)
+            if trained:
+                self.artifact.save(self.artifact_dir)
+                store.clear_forgets(*key, positions=[uid])
+                folder = self.artifact_dir
+                answer["removed"]["artifact_files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+            answer["scrub"] = self.scrubber.request(store)
+        return answer
+
+
+def finish_forgets(artifact: Artifact, artifact_dir: Path, store: Store) -> None:
+    """Apply to the artifact (and save it) every forget the store recorded whose rewrite may not have finished."""
+    key = str(artifact_dir.resolve())
+    pending = store.pending_forgets(key, artifact.created)
+    if pending:
+        log.info("finishing %d interrupted forget(s) in %s", len(pending), artifact_dir)
+        for uid in pending:
+            shoppers.forget_in_artifact(artifact, uid)
+        artifact.save(artifact_dir)
+        store.clear_forgets(key, artifact.created, pending)
+    store.clear_forgets(key, artifact.created)  # those of artifacts trained before this one was

@@ -8,6 +8,7 @@ with the shopper's events and only retraining removes that trace, which the answ
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,29 +69,32 @@ def profile(store: Store, user: str, facts: ShopFacts) -> dict[str, Any]:
     return {"user": user, **build_profile(events, [r["text"] for r in reviews], facts.rows, facts.item_aspects, facts.lexicon)}
 
 
-def forget(store: Store, live: LiveRanking, feedback: Feedback, artifact_dir: Path, user: str) -> dict[str, Any]:
-    """Remove a shopper from the store, the running model and the artifact folder; say what must be retrained."""
-    removed = store.forget_user(user)
+def forget(live: LiveRanking, feedback: Feedback, user: str, removed: dict[str, int]) -> dict[str, Any]:
+    """Drop a shopper the store has just forgotten (`removed`: its rows per table) from the running model, the
+    feedback and the artifact in memory; say what must be retrained. The caller writes the artifact out."""
     uid = live.forget(user)
     if uid < 0 and not any(removed.values()):
         raise NotFoundError(f"user {user!r} is not known")
     feedback.kinds.pop(user, None)
-    rewritten: list[str] = []
     if 0 <= uid < live.trained_users:
-        rewritten = _forget_in_artifact(live.artifact, artifact_dir, uid)
+        forget_in_artifact(live.artifact, uid)
     artifact = live.artifact
     retrain = [f"recommender '{artifact.recommender.name}': weights shared by all users were learned with this user's events"]
     if artifact.reasoner is not None:
         retrain.append(f"reasoner '{artifact.reasoner.name}': aspect counts and weights were learned with this user's reviews")
     return {
         "user": user,
-        "removed": {"store": removed, "live_model": uid >= 0, "artifact_files": rewritten},
+        "removed": {"store": removed, "live_model": uid >= 0, "artifact_files": []},
         "retrain_to_forget_fully": retrain,
     }
 
 
-def _forget_in_artifact(art: Artifact, artifact_dir: Path, uid: int) -> list[str]:
-    """Tombstone the user's id, drop their interaction rows (re-indexing the split), blank their model state; save."""
+def forget_in_artifact(art: Artifact, uid: int) -> None:
+    """Tombstone the user's id, drop their interaction rows (re-indexing the split), blank their model state.
+
+    In memory only; applying it twice changes nothing, so a forget interrupted before the artifact was
+    saved can be applied again at the next start.
+    """
     art.user_ids = IdMap(tuple(TOMBSTONE.format(i) if i == uid else r for i, r in enumerate(art.user_ids.raw)))
     keep = (art.interactions["user"] != uid).to_numpy()
     if art.split is not None:
@@ -101,5 +105,57 @@ def _forget_in_artifact(art: Artifact, artifact_dir: Path, uid: int) -> list[str
     art.recommender.forget_users([uid])
     if art.reasoner is not None:
         art.reasoner.forget_user(uid)
-    art.save(artifact_dir)
-    return sorted(str(p.relative_to(artifact_dir)) for p in artifact_dir.rglob("*") if p.is_file())
+
+
+class Scrubber:
+    """Clears forgotten rows out of the store's files after a forget, off the request path.
+
+    The deleted rows are overwritten at once (secure_delete), but their old pages stay in the WAL
+    until a checkpoint empties it, which an open reader (a `whyrec stats`, an evaluation) blocks.
+    `request` tries once without waiting long; while readers remain, a background thread retries
+    until it succeeds. `status` says "scrubbed" or "pending, N readers".
+    """
+
+    RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # waits between attempts, the last repeated
+
+    def __init__(self, store_path: Path) -> None:
+        self.store_path = store_path
+        self.status = "scrubbed"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def request(self, store: Store) -> str:
+        """Scrub now through `store` (this thread's connection) if no reader is in the way, else in the background."""
+        readers = store.scrub()
+        with self._lock:
+            self.status = "scrubbed" if readers == 0 else f"pending, {readers} readers"
+            if readers and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._retry, name="whyrec-scrub", daemon=True)
+                self._thread.start()
+            elif readers:
+                self._wake.set()
+            return self.status
+
+    def _retry(self) -> None:
+        from whyrec.data.store import Store
+
+        with Store(self.store_path, create=False) as store:
+            attempt = 0
+            while not self._stop.is_set():
+                self._stop.wait(self.RETRY_S[min(attempt, len(self.RETRY_S) - 1)])
+                readers = store.scrub()
+                with self._lock:
+                    self.status = "scrubbed" if readers == 0 else f"pending, {readers} readers"
+                    if readers == 0 and not self._wake.is_set():
+                        self._thread = None
+                        return
+                    self._wake.clear()
+                attempt = 0 if readers == 0 else attempt + 1
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
