@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -64,6 +65,8 @@ def spark_session(master: str, app: str, conf: dict[str, str] | None = None) -> 
     except ImportError as exc:
         raise ConfigError("pyspark is not installed: run `make setup`") from exc
 
+    # Python workers run whyrec in this interpreter's environment unless PYSPARK_PYTHON names another (a cluster's).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(master)
         .appName(app)
@@ -73,7 +76,7 @@ def spark_session(master: str, app: str, conf: dict[str, str] | None = None) -> 
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("FATAL")  # a failure is reported as one line below, not as the JVM's stack traces
     try:
         yield spark
     except WhyrecError:
