@@ -12,9 +12,7 @@ from whyrec.cli.common import JsonFlag, app, emit, ranking_line
 spark_app = typer.Typer(help="Training and reasons on Apache Spark; outputs are ordinary artifacts and reason-cache rows.")
 app.add_typer(spark_app, name="spark")
 
-Master = Annotated[
-    str, typer.Option("--master", help="Spark master: local[N], spark://HOST:7077, yarn, k8s://https://HOST:443.")
-]
+Master = Annotated[str, typer.Option("--master", help="Spark master: local[N], spark://HOST:7077, yarn, k8s://https://HOST:443.")]
 Conf = Annotated[list[str] | None, typer.Option("--conf", help="Spark setting KEY=VALUE, as spark-submit's (repeatable).")]
 StoreOpt = Annotated[Path | None, typer.Option("--store", help="SQLite store with the shop's data.")]
 ParquetOpt = Annotated[Path | None, typer.Option("--parquet", help="Folder from `whyrec export` (instead of --store).")]
@@ -114,10 +112,13 @@ def reasons(
     master: Master = "local[*]",
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the reason rows as Parquet here, for the shop's own serving [default: the store's cache]."),
+        typer.Option(
+            "--out", help="Write the reason rows as Parquet here, for the shop's own serving [default: the store's cache]."
+        ),
     ] = None,
     users: Annotated[
-        Path | None, typer.Option("--users", help="A file of raw shopper ids, one per line [default: every shopper the model knows].")
+        Path | None,
+        typer.Option("--users", help="A file of raw shopper ids, one per line [default: every shopper the model knows]."),
     ] = None,
     partitions: Annotated[int, typer.Option("--partitions", help="Partitions of shoppers [default: 4 per core].")] = 0,
     conf: Conf = None,
@@ -156,7 +157,8 @@ def reasons(
     version = model_version(model)
     shop = _read_shop(store, parquet)
     raw = shop.interactions.assign(
-        user=[shop.user_ids.raw[u] for u in shop.interactions["user"]], item=[shop.item_ids.raw[i] for i in shop.interactions["item"]]
+        user=[shop.user_ids.raw[u] for u in shop.interactions["user"]],
+        item=[shop.item_ids.raw[i] for i in shop.interactions["item"]],
     )
     known = shoppers(model.user_ids.raw, model.item_ids.raw, raw)
     if listed is not None:
@@ -176,7 +178,12 @@ def reasons(
                 counts = db.reason_counts(version)
                 done = {u for u in chosen if counts.get(u, 0) >= k}
                 cached, chosen = len(done), [u for u in chosen if u not in done]
-    job = ReasonJob(str(artifact.resolve()), None if store is None else str(store.resolve()), None if parquet is None else str(parquet.resolve()), k)
+    job = ReasonJob(
+        str(artifact.resolve()),
+        None if store is None else str(store.resolve()),
+        None if parquet is None else str(parquet.resolve()),
+        k,
+    )
     (out or store).resolve().parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".whyrec-reasons-", dir=(out or store).resolve().parent) as scratch:
         target = out if out is not None else Path(scratch) / "rows"

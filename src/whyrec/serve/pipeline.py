@@ -33,9 +33,9 @@ log = logging.getLogger("whyrec.pipeline")
 def model_version(artifact: Artifact) -> str:
     """The key of an artifact's reasons in the store's reason cache (batch writers use it too)."""
     reasoner = artifact.reasoner
-    return hashlib.sha256(f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()).hexdigest()[
-        :12
-    ]
+    return hashlib.sha256(
+        f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()
+    ).hexdigest()[:12]
 
 
 class Pipeline:

@@ -34,12 +34,16 @@ def spark_reg_param(seen: sp.csr_matrix, regularization: float) -> float:
     return regularization * (users + items) / (2 * seen.nnz)  # 2 nnz observed pairs over users + items solves
 
 
-def als_factors(spark: SparkSession, seen: sp.csr_matrix, config: MFConfig, regularization: float) -> tuple[np.ndarray, np.ndarray]:
+def als_factors(
+    spark: SparkSession, seen: sp.csr_matrix, config: MFConfig, regularization: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(n_users, F) and (n_items, F) float32 factors fitted by MLlib on the binary `seen` matrix; rows with no pairs are 0."""
     from pyspark.ml.recommendation import ALS
 
     coo = seen.tocoo()
-    pairs = pd.DataFrame({"user": coo.row.astype(np.int32), "item": coo.col.astype(np.int32), "rating": np.ones(coo.nnz, np.float32)})
+    pairs = pd.DataFrame(
+        {"user": coo.row.astype(np.int32), "item": coo.col.astype(np.int32), "rating": np.ones(coo.nnz, np.float32)}
+    )
     frame = spark.createDataFrame(pairs)
     als = ALS(
         rank=config.factors,

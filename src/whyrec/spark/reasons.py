@@ -116,7 +116,11 @@ def reason_rows(job: ReasonJob) -> Callable[[Iterator[pd.DataFrame]], Iterator[p
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         worker = _worker(job)
         for batch in batches:
-            rows = [row for user, dismissed in zip(batch["user"], batch["dismissed"], strict=True) for row in worker.answer(user, list(dismissed))]
+            rows = [
+                row
+                for user, dismissed in zip(batch["user"], batch["dismissed"], strict=True)
+                for row in worker.answer(user, list(dismissed))
+            ]
             yield pd.DataFrame(rows, columns=["user", "item", "rank", "model", "payload", "reasoner", "pid"])
 
     return run
