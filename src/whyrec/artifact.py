@@ -179,15 +179,21 @@ class Artifact:
         store: str | None = None,
         on_epoch: EpochHook | None = None,
         on_reasoner_epoch: EpochHook | None = None,
+        model: Recommender | None = None,
     ) -> Artifact:
         """Fit everything the run config names: the recommender on the interactions split (made unless
-        given), and the reasoner, when named and the dataset has reviews, on `reasons_split`."""
+        given), and the reasoner, when named and the dataset has reviews, on `reasons_split`.
+
+        `model`, when given, is the unfitted recommender to fit instead of a fresh one of the config's
+        (e.g. `mf` whose factors Spark fits); it must carry the config's recommender name."""
         if split is None:
             table = "interactions" if config.split_protocol == "ratio" else None  # ratio alone would pick reviews
             split = make_split(dataset, config.split_protocol, config.seed, table=table)
         if split.table != "interactions":
             raise ConfigError(f"the recommender needs an interactions split; the given split is over {split.table}")
-        recommender = get_recommender_class(config.recommender)(config.config_for(config.recommender))
+        recommender = model or get_recommender_class(config.recommender)(config.config_for(config.recommender))
+        if recommender.name != config.recommender:
+            raise ConfigError(f"the run config names recommender {config.recommender!r}, the given model is {recommender.name!r}")
         recommender.on_epoch = on_epoch
         recommender.fit(dataset, split)
         recommender.on_epoch = None

@@ -14,7 +14,7 @@ from whyrec.cli.common import app
 from whyrec.errors import WhyrecError
 
 # Each stage's module registers its commands on `app` when imported, in the order `whyrec --help` lists them.
-for _stage in ("data", "train", "recommend", "evaluate", "serve", "reasons", "ab"):
+for _stage in ("data", "train", "recommend", "evaluate", "serve", "reasons", "ab", "spark"):
     import_module(f"whyrec.cli.{_stage}")
 
 

@@ -251,3 +251,21 @@ def split(
         f"test {payload['test']} -> {out}"
     )
     emit(payload, as_json, human)
+
+
+@app.command()
+def export(
+    store: Annotated[Path, typer.Option("--store", help="SQLite store to export.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Parquet tables (replaced when complete).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the store's interactions, reviews and catalog as Parquet (raw ids), the input of `whyrec spark`."""
+    from whyrec.data.parquet import export_parquet
+    from whyrec.data.store import Store
+
+    with Store(store, create=False) as db:
+        dataset = db.read_dataset(name=store.stem)
+    rows = export_parquet(dataset, out)
+    payload = {"out": str(out), **rows, "users": dataset.n_users, "items": dataset.n_items}
+    human = f"{rows['interactions']} interactions, {rows['reviews']} reviews, {rows['catalog']} catalog rows -> {out}"
+    emit(payload, as_json, human)

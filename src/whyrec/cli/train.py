@@ -21,8 +21,8 @@ REASONER_HELP = (
 )
 
 
-def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, quiet: bool) -> Any:
-    """Artifact.train and its evaluation, with progress bars on stderr (epochs, loss and validation metric)."""
+def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, quiet: bool, model: Any = None) -> Any:
+    """Artifact.train (of `model` when given) and its evaluation, with progress bars on stderr (epochs, loss and validation metric)."""
     from whyrec.artifact import Artifact
     from whyrec.evaluate.explain_eval import evaluate_artifact_reasons
     from whyrec.evaluate.protocol import evaluate_artifact
@@ -48,6 +48,7 @@ def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, 
             store=None if store is None else str(Path(store).resolve()),  # absolute: commands run from other folders
             on_epoch=hook(run.recommender),
             on_reasoner_epoch=hook(f"reasoner {run.reasoner}"),
+            model=model,
         )
         bar.update(task, completed=1, total=1)
         task = bar.add_task("evaluating on the test split (full ranking)", total=None)
@@ -58,6 +59,25 @@ def train_with_progress(dataset: Any, run: Any, split: Any, store: Path | None, 
             evaluate_artifact_reasons(artifact, dataset)
             bar.update(task, completed=1, total=1)
     return artifact
+
+
+def read_split(split_dir: Path, dataset: Any) -> Any:
+    """A `whyrec split` folder, refused when its rows run past the dataset's table (a split of another store)."""
+    from whyrec.data.split import Split
+    from whyrec.errors import DataError
+
+    split = Split.load(split_dir)
+    n_rows = len(getattr(dataset, split.table))
+    for part in ("train", "valid", "test"):
+        rows = getattr(split, part)
+        if len(rows) and rows.max() >= n_rows:
+            raise DataError(
+                f"row {int(rows.max())} is past the end of the store's {n_rows} {split.table}; "
+                "was the split made from another store?",
+                file=split_dir / f"{part}.index",
+                field="index",
+            )
+    return split
 
 
 @app.command()
@@ -81,26 +101,12 @@ def train(
     import time
 
     from whyrec.config import RunConfig
-    from whyrec.data.split import Split
     from whyrec.data.store import Store
-    from whyrec.errors import DataError
 
     run = (RunConfig.from_toml(config) if config else RunConfig()).overridden(recommender=recommender, reasoner=reasoner)
     with Store(store, create=False) as db:
         dataset = db.read_dataset(name=store.stem)
-    split = None
-    if split_dir is not None:
-        split = Split.load(split_dir)
-        n_rows = len(getattr(dataset, split.table))
-        for part in ("train", "valid", "test"):
-            rows = getattr(split, part)
-            if len(rows) and rows.max() >= n_rows:
-                raise DataError(
-                    f"row {int(rows.max())} is past the end of the store's {n_rows} {split.table}; "
-                    "was the split made from another store?",
-                    file=split_dir / f"{part}.index",
-                    field="index",
-                )
+    split = None if split_dir is None else read_split(split_dir, dataset)
     started = time.perf_counter()
     artifact = train_with_progress(dataset, run, split, store, quiet=as_json)
     seconds = time.perf_counter() - started

@@ -611,6 +611,15 @@ class Store:
                 ((model, json.dumps(p, ensure_ascii=False), now, user, item) for item, p in reasons.items()),
             )
 
+    def reason_counts(self, model: str) -> dict[str, int]:
+        """Cached reasons per raw user under one model version, its A/B arms' ("model:arm") included."""
+        rows = self._conn.execute(
+            "SELECT u.raw, count(*) FROM reason_cache c JOIN users u ON u.id = c.user "
+            "WHERE c.model = ? OR substr(c.model, 1, ?) = ? GROUP BY c.user",
+            (model, len(model) + 1, model + ":"),
+        )
+        return {u: int(n) for u, n in rows}
+
     def drop_reasons(self, users: Iterable[str] = (), items: Iterable[str] = ()) -> int:
         """Invalidate cached reasons of these users and of these items (any model); returns rows removed."""
         removed = 0

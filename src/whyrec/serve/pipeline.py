@@ -30,6 +30,14 @@ from whyrec.serve.reasons import ServedReasons, ShopFacts
 log = logging.getLogger("whyrec.pipeline")
 
 
+def model_version(artifact: Artifact) -> str:
+    """The key of an artifact's reasons in the store's reason cache (batch writers use it too)."""
+    reasoner = artifact.reasoner
+    return hashlib.sha256(
+        f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()
+    ).hexdigest()[:12]
+
+
 class Pipeline:
     """Recommend, explain, profile, record and forget over one artifact folder and one store file."""
 
@@ -38,9 +46,7 @@ class Pipeline:
         self.store_path = store_path
         self.artifact = artifact
         reasoner = artifact.reasoner
-        self.version = hashlib.sha256(
-            f"{artifact.created}|{artifact.recommender.name}|{reasoner.name if reasoner else ''}".encode()
-        ).hexdigest()[:12]
+        self.version = model_version(artifact)
         self._lock = threading.RLock()
         self._forgetting = threading.Lock()  # one forget at a time: each rewrites the artifact the last one left
         self._local = threading.local()
