@@ -108,7 +108,7 @@ def _catalog(store: Path | None) -> dict[str, Any] | None:
     """The store's catalog for the report's titles; None when there is no store to read."""
     from whyrec.data.store import Store
 
-    if store is None or not store.exists():
+    if store is None or not store.is_file():
         return None
     with Store(store, create=False) as db:
         return db.catalog()

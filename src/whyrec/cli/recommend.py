@@ -29,7 +29,7 @@ def read_catalog(loaded: Any, store: Path | None, notes: list[str]) -> dict[str,
     path = store if store is not None else Path(loaded.store) if loaded.store else None
     if store is not None and not store.exists():
         raise DataError("store not found", file=store)
-    if path is None or not path.exists():
+    if path is None or not path.is_file():  # gone, or not a store (an artifact trained from Parquet records that folder)
         notes.append(f"no catalog: the training store {loaded.store!r} is not there, so items show ids only (pass --store)")
         return None
     with Store(path, create=False) as db:
