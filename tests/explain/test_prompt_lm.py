@@ -347,3 +347,30 @@ def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
     assert all(len(r.text.split()) >= 4 for r in reasons)
     named = {a for r in reasons for a in r.aspects}
     assert named & set(model.aspects_by_item[item]), [r.text for r in reasons]
+
+
+@pytest.mark.lm
+def test_real_lm_shown_reasons_speak_to_the_shopper_about_the_hint(gift_cards: Dataset) -> None:
+    """A short fit on shopper-voice targets, through the served path (filters, template fallback): the reasons the LM
+    writes have no first person or complaint, and name the aspect they were planned to be about."""
+    from whyrec.artifact import Artifact
+    from whyrec.config import RunConfig
+    from whyrec.explain.template import TemplateReasoner
+    from whyrec.recommendation import Reasons, RecordedFacts, recommend
+
+    options = {"max_steps": 12, "prompt_only_steps": 4, "batch_size": 8, "lr_lm": 1e-3, "lr_prompt": 3e-3, "patience": 0}
+    artifact = Artifact.train(gift_cards, RunConfig(recommender="itemknn", reasoner="prompt_lm", models={"prompt_lm": options}))
+    model = artifact.reasoner
+    facts = RecordedFacts.of(model, artifact.item_ids)
+    reasons = Reasons(model, facts, TemplateReasoner().fit(gift_cards), known_users=model.n_users)
+    shown = [
+        rec
+        for user in range(8)
+        for rec in recommend(artifact.serving_recommender(), user, 5, facts, reasons=reasons, attribute=False).items
+    ]
+    written = [r for r in shown if r.reasoner == "prompt_lm"]
+    assert len(written) >= 0.8 * len(shown), [(r.reasoner, r.reason) for r in shown]
+    assert not any(any(voice_faults(r.reason)) for r in written), [r.reason for r in written]
+    assert all(r.evidence["hint"] in model.lexicon.mentions(r.reason) for r in written), [
+        (r.evidence["hint"], r.reason) for r in written
+    ]

@@ -17,6 +17,14 @@ Two modes:
   ground-truth feature when training, the request's hint or the best user∩item profile aspect
   when generating, so the reason can be steered (the grounding filter's retry uses this).
 
+What is shown to shoppers differs from PEPLER in three ways, each a config field. The evidence comes
+first: each reason's hint is planned before any text (an aspect the shopper's reviews mention that
+the item's reviews praise, else the item's most-praised one, varied within one shopper's list).
+`targets="shopper"` trains on positive review sentences rewritten to the shopper (`explain.voice`)
+instead of the raw ones (`"review"`, the research protocol). `constrained` decoding cannot write
+first-person, complaint or lacking-aspect words, and of `candidates` replies the one that best passes
+the shown-reason checks is kept.
+
 An unknown user (id -1) has no learned vector: the mean user vector stands in for it, the
 "average user", so the reason rests on the item alone. Saved: config, soft prompts (npz),
 profiles (JSON), the aspect lexicon, and the LoRA adapter (peft's safetensors) or, for full
@@ -476,7 +484,8 @@ class PromptLM(Reasoner):
     def _decode(self, keys: list[tuple[int, int, str | None]]) -> list[list[tuple[str, float]]]:
         """Per (user, item, hint), `candidates` replies left-padded into one batch: (text, mean token log-prob) each.
 
-        Candidate 0 is the greedy reply; the others are nucleus samples whose noise is seeded per (seed, item, hint,
+        Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint>" (so one
+        candidate surely names it); the others are nucleus samples whose noise is seeded per (seed, item, hint,
         candidate), so a reason does not depend on what else is in the batch. With `constrained`, banned words
         cannot be generated (`_Constraints`).
         """
@@ -484,18 +493,25 @@ class PromptLM(Reasoner):
 
         cfg = self.config
         n = cfg.candidates
-        prefixes = [self._prefix_embeds(*k) for k in keys]
-        width = max(len(p) for p in prefixes)
-        d = prefixes[0].shape[1]
-        embeds = torch.zeros(len(prefixes) * n, width, d)  # (B·n, L, d); padding on the left, masked out
-        mask = torch.zeros(len(prefixes) * n, width, dtype=torch.long)
-        for b, p in enumerate(prefixes):
-            embeds[b * n : (b + 1) * n, width - len(p) :] = p
-            mask[b * n : (b + 1) * n, width - len(p) :] = 1
         rows = [(k, j) for k in keys for j in range(n)]
+        openers = [f"The {k[2]}" if j == 1 and k[2] else "" for k, j in rows]
+        embed = self.lm.get_input_embeddings()
+        prefixes = []
+        for (k, _), opener in zip(rows, openers, strict=True):
+            prefix = self._prefix_embeds(*k)  # (P, d)
+            if opener:
+                forced = self.tokenizer(" " + opener, add_special_tokens=False)["input_ids"]
+                prefix = torch.cat([prefix, embed(torch.tensor(forced))], dim=0)  # (P + F, d)
+            prefixes.append(prefix)
+        width = max(len(p) for p in prefixes)
+        embeds = torch.zeros(len(prefixes), width, prefixes[0].shape[1])  # (B·n, L, d); padding on the left, masked out
+        mask = torch.zeros(len(prefixes), width, dtype=torch.long)
+        for b, p in enumerate(prefixes):
+            embeds[b, width - len(p) :] = p
+            mask[b, width - len(p) :] = 1
         processor = _Constraints(
             [self._banned(k[1]) if cfg.constrained else _Banned.empty() for k, _ in rows],
-            [None if j == 0 else _row_seed(cfg.seed, k, j) for k, j in rows],
+            [None if j == 0 or opener else _row_seed(cfg.seed, k, j) for (k, j), opener in zip(rows, openers, strict=True)],
             cfg.top_p,
             cfg.temperature,
         )
@@ -518,7 +534,7 @@ class PromptLM(Reasoner):
         results: list[list[tuple[str, float]]] = [[] for _ in keys]
         for r, (row, lp) in enumerate(zip(tokens.tolist(), picked, strict=True)):
             end = row.index(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id in row else len(row)
-            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
+            text = openers[r] + " " + self.tokenizer.decode(row[:end], skip_special_tokens=True)
             results[r // n].append((" ".join(text.split()), float(lp[: max(end, 1)].mean())))
         return results
 
