@@ -56,15 +56,23 @@ XREC_OPTIONS: dict[str, dict[str, Any]] = {
     "peter+": {"target": "review", "max_words": 60},
     "prompt_lm": _XREC_LM,
     "prompt_lm-full": _XREC_LM,
+    "prompt_lm-review": _XREC_LM,
     "pepler": _XREC_LM,
 }
+
+# prompt_lm as the research protocol trains and decodes it: PEPLER's raw review sentences, one greedy reply.
+_REVIEW_TARGETS = {"targets": "review", "constrained": False, "candidates": 1}
 
 # Named variants of a registered reasoner, run side by side like reasoners: name -> (registry name, options).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "peter+": ("peter", {"use_feature": True}),  # PETER+: the feature as a hint token
     "prompt_lm-zero-shot": ("prompt_lm", {"mode": "zero_shot"}),  # profile prompt, no training
     "prompt_lm-full": ("prompt_lm", {"train_lm": "full", "lr_lm": 3e-5}),  # full fine-tuning instead of LoRA
-    "pepler": ("prompt_lm", {"aspect_hint": False, "title_words": 0, "train_lm": "full", "lr_lm": 3e-5}),  # PEPLER as published
+    "prompt_lm-review": ("prompt_lm", _REVIEW_TARGETS),  # the shown default's model on the research protocol's targets
+    "pepler": (  # PEPLER as published
+        "prompt_lm",
+        {"aspect_hint": False, "title_words": 0, "train_lm": "full", "lr_lm": 3e-5, **_REVIEW_TARGETS},
+    ),
 }
 
 # Published figures, for context only: TripAdvisor (PETER/PEPLER repos' logged split-1 runs),

@@ -25,6 +25,7 @@ from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
 from whyrec.explain.registry import load_reasoner, make_reasoner
 from whyrec.explain.targets import explanation_examples
+from whyrec.explain.voice import shopper_examples, voice_faults
 
 from .contract import ReasonerContract, battery_shop
 
@@ -189,14 +190,14 @@ def test_fit_stats_and_epoch_hook(tiny_lora_run: tuple[PromptLM, list]) -> None:
 def test_early_stop_keeps_the_epoch_with_the_lowest_validation_nll(tiny_lm_dir: Path, shop: Dataset, split: Split) -> None:
     """One calm epoch of prompt tuning, then a learning rate that wrecks the LM: training stops and the calm epoch comes back."""
     model = PromptLM(tiny_config(tiny_lm_dir, patience=1, max_steps=None, epochs=6, lr_lm=5.0))
-    examples = explanation_examples(shop, AspectLexicon.build(shop.reviews["text"].iloc[split.train]), split.train)
+    examples = shopper_examples(shop, AspectLexicon.build(shop.reviews["text"].iloc[split.train]), split.train)
     model.config.prompt_only_steps = -(-len(examples) // 8)  # exactly the first epoch
     model.fit(shop, split)
     stats = model.fit_stats
     per_epoch = stats["valid_nll_per_epoch"]
     assert stats["stopped_early"] and len(per_epoch) == 2 and per_epoch[1] > per_epoch[0]
     assert stats["best_epoch"] == 1 and stats["steps"] == 2 * model.config.prompt_only_steps
-    valid = explanation_examples(shop, model.lexicon, split.valid)
+    valid = shopper_examples(shop, model.lexicon, split.valid)
     assert model.nll(valid) == pytest.approx(stats["valid_nll"], abs=1e-3) == pytest.approx(per_epoch[0], abs=1e-3)
 
 
@@ -230,6 +231,22 @@ def test_bf16_autocast_learns_the_shop_like_fp32(tiny_lm_dir: Path, shop: Datase
     assert abs(losses[-10:].mean() - np.mean(fp32.fit_stats["loss"][-10:])) < 0.5
     reasons = bf16.generate([ReasonRequest(u, i) for u in (0, 1, -1) for i in (0, 1)])
     assert all("battery" in r.aspects and np.isfinite(r.score) for r in reasons), [r.text for r in reasons]
+
+
+def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> None:
+    """Trained on first-person reviews (PEPLER's raw targets) the tiny LM writes "I"/"my"; constrained, no candidate does."""
+    shop = battery_shop()
+    voiced = ["The battery is great, I use it for my phone.", "I think the battery is excellent.", "I love the battery."]
+    shop.reviews["text"] = [voiced[k % len(voiced)] for k in range(len(shop.reviews))]
+    model = PromptLM(tiny_config(tiny_lm_dir, targets="review", candidates=3, constrained=False, valid_examples=0))
+    model.fit(shop)
+    keys = [(u, i, "battery") for u in range(4) for i in range(3)]
+    free = [t for c in model._decode(keys) for t, _ in c]
+    assert any(voice_faults(t)[0] for t in free), free  # the check can fail
+    model.config.constrained = True
+    held = [t for c in model._decode(keys) for t, _ in c]
+    assert held and not any(voice_faults(t)[0] for t in held), held
+    assert all(r.text in held for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]))
 
 
 def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
@@ -330,3 +347,30 @@ def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
     assert all(len(r.text.split()) >= 4 for r in reasons)
     named = {a for r in reasons for a in r.aspects}
     assert named & set(model.aspects_by_item[item]), [r.text for r in reasons]
+
+
+@pytest.mark.lm
+def test_real_lm_shown_reasons_speak_to_the_shopper_about_the_hint(gift_cards: Dataset) -> None:
+    """A short fit on shopper-voice targets, through the served path (filters, template fallback): the reasons the LM
+    writes have no first person or complaint, and name the aspect they were planned to be about."""
+    from whyrec.artifact import Artifact
+    from whyrec.config import RunConfig
+    from whyrec.explain.template import TemplateReasoner
+    from whyrec.recommendation import Reasons, RecordedFacts, recommend
+
+    options = {"max_steps": 12, "prompt_only_steps": 4, "batch_size": 8, "lr_lm": 1e-3, "lr_prompt": 3e-3, "patience": 0}
+    artifact = Artifact.train(gift_cards, RunConfig(recommender="itemknn", reasoner="prompt_lm", models={"prompt_lm": options}))
+    model = artifact.reasoner
+    facts = RecordedFacts.of(model, artifact.item_ids)
+    reasons = Reasons(model, facts, TemplateReasoner().fit(gift_cards), known_users=model.n_users)
+    shown = [
+        rec
+        for user in range(8)
+        for rec in recommend(artifact.serving_recommender(), user, 5, facts, reasons=reasons, attribute=False).items
+    ]
+    written = [r for r in shown if r.reasoner == "prompt_lm"]
+    assert len(written) >= 0.8 * len(shown), [(r.reasoner, r.reason) for r in shown]
+    assert not any(any(voice_faults(r.reason)) for r in written), [r.reason for r in written]
+    assert all(r.evidence["hint"] in model.lexicon.mentions(r.reason) for r in written), [
+        (r.evidence["hint"], r.reason) for r in written
+    ]

@@ -17,6 +17,14 @@ Two modes:
   ground-truth feature when training, the request's hint or the best user∩item profile aspect
   when generating, so the reason can be steered (the grounding filter's retry uses this).
 
+What is shown to shoppers differs from PEPLER in three ways, each a config field. The evidence comes
+first: each reason's hint is planned before any text (an aspect the shopper's reviews mention that
+the item's reviews praise, else the item's most-praised one, varied within one shopper's list).
+`targets="shopper"` trains on positive review sentences rewritten to the shopper (`explain.voice`)
+instead of the raw ones (`"review"`, the research protocol). `constrained` decoding cannot write
+first-person, complaint or lacking-aspect words, and of `candidates` replies the one that best passes
+the shown-reason checks is kept.
+
 An unknown user (id -1) has no learned vector: the mean user vector stands in for it, the
 "average user", so the reason rests on the item alone. Saved: config, soft prompts (npz),
 profiles (JSON), the aspect lexicon, and the LoRA adapter (peft's safetensors) or, for full
@@ -38,6 +46,7 @@ from whyrec.errors import ArtifactError, DataError
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
+from whyrec.explain.voice import COMPLAINT, FIRST_PERSON, shopper_examples, voice_faults
 from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:
@@ -88,8 +97,10 @@ class PromptLMConfig(ReasonerConfig):
     max_new_tokens: int = Field(25, ge=1)
     min_new_tokens: int = Field(4, ge=0)  # without a floor greedy decoding stops after two words ("Great box")
     repetition_penalty: float = Field(1.1, ge=1.0)  # 1.0 = none
-    do_sample: bool = False  # greedy by default; True = nucleus sampling seeded by `seed`
-    top_p: float = Field(0.9, gt=0, le=1)
+    targets: Literal["shopper", "review"] = "shopper"  # positive review sentences rewritten to the shopper | PEPLER's raw ones
+    constrained: bool = True  # decoding cannot write first-person, complaint, or aspect words the item lacks
+    candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
+    top_p: float = Field(0.9, gt=0, le=1)  # nucleus of the sampled candidates
     temperature: float = Field(1.0, gt=0)
     generate_batch_size: int = Field(16, ge=1)
     bf16: bool = False  # bf16 autocast for training and decoding: faster on CPUs with AVX512-BF16, slightly different numbers
@@ -101,7 +112,7 @@ class PromptLM(Reasoner):
     name = "prompt_lm"
     config_class = PromptLMConfig
     config: PromptLMConfig
-    format_version = 1
+    format_version = 2
     json_parts = ("profiles.json",)
     seeds_torch = True  # init of the prompts and LoRA, and dropout
 
@@ -111,6 +122,7 @@ class PromptLM(Reasoner):
         self.n_items = 0
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
         self.aspects_by_item: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
+        self.praised_by_item: dict[int, list[str]] = {}  # aspects the item's reviews praise, most-praised first
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
@@ -118,25 +130,32 @@ class PromptLM(Reasoner):
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
         self.item_prompts: torch.Tensor | None = None  # (n_items, d)
+        self._global_bans: _Banned | None = None  # first-person and complaint words as token sequences
+        self._item_bans: dict[int, _Banned] = {}  # item -> those plus the lexicon aspects it lacks
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
         """Per user and item, the aspects their training reviews judge (and the catalog names), by count; item titles."""
         dataset = reviews.dataset
         self.n_users, self.n_items = dataset.n_users, dataset.n_items
+        self._item_bans = {}
         users: dict[int, Counter[str]] = defaultdict(Counter)
         items: dict[int, Counter[str]] = defaultdict(Counter)
+        praised: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
-        for user, item, feature in ordered[["user", "item", "feature"]].itertuples(index=False):
+        for user, item, feature, sentiment in ordered[["user", "item", "feature", "sentiment"]].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
             users[user][feature] += 1
             items[item][feature] += 1
+            if sentiment > 0:
+                praised[item][feature] += 1
             seen = history[user].setdefault(feature, [])
             if item not in seen:
                 seen.append(item)
         self.user_aspects = {u: _ranked(c) for u, c in users.items()}
         self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
+        self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
         self.user_history = dict(history)
         self.titles = {}
         for item, title, category in dataset.items[["item", "title", "category"]].itertuples(index=False):
@@ -145,19 +164,25 @@ class PromptLM(Reasoner):
                 self.titles[int(item)] = name.strip()
 
     def _fit_weights(self, reviews: TrainingReviews) -> None:
-        """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training explanations, in review order."""
+        """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training targets, in review order.
+
+        `targets="shopper"` learns from positive review sentences rewritten to the shopper (`voice.shopper_examples`);
+        `"review"` from PEPLER's raw review sentences (the research protocol).
+        """
         self._load_lm()
         if self.config.mode != "soft_prompt":
             return
         dataset, split = reviews.dataset, reviews.split
-        examples = explanation_examples(dataset, self.lexicon, np.sort(reviews.rows))
+        targets = shopper_examples if self.config.targets == "shopper" else explanation_examples
+        examples = targets(dataset, self.lexicon, np.sort(reviews.rows))
         if examples.empty:
             raise DataError(
-                "no training review judges an aspect of the lexicon; nothing to learn explanations from", field="text"
+                f"no training review gives a {self.config.targets} target for an aspect of the lexicon; nothing to learn from",
+                field="text",
             )
         valid = None
         if split is not None and len(split.valid) and self.config.valid_examples:
-            valid = explanation_examples(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
+            valid = targets(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
         self._train(examples, valid)
 
     def _load_lm(self, lm_folder: Path | None = None) -> None:
@@ -370,32 +395,64 @@ class PromptLM(Reasoner):
 
     # ---- generation -----------------------------------------------------------------------------
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
-        """One reason per request, decoded in batches; repeated requests are decoded once."""
+        """One reason per request: hints are planned, candidates decoded in batches, and the best candidate kept by
+        `_pick`, which keeps one shopper's reasons in this call distinct; a repeated request gets the same reason."""
         self._require_fitted()
         import torch
 
         if self.config.mode == "soft_prompt":
             self._require_soft_prompts()
-        keys = [(r.user if 0 <= r.user < self.n_users else -1, r.item, self._hint(r)) for r in requests]
+        asked = [ReasonRequest(r.user if 0 <= r.user < self.n_users else -1, r.item, r.hint) for r in requests]
+        distinct = list(dict.fromkeys(asked))
+        keys = [(q.user, q.item, h) for q, h in zip(distinct, self._hints(distinct), strict=True)]
         unique = list(dict.fromkeys(keys))
-        written: dict[tuple[int, int, str | None], tuple[str, float]] = {}
-        size = self.config.generate_batch_size
+        written: dict[tuple[int, int, str | None], list[tuple[str, float]]] = {}
+        size = max(1, self.config.generate_batch_size // self.config.candidates)
         with torch.inference_mode():
             for start in range(0, len(unique), size):
                 chunk = unique[start : start + size]
-                written.update(zip(chunk, self._decode([self._prefix_embeds(*k) for k in chunk]), strict=True))
-        return [self._reason(r, k[2], *written[k]) for r, k in zip(requests, keys, strict=True)]
+                written.update(zip(chunk, self._decode(chunk), strict=True))
+        kept: dict[int, list[str]] = defaultdict(list)  # user -> texts kept so far in this call
+        picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float]] = {}
+        for q, key in zip(distinct, keys, strict=True):
+            text, score = self._pick(written[key], key[1], key[2], kept[key[0]])
+            kept[key[0]].append(text)
+            picked[q] = (key, text, score)
+        out = []
+        for r, q in zip(requests, asked, strict=True):
+            key, text, score = picked[q]
+            out.append(self._reason(r, key[2], text, score))
+        return out
 
-    def _hint(self, request: ReasonRequest) -> str | None:
-        """The aspect to steer towards: the request's hint, else the user's most-mentioned aspect the item has, else the item's top one."""
+    def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
+        """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
+        reviews mention that the item's reviews praise (or at least mention), else the item's most-praised aspect —
+        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect."""
         if not self.config.aspect_hint:
-            return None
-        if request.hint:
-            return request.hint
-        have = self.aspects_by_item.get(request.item, [])
-        liked = self.user_aspects.get(request.user, []) if request.user >= 0 else []
-        shared = [a for a in liked if a in have]
-        return (shared or have or [None])[0]
+            return [None] * len(requests)
+        used: dict[int, set[str]] = defaultdict(set)
+        out: list[str | None] = []
+        for r in requests:
+            user = r.user
+            if r.hint:
+                out.append(r.hint)
+                continue
+            have = self.aspects_by_item.get(r.item, [])
+            praised = self.praised_by_item.get(r.item, [])
+            liked = self.user_aspects.get(user, []) if user >= 0 else []
+            options = [
+                [a for a in liked if a in praised],
+                [a for a in liked if a in have],
+                praised,
+                have,
+            ]
+            ranked = list(dict.fromkeys(a for group in options for a in group))
+            fresh = [a for a in ranked if a not in used[user]]
+            hint = (fresh or ranked or [None])[0]
+            if hint is not None:
+                used[user].add(hint)
+            out.append(hint)
+        return out
 
     def _prefix_embeds(self, user: int, item: int, hint: str | None) -> torch.Tensor:
         """(L, d) input embeddings the reply is generated after: soft tokens + prefix, or the zero-shot chat prompt."""
@@ -424,43 +481,101 @@ class PromptLM(Reasoner):
         lines.append(f"{ask}, mentioning its {hint}." if hint else f"{ask}.")
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
-    def _decode(self, prefixes: list[torch.Tensor]) -> list[tuple[str, float]]:
-        """Generate after each (L_b, d) prefix, left-padded into one batch: (text, mean token log-prob) each."""
+    def _decode(self, keys: list[tuple[int, int, str | None]]) -> list[list[tuple[str, float]]]:
+        """Per (user, item, hint), `candidates` replies left-padded into one batch: (text, mean token log-prob) each.
+
+        Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint>" (so one
+        candidate surely names it); the others are nucleus samples whose noise is seeded per (seed, item, hint,
+        candidate), so a reason does not depend on what else is in the batch. With `constrained`, banned words
+        cannot be generated (`_Constraints`).
+        """
         import torch
 
         cfg = self.config
+        n = cfg.candidates
+        rows = [(k, j) for k in keys for j in range(n)]
+        openers = [f"The {k[2]}" if j == 1 and k[2] else "" for k, j in rows]
+        embed = self.lm.get_input_embeddings()
+        prefixes = []
+        for (k, _), opener in zip(rows, openers, strict=True):
+            prefix = self._prefix_embeds(*k)  # (P, d)
+            if opener:
+                forced = self.tokenizer(" " + opener, add_special_tokens=False)["input_ids"]
+                prefix = torch.cat([prefix, embed(torch.tensor(forced))], dim=0)  # (P + F, d)
+            prefixes.append(prefix)
         width = max(len(p) for p in prefixes)
-        d = prefixes[0].shape[1]
-        embeds = torch.zeros(len(prefixes), width, d)  # (B, L, d); padding on the left, masked out
+        embeds = torch.zeros(len(prefixes), width, prefixes[0].shape[1])  # (B·n, L, d); padding on the left, masked out
         mask = torch.zeros(len(prefixes), width, dtype=torch.long)
         for b, p in enumerate(prefixes):
             embeds[b, width - len(p) :] = p
             mask[b, width - len(p) :] = 1
+        processor = _Constraints(
+            [self._banned(k[1]) if cfg.constrained else _Banned.empty() for k, _ in rows],
+            [None if j == 0 or opener else _row_seed(cfg.seed, k, j) for (k, j), opener in zip(rows, openers, strict=True)],
+            cfg.top_p,
+            cfg.temperature,
+        )
         options = {
             "max_new_tokens": cfg.max_new_tokens,
             "min_new_tokens": cfg.min_new_tokens,
             "repetition_penalty": cfg.repetition_penalty,
-            "do_sample": cfg.do_sample,
+            "do_sample": False,  # sampling, where wanted, is the seeded noise `_Constraints` adds
             "eos_token_id": self.tokenizer.eos_token_id,
             "pad_token_id": self.tokenizer.pad_token_id,
             "return_dict_in_generate": True,
             "output_logits": True,
+            "logits_processor": [processor],
         }
-        if cfg.do_sample:
-            options.update(top_p=cfg.top_p, temperature=cfg.temperature)
-        with torch.random.fork_rng(devices=[]):  # seeded sampling without touching the caller's RNG
-            torch.manual_seed(cfg.seed)
-            with self._autocast():
-                out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
-        tokens = out.sequences  # (B, n_new): with inputs_embeds only new tokens come back
-        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B, n_new, V), before penalties
-        picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (B, n_new)
-        results = []
-        for row, lp in zip(tokens.tolist(), picked, strict=True):
+        with self._autocast():
+            out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+        tokens = out.sequences  # (B·n, n_new): with inputs_embeds only new tokens come back
+        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B·n, n_new, V), before penalties
+        picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (B·n, n_new)
+        results: list[list[tuple[str, float]]] = [[] for _ in keys]
+        for r, (row, lp) in enumerate(zip(tokens.tolist(), picked, strict=True)):
             end = row.index(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id in row else len(row)
-            text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-            results.append((" ".join(text.split()), float(lp[: max(end, 1)].mean())))
+            text = openers[r] + " " + self.tokenizer.decode(row[:end], skip_special_tokens=True)
+            results[r // n].append((" ".join(text.split()), float(lp[: max(end, 1)].mean())))
         return results
+
+    def _banned(self, item: int) -> _Banned:
+        """What decoding for `item` cannot write: first-person and complaint words, and lexicon aspects the item lacks."""
+        if self._global_bans is None:
+            self._global_bans = self._word_sequences([*FIRST_PERSON, *COMPLAINT])
+        if item not in self._item_bans:
+            has = set(self.aspects_by_item.get(item, []))
+            lacking = [f for f in sorted(self.lexicon.features) if f not in has and not any(f in h.split() for h in has)]
+            self._item_bans[item] = self._global_bans.merge(self._word_sequences([*lacking, *(f + "s" for f in lacking)]))
+        return self._item_bans[item]
+
+    def _word_sequences(self, words: list[str]) -> _Banned:
+        """Token sequences of each word, capitalised or not: after a space anywhere, and without one as the reply's start
+        (elsewhere a bare "us" or "me" is a piece of other words)."""
+        spaced: set[tuple[int, ...]] = set()
+        bare: set[tuple[int, ...]] = set()
+        for w in words:
+            for form in {w, w[:1].upper() + w[1:]}:
+                spaced.add(tuple(self.tokenizer(" " + form, add_special_tokens=False)["input_ids"]))
+                bare.add(tuple(self.tokenizer(form, add_special_tokens=False)["input_ids"]))
+        return _Banned.of(spaced, bare)
+
+    def _pick(self, candidates: list[tuple[str, float]], item: int, hint: str | None, kept: list[str]) -> tuple[str, float]:
+        """The candidate scoring best on what a shown reason must be: every aspect it names is the item's, it names the
+        hint, no first person or complaint, not a repeat of this shopper's other reasons, no repeated words; then log-prob."""
+        have = set(self.aspects_by_item.get(item, []))
+        seen = {t.lower() for t in kept}
+
+        def score(candidate: tuple[str, float]) -> float:
+            text, logp = candidate
+            named = self.lexicon.mentions(text)
+            words = text.lower().split()
+            first_person, complaint = voice_faults(text)
+            faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
+            faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
+            faults += len(words) - len(set(words)) > 2
+            return -faults + logp
+
+        return max(candidates, key=score)
 
     def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float) -> Reason:
         """The Reason for a decoded text: aspects it names, and the item aspects and history items it rests on."""
@@ -498,10 +613,11 @@ class PromptLM(Reasoner):
         return {"n_users": self.n_users, "n_items": self.n_items, "fit_stats": self.fit_stats}
 
     def _json_parts(self) -> dict[str, Any]:
-        """profiles.json: aspects per user and item, the user histories, item titles."""
+        """profiles.json: aspects per user and item (all and praised), the user histories, item titles."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
+            "praised": {str(i): a for i, a in self.praised_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
         }
@@ -526,6 +642,8 @@ class PromptLM(Reasoner):
         self.n_users, self.n_items, self.fit_stats = int(meta["n_users"]), int(meta["n_items"]), meta.get("fit_stats", {})
         self.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
         self.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
+        self.praised_by_item = {int(i): list(a) for i, a in profiles["praised"].items()}
+        self._item_bans = {}
         self.user_history = {
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
         }
@@ -553,3 +671,90 @@ class PromptLM(Reasoner):
 def _ranked(counts: Counter[str]) -> list[str]:
     """Keys, most frequent first, ties by name (Counter.most_common would keep insertion order)."""
     return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))]
+
+
+class _Banned:
+    """Token sequences decoding may not complete: single tokens are banned always, a longer sequence's last token
+    only right after the rest of it."""
+
+    def __init__(
+        self, singles: frozenset[int], after: dict[int, list[tuple[tuple[int, ...], int]]], first: frozenset[int]
+    ) -> None:
+        self.singles = singles
+        self.after = after  # token before the last -> [(the sequence's head, its last token)]
+        self.first = first  # tokens banned as the reply's first token only
+
+    @classmethod
+    def empty(cls) -> _Banned:
+        return cls(frozenset(), {}, frozenset())
+
+    @classmethod
+    def of(cls, sequences: set[tuple[int, ...]], starts: set[tuple[int, ...]]) -> _Banned:
+        """`sequences` banned anywhere; the first token of each of `starts` banned as the reply's first token."""
+        after: dict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
+        for seq in sequences:
+            if len(seq) > 1:
+                after[seq[-2]].append((seq[:-1], seq[-1]))
+        singles = frozenset(s[0] for s in sequences if len(s) == 1)
+        return cls(singles, dict(after), frozenset(s[0] for s in starts if len(s) == 1))
+
+    def merge(self, other: _Banned) -> _Banned:
+        after = {k: list(v) for k, v in self.after.items()}
+        for k, v in other.after.items():
+            after.setdefault(k, []).extend(v)
+        return _Banned(self.singles | other.singles, after, self.first | other.first)
+
+    def next_banned(self, written: list[int]) -> list[int]:
+        """Tokens that may not follow `written` (the reply so far)."""
+        out = list(self.singles)
+        if not written:
+            out += self.first
+        else:
+            for head, last in self.after.get(written[-1], ()):
+                if tuple(written[-len(head) :]) == head:
+                    out.append(last)
+        return out
+
+
+class _Constraints:
+    """A logits processor: per row, banned tokens get -inf; rows with a seed then sample from the nucleus by the
+    Gumbel trick (seeded noise added, so greedy decoding picks a sample), independent of the other rows."""
+
+    def __init__(self, banned: list[_Banned], seeds: list[int | None], top_p: float, temperature: float) -> None:
+        import torch
+
+        self.banned, self.top_p, self.temperature = banned, top_p, temperature
+        self.generators = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
+        self.start: int | None = None  # length of input_ids at the first step: the reply starts there
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self.start is None:
+            self.start = input_ids.shape[1]
+        written = input_ids[:, self.start :].tolist()  # (B, t) the reply so far
+        scores = scores.clone()  # (B, V)
+        for b, ban in enumerate(self.banned):
+            tokens = ban.next_banned(written[b])
+            if tokens:
+                scores[b, tokens] = -math.inf
+        for b, gen in enumerate(self.generators):
+            if gen is None:
+                continue
+            logits = scores[b].float() / self.temperature  # (V,)
+            top, idx = logits.topk(50)  # the nucleus lies within the 50 likeliest tokens
+            probs = top.softmax(-1)
+            keep = probs.cumsum(-1) - probs < self.top_p  # (50,); the likeliest token always stays
+            gumbel = -torch.log(-torch.log(torch.rand(int(keep.sum()), generator=gen).clamp_min(1e-20)))
+            row = torch.full_like(scores[b], -math.inf)
+            row[idx[keep]] = (top[keep] + gumbel).to(row.dtype)
+            scores[b] = row
+        return scores
+
+
+def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> int:
+    """A stable seed for one sampled candidate of (user, item, hint), the same in every batch and process. The user is
+    left out: the text then depends on the user through their soft prompt alone."""
+    import zlib
+
+    return zlib.crc32(f"{seed}|{key[1]}|{key[2]}|{candidate}".encode())

@@ -1,0 +1,137 @@
+"""Reasons in a shopper-facing voice: training targets rewritten from review sentences, and what decoding may not say.
+
+A shown reason is written to the shopper about the item, so the LM is not trained on a reviewer's
+own sentence ("I love the smell but it broke") as PEPLER is. `shopper_sentence` keeps a positive
+review sentence about an aspect only when, after light rules ("I think ..." dropped, "I love X" ->
+"You'll love X"), it has no first person, no complaint or hedge, no story of the purchase and no
+number the item's catalog does not state; `shopper_examples` builds training records from those.
+The same word lists say what decoding bans (`FIRST_PERSON`, `COMPLAINT`) and what the candidate
+scorer checks (`voice_faults`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+from whyrec.explain.aspects import AspectLexicon, extract_aspects
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from whyrec.data.schema import Dataset
+
+# Words a shown reason never uses: the reviewer's own voice, and words that run the item down or hedge.
+FIRST_PERSON = ("I", "I'm", "I've", "I'd", "I'll", "me", "my", "mine", "myself", "we", "our", "us", "ours")
+COMPLAINT = (
+    "not", "no", "never", "nothing", "but", "however", "although", "though", "except", "unfortunately", "wish", "hope",
+    "disappointed", "disappointing", "problem", "problems", "issue", "issues", "broke", "broken", "waste", "return",
+    "returned", "refund", "poor", "poorly", "bad", "worse", "worst", "terrible", "awful", "horrible", "cheaply", "flimsy",
+    "complaint", "complain", "won't", "doesn't", "didn't", "don't", "isn't", "wasn't", "aren't", "can't", "couldn't",
+    "wouldn't", "shouldn't", "haven't", "hasn't",
+)  # fmt: skip
+# A review's story of its own purchase or of someone else: not something to tell another shopper.
+_STORY = (
+    "bought", "ordered", "purchased", "received", "got", "gave", "give", "given", "sent", "returned", "husband", "wife",
+    "son", "daughter", "mom", "mother", "dad", "father", "friend", "friends", "kids", "family", "grandson", "granddaughter",
+    "sister", "brother", "she", "he", "her", "his", "him", "pointless", "unless", "only", "boyfriend", "girlfriend", "yesterday", "today", "ago", "last", "again", "still", "years",
+    "months", "weeks", "was", "were", "had", "did", "would", "could", "should", "might", "maybe", "if", "?",
+)  # fmt: skip
+
+_TOKEN = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?|\d+(?:[.,]\d+)*|\?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_BANNED_LOW = frozenset(w.lower() for w in (*FIRST_PERSON, *COMPLAINT, *_STORY))
+_VOICE_LOW = frozenset(w.lower() for w in FIRST_PERSON)
+_COMPLAINT_LOW = frozenset(w.lower() for w in COMPLAINT)
+# Openers dropped before anything else: hedges and connectives a stand-alone sentence does not need.
+_OPENERS = re.compile(
+    r"^(?:(?:and|also|so|plus|overall|honestly|basically|really|well|oh|yes|wow|ok|okay)\b[,!]?\s+)+"
+    r"|^i (?:think|feel|believe|find|found|would say|must say|have to say|can say)(?: that)?\s+",
+    re.IGNORECASE,
+)
+# "(I) (really) love/like/enjoy ..." speaks for the reviewer; "You'll love ..." says the same to the shopper.
+_I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|enjoy|appreciate)[sd]?\b", re.IGNORECASE)
+
+
+def rewrite(sentence: str) -> str:
+    """The sentence with hedging openers dropped and "(I) love X" turned to "You'll love X"; first letter upper-case."""
+    text = " ".join(sentence.split()).strip(" -*\"'")
+    for _ in range(3):
+        shorter = _OPENERS.sub("", text)
+        if shorter == text:
+            break
+        text = shorter
+    text = _I_LIKE.sub(lambda m: f"You'll {m.group(1).lower()}", text)
+    text = re.sub(r"\s*!+$", ".", text)
+    if text and text[-1] not in ".!":
+        text += "."
+    return text[:1].upper() + text[1:]
+
+
+def voice_faults(text: str) -> tuple[bool, bool]:
+    """(speaks in the first person, runs the item down or hedges) for a generated or rewritten sentence."""
+    words = {t.lower() for t in _TOKEN.findall(text)}
+    return bool(words & _VOICE_LOW), bool(words & _COMPLAINT_LOW)
+
+
+def shopper_sentence(
+    sentence: str, feature: str, lexicon: AspectLexicon, has: Collection[str], numbers: Collection[str], max_words: int
+) -> str | None:
+    """`sentence` (a positive review sentence about `feature`) rewritten for the shopper, or None where it cannot be.
+
+    Kept only when the rewrite still names `feature`, names no aspect outside `has`, has no banned
+    word (first person, complaint, hedge, purchase story), no number outside `numbers` (the item's
+    catalog), and is 4 to `max_words` words long.
+    """
+    text = rewrite(sentence)
+    tokens = _TOKEN.findall(text)
+    if not 4 <= len(tokens) <= max_words or {t.lower() for t in tokens} & _BANNED_LOW:
+        return None
+    if any(n.replace(",", "") not in numbers for n in _NUMBER.findall(text)):
+        return None
+    named = lexicon.mentions(text)
+    if feature not in named or not set(named) <= set(has):
+        return None
+    return text
+
+
+def shopper_examples(dataset: Dataset, lexicon: AspectLexicon, rows: np.ndarray | Sequence[int]) -> pd.DataFrame:
+    """Training records (as `targets.explanation_examples`) whose explanation is a review sentence rewritten for the shopper.
+
+    Per review, its first positive aspect mention whose sentence survives `shopper_sentence`; the
+    item's aspects are those its reviews at `rows` judge plus its catalog's. Reviews with none are dropped.
+    """
+    import pandas as pd
+
+    from whyrec.explain.targets import EXAMPLE_COLUMNS, catalog_aspects
+
+    frame = dataset.reviews.reset_index(drop=True)
+    picked = frame.iloc[list(rows)]
+    judged = [extract_aspects(t, lexicon) if isinstance(t, str) else [] for t in picked["text"]]
+    has: dict[int, set[str]] = {int(i): set(f) for i, f in catalog_aspects(dataset, lexicon).items()}
+    for item, aspects in zip(picked["item"], judged, strict=True):
+        has.setdefault(int(item), set()).update(a.feature for a in aspects)
+    numbers = _catalog_numbers(dataset)
+    records = []
+    for (row, review), aspects in zip(picked.iterrows(), judged, strict=True):
+        item = int(review["item"])
+        for a in aspects:
+            if a.sentiment <= 0:
+                continue
+            text = shopper_sentence(a.sentence, a.feature, lexicon, has[item], numbers.get(item, ()), 25)
+            if text is not None:
+                records.append((int(row), int(review["user"]), item, float(review["rating"]), text, a.feature, a.opinion, 1))
+                break
+    out = pd.DataFrame(records, columns=list(EXAMPLE_COLUMNS))
+    return out.astype({"row": "int64", "user": "int64", "item": "int64", "rating": "float32", "sentiment": "int8"})
+
+
+def _catalog_numbers(dataset: Dataset) -> dict[int, set[str]]:
+    """Per item, the numbers its catalog text states (commas dropped)."""
+    out: dict[int, set[str]] = {}
+    for row in dataset.items.itertuples(index=False):
+        text = " ".join(str(getattr(row, f, "") or "") for f in ("title", "category", "brand", "description"))
+        out[int(row.item)] = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    return out

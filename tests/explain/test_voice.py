@@ -1,0 +1,74 @@
+"""Shopper-voice training targets: which review sentences survive, and how they are rewritten."""
+
+from __future__ import annotations
+
+import pytest
+
+from whyrec.explain.aspects import AspectLexicon
+from whyrec.explain.voice import rewrite, shopper_examples, shopper_sentence, voice_faults
+
+from .contract import battery_shop
+
+LEXICON = AspectLexicon(frozenset({"battery", "price", "screen"}))
+HAS = {"battery", "price"}
+
+
+def keep(sentence: str, feature: str = "battery", numbers: tuple[str, ...] = ()) -> str | None:
+    return shopper_sentence(sentence, feature, LEXICON, HAS, numbers, 25)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("The battery lasts all day.", "The battery lasts all day."),
+        ("I think the battery is excellent!", "The battery is excellent."),
+        ("I really love the battery on this one", "You'll love the battery on this one."),
+        ("Love the battery and the price.", "You'll love the battery and the price."),
+        ("Also, great battery for travel", "Great battery for travel."),
+    ],
+)
+def test_kept_sentences_are_rewritten_to_the_shopper(sentence: str, expected: str) -> None:
+    assert keep(sentence) == expected
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The battery charges my phone twice.",  # first person left after the rewrite
+        "We use the battery every day.",
+        "Great battery but the cable broke.",  # complaint
+        "The battery is not bad at all.",  # negation
+        "Bought it for my husband, battery is great.",  # a purchase story
+        "The battery lasts 12 hours.",  # a number the catalog does not state
+        "The battery is great and the screen is sharp.",  # names an aspect the item lacks
+        "The price is great for what it is.",  # not about the feature it was judged for
+        "Great battery.",  # too short to say anything
+        "Is the battery any good?",
+    ],
+)
+def test_dropped_sentences(sentence: str) -> None:
+    assert keep(sentence) is None
+
+
+def test_a_number_the_catalog_states_is_kept() -> None:
+    assert keep("The battery holds 15000 mAh of charge.", numbers=("15000",)) == "The battery holds 15000 mAh of charge."
+
+
+def test_voice_faults() -> None:
+    assert voice_faults("I'm sure you'll like it.") == (True, False)
+    assert voice_faults("The battery doesn't last.") == (False, True)
+    assert voice_faults("The battery lasts all day.") == (False, False)
+
+
+def test_rewrite_ends_with_one_period() -> None:
+    assert rewrite("Honestly, the battery rocks!!") == "The battery rocks."
+
+
+def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> None:
+    shop = battery_shop()
+    lexicon = AspectLexicon(frozenset({"battery"}))
+    examples = shopper_examples(shop, lexicon, range(len(shop.reviews)))
+    assert 0 < len(examples) < len(shop.reviews)  # "... charges my phone twice" and "... the price I paid" are dropped
+    assert examples["row"].is_unique and set(examples["feature"]) == {"battery"}
+    assert not any(voice_faults(t)[0] for t in examples["explanation"])
+    assert "You'll love the battery." in set(examples["explanation"])
