@@ -73,24 +73,20 @@ class PromptLMConfig(ReasonerConfig):
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")  # module names LoRA adapts
     epochs: int = Field(10, ge=1)  # passes over the training explanations; on most shops max_steps ends training first
-    max_steps: int | None = Field(
-        150, ge=1
-    )  # optimiser steps in all, bounding training time on a CPU (None: every epoch in full)
+    # optimiser steps in all, bounding training time on a CPU (None: every epoch in full)
+    max_steps: int | None = Field(150, ge=1)
     prompt_only_steps: int = Field(30, ge=0)  # PEPLER stage 1: steps training only the prompts, LM frozen
     batch_size: int = Field(16, ge=1)
-    valid_examples: int = Field(
-        512, ge=0
-    )  # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
-    patience: int = Field(
-        1, ge=0
-    )  # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
+    # validation explanations: NLL after each epoch (early stop) or, with patience 0, after training; 0 = none
+    valid_examples: int = Field(512, ge=0)
+    # epochs without a lower validation NLL before training stops, keeping the best epoch; 0 = never early
+    patience: int = Field(1, ge=0)
     lr_prompt: float = Field(1e-3, gt=0)  # soft prompts (both stages)
     lr_lm: float = Field(3e-4, gt=0)  # LM weights in stage 2; LoRA likes ~3e-4, full fine-tuning ~3e-5
     max_grad_norm: float = Field(1.0, gt=0)
     max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
-    title_words: int = Field(
-        12, ge=0
-    )  # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
+    # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
+    title_words: int = Field(12, ge=0)
     min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
     profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
