@@ -28,11 +28,11 @@ def precompute(
 
     Resumable: killed and run again, it writes only what is not cached yet.
     """
-    from whyrec.errors import ArtifactError, ConfigError, DataError
+    from whyrec.errors import ArtifactError, ConfigError
     from whyrec.progress import progress
     from whyrec.serve.pipeline import Pipeline
+    from whyrec.serve.precompute import chosen_users, read_users
     from whyrec.serve.precompute import precompute as run
-    from whyrec.serve.precompute import read_users
 
     if k < 1:
         raise ConfigError(f"-k: must be at least 1, got {k}")
@@ -41,13 +41,7 @@ def precompute(
     try:
         if pipeline.reasons.reasoner is None:
             raise ArtifactError(f"{artifact}: trained without a reasoner; nothing to precompute")
-        known = pipeline.live.known_users(len(pipeline.live.user_ids.raw))
-        if listed is not None:
-            index = set(known)
-            for row, user in enumerate(listed, start=1):
-                if user not in index:
-                    raise DataError(f"shopper {user!r} is not known to the model", file=users, row=row, field="user")
-        chosen = listed if listed is not None else known
+        chosen = chosen_users(pipeline.live.known_users(len(pipeline.live.user_ids.raw)), listed, users)
         with progress(quiet=as_json) as bar:
             task = bar.add_task(f"writing top-{k} reasons", total=len(chosen))
             done = run(pipeline, chosen, k, on_user=lambda: bar.advance(task))

@@ -135,9 +135,9 @@ def reasons(
 
     from whyrec.artifact import Artifact
     from whyrec.data.store import Store
-    from whyrec.errors import ArtifactError, ConfigError, DataError
+    from whyrec.errors import ArtifactError, ConfigError
     from whyrec.serve.pipeline import model_version
-    from whyrec.serve.precompute import read_users
+    from whyrec.serve.precompute import chosen_users, read_users
     from whyrec.serve.shoppers import Feedback
     from whyrec.spark.reasons import ReasonJob, import_reason_rows, shoppers, write_reason_rows
     from whyrec.spark.session import parse_conf, require_java, spark_session
@@ -161,12 +161,7 @@ def reasons(
         item=[shop.item_ids.raw[i] for i in shop.interactions["item"]],
     )
     known = shoppers(model.user_ids.raw, model.item_ids.raw, raw)
-    if listed is not None:
-        index = set(known)
-        for row, user in enumerate(listed, start=1):
-            if user not in index:
-                raise DataError(f"shopper {user!r} is not known to the model", file=users, row=row, field="user")
-    chosen = listed if listed is not None else known
+    chosen = chosen_users(known, listed, users)
     dismissed: dict[str, set[str]] = {}
     cached = 0
     if store is not None:

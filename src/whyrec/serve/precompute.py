@@ -47,6 +47,17 @@ def read_users(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
+def chosen_users(known: list[str], listed: list[str] | None, file: Path | None) -> list[str]:
+    """The listed shoppers (all must be known to the model; the first that is not is a DataError naming its row), else all known."""
+    if listed is None:
+        return known
+    index = set(known)
+    for row, user in enumerate(listed, start=1):
+        if user not in index:
+            raise DataError(f"shopper {user!r} is not known to the model", file=file, row=row, field="user")
+    return listed
+
+
 def precompute(pipeline: Pipeline, users: Iterable[str], k: int, on_user: Callable[[], None] | None = None) -> Precomputed:
     """Warm the reason cache for `users` (raw ids the model knows) with their top-k; counts of what was written."""
     started = time.perf_counter()
