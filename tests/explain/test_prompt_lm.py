@@ -18,6 +18,7 @@ import torch
 
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import Split, ratio
+from whyrec.embeddings import embed_texts
 from whyrec.errors import ArtifactError, ConfigError
 from whyrec.explain import lm
 from whyrec.explain.aspects import AspectLexicon
@@ -374,3 +375,18 @@ def test_real_lm_shown_reasons_speak_to_the_shopper_about_the_hint(gift_cards: D
     assert all(r.evidence["hint"] in model.lexicon.mentions(r.reason) for r in written), [
         (r.evidence["hint"], r.reason) for r in written
     ]
+
+
+def test_the_critic_learns_after_training_and_weighs_in_the_choice(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    """With critic_weight > 0 a critic is fitted on the targets vs the model's own reasons, saved, and tips the pick."""
+    shop = battery_shop()
+    model = PromptLM(tiny_config(tiny_lm_dir, critic_weight=1.0, critic_pairs=10, candidates=2, valid_examples=0))
+    model.fit(shop)
+    assert model.critic is not None and 0.0 <= model.fit_stats["critic_auc"] <= 1.0
+    loaded = PromptLM.load(model.save(tmp_path / "plm"))
+    texts = ["The battery lasts all day.", "battery battery"]
+    np.testing.assert_allclose(loaded.critic.score(texts, embed_texts), model.critic.score(texts, embed_texts), rtol=1e-6)
+    plain, liked = ("The battery is good here.", -0.1), ("The battery is great here.", -0.5)
+    assert model._pick([plain, liked], 0, "battery", []) == plain  # by log-prob alone
+    model.config.critic_weight = 10.0
+    assert model._pick([plain, liked], 0, "battery", [], {plain[0]: 0.1, liked[0]: 0.9}) == liked

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import torch
 
+    from whyrec.explain.critic import Critic
+
 # Opens an assistant turn in SmolLM2's chat format: the explanation reads as the model's reply.
 # A hint follows as "About the <feature>:", after which the untrained LM already writes a
 # sentence about the feature ("The scent of ..."); a bare "<feature>:" often makes it write a date.
@@ -95,6 +97,10 @@ class PromptLMConfig(ReasonerConfig):
     repetition_penalty: float = Field(1.1, ge=1.0)  # 1.0 = none
     targets: Literal["shopper", "review"] = "shopper"  # positive review sentences rewritten to the shopper | PEPLER's raw ones
     constrained: bool = True  # decoding cannot write first-person, complaint, or aspect words the item lacks
+    # weight of the critic (explain.critic: real review statements vs this model's reasons) in choosing among candidates;
+    # 0 = no critic. Fitted after training on the shopper targets and the model's own reasons for training pairs.
+    critic_weight: float = Field(0.0, ge=0)
+    critic_pairs: int = Field(200, ge=10)  # training (shopper, item) pairs whose generated reasons teach the critic
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
     top_p: float = Field(0.9, gt=0, le=1)  # nucleus of the sampled candidates
     temperature: float = Field(1.0, gt=0)
@@ -122,6 +128,7 @@ class PromptLM(Reasoner):
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
+        self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
         self.tokenizer = None
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
@@ -180,6 +187,20 @@ class PromptLM(Reasoner):
         if split is not None and len(split.valid) and self.config.valid_examples:
             valid = targets(dataset, self.lexicon, np.sort(split.valid)).head(self.config.valid_examples)
         self._train(examples, valid)
+        if self.config.critic_weight > 0:
+            self._fit_critic(examples)
+
+    def _fit_critic(self, examples: pd.DataFrame) -> None:
+        """The critic, from the training targets (real) and this model's reasons for a seeded sample of their pairs."""
+        from whyrec.embeddings import embed_texts
+        from whyrec.explain.critic import Critic
+
+        self.critic = None  # generate without a critic while writing its negatives
+        rng = np.random.default_rng(self.config.seed)
+        pairs = examples.iloc[rng.permutation(len(examples))[: self.config.critic_pairs]]
+        generated = self.generate([ReasonRequest(int(u), int(i)) for u, i in pairs[["user", "item"]].itertuples(index=False)])
+        self.critic = Critic.fit(list(pairs["explanation"]), [r.text for r in generated], embed_texts, seed=self.config.seed)
+        self.fit_stats["critic_auc"] = self.critic.auc
 
     def _load_lm(self, lm_folder: Path | None = None) -> None:
         """The tokenizer and LM: the base model, or a fully fine-tuned one saved in `lm_folder`."""
@@ -408,10 +429,16 @@ class PromptLM(Reasoner):
             for start in range(0, len(unique), size):
                 chunk = unique[start : start + size]
                 written.update(zip(chunk, self._decode(chunk), strict=True))
+        realness: dict[str, float] = {}  # candidate text -> the critic's P(real review statement)
+        if self.critic is not None and self.config.critic_weight > 0:
+            from whyrec.embeddings import embed_texts
+
+            texts = list(dict.fromkeys(t for cands in written.values() for t, _ in cands))
+            realness = dict(zip(texts, map(float, self.critic.score(texts, embed_texts)), strict=True))
         kept: dict[int, list[str]] = defaultdict(list)  # user -> texts kept so far in this call
         picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float]] = {}
         for q, key in zip(distinct, keys, strict=True):
-            text, score = self._pick(written[key], key[1], key[2], kept[key[0]])
+            text, score = self._pick(written[key], key[1], key[2], kept[key[0]], realness)
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
         out = []
@@ -555,9 +582,17 @@ class PromptLM(Reasoner):
                 bare.add(tuple(self.tokenizer(form, add_special_tokens=False)["input_ids"]))
         return _Banned.of(spaced, bare)
 
-    def _pick(self, candidates: list[tuple[str, float]], item: int, hint: str | None, kept: list[str]) -> tuple[str, float]:
+    def _pick(
+        self,
+        candidates: list[tuple[str, float]],
+        item: int,
+        hint: str | None,
+        kept: list[str],
+        realness: dict[str, float] | None = None,
+    ) -> tuple[str, float]:
         """The candidate scoring best on what a shown reason must be: every aspect it names is the item's, it names the
-        hint, no first person or complaint, not a repeat of this shopper's other reasons, no repeated words; then log-prob."""
+        hint, no first person or complaint, not a repeat of this shopper's other reasons, no repeated words; then
+        log-prob, plus the critic's P(real) times `critic_weight` where a critic is fitted."""
         have = set(self.aspects_by_item.get(item, []))
         seen = {t.lower() for t in kept}
 
@@ -569,7 +604,7 @@ class PromptLM(Reasoner):
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
             faults += len(words) - len(set(words)) > 2
-            return -faults + logp
+            return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
         return max(candidates, key=score)
 
@@ -620,7 +655,9 @@ class PromptLM(Reasoner):
         return {"profiles.json": profiles}
 
     def _save_weights(self, out: Path) -> None:
-        """prompts.npz (soft_prompt mode), and adapter/ (LoRA) or lm/ (full fine-tuning); never the unchanged base LM."""
+        """prompts.npz (soft_prompt mode), adapter/ (LoRA) or lm/ (full fine-tuning), critic.npz; never the unchanged base LM."""
+        if self.critic is not None:
+            self.critic.save(out / "critic.npz")
         if self.config.mode == "soft_prompt":
             self._require_soft_prompts()
             np.savez(out / "prompts.npz", user=self.user_prompts.detach().numpy(), item=self.item_prompts.detach().numpy())
@@ -644,6 +681,10 @@ class PromptLM(Reasoner):
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
         }
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
+        if cfg.critic_weight > 0:
+            from whyrec.explain.critic import Critic
+
+            self.critic = Critic.load(path / "critic.npz")
         full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
         self._load_lm(path / "lm" if full else None)
         if cfg.mode == "soft_prompt":
