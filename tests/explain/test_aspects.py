@@ -410,3 +410,13 @@ def test_occurrences_keep_the_written_form_and_say_when_casing_tells() -> None:
         ("price", "PRICE", False),  # a sentence in capitals
         ("movy", "MOVIES", False),
     ]
+
+
+def test_product_type_aspects_are_those_headed_by_a_category_word() -> None:
+    """A category path's head words ("Gift Cards" -> card) and the shop's top categories mark an item's product-type aspects."""
+    from whyrec.explain.aspects import product_type_aspects
+
+    paths = {1: "Gift Cards > Restaurants", 3: "Magazines"}
+    have = {1: ["food", "gift card", "restaurant"], 2: ["card design", "gift card", "price"], 3: ["magazine", "recipe"]}
+    found = {1: ["gift card", "restaurant"], 2: ["gift card"], 3: ["magazine"]}  # "card design" is a design
+    assert product_type_aspects(paths, have) == found

@@ -159,12 +159,15 @@ def test_zero_shot_trains_nothing_and_reloads(tiny_lm_dir: Path, shop: Dataset, 
 
 
 def test_unknown_user_is_the_mean_user(tiny_lora: PromptLM) -> None:
-    """With every user vector equal, the mean user is that vector: an unknown user reads like user 0."""
+    """With every user vector equal, the mean user is that vector: an unknown user's LM sentence is user 0's, without
+    the link to user 0's own reviews."""
     model = copy.copy(tiny_lora)
     model.user_prompts = tiny_lora.user_prompts[:1].repeat(tiny_lora.n_users, 1)
     known, unknown = model.generate([ReasonRequest(0, 2, hint="battery"), ReasonRequest(-1, 2, hint="battery")])
-    assert unknown.text == known.text
+    assert known.text.startswith(unknown.text.rstrip(".!")) and known.text != unknown.text
+    assert known.evidence["kind"] == "personal" and known.evidence["history_items"]
     assert unknown.evidence["history_items"] == [] and unknown.evidence["user_aspects"] == []
+    assert unknown.evidence["kind"] == "item"
 
 
 def test_batched_generation_matches_one_at_a_time(tiny_lora: PromptLM) -> None:
@@ -247,7 +250,10 @@ def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> N
     model.config.constrained = True
     held = [t for c in model._decode(keys) for t, _ in c]
     assert held and not any(voice_faults(t)[0] for t in held), held
-    assert all(r.text in held for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]))
+    # a shown reason is a held candidate, trimmed of echoes, with the shopper's evidence after it
+    for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]):
+        written = r.text.split(" — just what")[0].split(" You've reviewed")[0]
+        assert any(h.startswith(written.rstrip(".!")) for h in held), (r.text, held)
 
 
 def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
@@ -372,7 +378,8 @@ def test_real_lm_shown_reasons_speak_to_the_shopper_about_the_hint(gift_cards: D
     written = [r for r in shown if r.reasoner == "prompt_lm"]
     assert len(written) >= 0.8 * len(shown), [(r.reasoner, r.reason) for r in shown]
     assert not any(any(voice_faults(r.reason)) for r in written), [r.reason for r in written]
-    assert all(r.evidence["hint"] in model.lexicon.mentions(r.reason) for r in written), [
+    # no hint where the item's only aspects name its product type ("gift card"): those are never the planned aspect
+    assert all(r.evidence["hint"] in (None, *model.lexicon.mentions(r.reason)) for r in written), [
         (r.evidence["hint"], r.reason) for r in written
     ]
 
@@ -390,3 +397,26 @@ def test_the_critic_learns_after_training_and_weighs_in_the_choice(tiny_lm_dir: 
     assert model._pick([plain, liked], 0, "battery", []) == plain  # by log-prob alone
     model.config.critic_weight = 10.0
     assert model._pick([plain, liked], 0, "battery", [], {plain[0]: 0.1, liked[0]: 0.9}) == liked
+
+
+def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(tiny_lora: PromptLM) -> None:
+    """Later sentences that name nothing new go; the link says what the shopper's reviews praised, counted, or the brand
+    of items they reviewed; crowd words and digits cannot be decoded at all."""
+    model = tiny_lora
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    assert model._trim("The battery is great. Great battery.", item) == "The battery is great."
+    assert model._trim("The battery lasts.", item) == "The battery lasts."
+    user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
+    praised = [i for i in model.user_history[user]["battery"] if i != item]
+    text, history, kind = model._link(user, item, "battery")
+    assert kind == "personal" and sorted(history) == sorted(praised)
+    assert text == (" — just what you praised in an earlier review." if len(praised) == 1 else text)
+    assert text.startswith(" — just what you praised in ")
+    reviewed = [j for j in model.reviewed[user] if j != item]
+    text, history, kind = model._link(user, item, None)  # nothing praised for no aspect: the brand of reviewed items
+    assert kind == "brand" and sorted(history) == sorted(reviewed) and text.endswith(" from Voltix.")
+    assert model._link(user, item, "nonexistent aspect")[2] == "brand"
+    banned = set(model._banned(item).next_banned([]))
+    for word in (" reviewers", " often", " 5", "5", " 2019"):
+        ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]
+        assert ids[0] in banned or ids[-1] in set(model._banned(item).next_banned(ids[:-1])), word

@@ -265,6 +265,20 @@ def normalize_feature(phrase: str) -> str:
     return " ".join([*words[:-1], singular(words[-1])])
 
 
+def product_type_aspects(paths: Mapping[int, str], have: Mapping[int, Iterable[str]]) -> dict[int, list[str]]:
+    """Per item, its aspects that only name the product type: their head word heads a segment of the item's
+    category path ("Gift Cards" -> "card") or the first segment of any path in the shop. Never praised as an aspect."""
+    heads = {item: {normalize_feature(part).split(" ")[-1] for part in str(path).split(">")} for item, path in paths.items()}
+    roots = {normalize_feature(str(path).split(">")[0]).split(" ")[-1] for path in paths.values()}
+    out = {}
+    for item, aspects in have.items():
+        words = roots | heads.get(item, set())
+        product = sorted({f for f in aspects if f.split()[-1] in words})
+        if product:
+            out[item] = product
+    return out
+
+
 class _Token(NamedTuple):  # a tuple: sentences make many of them
     low: str  # lower-case, curly apostrophe straightened
     capital: bool  # written with a capital first letter

@@ -34,6 +34,7 @@ fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is r
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -43,10 +44,11 @@ import numpy as np
 from pydantic import Field
 
 from whyrec.errors import ArtifactError, DataError
+from whyrec.explain.aspects import product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.voice import COMPLAINT, FIRST_PERSON, shopper_examples, voice_faults
+from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, shopper_examples, voice_faults
 from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:
@@ -114,7 +116,7 @@ class PromptLM(Reasoner):
     name = "prompt_lm"
     config_class = PromptLMConfig
     config: PromptLMConfig
-    format_version = 2
+    format_version = 3
     json_parts = ("profiles.json",)
     seeds_torch = True  # init of the prompts and LoRA, and dropout
 
@@ -125,7 +127,11 @@ class PromptLM(Reasoner):
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
         self.aspects_by_item: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.praised_by_item: dict[int, list[str]] = {}  # aspects the item's reviews praise, most-praised first
-        self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review judged it, oldest first
+        self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review praised it, oldest first
+        self.reviewed: dict[int, list[int]] = {}  # user -> items their training reviews are of, oldest first
+        self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
+        self.brands: dict[int, str] = {}
+        self.vocab: frozenset[str] = frozenset()  # words of the training targets and titles; empty = not checked
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
@@ -153,18 +159,30 @@ class PromptLM(Reasoner):
             items[item][feature] += 1
             if sentiment > 0:
                 praised[item][feature] += 1
-            seen = history[user].setdefault(feature, [])
-            if item not in seen:
-                seen.append(item)
+                seen = history[user].setdefault(feature, [])
+                if item not in seen:
+                    seen.append(item)
         self.user_aspects = {u: _ranked(c) for u, c in users.items()}
         self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
         self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
         self.user_history = dict(history)
-        self.titles = {}
-        for item, title, category in dataset.items[["item", "title", "category"]].itertuples(index=False):
+        trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
+        reviewed: dict[int, list[int]] = defaultdict(list)
+        for user, item in zip(trained["user"].to_numpy(), trained["item"].to_numpy(), strict=True):
+            if int(item) not in reviewed[int(user)]:
+                reviewed[int(user)].append(int(item))
+        self.reviewed = dict(reviewed)
+        self.titles, self.brands, paths = {}, {}, {}
+        for item, title, category, brand in dataset.items[["item", "title", "category", "brand"]].itertuples(index=False):
             name = title if isinstance(title, str) and title.strip() else category
             if isinstance(name, str) and name.strip():
                 self.titles[int(item)] = name.strip()
+            if isinstance(brand, str) and brand.strip():
+                self.brands[int(item)] = brand.strip()
+            if isinstance(category, str) and category.strip():
+                paths[int(item)] = category.strip()
+        self.product_by_item = product_type_aspects(paths, self.aspects_by_item)
+        self.vocab = frozenset()
 
     def _fit_weights(self, reviews: TrainingReviews) -> None:
         """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training targets, in review order.
@@ -178,6 +196,7 @@ class PromptLM(Reasoner):
         dataset, split = reviews.dataset, reviews.split
         targets = shopper_examples if self.config.targets == "shopper" else explanation_examples
         examples = targets(dataset, self.lexicon, np.sort(reviews.rows))
+        self.vocab = frozenset(w for text in [*examples["explanation"], *self.titles.values()] for w in _words(text))
         if examples.empty:
             raise DataError(
                 f"no training review gives a {self.config.targets} target for an aspect of the lexicon; nothing to learn from",
@@ -450,7 +469,8 @@ class PromptLM(Reasoner):
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise (or at least mention), else the item's most-praised aspect —
-        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect."""
+        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
+        an aspect that only names the product type ("gift card" in a gift-card shop)."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
@@ -460,8 +480,9 @@ class PromptLM(Reasoner):
             if r.hint:
                 out.append(r.hint)
                 continue
-            have = self.aspects_by_item.get(r.item, [])
-            praised = self.praised_by_item.get(r.item, [])
+            product = set(self.product_by_item.get(r.item, ()))
+            have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product]
+            praised = [a for a in self.praised_by_item.get(r.item, []) if a not in product]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
             options = [
                 [a for a in liked if a in praised],
@@ -562,9 +583,13 @@ class PromptLM(Reasoner):
         return results
 
     def _banned(self, item: int) -> _Banned:
-        """What decoding for `item` cannot write: first-person and complaint words, and lexicon aspects the item lacks."""
+        """What decoding for `item` cannot write: first-person, complaint and crowd words ("reviewers", "often"), digits,
+        and lexicon aspects the item lacks."""
         if self._global_bans is None:
-            self._global_bans = self._word_sequences([*FIRST_PERSON, *COMPLAINT])
+            # no digits at all: a number the item's reviews or catalog do not state would be a false fact
+            digits = frozenset(i for t, i in self.tokenizer.get_vocab().items() if any(c.isdigit() for c in t))
+            words = self._word_sequences([*FIRST_PERSON, *COMPLAINT, *CROWD])
+            self._global_bans = words.merge(_Banned(digits, {}, frozenset()))
         if item not in self._item_bans:
             has = set(self.aspects_by_item.get(item, []))
             lacking = [f for f in sorted(self.lexicon.features) if f not in has and not any(f in h.split() for h in has)]
@@ -590,11 +615,13 @@ class PromptLM(Reasoner):
         kept: list[str],
         realness: dict[str, float] | None = None,
     ) -> tuple[str, float]:
-        """The candidate scoring best on what a shown reason must be: every aspect it names is the item's, it names the
-        hint, no first person or complaint, not a repeat of this shopper's other reasons, no repeated words; then
-        log-prob, plus the critic's P(real) times `critic_weight` where a critic is fitted."""
+        """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
+        item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
+        a repeat of this shopper's other reasons, no repeated words; then log-prob, plus the critic's P(real) times
+        `critic_weight` where a critic is fitted."""
         have = set(self.aspects_by_item.get(item, []))
         seen = {t.lower() for t in kept}
+        title = set(_words(self.titles.get(item, "")))
 
         def score(candidate: tuple[str, float]) -> float:
             text, logp = candidate
@@ -604,29 +631,58 @@ class PromptLM(Reasoner):
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
             faults += len(words) - len(set(words)) > 2
+            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in title for w in _words(text)))
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
-        return max(candidates, key=score)
+        trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
+        return max(trimmed, key=score)
+
+    def _trim(self, text: str, item: int) -> str:
+        """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
+        small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card.")."""
+        sentences = [t for t in re.split(r"(?<=[.!])\s+", text) if t]
+        if len(sentences) < 2:
+            return text
+        own = set(self.aspects_by_item.get(item, [])) - set(self.product_by_item.get(item, ()))
+        kept, named = [sentences[0]], set(self.lexicon.mentions(sentences[0]))
+        for sentence in sentences[1:]:
+            new = set(self.lexicon.mentions(sentence)) - named
+            if new and new <= own:
+                kept.append(sentence)
+                named |= new
+        return " ".join(kept)
 
     def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float) -> Reason:
-        """The Reason for a decoded text: aspects it names, and the item aspects and history items it rests on."""
-        named = self.lexicon.mentions(text)
+        """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
+        and the item aspects and history items it rests on."""
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
-        rests_on = [a for a in have if a in named or a == hint]
-        history: list[int] = []
-        if known_user:
-            mine = self.user_history.get(request.user, {})
-            for a in rests_on:
-                history += [i for i in reversed(mine.get(a, [])) if i != request.item and i not in history]
+        rests_on = [a for a in have if a in self.lexicon.mentions(text) or a == hint]
+        link, history, kind = self._link(request.user, request.item, hint) if known_user else ("", [], "item")
+        text = f"{text.rstrip('.!')}{link}" if link.startswith(" —") else f"{text}{link}"
         evidence = {
             "item_aspects": rests_on,
             "history_items": history[: self.config.max_history],
             "user_aspects": [a for a in self.user_aspects.get(request.user, []) if a in rests_on] if known_user else [],
             "hint": hint,
-            "kind": "personal" if history else "item",
+            "kind": kind,
         }
-        return Reason(request.user, request.item, text, named, evidence, score)
+        return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score)
+
+    def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
+        """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
+        evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
+        your reviews."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing."""
+        praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
+        if praised:
+            where = "an earlier review" if len(praised) == 1 else f"{_count(len(praised))} of your reviews"
+            return f" — just what you praised in {where}.", praised[::-1], "personal"
+        brand = self.brands.get(item)
+        same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
+        text = f" You've reviewed {_count(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
+        if same and not self.lexicon.mentions(text):
+            return text, same[::-1], "brand"
+        return "", [], "item"
 
     def _require_soft_prompts(self) -> None:
         if self.user_prompts is None or self.item_prompts is None:
@@ -644,13 +700,18 @@ class PromptLM(Reasoner):
         return {"n_users": self.n_users, "n_items": self.n_items, "fit_stats": self.fit_stats}
 
     def _json_parts(self) -> dict[str, Any]:
-        """profiles.json: aspects per user and item (all and praised), the user histories, item titles."""
+        """profiles.json: aspects per user and item (all, praised, product-type), the user histories and reviewed items,
+        item titles and brands, the vocabulary of the training targets."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "praised": {str(i): a for i, a in self.praised_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
+            "reviewed": {str(u): items for u, items in self.reviewed.items()},
+            "product": {str(i): a for i, a in self.product_by_item.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
+            "brands": {str(i): b for i, b in self.brands.items()},
+            "vocab": sorted(self.vocab),
         }
         return {"profiles.json": profiles}
 
@@ -680,7 +741,11 @@ class PromptLM(Reasoner):
         self.user_history = {
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
         }
+        self.reviewed = {int(u): [int(i) for i in items] for u, items in profiles["reviewed"].items()}
+        self.product_by_item = {int(i): list(a) for i, a in profiles["product"].items()}
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
+        self.brands = {int(i): b for i, b in profiles["brands"].items()}
+        self.vocab = frozenset(profiles["vocab"])
         if cfg.critic_weight > 0:
             from whyrec.explain.critic import Critic
 
@@ -703,6 +768,16 @@ class PromptLM(Reasoner):
                     raise ArtifactError(f"{path}: prompt_lm reasoner incomplete (adapter/ missing)")
                 self.lm = PeftModel.from_pretrained(self.lm, path / "adapter").eval()
                 self._merge_lora()
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words of `text` (apostrophes kept: "you'll"), for the vocabulary check."""
+    return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _count(n: int) -> str:
+    """A count in words, "many" from ten on: counts of reviews are not shown as figures."""
+    return ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")[n] if n < 10 else "many"
 
 
 def _ranked(counts: Counter[str]) -> list[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from whyrec.explain.aspects import normalize_feature
+from whyrec.explain.aspects import normalize_feature, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 
 # Sentence parts, chosen by the evidence. Slots: {the_f} "the scent" / "Biolage", {f} the aspect as
@@ -148,11 +148,6 @@ def _written(counts: Counter[tuple[str, bool]], key: str, singular: bool = False
     return form
 
 
-def _head(segment: str) -> str:
-    """The head noun of a category path segment, as a lexicon key: "Gift Cards" -> "card"."""
-    return normalize_feature(segment).split(" ")[-1]
-
-
 def _is_plural(form: str, key: str) -> bool:
     """Whether the written form is the plural of the lexicon's singular key (its last word differs)."""
     return form.lower().split()[-1] != key.split()[-1]
@@ -266,16 +261,10 @@ class TemplateReasoner(Reasoner):
 
     def _fit_products(self, paths: Any, item_ids: Any, shop: dict[str, Counter[tuple[str, bool]]]) -> None:
         """Per item, its aspects whose head word heads a segment of its category path or one of the shop's top categories."""
-        path_words = {int(i): {_head(part) for part in str(p).split(">")} for i, p in zip(item_ids, paths, strict=True) if p}
-        roots = {_head(str(p).split(">")[0]) for p in paths.dropna()}
-        self.product, self.noun = {}, {}
-        for item in sorted(set(self.items) | set(self.catalog)):
-            words = roots | path_words.get(item, set())
-            have = [*self.items.get(item, {}), *self.catalog.get(item, [])]
-            product = sorted({f for f in have if f.split()[-1] in words})
-            if not product:
-                continue
-            self.product[item] = product
+        known = {int(i): p for i, p in zip(item_ids, paths, strict=True) if isinstance(p, str) and p}
+        have = {i: [*self.items.get(i, {}), *self.catalog.get(i, [])] for i in sorted(set(self.items) | set(self.catalog))}
+        self.product, self.noun = product_type_aspects(known, have), {}
+        for item, product in self.product.items():
             stats = self.items.get(item, {})
             for feature in sorted(product, key=lambda f: (-(stats[f].reviews if f in stats else 0), f)):
                 if (

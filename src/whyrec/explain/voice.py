@@ -5,7 +5,7 @@ own sentence ("I love the smell but it broke") as PEPLER is. `shopper_sentence` 
 review sentence about an aspect only when, after light rules ("I think ..." dropped, "I love X" ->
 "You'll love X"), it has no first person, no complaint or hedge, no story of the purchase and no
 number the item's catalog does not state; `shopper_examples` builds training records from those.
-The same word lists say what decoding bans (`FIRST_PERSON`, `COMPLAINT`) and what the candidate
+The same word lists say what decoding bans (`FIRST_PERSON`, `COMPLAINT`, `CROWD`) and what the candidate
 scorer checks (`voice_faults`).
 """
 
@@ -31,6 +31,12 @@ COMPLAINT = (
     "returned", "refund", "poor", "poorly", "bad", "worse", "worst", "terrible", "awful", "horrible", "cheaply", "flimsy",
     "complaint", "complain", "won't", "doesn't", "didn't", "don't", "isn't", "wasn't", "aren't", "can't", "couldn't",
     "wouldn't", "shouldn't", "haven't", "hasn't",
+)  # fmt: skip
+# Claims about other shoppers or the shopper's habits: the LM cannot count reviews, so it never makes them
+# (the evidence clause does, from counts; `evaluate.shown`'s support check flags the unsupported ones).
+CROWD = (
+    "reviewers", "reviewer", "readers", "customers", "shoppers", "buyers", "owners", "users", "people", "everyone",
+    "everybody", "folks", "many", "most", "often", "usually", "always",
 )  # fmt: skip
 # A review's story of its own purchase or of someone else: not something to tell another shopper.
 _STORY = (
