@@ -416,6 +416,10 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     text, history, kind = model._link(user, item, None)  # nothing praised for no aspect: the brand of reviewed items
     assert kind == "brand" and sorted(history) == sorted(reviewed) and text.endswith(" from Voltix.")
     assert model._link(user, item, "nonexistent aspect")[2] == "brand"
+    others = [i for i in range(model.n_items) if i != item][:2]
+    first, second = model.generate([ReasonRequest(user, i, hint="nonexistent aspect") for i in others])
+    assert first.evidence["kind"] == "brand" and first.text.endswith(" from Voltix.")  # once per list, not per item
+    assert second.evidence["kind"] == "item" and "Voltix" not in second.text
     banned = set(model._banned(item).next_banned([]))
     for word in (" reviewers", " often", " 5", "5", " 2019"):
         ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]

@@ -460,11 +460,13 @@ class PromptLM(Reasoner):
             text, score = self._pick(written[key], key[1], key[2], kept[key[0]], realness)
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
-        out = []
+        linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
+        reasons: dict[ReasonRequest, Reason] = {}
         for r, q in zip(requests, asked, strict=True):
-            key, text, score = picked[q]
-            out.append(self._reason(r, key[2], text, score))
-        return out
+            if r not in reasons:  # a repeated request gets the same reason
+                key, text, score = picked[q]
+                reasons[r] = self._reason(r, key[2], text, score, linked)
+        return [reasons[r] for r in requests]
 
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
@@ -652,13 +654,18 @@ class PromptLM(Reasoner):
                 named |= new
         return " ".join(kept)
 
-    def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float) -> Reason:
+    def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float, linked: set[tuple[int, str]]) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
-        and the item aspects and history items it rests on."""
+        and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
+        `linked` (the call's reasons so far), not after every item of that brand in a list."""
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
         rests_on = [a for a in have if a in self.lexicon.mentions(text) or a == hint]
         link, history, kind = self._link(request.user, request.item, hint) if known_user else ("", [], "item")
+        if kind == "brand":
+            brand = (request.user, self.brands[request.item])
+            link, history, kind = ("", [], "item") if brand in linked else (link, history, kind)
+            linked.add(brand)
         text = f"{text.rstrip('.!')}{link}" if link.startswith(" —") else f"{text}{link}"
         evidence = {
             "item_aspects": rests_on,
