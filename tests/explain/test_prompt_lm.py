@@ -413,6 +413,12 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     assert text == (" — just what you praised in an earlier review." if len(praised) == 1 else text)
     assert text.startswith(" — just what you praised in ")
     reviewed = [j for j in model.reviewed[user] if j != item]
+    kin = [j for j in reviewed if "battery" in model.praised_by_item.get(j, [])]
+    assert kin and model._kin(user, item)["battery"] == kin
+    forgetful = copy.copy(model)
+    forgetful.user_history = {}  # their own praise unknown: what their reviewed items are praised for speaks instead
+    text, history, kind = forgetful._link(user, item, "battery")
+    assert kind == "history" and history == kin[::-1] and text.startswith(" — the same was praised in ")
     text, history, kind = model._link(user, item, None)  # nothing praised for no aspect: the brand of reviewed items
     assert kind == "brand" and sorted(history) == sorted(reviewed) and text.endswith(" from Voltix.")
     assert model._link(user, item, "nonexistent aspect")[2] == "brand"

@@ -470,7 +470,8 @@ class PromptLM(Reasoner):
 
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
-        reviews mention that the item's reviews praise (or at least mention), else the item's most-praised aspect —
+        reviews mention that the item's reviews praise (or at least mention), else one the item shares with items the
+        shopper reviewed (`_kin`: what their history suggests they look for), else the item's most-praised aspect —
         preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
         an aspect that only names the product type ("gift card" in a gift-card shop)."""
         if not self.config.aspect_hint:
@@ -486,9 +487,11 @@ class PromptLM(Reasoner):
             have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product]
             praised = [a for a in self.praised_by_item.get(r.item, []) if a not in product]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
+            kin = self._kin(user, r.item) if user >= 0 else {}
             options = [
                 [a for a in liked if a in praised],
                 [a for a in liked if a in have],
+                sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
                 praised,
                 have,
             ]
@@ -679,17 +682,33 @@ class PromptLM(Reasoner):
     def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
-        your reviews."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing."""
+        your reviews."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
+        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
             where = "an earlier review" if len(praised) == 1 else f"{_count(len(praised))} of your reviews"
             return f" — just what you praised in {where}.", praised[::-1], "personal"
+        kin = self._kin(user, item).get(hint or "", [])
+        if kin:
+            items = "one item" if len(kin) == 1 else f"{_count(len(kin))} items"
+            return f" — the same was praised in {items} you reviewed.", kin[::-1], "history"
         brand = self.brands.get(item)
         same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
         text = f" You've reviewed {_count(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
         return "", [], "item"
+
+    def _kin(self, user: int, item: int) -> dict[str, list[int]]:
+        """Aspect -> items the user reviewed (not `item`, oldest first) whose reviews praise it, for `item`'s aspects."""
+        have = set(self.aspects_by_item.get(item, ()))
+        out: dict[str, list[int]] = defaultdict(list)
+        for j in self.reviewed.get(user, []):
+            if j != item:
+                for a in self.praised_by_item.get(j, ()):
+                    if a in have:
+                        out[a].append(j)
+        return dict(out)
 
     def _require_soft_prompts(self) -> None:
         if self.user_prompts is None or self.item_prompts is None:
