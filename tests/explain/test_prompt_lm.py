@@ -290,6 +290,17 @@ def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora
     assert all(spread[4 * k] not in (spread[4 * k + 2], spread[4 * k + 3]) for k in range(len(keys))), spread
 
 
+def test_lean_decoder_without_onednn_writes_the_same(tiny_full: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where torch has no oneDNN the lean loop multiplies with F.linear instead, to the same tokens."""
+    keys = [(0, 1, "battery"), (-1, 3, None)]
+    packed = decoded(tiny_full, keys, "lean")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    plain = copy.copy(tiny_full)
+    plain._lean = None
+    assert plain._lean_decoder()._linear is torch.nn.functional.linear
+    assert [t for t, _ in decoded(plain, keys, "lean")] == [t for t, _ in packed]
+
+
 def test_lean_decoder_runs_llama_models_only(tiny_lm_dir: Path) -> None:
     """A model whose forward it does not reproduce (here attention with biases) is refused by name, not decoded wrongly."""
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -347,17 +347,17 @@ class LeanDecoder:
         return self._linear(self._rms(hidden, self.norm), self.head)
 
 
-_PACK_ROWS = 32  # the batch size oneDNN lays packed weights out for; any batch runs on them, 16-64 rows about equally fast
+_PACK_ROWS = 32  # the batch size oneDNN lays packed weights out for; any batch runs on them, 16-64 about equally fast
 
 
 def _linear_kernels(dtype: torch.dtype) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[..., torch.Tensor]]:
-    """How weights are prepared once and applied, `x @ w.T`: in bf16, oneDNN's prepacked matmul where torch has it (what
-    torch.compile uses on CPUs; 1.3-2x F.linear's speed at 1-40 rows, the same numbers); else F.linear on the weights.
-    fp32 stays on F.linear, so its numbers are transformers'."""
+    """How weights are prepared once and applied, `x @ w.T`: oneDNN's prepacked matmul where torch has it (what
+    torch.compile uses on CPUs), else F.linear. On these AMD cores oneDNN runs bf16 1.3-2x and fp32 1.3-2.5x faster
+    than F.linear at 1-40 rows (fp32 F.linear goes to MKL); its fp32 sums differ from MKL's in the last bits only."""
     import torch
     import torch.nn.functional as F
 
-    if dtype == torch.bfloat16 and torch.backends.mkldnn.is_available():
+    if torch.backends.mkldnn.is_available():
         try:
             probe = torch.ops.mkldnn._reorder_linear_weight(torch.ones(4, 8, dtype=dtype), _PACK_ROWS)
             torch.ops.mkldnn._linear_pointwise(torch.ones(2, 8, dtype=dtype), probe, None, "none", [], "")
