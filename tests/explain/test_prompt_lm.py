@@ -256,6 +256,87 @@ def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> N
         assert any(h.startswith(written.rstrip(".!")) for h in held), (r.text, held)
 
 
+def decoded(model: PromptLM, keys: list, decoder: str, bf16: bool = False) -> list[tuple[list[int], torch.Tensor]]:
+    """Per row of `keys` (key × candidate), its reply's tokens through EOS and their log-probs, decoded by `decoder`."""
+    model = copy.copy(model)  # the fixture's config stays as it was
+    model.config = model.config.model_copy(update={"decoder": decoder, "bf16": bf16})
+    eos = model.tokenizer.eos_token_id
+    out = []
+    for tokens, logp in model._replies(*model._rows(keys)):
+        end = tokens.index(eos) + 1 if eos in tokens else len(tokens)
+        out.append((tokens[:end], logp[:end]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_full(tiny_lm_dir: Path, shop: Dataset, split: Split) -> PromptLM:
+    """The tiny LM fully fine-tuned on the battery shop: it has learned to end its replies."""
+    return PromptLM(tiny_config(tiny_lm_dir, valid_examples=0)).fit(shop, split)
+
+
+def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora: PromptLM) -> None:
+    """In fp32 the lean loop writes transformers' generate's tokens row for row (greedy, opened by "The <hint>", seeded
+    nucleus samples) with the same log-probs, for prompts of different lengths decoded together; on LoRA merged too."""
+    keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
+    written = {}
+    for name, model in [("full", tiny_full), ("lora", tiny_lora)]:
+        reference = decoded(model, keys, "generate")
+        lean = decoded(model, keys, "lean")
+        assert [t for t, _ in lean] == [t for t, _ in reference]
+        for (_, mine), (_, theirs) in zip(lean, reference, strict=True):
+            np.testing.assert_allclose(mine, theirs, atol=1e-4)
+        written[name] = [t for t, _ in reference]
+    # What the comparison covered: left padding, three forced openers, replies ending at different lengths (the fully
+    # tuned model's), samples unlike the greedy reply (the LoRA model's, whose distributions are spread out).
+    prefixes, openers, _ = tiny_full._rows(keys)
+    assert len({len(p) for p in prefixes}) >= 3 and sum(map(bool, openers)) == 3
+    ended = [len(t) for t in written["full"] if t[-1] == tiny_full.tokenizer.eos_token_id]
+    assert ended and min(ended) < max(map(len, written["full"])), written["full"]
+    spread = written["lora"]
+    assert all(spread[4 * k] not in (spread[4 * k + 2], spread[4 * k + 3]) for k in range(len(keys))), spread
+
+
+def test_lean_decoder_without_onednn_writes_the_same(tiny_full: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where torch has no oneDNN the lean loop multiplies with F.linear instead, to the same tokens."""
+    keys = [(0, 1, "battery"), (-1, 3, None)]
+    packed = decoded(tiny_full, keys, "lean")
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    plain = copy.copy(tiny_full)
+    plain._lean = None
+    assert plain._lean_decoder()._linear is torch.nn.functional.linear
+    assert [t for t, _ in decoded(plain, keys, "lean")] == [t for t, _ in packed]
+
+
+def test_lean_decoder_runs_llama_models_only(tiny_lm_dir: Path) -> None:
+    """A model whose forward it does not reproduce (here attention with biases) is refused by name, not decoded wrongly."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from whyrec.explain.decoding import LeanDecoder
+
+    config = LlamaConfig.from_pretrained(tiny_lm_dir)
+    LeanDecoder(LlamaForCausalLM(config), torch.float32)
+    config.attention_bias = True
+    with pytest.raises(ConfigError, match="decoder = 'generate'"):
+        LeanDecoder(LlamaForCausalLM(config), torch.float32)
+
+
+@pytest.mark.parametrize(
+    ("damaged", "named"),
+    [
+        ("prompts.npz", "prompts.npz"),
+        ("adapter/adapter_model.safetensors", "adapter_model.safetensors"),
+        ("adapter/adapter_config.json", "adapter_config.json"),
+    ],
+)
+def test_a_damaged_saved_file_is_an_artifact_error_naming_it(
+    tiny_lora: PromptLM, tmp_path: Path, damaged: str, named: str
+) -> None:
+    tiny_lora.save(tmp_path / "r")
+    (tmp_path / "r" / damaged).write_bytes(b"\x00not what was saved")
+    with pytest.raises(ArtifactError, match=named):
+        PromptLM.load(tmp_path / "r")
+
+
 def test_config_errors_name_the_field(tiny_lm_dir: Path, shop: Dataset) -> None:
     with pytest.raises(ConfigError, match="train_lm"):
         make_reasoner("prompt_lm", {"train_lm": "qlora"})
@@ -354,6 +435,24 @@ def test_real_lm_zero_shot_uses_the_profiles(gift_cards: Dataset) -> None:
     assert all(len(r.text.split()) >= 4 for r in reasons)
     named = {a for r in reasons for a in r.aspects}
     assert named & set(model.aspects_by_item[item]), [r.text for r in reasons]
+
+
+@pytest.mark.lm
+def test_real_lm_lean_decoder_writes_what_generate_writes(gift_cards: Dataset) -> None:
+    """SmolLM2 on real zero-shot prompts of different lengths: in fp32 the lean loop writes generate's tokens. With bf16
+    matmuls most greedy replies (plain and opened by the hint) still read the same; the seeded samples do not, as under
+    generate's bf16 autocast: their noise goes to the nucleus by rank, and bf16 reorders nearly tied tokens."""
+    model = PromptLM(PromptLMConfig(mode="zero_shot", max_new_tokens=16)).fit(gift_cards)
+    users = (0, 5, -1, 9, 2, 3)
+    items = sorted(model.aspects_by_item, key=lambda i: (-len(model.aspects_by_item[i]), i))[: len(users)]
+    keys = [(u, i, (model.aspects_by_item[i][:1] or [None])[0]) for u, i in zip(users, items, strict=True)]
+    assert len({len(p) for p in model._rows(keys)[0]}) > 1
+    reference = [t for t, _ in decoded(model, keys, "generate")]
+    assert [t for t, _ in decoded(model, keys, "lean")] == reference
+    greedy = [r for r in range(len(reference)) if r % model.config.candidates < 2]
+    fast = [t for t, _ in decoded(model, keys, "lean", bf16=True)]
+    same = np.mean([model.tokenizer.decode(fast[r]) == model.tokenizer.decode(reference[r]) for r in greedy])
+    assert same >= 0.6, same
 
 
 @pytest.mark.lm

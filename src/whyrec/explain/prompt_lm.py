@@ -33,9 +33,11 @@ fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is r
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
+import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +48,7 @@ from pydantic import Field
 from whyrec.errors import ArtifactError, DataError
 from whyrec.explain.aspects import product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
+from whyrec.explain.decoding import Banned, Constraints, LeanDecoder
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, shopper_examples, voice_faults
@@ -106,8 +109,12 @@ class PromptLMConfig(ReasonerConfig):
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
     top_p: float = Field(0.9, gt=0, le=1)  # nucleus of the sampled candidates
     temperature: float = Field(1.0, gt=0)
-    generate_batch_size: int = Field(16, ge=1)
+    # rows (reason × candidate) decoded together; each step reads all weights once, so the lean loop gains from many
+    generate_batch_size: int = Field(64, ge=1)
     bf16: bool = False  # bf16 autocast for training and decoding: faster on CPUs with AVX512-BF16, slightly different numbers
+    # "lean": explain.decoding's own loop over the Llama weights (fp32: the same tokens as "generate", several times
+    # faster); "generate": transformers' generate, the reference, and the one for LMs that are not Llama
+    decoder: Literal["lean", "generate"] = "lean"
 
 
 class PromptLM(Reasoner):
@@ -139,8 +146,9 @@ class PromptLM(Reasoner):
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
         self.item_prompts: torch.Tensor | None = None  # (n_items, d)
-        self._global_bans: _Banned | None = None  # first-person and complaint words as token sequences
-        self._item_bans: dict[int, _Banned] = {}  # item -> those plus the lexicon aspects it lacks
+        self._global_bans: Banned | None = None  # first-person and complaint words as token sequences
+        self._lean: LeanDecoder | None = None  # built from self.lm on first use with decoder = "lean"
+        self._item_bans: dict[int, Banned] = {}  # item -> those plus the lexicon aspects it lacks
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
@@ -227,6 +235,7 @@ class PromptLM(Reasoner):
         self.tokenizer = load_tokenizer(base)
         self.lm = load_causal_lm(lm_folder if lm_folder is not None else base)
         self.lm.requires_grad_(False)  # training unfreezes what it trains
+        self._lean = None  # holds copies of the old weights
 
     def _train(self, examples: pd.DataFrame, valid: pd.DataFrame | None) -> None:
         """PEPLER's two stages over shuffled explanation batches; fills `self.fit_stats`."""
@@ -298,6 +307,7 @@ class PromptLM(Reasoner):
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         self.lm.eval()
         self._merge_lora()
+        self._lean = None  # the weights changed
         for p in lm_params:
             p.requires_grad_(False)
         self.user_prompts.requires_grad_(False)
@@ -531,77 +541,116 @@ class PromptLM(Reasoner):
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
     def _decode(self, keys: list[tuple[int, int, str | None]]) -> list[list[tuple[str, float]]]:
-        """Per (user, item, hint), `candidates` replies left-padded into one batch: (text, mean token log-prob) each.
+        """Per (user, item, hint), `candidates` replies decoded in one batch: (text, mean token log-prob) each."""
+        n = self.config.candidates
+        prefixes, openers, constraints = self._rows(keys)
+        eos = self.tokenizer.eos_token_id
+        results: list[list[tuple[str, float]]] = [[] for _ in keys]
+        for r, (tokens, logp) in enumerate(self._replies(prefixes, openers, constraints)):
+            end = tokens.index(eos) if eos in tokens else len(tokens)
+            text = openers[r] + " " + self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
+            results[r // n].append((" ".join(text.split()), float(logp[: max(end, 1)].mean())))
+        return results
+
+    def _rows(self, keys: list[tuple[int, int, str | None]]) -> tuple[list[torch.Tensor], list[str], Constraints]:
+        """What decoding `keys` runs: each key's (P, d) prefix embeddings, and per row (key × candidate) the words its
+        reply is forced to open with and, in the Constraints, its bans and sampling seed.
 
         Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint>" (so one
         candidate surely names it); the others are nucleus samples whose noise is seeded per (seed, item, hint,
         candidate), so a reason does not depend on what else is in the batch. With `constrained`, banned words
-        cannot be generated (`_Constraints`).
+        cannot be generated.
         """
-        import torch
-
         cfg = self.config
-        n = cfg.candidates
-        rows = [(k, j) for k in keys for j in range(n)]
+        rows = [(k, j) for k in keys for j in range(cfg.candidates)]
         openers = [f"The {k[2]}" if j == 1 and k[2] else "" for k, j in rows]
-        embed = self.lm.get_input_embeddings()
-        prefixes = []
-        for (k, _), opener in zip(rows, openers, strict=True):
-            prefix = self._prefix_embeds(*k)  # (P, d)
-            if opener:
-                forced = self.tokenizer(" " + opener, add_special_tokens=False)["input_ids"]
-                prefix = torch.cat([prefix, embed(torch.tensor(forced))], dim=0)  # (P + F, d)
-            prefixes.append(prefix)
-        width = max(len(p) for p in prefixes)
-        embeds = torch.zeros(len(prefixes), width, prefixes[0].shape[1])  # (B·n, L, d); padding on the left, masked out
-        mask = torch.zeros(len(prefixes), width, dtype=torch.long)
-        for b, p in enumerate(prefixes):
-            embeds[b, width - len(p) :] = p
-            mask[b, width - len(p) :] = 1
-        processor = _Constraints(
-            [self._banned(k[1]) if cfg.constrained else _Banned.empty() for k, _ in rows],
+        constraints = Constraints(
+            [self._banned(k[1]) if cfg.constrained else Banned.empty() for k, _ in rows],
             [None if j == 0 or opener else _row_seed(cfg.seed, k, j) for (k, j), opener in zip(rows, openers, strict=True)],
             cfg.top_p,
             cfg.temperature,
         )
+        return [self._prefix_embeds(*k) for k in keys], openers, constraints
+
+    def _replies(
+        self, prefixes: list[torch.Tensor], openers: list[str], constraints: Constraints
+    ) -> list[tuple[list[int], torch.Tensor]]:
+        """Per row (`candidates` per prefix), the generated tokens and their log-probs under the raw logits, decoded
+        by the configured `decoder`; an opener is prompt, fed after the prefix."""
+        cfg = self.config
+        n = cfg.candidates
+        # After "About the <feature>:" the opener starts with a space, as in running text.
+        forced = [self.tokenizer(" " + o, add_special_tokens=False)["input_ids"] if o else [] for o in openers]
+        if cfg.decoder == "generate":
+            return self._generate([prefixes[r // n] for r in range(len(forced))], forced, constraints)
+        return self._lean_decoder().decode(
+            prefixes,
+            [(r // n, f) for r, f in enumerate(forced)],
+            constraints,
+            max_new_tokens=cfg.max_new_tokens,
+            min_new_tokens=cfg.min_new_tokens,
+            repetition_penalty=cfg.repetition_penalty,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+
+    def _generate(
+        self, prefixes: list[torch.Tensor], forced: list[list[int]], constraints: Constraints
+    ) -> list[tuple[list[int], torch.Tensor]]:
+        """The reference decoding loop, transformers' `generate`, on rows of prefix + forced tokens left-padded into
+        one batch: per row the generated tokens and their log-probs under the raw logits (before any processor)."""
+        import torch
+
+        cfg = self.config
+        embed = self.lm.get_input_embeddings()
+        prompts = [torch.cat([p, embed(torch.tensor(f, dtype=torch.long))]) for p, f in zip(prefixes, forced, strict=True)]
+        width = max(len(p) for p in prompts)
+        embeds = torch.zeros(len(prompts), width, prompts[0].shape[1])  # (R, L, d); padding on the left, masked out
+        mask = torch.zeros(len(prompts), width, dtype=torch.long)
+        for b, p in enumerate(prompts):
+            embeds[b, width - len(p) :] = p
+            mask[b, width - len(p) :] = 1
         options = {
             "max_new_tokens": cfg.max_new_tokens,
             "min_new_tokens": cfg.min_new_tokens,
             "repetition_penalty": cfg.repetition_penalty,
-            "do_sample": False,  # sampling, where wanted, is the seeded noise `_Constraints` adds
+            "do_sample": False,  # sampling, where wanted, is the seeded noise `Constraints` adds
             "eos_token_id": self.tokenizer.eos_token_id,
             "pad_token_id": self.tokenizer.pad_token_id,
             "return_dict_in_generate": True,
             "output_logits": True,
-            "logits_processor": [processor],
+            "logits_processor": [constraints],
         }
         with self._autocast():
             out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
-        tokens = out.sequences  # (B·n, n_new): with inputs_embeds only new tokens come back
-        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (B·n, n_new, V), before penalties
-        picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (B·n, n_new)
-        results: list[list[tuple[str, float]]] = [[] for _ in keys]
-        for r, (row, lp) in enumerate(zip(tokens.tolist(), picked, strict=True)):
-            end = row.index(self.tokenizer.eos_token_id) if self.tokenizer.eos_token_id in row else len(row)
-            text = openers[r] + " " + self.tokenizer.decode(row[:end], skip_special_tokens=True)
-            results[r // n].append((" ".join(text.split()), float(lp[: max(end, 1)].mean())))
-        return results
+        tokens = out.sequences  # (R, n_new): with inputs_embeds only new tokens come back
+        logp = torch.stack(out.logits, dim=1).float().log_softmax(-1)  # (R, n_new, V), before penalties
+        picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (R, n_new)
+        return list(zip(tokens.tolist(), picked, strict=True))
 
-    def _banned(self, item: int) -> _Banned:
+    def _lean_decoder(self) -> LeanDecoder:
+        """The lean decoding loop over the current LM's weights, in bf16 with `bf16`; built once, kept."""
+        import torch
+
+        dtype = torch.bfloat16 if self.config.bf16 else torch.float32
+        if self._lean is None or self._lean.dtype != dtype:
+            self._lean = LeanDecoder(self.lm, dtype)
+        return self._lean
+
+    def _banned(self, item: int) -> Banned:
         """What decoding for `item` cannot write: first-person, complaint and crowd words ("reviewers", "often"), digits,
         and lexicon aspects the item lacks."""
         if self._global_bans is None:
             # no digits at all: a number the item's reviews or catalog do not state would be a false fact
             digits = frozenset(i for t, i in self.tokenizer.get_vocab().items() if any(c.isdigit() for c in t))
             words = self._word_sequences([*FIRST_PERSON, *COMPLAINT, *CROWD])
-            self._global_bans = words.merge(_Banned(digits, {}, frozenset()))
+            self._global_bans = words.merge(Banned(digits, {}, frozenset()))
         if item not in self._item_bans:
             has = set(self.aspects_by_item.get(item, []))
             lacking = [f for f in sorted(self.lexicon.features) if f not in has and not any(f in h.split() for h in has)]
             self._item_bans[item] = self._global_bans.merge(self._word_sequences([*lacking, *(f + "s" for f in lacking)]))
         return self._item_bans[item]
 
-    def _word_sequences(self, words: list[str]) -> _Banned:
+    def _word_sequences(self, words: list[str]) -> Banned:
         """Token sequences of each word, capitalised or not: after a space anywhere, and without one as the reply's start
         (elsewhere a bare "us" or "me" is a piece of other words)."""
         spaced: set[tuple[int, ...]] = set()
@@ -610,7 +659,7 @@ class PromptLM(Reasoner):
             for form in {w, w[:1].upper() + w[1:]}:
                 spaced.add(tuple(self.tokenizer(" " + form, add_special_tokens=False)["input_ids"]))
                 bare.add(tuple(self.tokenizer(form, add_special_tokens=False)["input_ids"]))
-        return _Banned.of(spaced, bare)
+        return Banned.of(spaced, bare)
 
     def _pick(
         self,
@@ -776,23 +825,41 @@ class PromptLM(Reasoner):
             from whyrec.explain.critic import Critic
 
             self.critic = Critic.load(path / "critic.npz")
-        full = cfg.mode == "soft_prompt" and cfg.train_lm == "full"
-        self._load_lm(path / "lm" if full else None)
-        if cfg.mode == "soft_prompt":
+        from safetensors import SafetensorError
+
+        if cfg.mode == "soft_prompt" and cfg.train_lm == "full":
             try:
-                with np.load(path / "prompts.npz", allow_pickle=False) as z:
+                self._load_lm(path / "lm")
+            except (OSError, ValueError, SafetensorError) as exc:  # transformers says "no file named ..." as OSError
+                raise ArtifactError(f"{path / 'lm'}: fine-tuned LM missing or damaged ({type(exc).__name__}: {exc})") from exc
+        else:
+            self._load_lm()
+        if cfg.mode == "soft_prompt":
+            prompts = path / "prompts.npz"
+            try:
+                with np.load(prompts, allow_pickle=False) as z:
                     self.user_prompts = torch.from_numpy(z["user"].astype(np.float32))
                     self.item_prompts = torch.from_numpy(z["item"].astype(np.float32))
             except FileNotFoundError as exc:
                 raise ArtifactError(f"{path}: prompt_lm reasoner incomplete (prompts.npz missing)") from exc
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                raise ArtifactError(f"{prompts}: damaged ({type(exc).__name__}: {exc})") from exc
             if self.user_prompts.shape[0] != self.n_users or self.item_prompts.shape[0] != self.n_items:
-                raise ArtifactError(f"{path / 'prompts.npz'}: prompt tables do not match n_users/n_items in config.json")
+                raise ArtifactError(f"{prompts}: prompt tables do not match n_users/n_items in config.json")
             if cfg.train_lm == "lora":
                 from peft import PeftModel
 
-                if not (path / "adapter" / "adapter_config.json").is_file():
+                adapter = path / "adapter"
+                if not (adapter / "adapter_config.json").is_file():
                     raise ArtifactError(f"{path}: prompt_lm reasoner incomplete (adapter/ missing)")
-                self.lm = PeftModel.from_pretrained(self.lm, path / "adapter").eval()
+                try:
+                    self.lm = PeftModel.from_pretrained(self.lm, adapter).eval()
+                except SafetensorError as exc:
+                    raise ArtifactError(f"{adapter / 'adapter_model.safetensors'}: damaged ({exc})") from exc
+                except json.JSONDecodeError as exc:
+                    raise ArtifactError(f"{adapter / 'adapter_config.json'}: damaged ({exc})") from exc
+                except (OSError, ValueError, KeyError, RuntimeError) as exc:  # unreadable, or another base model's
+                    raise ArtifactError(f"{adapter}: LoRA adapter damaged ({type(exc).__name__}: {exc})") from exc
                 self._merge_lora()
 
 
@@ -809,85 +876,6 @@ def _count(n: int) -> str:
 def _ranked(counts: Counter[str]) -> list[str]:
     """Keys, most frequent first, ties by name (Counter.most_common would keep insertion order)."""
     return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))]
-
-
-class _Banned:
-    """Token sequences decoding may not complete: single tokens are banned always, a longer sequence's last token
-    only right after the rest of it."""
-
-    def __init__(
-        self, singles: frozenset[int], after: dict[int, list[tuple[tuple[int, ...], int]]], first: frozenset[int]
-    ) -> None:
-        self.singles = singles
-        self.after = after  # token before the last -> [(the sequence's head, its last token)]
-        self.first = first  # tokens banned as the reply's first token only
-
-    @classmethod
-    def empty(cls) -> _Banned:
-        return cls(frozenset(), {}, frozenset())
-
-    @classmethod
-    def of(cls, sequences: set[tuple[int, ...]], starts: set[tuple[int, ...]]) -> _Banned:
-        """`sequences` banned anywhere; the first token of each of `starts` banned as the reply's first token."""
-        after: dict[int, list[tuple[tuple[int, ...], int]]] = defaultdict(list)
-        for seq in sequences:
-            if len(seq) > 1:
-                after[seq[-2]].append((seq[:-1], seq[-1]))
-        singles = frozenset(s[0] for s in sequences if len(s) == 1)
-        return cls(singles, dict(after), frozenset(s[0] for s in starts if len(s) == 1))
-
-    def merge(self, other: _Banned) -> _Banned:
-        after = {k: list(v) for k, v in self.after.items()}
-        for k, v in other.after.items():
-            after.setdefault(k, []).extend(v)
-        return _Banned(self.singles | other.singles, after, self.first | other.first)
-
-    def next_banned(self, written: list[int]) -> list[int]:
-        """Tokens that may not follow `written` (the reply so far)."""
-        out = list(self.singles)
-        if not written:
-            out += self.first
-        else:
-            for head, last in self.after.get(written[-1], ()):
-                if tuple(written[-len(head) :]) == head:
-                    out.append(last)
-        return out
-
-
-class _Constraints:
-    """A logits processor: per row, banned tokens get -inf; rows with a seed then sample from the nucleus by the
-    Gumbel trick (seeded noise added, so greedy decoding picks a sample), independent of the other rows."""
-
-    def __init__(self, banned: list[_Banned], seeds: list[int | None], top_p: float, temperature: float) -> None:
-        import torch
-
-        self.banned, self.top_p, self.temperature = banned, top_p, temperature
-        self.generators = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
-        self.start: int | None = None  # length of input_ids at the first step: the reply starts there
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        if self.start is None:
-            self.start = input_ids.shape[1]
-        written = input_ids[:, self.start :].tolist()  # (B, t) the reply so far
-        scores = scores.clone()  # (B, V)
-        for b, ban in enumerate(self.banned):
-            tokens = ban.next_banned(written[b])
-            if tokens:
-                scores[b, tokens] = -math.inf
-        for b, gen in enumerate(self.generators):
-            if gen is None:
-                continue
-            logits = scores[b].float() / self.temperature  # (V,)
-            top, idx = logits.topk(50)  # the nucleus lies within the 50 likeliest tokens
-            probs = top.softmax(-1)
-            keep = probs.cumsum(-1) - probs < self.top_p  # (50,); the likeliest token always stays
-            gumbel = -torch.log(-torch.log(torch.rand(int(keep.sum()), generator=gen).clamp_min(1e-20)))
-            row = torch.full_like(scores[b], -math.inf)
-            row[idx[keep]] = (top[keep] + gumbel).to(row.dtype)
-            scores[b] = row
-        return scores
 
 
 def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> int:
