@@ -3,10 +3,10 @@
 `Banned` and `Constraints` say per row which tokens are banned and whether the row samples. Both decoding paths of
 `prompt_lm` use them: transformers' `generate` (the reference; `Constraints` is its logits processor) and
 `LeanDecoder`, the forward pass of a Llama model (SmolLM2) written out in plain torch for decoding on a CPU. At this
-size the generate loop's per-step overhead and its padded, per-row prefill cost as much as the matmuls, so the lean
-loop takes the weights once (q/k/v and gate/up fused, in bf16 or fp32), prefills each distinct prefix once and shares
-its KV cache among the rows that continue it, writes into one preallocated cache, and drops finished rows from the
-matmuls. It reproduces `generate` with greedy search, `repetition_penalty`, `min_new_tokens` and `Constraints`: in
+size the generate loop's per-step overhead (bf16 autocast recasts every weight each step) and its padded, per-row
+prefill cost as much as the matmuls, so the lean loop takes the weights once (q/k/v and gate/up fused, bf16 or fp32,
+prepacked for oneDNN), prefills each distinct prefix once and shares its KV cache among the rows that continue it,
+writes all rows into one cache allocated per call, and drops finished rows from the matmuls. It reproduces `generate` with greedy search, `repetition_penalty`, `min_new_tokens` and `Constraints`: in
 fp32 it writes the same tokens.
 """
 
@@ -129,7 +129,7 @@ class LeanDecoder:
     over the KV cache, the residual stream and the processors run in fp32, as under transformers' bf16 autocast.
     """
 
-    def __init__(self, model, dtype: torch.dtype) -> None:
+    def __init__(self, model: torch.nn.Module, dtype: torch.dtype) -> None:
         import torch
 
         causal = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -147,8 +147,8 @@ class PromptLM(Reasoner):
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
         self.item_prompts: torch.Tensor | None = None  # (n_items, d)
         self._global_bans: Banned | None = None  # first-person and complaint words as token sequences
-        self._lean: LeanDecoder | None = None  # built from self.lm on first use with decoder = "lean"
         self._item_bans: dict[int, Banned] = {}  # item -> those plus the lexicon aspects it lacks
+        self._lean: LeanDecoder | None = None  # built from self.lm on first use with decoder = "lean"
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
@@ -235,7 +235,7 @@ class PromptLM(Reasoner):
         self.tokenizer = load_tokenizer(base)
         self.lm = load_causal_lm(lm_folder if lm_folder is not None else base)
         self.lm.requires_grad_(False)  # training unfreezes what it trains
-        self._lean = None  # holds copies of the old weights
+        self._lean = None  # one built on the previous LM holds that LM's weights
 
     def _train(self, examples: pd.DataFrame, valid: pd.DataFrame | None) -> None:
         """PEPLER's two stages over shuffled explanation batches; fills `self.fit_stats`."""
