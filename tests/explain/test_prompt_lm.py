@@ -529,3 +529,26 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     for word in (" reviewers", " often", " 5", "5", " 2019"):
         ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]
         assert ids[0] in banned or ids[-1] in set(model._banned(item).next_banned(ids[:-1])), word
+
+
+def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> None:
+    """No aspect but the product type: the LM would write from nothing, so its reason is flagged; the filters then retry
+    with an aspect the served facts know, or let the fallback (here the template) write the shown one."""
+    from whyrec.explain.filters import UNSUPPORTED, generate_grounded
+    from whyrec.explain.template import TemplateReasoner
+
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: []}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
+    bare, cited = model.generate([ReasonRequest(0, 1), ReasonRequest(0, 2)])
+    assert bare.flags == [UNSUPPORTED] and bare.evidence["hint"] is None
+    assert cited.flags == [] and "battery" in cited.aspects
+    fallback = TemplateReasoner().fit(battery_shop())
+    asked = [ReasonRequest(0, 1), ReasonRequest(0, 2)]
+    # the served facts know an aspect of the item: the filters' retry hints it and the LM writes about it
+    retried = generate_grounded(model, fallback, asked, tiny_lora.item_aspects())
+    assert [r.evidence["generated_by"] for r in retried] == ["prompt_lm", "prompt_lm"]
+    assert retried[0].evidence["hint"] == "battery" and not retried[0].flags
+    # they know none either: the fallback writes it
+    replaced = generate_grounded(model, fallback, asked, {**tiny_lora.item_aspects(), 1: []})
+    assert [r.evidence["generated_by"] for r in replaced] == ["template", "prompt_lm"]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 UNGROUNDED = "ungrounded:"  # + the aspect
 UNSAFE = "unsafe:"  # + one of SAFETY_KINDS
+UNSUPPORTED = "unsupported"  # set by a reasoner that had nothing of the item to write from: replace or withhold
 SAFETY_KINDS = ("price", "offer", "stock", "urgency", "medical", "offensive")
 
 

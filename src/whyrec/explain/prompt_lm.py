@@ -49,6 +49,7 @@ from whyrec.errors import ArtifactError, DataError
 from whyrec.explain.aspects import product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder
+from whyrec.explain.filters import UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, shopper_examples, voice_faults
@@ -726,7 +727,10 @@ class PromptLM(Reasoner):
             "hint": hint,
             "kind": kind,
         }
-        return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score)
+        # With hints on, no hint means the item has no aspect but its product type: the LM then writes from nothing
+        # ("You're in the right place."), so the reason is flagged for the fallback (co-views, category) to replace.
+        flags = [UNSUPPORTED] if self.config.aspect_hint and hint is None and not rests_on else []
+        return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score, flags)
 
     def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
