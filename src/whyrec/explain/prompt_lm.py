@@ -46,13 +46,13 @@ import numpy as np
 from pydantic import Field
 
 from whyrec.errors import ArtifactError, DataError
-from whyrec.explain.aspects import product_type_aspects
+from whyrec.explain.aspects import product_type_aspects, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder
 from whyrec.explain.filters import UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, shopper_examples, voice_faults
+from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, count_words, shopper_examples, voice_faults
 from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:
@@ -695,7 +695,7 @@ class PromptLM(Reasoner):
     def _trim(self, text: str, item: int) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
         small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card.")."""
-        sentences = [t for t in re.split(r"(?<=[.!])\s+", text) if t]
+        sentences = split_sentences(text)
         if len(sentences) < 2:
             return text
         own = set(self.aspects_by_item.get(item, [])) - set(self.product_by_item.get(item, ()))
@@ -713,7 +713,8 @@ class PromptLM(Reasoner):
         `linked` (the call's reasons so far), not after every item of that brand in a list."""
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
-        rests_on = [a for a in have if a in self.lexicon.mentions(text) or a == hint]
+        named = set(self.lexicon.mentions(text))
+        rests_on = [a for a in have if a in named or a == hint]
         link, history, kind = self._link(request.user, request.item, hint) if known_user else ("", [], "item")
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
@@ -739,15 +740,15 @@ class PromptLM(Reasoner):
         reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            where = "an earlier review" if len(praised) == 1 else f"{_count(len(praised))} of your reviews"
+            where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
             return f" — just what you praised in {where}.", praised[::-1], "personal"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
-            items = "one item" if len(kin) == 1 else f"{_count(len(kin))} items"
+            items = "one item" if len(kin) == 1 else f"{count_words(len(kin))} items"
             return f" — the same was praised in {items} you reviewed.", kin[::-1], "history"
         brand = self.brands.get(item)
         same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
-        text = f" You've reviewed {_count(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
+        text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
         return "", [], "item"
@@ -870,11 +871,6 @@ class PromptLM(Reasoner):
 def _words(text: str) -> list[str]:
     """Lower-case words of `text` (apostrophes kept: "you'll"), for the vocabulary check."""
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
-
-
-def _count(n: int) -> str:
-    """A count in words, "many" from ten on: counts of reviews are not shown as figures."""
-    return ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")[n] if n < 10 else "many"
 
 
 def _ranked(counts: Counter[str]) -> list[str]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from whyrec.explain.aspects import normalize_feature, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
+from whyrec.explain.voice import count_words
 
 # Sentence parts, chosen by the evidence. Slots: {the_f} "the scent" / "Biolage", {f} the aspect as
 # written, {adj} an opinion the item's reviewers used, {uadj} one the user used, {n}/{u}/{k} counts in
@@ -71,7 +72,6 @@ _PRODUCT = {
     "many_adj": ("reviewers call {noun} {adj}", "{n} reviewers praise {noun}, some calling it {adj}"),
     "many": ("{n} reviewers praise {noun}", "praised by {n} reviewers: {noun}"),
 }
-_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # Opinions that do not read as an adjective of the feature ("love battery", "well battery", "happy reading").
 _NOT_ATTRIBUTIVE = frozenset(
     f"{verb}{ending}" for verb in ("love", "like", "enjoy", "adore", "appreciate") for ending in ("", "s", "d", "ed")
@@ -121,11 +121,6 @@ def _histories(seen_by: dict[int, list[int]]) -> dict[int, list[int]]:
         for user in users:
             out[user].append(item)
     return dict(out)
-
-
-def _count(n: int) -> str:
-    """A count in words ("two"), "many" from ten on: counts of reviews, never shown as figures."""
-    return _COUNTS[n] if n < len(_COUNTS) else "many"
 
 
 def _written(counts: Counter[tuple[str, bool]], key: str, singular: bool = False) -> str | None:
@@ -332,7 +327,7 @@ class TemplateReasoner(Reasoner):
         elif feature in kin:
             items = list(kin[feature])[-self.config.max_history :]
             plural = sum(kin[feature].values()) >= 2 and stats is not None and stats.reviews >= 2
-            slots |= {"k": _count(len(kin[feature])), "items": "item" if len(kin[feature]) == 1 else "items"}
+            slots |= {"k": count_words(len(kin[feature])), "items": "item" if len(kin[feature]) == 1 else "items"}
             options = tuple(_KIN[plural].format(theirs=t, k="{k}", items="{items}") for t in _THEIRS[cls])
             kind, history = "history", items
         else:
@@ -368,8 +363,8 @@ class TemplateReasoner(Reasoner):
             "it": "them" if _is_plural(form, feature) else "it",
             "noun": noun,
             "noun_s": f"{noun}'s",
-            "n": _count(stats.reviews) if stats else "",
-            "u": _count(mine.reviews) if mine else "",
+            "n": count_words(stats.reviews) if stats else "",
+            "u": count_words(mine.reviews) if mine else "",
             "adj": self._adjective(stats, mine, request) if stats else "",
             "uadj": self._adjective(mine, None, request) if mine else "",
         }
@@ -463,10 +458,10 @@ class TemplateReasoner(Reasoner):
             return "Picked for you.", "none"
         n = len(set().union(*(here & set(self.seen_by[j]) for j in shared)))  # shoppers behind the link
         if n == 1:  # one shopper behind every shared item: the count of items is theirs
-            what = "an item" if len(shared) == 1 else f"{_count(len(shared))} items"
+            what = "an item" if len(shared) == 1 else f"{count_words(len(shared))} items"
             return f"A shopper who looked at {what} you looked at also looked at this one.", "co-viewed"
         what = "an item" if len(shared) == 1 else "items"
-        return f"{_count(n).capitalize()} shoppers who looked at {what} you looked at also looked at this one.", "co-viewed"
+        return f"{count_words(n).capitalize()} shoppers who looked at {what} you looked at also looked at this one.", "co-viewed"
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
         """The sentence " You've reviewed two items from Voltix." (else in its category), and those items; ("", []) without any."""
@@ -475,7 +470,7 @@ class TemplateReasoner(Reasoner):
             mine = by.get(request.item)
             same = [j for j in reviewed if mine is not None and by.get(j) == mine]
             if same:
-                text = f" You've reviewed {_count(len(same))} {'item' if len(same) == 1 else 'items'} {what} {mine}."
+                text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} {what} {mine}."
                 if not self.lexicon.mentions(text):
                     return text, same[-self.config.max_history :]
         return "", []

@@ -61,6 +61,14 @@ _OPENERS = re.compile(
 _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|enjoy|appreciate)[sd]?\b", re.IGNORECASE)
 
 
+_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def count_words(n: int) -> str:
+    """A count in words ("two"), "many" from ten on: counts of reviews are never shown to a shopper as figures."""
+    return _COUNTS[n] if n < len(_COUNTS) else "many"
+
+
 def rewrite(sentence: str) -> str:
     """The sentence with hedging openers dropped and "(I) love X" turned to "You'll love X"; first letter upper-case."""
     text = " ".join(sentence.split()).strip(" -*\"'")
