@@ -26,7 +26,7 @@ from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
 from whyrec.explain.registry import load_reasoner, make_reasoner
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.voice import shopper_examples, voice_faults
+from whyrec.explain.voice import count_words, shopper_examples, voice_faults
 
 from .contract import ReasonerContract, battery_shop
 
@@ -509,8 +509,8 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     praised = [i for i in model.user_history[user]["battery"] if i != item]
     text, history, kind = model._link(user, item, "battery")
     assert kind == "personal" and sorted(history) == sorted(praised)
-    assert text == (" — just what you praised in an earlier review." if len(praised) == 1 else text)
-    assert text.startswith(" — just what you praised in ")
+    where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
+    assert text == f" — just what you praised in {where}."
     reviewed = [j for j in model.reviewed[user] if j != item]
     kin = [j for j in reviewed if "battery" in model.praised_by_item.get(j, [])]
     assert kin and model._kin(user, item)["battery"] == kin
