@@ -1,13 +1,16 @@
 """Load on the HTTP API: a real `whyrec serve` process on loopback, concurrent httpx clients, bounded in count and time.
 
-Phases, in order, over the sample shop (MF + template, the demo pipeline) unless --artifact/--store are given:
+Phases, in order, over the sample shop (MF + --reasoner, the demo pipeline) unless --artifact/--store are given:
   cold   every request is a user's first recommendations: reasons and attributions are generated
   warm   the same users again: reasons come from the store's reason cache
   mixed  concurrent clients: 70% recommendations, 10% profiles, 15% event batches (which invalidate
          that user's reasons, so later reads regenerate them), 5% feedback
-Prints a Markdown table (count, errors, p50/p95/p99 ms, throughput); --out writes it as JSON.
+With several client counts (--clients 2,8) each count gets its own --users users for cold and warm (so every cold
+request is uncached), and the mixed phase runs at the largest count.
+Prints a Markdown table (clients, count, errors, p50/p95/p99 ms, throughput); --out writes it as JSON.
 
     .venv/bin/python benchmarks/serve.py --requests 1200 --clients 8
+    .venv/bin/python benchmarks/serve.py --reasoner prompt_lm --clients 2,8 --users 24 --requests 200
 """
 
 from __future__ import annotations
@@ -33,23 +36,20 @@ WHYREC = Path(sys.executable).with_name("whyrec")
 API_KEY = "benchmark-key"
 
 
-def build_shop(folder: Path) -> tuple[Path, Path]:
-    """The bundled sample shop in a store and the demo pipeline trained on it."""
+def build_shop(folder: Path, reasoner: str) -> tuple[Path, Path]:
+    """The bundled sample shop in a store and the demo pipeline (its recommender and model settings) trained on it."""
     from whyrec.artifact import Artifact
     from whyrec.cli.serve import DEMO_MODELS, DEMO_RECOMMENDER
     from whyrec.config import RunConfig
     from whyrec.data.sample import generate_sample
     from whyrec.data.store import Store
-    from whyrec.evaluate.protocol import evaluate_artifact
-    from whyrec.explain.registry import make_reasoner
 
     store = folder / "shop.sqlite"
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0))
         dataset = db.read_dataset(name="shop")
-    artifact = Artifact.train(dataset, RunConfig(recommender=DEMO_RECOMMENDER, models=DEMO_MODELS), store=str(store))
-    evaluate_artifact(artifact)
-    artifact.reasoner = make_reasoner("template").fit(dataset)
+    run = RunConfig(recommender=DEMO_RECOMMENDER, reasoner=reasoner, models=DEMO_MODELS)
+    artifact = Artifact.train(dataset, run, store=str(store))
     artifact.save(folder / "artifact")
     return folder / "artifact", store
 
@@ -192,49 +192,57 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifact", type=Path, help="artifact folder (default: train the demo pipeline on the sample shop)")
     parser.add_argument("--store", type=Path, help="its store (a copy is not made: events are added to it)")
-    parser.add_argument("--users", type=int, default=300, help="distinct users in the cold and warm phases")
+    parser.add_argument("--reasoner", default="template", help="the reasoner of the demo pipeline trained without --artifact")
+    parser.add_argument("--users", type=int, default=300, help="distinct users in the cold and warm phases, per client count")
     parser.add_argument("--requests", type=int, default=1200, help="requests in the mixed phase")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
+    parser.add_argument("--clients", default="8", help="concurrent client threads; a comma list runs each count")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--max-seconds", type=float, default=300, help="the mixed phase stops after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the rows as JSON")
     args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="whyrec-serve-bench-") as tmp:
         folder = Path(tmp)
         if args.artifact is None:
-            print("training the demo pipeline on the sample shop ...", file=sys.stderr)
-            artifact, store = build_shop(folder)
+            print(f"training the demo pipeline ({args.reasoner}) on the sample shop ...", file=sys.stderr)
+            artifact, store = build_shop(folder, args.reasoner)
         else:
             artifact, store = args.artifact, args.store
         proc, url = start(artifact, store, folder / "server.log")
         try:
             with httpx.Client(base_url=url, timeout=60) as c:
-                users = c.get("/v1/users", params={"limit": args.users}).json()["users"]
+                users = c.get("/v1/users", params={"limit": args.users * len(counts)}).json()["users"]
+                reasoner = c.get("/v1/model").json().get("reasoner")
             items = [line for line in (artifact / "items.txt").read_text(encoding="utf-8").splitlines()]
             rows: list[dict[str, Any]] = []
-            for phase in ("cold", "warm"):
-                rec, wall = run_users(url, users, args.clients, args.k)
-                rows += summarise(phase, rec, wall)
-            rec, wall = run_mixed(url, users, items, args.requests, args.clients, args.k, args.max_seconds, args.seed)
-            rows += summarise("mixed", rec, wall)
-            errors = rec.errors
+            errors: list[str] = []
+            for n, clients in enumerate(counts):
+                group = users[n * args.users : (n + 1) * args.users]
+                for phase in ("cold", "warm"):
+                    rec, wall = run_users(url, group, clients, args.k)
+                    rows += [{"clients": clients, **r} for r in summarise(phase, rec, wall)]
+                    errors += rec.errors
+            most = max(counts)
+            rec, wall = run_mixed(url, users, items, args.requests, most, args.k, args.max_seconds, args.seed)
+            rows += [{"clients": most, **r} for r in summarise("mixed", rec, wall)]
+            errors += rec.errors
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
-    print(f"{args.clients} concurrent clients, k = {args.k}, {len(users)} users; server: whyrec serve on loopback\n")
-    print("| phase | kind | requests | errors | p50 ms | p95 ms | p99 ms | req/s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"reasoner {reasoner}, k = {args.k}, {args.users} users per client count; server: whyrec serve on loopback\n")
+    print("| clients | phase | kind | requests | errors | p50 ms | p95 ms | p99 ms | req/s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['phase']} | {r['kind']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['req_per_s']:.0f} |"
+            f"| {r['clients']} | {r['phase']} | {r['kind']} | {r['requests']} | {r['errors']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['req_per_s']:.1f} |"
         )
     for e in errors[:5]:
         print("error:", e, file=sys.stderr)
     if args.out:
-        args.out.write_text(json.dumps({"rows": rows, "errors": errors[:50]}, indent=2) + "\n")
+        args.out.write_text(json.dumps({"reasoner": reasoner, "rows": rows, "errors": errors[:50]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

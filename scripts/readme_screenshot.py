@@ -1,7 +1,7 @@
 """Make the README's picture of the web page, and print three of the reasons it shows.
 
-Builds the demo (`whyrec demo`: the sample shop, MF + template) in a scratch folder, serves it on a
-free loopback port, and photographs /app in Debian's Chromium (driven by Playwright) at desktop and
+Builds the demo (`whyrec demo`: the sample shop, MF + prompt_lm; about 5 minutes) in a scratch folder, or uses the
+folder a `whyrec demo --dir DIR` run left (--dir), serves it on a free loopback port, and photographs /app in Debian's Chromium (driven by Playwright) at desktop and
 phone widths. Run from the repository root:
 
     .venv/bin/python scripts/readme_screenshot.py            # writes docs/page.png and docs/page_phone.png
@@ -20,7 +20,7 @@ import httpx
 import uvicorn
 from PIL import Image
 
-from whyrec.cli.serve import DEMO_MODELS, DEMO_RECOMMENDER
+from whyrec.cli.serve import DEMO_MODELS, DEMO_REASONER, DEMO_RECOMMENDER
 from whyrec.cli.train import train_with_progress
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
@@ -39,7 +39,7 @@ def build(folder: Path) -> tuple[Path, Path]:
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0))
         dataset = db.read_dataset(name=store.stem)
-    run = RunConfig(recommender=DEMO_RECOMMENDER, models=DEMO_MODELS)
+    run = RunConfig(recommender=DEMO_RECOMMENDER, reasoner=DEMO_REASONER, models=DEMO_MODELS)
     train_with_progress(dataset, run, None, store, quiet=True).save(artifact)
     return artifact, store
 
@@ -86,17 +86,18 @@ def photograph(url: str, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs"), help="Folder for the PNG files.")
+    parser.add_argument("--dir", type=Path, help="A `whyrec demo --dir` folder to serve instead of building one.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        artifact, store = build(Path(tmp))
+        artifact, store = (args.dir / "artifact", args.dir / "store.sqlite") if args.dir else build(Path(tmp))
         server, url = serve(artifact, store)
         try:
             photograph(url, args.out)
             answer = httpx.get(f"{url}/v1/users/{SHOPPER}/recommendations", params={"k": 10}).json()
             print(f"\nreasons shown to {SHOPPER}:")
             for entry in answer["items"]:
-                print(f"  {entry['title']}: {entry['reason']}")
+                print(f"  {entry['title']}: {entry['reason']}  [{entry['reasoner']}]")
         finally:
             server.should_exit = True
 

@@ -110,12 +110,16 @@ def test_bad_input_is_one_error_line_and_exit_2(store: Path, trained: tuple[Path
 
 
 def test_demo_ingests_trains_shows_and_then_reuses(tmp_path: Path, cli: Run) -> None:
-    first = one_json(cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
-    assert first["reused_artifact"] is False and first["recommender"] == "itemknn"
+    # template, not the demo's prompt_lm, which trains an LM for minutes; the pipeline around it is the same
+    fast = ("--recommender", "itemknn", "--reasoner", "template")
+    first = one_json(cli("demo", "--dir", tmp_path / "demo", *fast, "--users", "2", "--precompute", "4", "--json"))
+    assert first["reused_artifact"] is False and (first["recommender"], first["reasoner"]) == ("itemknn", "template")
+    assert first["precomputed"]["users"] == 4 and first["precomputed"]["reasons"] == 40
     assert [r["user"] for r in first["recommendations"]] == ["U00000", "U00001"]
     assert all(len(r["items"]) == 5 for r in first["recommendations"])
     assert (tmp_path / "demo" / "store.sqlite").exists()
-    again = one_json(cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "2", "--json"))
+    again = one_json(cli("demo", "--dir", tmp_path / "demo", *fast, "--users", "2", "--precompute", "4", "--json"))
     assert again["reused_artifact"] is True and again["recommendations"] == first["recommendations"]
-    human = cli("demo", "--dir", tmp_path / "demo", "--recommender", "itemknn", "--users", "1")
+    assert again["precomputed"]["cached"] == 40 and again["precomputed"]["reasons"] == 0  # nothing written twice
+    human = cli("demo", "--dir", tmp_path / "demo", *fast, "--users", "1")
     assert human.returncode == 0 and "U00000:" in human.stdout and "reused" in human.stdout

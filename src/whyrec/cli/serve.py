@@ -10,10 +10,13 @@ import typer
 from whyrec.cli.common import JsonFlag, app, emit, ranking_line
 from whyrec.cli.train import train_with_progress
 
-# The demo's pipeline: ALS matrix factorisation with the template reasoner, which trains in seconds on
-# the sample shop and ranks it best of the fast models (benchmarks/RESULTS.md compares them).
+# The demo's pipeline: ALS matrix factorisation, which trains in seconds on the sample shop and ranks it best of
+# the fast models, with LM-written reasons (prompt_lm; 60 optimiser steps, about 4 minutes on 2 cores, are enough
+# for the sample shop's short review sentences; benchmarks/RESULTS.md compares the models and reasoners).
 DEMO_RECOMMENDER = "mf"
-DEMO_MODELS = {"mf": {"factors": 32}}
+DEMO_REASONER = "prompt_lm"
+DEMO_MODELS = {"mf": {"factors": 32}, "prompt_lm": {"max_steps": 60}}
+PAGE_USERS = 50  # shoppers the page lists (GET /v1/users' default limit), whose reasons the demo writes ahead of time
 
 
 @app.command()
@@ -22,7 +25,14 @@ def demo(
     recommender: Annotated[
         str | None, typer.Option("--recommender", help=f"Recommender name [default: {DEMO_RECOMMENDER}].")
     ] = None,
+    reasoner: Annotated[
+        str | None, typer.Option("--reasoner", help=f"Reasoner name [default: {DEMO_REASONER}]; '' for none.")
+    ] = None,
     users: Annotated[int, typer.Option("--users", help="How many users' recommendations to show.")] = 3,
+    ahead: Annotated[
+        int,
+        typer.Option("--precompute", help="Write the top-10 reasons of this many listed shoppers into the reason cache."),
+    ] = PAGE_USERS,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Then serve the API and web page (until Ctrl-C).")
     ] = False,
@@ -32,6 +42,8 @@ def demo(
 ) -> None:
     """Ingest the bundled sample shop, train the demo pipeline, show a few users' recommendations, optionally serve.
 
+    The reasons of the shoppers the page lists are written ahead of time (`whyrec reasons precompute`), so the
+    page answers them from the reason cache; others are written on their first view.
     Re-running reuses the store and the artifact when they are already there. With --serve, the page
     opened on localhost can record likes by itself (a per-run token, feedback only); other writes need
     WHYREC_API_KEY, or the key generated and printed for this run.
@@ -42,7 +54,9 @@ def demo(
     from whyrec.data.store import Store
     from whyrec.progress import progress
 
-    run = RunConfig(recommender=DEMO_RECOMMENDER, models=DEMO_MODELS).overridden(recommender=recommender)
+    run = RunConfig(recommender=DEMO_RECOMMENDER, reasoner=DEMO_REASONER, models=DEMO_MODELS).overridden(
+        recommender=recommender, reasoner=reasoner
+    )
     store, artifact_dir = workdir / "store.sqlite", workdir / "artifact"
     if not store.exists():
         with progress(quiet=as_json) as bar:
@@ -54,14 +68,22 @@ def demo(
     with Store(store, create=False) as db:
         dataset = db.read_dataset(name=store.stem)
     artifact = Artifact.load(artifact_dir) if (artifact_dir / "artifact.json").exists() else None
-    reused = artifact is not None and artifact.config.recommender == run.recommender
+    reused = artifact is not None and (artifact.config.recommender, artifact.config.reasoner) == (run.recommender, run.reasoner)
     if not reused:
         artifact = train_with_progress(dataset, run, None, store, quiet=as_json)
         artifact.save(artifact_dir)
     from whyrec.serve.pipeline import Pipeline
+    from whyrec.serve.precompute import precompute
 
     pipeline = Pipeline.open(artifact_dir, store)  # the shoppers' answers exactly as the page will show them
     try:
+        if ahead > 0 and pipeline.reasons.reasoner is not None:
+            listed = pipeline.users(ahead)
+            with progress(quiet=as_json) as bar:
+                task = bar.add_task(f"writing the reasons of {len(listed)} shoppers", total=len(listed))
+                written = precompute(pipeline, listed, 10, on_user=lambda: bar.advance(task))
+        else:
+            written = None
         answers = [pipeline.recommend(raw, 5) for raw in dataset.user_ids.raw[:users]]
         shown = [{k: a[k] for k in ("user", "fallback", "items")} for a in answers]
     finally:
@@ -71,11 +93,16 @@ def demo(
         "artifact": str(artifact_dir),
         "reused_artifact": reused,
         "recommender": artifact.recommender.name,
+        "reasoner": artifact.reasoner.name if artifact.reasoner is not None else None,
         "metrics": artifact.metrics,
+        "precomputed": written.to_json() if written is not None else None,
         "recommendations": shown,
     }
-    lines = [f"store {store}, artifact {artifact_dir} ({artifact.recommender.name}" + (", reused)" if reused else ")")]
+    models = " + ".join(filter(None, [artifact.recommender.name, payload["reasoner"]]))
+    lines = [f"store {store}, artifact {artifact_dir} ({models}" + (", reused)" if reused else ")")]
     lines.append(f"test: {ranking_line(artifact.metrics['ranking'])}")
+    if written is not None:
+        lines.append(f"reasons cached for {written.users} shoppers ({written.reasons} written, {written.cached} already there)")
     for rec in shown:
         lines.append(f"\n{rec['user']}:")
         for entry in rec["items"]:
