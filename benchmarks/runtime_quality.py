@@ -74,13 +74,23 @@ def main() -> None:
     parser.add_argument("--artifact", type=Path, required=True, help="a trained artifact whose reasoner is prompt_lm")
     parser.add_argument("--store", type=Path, required=True, help="its store")
     parser.add_argument("--pairs", type=int, default=200, help="held-out review pairs decoded by both for the diff")
+    parser.add_argument(
+        "--base", type=Path,
+        help="`benchmarks/shown.py --out` JSON of this artifact (fp32): its shown block and the artifact's own text "
+        "metrics (from `whyrec train`) stand for the reference, which is then not evaluated again",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, help="write both runs and the diff as JSON")
     args = parser.parse_args()
     copies = {
         "reference (fp32)": variant(args.artifact, False, args.artifact.with_name(args.artifact.name + "-fp32")),
         "runtime (lean bf16)": variant(args.artifact, True, args.artifact.with_name(args.artifact.name + "-bf16")),
     }
-    runs = {name: evaluate(path, args.store) for name, path in copies.items()}
+    runs = {name: evaluate(path, args.store) for name, path in copies.items() if not (args.base and "fp32" in name)}
+    if args.base:
+        from whyrec.artifact import Artifact
+
+        shown = next(r["shown"] for r in json.loads(args.base.read_text()) if r["reasoner"] == "prompt_lm")
+        runs = {"reference (fp32)": {"text": Artifact.load(args.artifact).metrics["text"], "shown": shown}, **runs}
     diff = differing(*copies.values(), args.store, args.pairs)
     head = [f"text {k}" for k in TEXT] + [f"shown {k}" for k in SHOWN]
     print("| decoding | " + " | ".join(head) + " |\n|---|" + "---|" * len(head))
