@@ -49,7 +49,7 @@ def _browser_missing() -> str | None:
 
 
 def _dictionary_missing() -> str | None:
-    from whyrec.evaluate.shown import DICTIONARY
+    from whyrec.explain.voice import DICTIONARY
 
     return None if DICTIONARY.is_file() else f"English word list not found at {DICTIONARY}: run `make setup` (wamerican)"
 
@@ -120,7 +120,7 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="session")
 def english_words() -> Path:
-    from whyrec.evaluate.shown import DICTIONARY
+    from whyrec.explain.voice import DICTIONARY
 
     return DICTIONARY
 

@@ -538,6 +538,7 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
     from whyrec.explain.template import TemplateReasoner
 
     model = copy.copy(tiny_lora)
+    model.vocab = frozenset()  # the tiny LM writes non-words, which the unknown-word check would flag too
     model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: []}
     model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
     bare, cited = model.generate([ReasonRequest(0, 1), ReasonRequest(0, 2)])
@@ -552,3 +553,20 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
     # they know none either: the fallback writes it
     replaced = generate_grounded(model, fallback, asked, {**tiny_lora.item_aspects(), 1: []})
     assert [r.evidence["generated_by"] for r in replaced] == ["template", "prompt_lm"]
+
+
+def test_an_invented_word_is_never_hinted_and_flags_the_reason(tiny_lora: PromptLM) -> None:
+    """A word in no English dictionary that no training target, title or brand uses (the lexicon's wrong singular
+    "movy", a made-up "zorbly") is not hinted and flags the reason for the filters; brand and title words pass."""
+    from whyrec.explain.filters import UNKNOWN_WORD
+
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    assert model._unknown("The battery is zorbly, says Voltix.", item) == ["zorbly"]
+    assert model._unknown(f"{model.titles[item]} — you'll love the battery.", item) == []
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, item: ["movy", *tiny_lora.aspects_by_item[item]]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, item: ["movy", *tiny_lora.praised_by_item.get(item, [])]}
+    assert model._hints([ReasonRequest(0, item)]) != ["movy"]
+    reason = model._reason(ReasonRequest(0, item), "battery", "The battery is zorbly.", 0.0, set())
+    assert reason.flags == [UNKNOWN_WORD + "zorbly"]
+    assert not model._reason(ReasonRequest(0, item), "battery", "The battery is great.", 0.0, set()).flags

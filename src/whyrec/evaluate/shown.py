@@ -14,10 +14,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from whyrec.explain.voice import load_dictionary
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from whyrec.explain.aspects import AspectLexicon
     from whyrec.explain.base import Reason, ReasonRequest
 
-DICTIONARY = Path("/usr/share/dict/american-english")  # Debian's wamerican
 SHOWN_KEYS = (
     "voice", "positive", "words", "facts", "support", "grounded", "raw_grounded",
     "specific", "personal", "fmr", "embedding_sim", "lm_share", "n",
@@ -84,16 +84,6 @@ def _normal_number(raw: str) -> str:
     """'1,000' -> '1000', '24.90' -> '24.9', '5.0' -> '5': the same quantity written either way matches."""
     text = raw.replace(",", "")
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def load_dictionary(path: Path = DICTIONARY) -> frozenset[str]:
-    """Lower-cased English words, one per line (Debian's wamerican list)."""
-    from whyrec.errors import ConfigError
-
-    try:
-        return frozenset(w.strip().lower() for w in path.read_text(encoding="utf-8").splitlines() if w.strip())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: English word list missing; install Debian's wamerican (`make setup` does)") from exc
 
 
 def shown_checks(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 UNGROUNDED = "ungrounded:"  # + the aspect
 UNSAFE = "unsafe:"  # + one of SAFETY_KINDS
 UNSUPPORTED = "unsupported"  # set by a reasoner that had nothing of the item to write from: replace or withhold
+UNKNOWN_WORD = "unknown word:"  # + the word; set by a reasoner whose text has a word in no dictionary or source
 SAFETY_KINDS = ("price", "offer", "stock", "urgency", "medical", "offensive")
 
 

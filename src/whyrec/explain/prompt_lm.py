@@ -45,14 +45,22 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from whyrec.errors import ArtifactError, DataError
+from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import product_type_aspects, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder
-from whyrec.explain.filters import UNSUPPORTED
+from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.voice import COMPLAINT, CROWD, FIRST_PERSON, count_words, shopper_examples, voice_faults
+from whyrec.explain.voice import (
+    COMPLAINT,
+    CROWD,
+    FIRST_PERSON,
+    count_words,
+    load_dictionary,
+    shopper_examples,
+    voice_faults,
+)
 from whyrec.training import EpochLoop, Stopping
 
 if TYPE_CHECKING:
@@ -506,7 +514,8 @@ class PromptLM(Reasoner):
                 praised,
                 have,
             ]
-            ranked = list(dict.fromkeys(a for group in options for a in group))
+            # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
+            ranked = [a for a in dict.fromkeys(a for group in options for a in group) if not self._unknown(a, r.item)]
             fresh = [a for a in ranked if a not in used[user]]
             hint = (fresh or ranked or [None])[0]
             if hint is not None:
@@ -731,7 +740,23 @@ class PromptLM(Reasoner):
         # With hints on, no hint means the item has no aspect but its product type: the LM then writes from nothing
         # ("You're in the right place."), so the reason is flagged for the fallback (co-views, category) to replace.
         flags = [UNSUPPORTED] if self.config.aspect_hint and hint is None and not rests_on else []
+        # A word in no dictionary that neither the training targets nor this item's title or brand use is invented:
+        # flagged, so the filters retry the reason or replace it.
+        flags += [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]]
         return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score, flags)
+
+    def _unknown(self, text: str, item: int) -> list[str]:
+        """Words of `text` in no English dictionary and nowhere in the training targets, titles or the item's brand;
+        nothing where either list is missing (no vocabulary before fitting; no word list installed)."""
+        english = _english()
+        if not self.vocab or english is None:
+            return []
+        own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
+        return [
+            w
+            for w in _words(text)
+            if w not in self.vocab and w not in own and w not in english and w.split("'")[0] not in english
+        ]
 
     def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
@@ -871,6 +896,14 @@ class PromptLM(Reasoner):
 def _words(text: str) -> list[str]:
     """Lower-case words of `text` (apostrophes kept: "you'll"), for the vocabulary check."""
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _english() -> frozenset[str] | None:
+    """The English word list, or None where it is not installed (`make setup` installs it)."""
+    try:
+        return load_dictionary()
+    except ConfigError:
+        return None
 
 
 def _ranked(counts: Counter[str]) -> list[str]:

@@ -11,8 +11,10 @@ scorer checks (`voice_faults`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from whyrec.explain.aspects import AspectLexicon, extract_aspects
@@ -22,6 +24,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from whyrec.data.schema import Dataset
+
+DICTIONARY = Path("/usr/share/dict/american-english")  # Debian's wamerican: what counts as an English word
+
+
+@functools.cache
+def load_dictionary(path: Path = DICTIONARY) -> frozenset[str]:
+    """Lower-cased English words, one per line (Debian's wamerican list); read once per path."""
+    from whyrec.errors import ConfigError
+
+    try:
+        return frozenset(w.strip().lower() for w in path.read_text(encoding="utf-8").splitlines() if w.strip())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: English word list missing; install Debian's wamerican (`make setup` does)") from exc
+
 
 # Words a shown reason never uses: the reviewer's own voice, and words that run the item down or hedge.
 FIRST_PERSON = ("I", "I'm", "I've", "I'd", "I'll", "me", "my", "mine", "myself", "we", "our", "us", "ours")
