@@ -539,11 +539,17 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
 
     model = copy.copy(tiny_lora)
     model.vocab = frozenset()  # the tiny LM writes non-words, which the unknown-word check would flag too
+    model._item_bans = {}  # the copy's own: its items' aspects differ from the fixture's
     model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: []}
     model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
     bare, cited = model.generate([ReasonRequest(0, 1), ReasonRequest(0, 2)])
     assert bare.flags == [UNSUPPORTED] and bare.evidence["hint"] is None
     assert cited.flags == [] and "battery" in cited.aspects
+    # a requested hint the model's profile of the item lacks (the filters take it from the served facts) can be written
+    battery = model.tokenizer(" battery", add_special_tokens=False)["input_ids"]
+    assert battery[0] in set(model._banned(1).next_banned([])) or battery[-1] in set(model._banned(1).next_banned(battery[:-1]))
+    assert battery[0] not in set(model._banned(1, "battery").next_banned([]))
+    assert battery[-1] not in set(model._banned(1, "battery").next_banned(battery[:-1]))
     fallback = TemplateReasoner().fit(battery_shop())
     asked = [ReasonRequest(0, 1), ReasonRequest(0, 2)]
     # the served facts know an aspect of the item: the filters' retry hints it and the LM writes about it

@@ -156,7 +156,7 @@ class PromptLM(Reasoner):
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
         self.item_prompts: torch.Tensor | None = None  # (n_items, d)
         self._global_bans: Banned | None = None  # first-person and complaint words as token sequences
-        self._item_bans: dict[int, Banned] = {}  # item -> those plus the lexicon aspects it lacks
+        self._item_bans: dict[tuple[int, str | None], Banned] = {}  # (item, hint it lacks) -> plus aspects it lacks
         self._lean: LeanDecoder | None = None  # built from self.lm on first use with decoder = "lean"
 
     # ---- fitting ---------------------------------------------------------------------------
@@ -575,7 +575,7 @@ class PromptLM(Reasoner):
         rows = [(k, j) for k in keys for j in range(cfg.candidates)]
         openers = [f"The {k[2]}" if j == 1 and k[2] else "" for k, j in rows]
         constraints = Constraints(
-            [self._banned(k[1]) if cfg.constrained else Banned.empty() for k, _ in rows],
+            [self._banned(k[1], k[2]) if cfg.constrained else Banned.empty() for k, _ in rows],
             [None if j == 0 or opener else _row_seed(cfg.seed, k, j) for (k, j), opener in zip(rows, openers, strict=True)],
             cfg.top_p,
             cfg.temperature,
@@ -646,7 +646,7 @@ class PromptLM(Reasoner):
             self._lean = LeanDecoder(self.lm, dtype)
         return self._lean
 
-    def _banned(self, item: int) -> Banned:
+    def _banned(self, item: int, hint: str | None = None) -> Banned:
         """What decoding for `item` cannot write: first-person, complaint and crowd words ("reviewers", "often"), digits,
         and lexicon aspects the item lacks."""
         if self._global_bans is None:
@@ -654,11 +654,17 @@ class PromptLM(Reasoner):
             digits = frozenset(i for t, i in self.tokenizer.get_vocab().items() if any(c.isdigit() for c in t))
             words = self._word_sequences([*FIRST_PERSON, *COMPLAINT, *CROWD])
             self._global_bans = words.merge(Banned(digits, {}, frozenset()))
-        if item not in self._item_bans:
-            has = set(self.aspects_by_item.get(item, []))
+        has = self._has(item, hint)
+        key = (item, hint if hint in has - set(self.aspects_by_item.get(item, [])) else None)
+        if key not in self._item_bans:
             lacking = [f for f in sorted(self.lexicon.features) if f not in has and not any(f in h.split() for h in has)]
-            self._item_bans[item] = self._global_bans.merge(self._word_sequences([*lacking, *(f + "s" for f in lacking)]))
-        return self._item_bans[item]
+            self._item_bans[key] = self._global_bans.merge(self._word_sequences([*lacking, *(f + "s" for f in lacking)]))
+        return self._item_bans[key]
+
+    def _has(self, item: int, hint: str | None) -> set[str]:
+        """The aspects a reason for `item` may name: its own, and the hint — a requested hint is one the item has where
+        the model's profile does not know it (the filters' retry takes it from the served facts, PETER+ from the review)."""
+        return set(self.aspects_by_item.get(item, [])) | ({hint} if hint else set())
 
     def _word_sequences(self, words: list[str]) -> Banned:
         """Token sequences of each word, capitalised or not: after a space anywhere, and without one as the reply's start
@@ -683,7 +689,7 @@ class PromptLM(Reasoner):
         item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
         a repeat of this shopper's other reasons, no repeated words; then log-prob, plus the critic's P(real) times
         `critic_weight` where a critic is fitted."""
-        have = set(self.aspects_by_item.get(item, []))
+        have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         title = set(_words(self.titles.get(item, "")))
 
@@ -723,7 +729,7 @@ class PromptLM(Reasoner):
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
         named = set(self.lexicon.mentions(text))
-        rests_on = [a for a in have if a in named or a == hint]
+        rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
         link, history, kind = self._link(request.user, request.item, hint) if known_user else ("", [], "item")
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
