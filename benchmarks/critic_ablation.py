@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-KEYS = ("voice", "positive", "words", "facts", "support", "grounded", "raw_grounded", "specific", "personal", "fmr", "embedding_sim", "lm_share", "n")  # fmt: skip
-WHYREC = Path(sys.executable).with_name("whyrec")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shown import KEYS, whyrec_json  # a sibling script, not a package
 
 
 def with_critic(artifact: Path, store: Path, weight: float, out: Path) -> dict:
@@ -48,13 +47,7 @@ def with_critic(artifact: Path, store: Path, weight: float, out: Path) -> dict:
 
 
 def shown(artifact: Path, store: Path) -> dict:
-    run = subprocess.run(
-        [str(WHYREC), "evaluate", "--artifact", str(artifact), "--store", str(store), "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if run.returncode:
-        raise SystemExit(f"whyrec evaluate {artifact} failed: {run.stderr.strip()}")
-    return json.loads(run.stdout)["shown"]
+    return whyrec_json("evaluate", "--artifact", str(artifact), "--store", str(store))["shown"]
 
 
 def main() -> None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-WHYREC = Path(sys.executable).with_name("whyrec")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shown import whyrec_json  # a sibling script, not a package
+
 TEXT = ("bleu4", "rougeL_f", "usr", "fmr", "grounding")
 SHOWN = ("fmr", "embedding_sim", "grounded", "raw_grounded", "voice", "positive", "specific", "personal", "lm_share")
 
@@ -38,16 +39,6 @@ def variant(artifact: Path, bf16: bool, out: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     loaded.save(out)
     return out
-
-
-def evaluate(artifact: Path, store: Path) -> dict[str, Any]:
-    run = subprocess.run(
-        [str(WHYREC), "evaluate", "--artifact", str(artifact), "--store", str(store), "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if run.returncode:
-        raise SystemExit(f"whyrec evaluate {artifact} failed: {run.stderr.strip()}")
-    return json.loads(run.stdout)
 
 
 def differing(reference: Path, runtime: Path, store: Path, n: int) -> dict[str, Any]:
@@ -85,7 +76,11 @@ def main() -> None:
         "reference (fp32)": variant(args.artifact, False, args.artifact.with_name(args.artifact.name + "-fp32")),
         "runtime (lean bf16)": variant(args.artifact, True, args.artifact.with_name(args.artifact.name + "-bf16")),
     }
-    runs = {name: evaluate(path, args.store) for name, path in copies.items() if not (args.base and "fp32" in name)}
+    runs = {
+        name: whyrec_json("evaluate", "--artifact", str(path), "--store", str(args.store))
+        for name, path in copies.items()
+        if not (args.base and "fp32" in name)
+    }
     if args.base:
         from whyrec.artifact import Artifact
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from whyrec.evaluate.shown import SHOWN_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 DATASETS_DIR = REPO.parent / "shared" / "datasets"
 WHYREC = [str(Path(sys.executable).parent / "whyrec")]  # the console script installed beside this interpreter
@@ -32,10 +34,11 @@ SETS = {  # name -> ingest arguments
     "all-beauty": ["--format", "amazon", str(DATASETS_DIR / "amazon2018-all-beauty-5core")],
     "sample": ["--format", "sample"],
 }
-KEYS = ("voice", "positive", "words", "facts", "support", "grounded", "raw_grounded", "specific", "personal", "fmr", "embedding_sim", "lm_share", "n")  # fmt: skip
+KEYS = SHOWN_KEYS  # the shown checks, in the order `whyrec evaluate` prints them
 
 
-def _whyrec(*args: str) -> dict[str, Any]:
+def whyrec_json(*args: str) -> dict[str, Any]:
+    """The one JSON object `whyrec ARGS --json` prints; its stderr as the exit message when it fails."""
     out = subprocess.run([*WHYREC, *args, "--json"], capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"whyrec {' '.join(args)} failed: {out.stderr.strip()}")
@@ -69,7 +72,7 @@ def examples(artifact: Path, store: Path, n: int, seed: int) -> list[dict[str, A
 def run(name: str, reasoner: str, recommender: str, options: list[str], workdir: Path, seed: int) -> dict[str, Any]:
     store, artifact = workdir / f"{name}.sqlite", workdir / f"{name}-{reasoner}"
     if not store.exists():
-        _whyrec("ingest", *SETS[name], "--store", str(store), "--on-error", "skip")
+        whyrec_json("ingest", *SETS[name], "--store", str(store), "--on-error", "skip")
     config = workdir / f"{reasoner}.toml"
     lines = [f'recommender = "{recommender}"', f'reasoner = "{reasoner}"', f"seed = {seed}"]
     sections: dict[str, list[str]] = {}
@@ -80,10 +83,10 @@ def run(name: str, reasoner: str, recommender: str, options: list[str], workdir:
     lines += [f"[models.{m}]\n" + "\n".join(fields) for m, fields in sections.items()]
     config.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
-    _whyrec("train", "--store", str(store), "--config", str(config), "--out", str(artifact))
+    whyrec_json("train", "--store", str(store), "--config", str(config), "--out", str(artifact))
     train_s = time.perf_counter() - started
     started = time.perf_counter()
-    shown = _whyrec("evaluate", "--artifact", str(artifact), "--store", str(store))["shown"]
+    shown = whyrec_json("evaluate", "--artifact", str(artifact), "--store", str(store))["shown"]
     return {"set": name, "reasoner": reasoner, "recommender": recommender, "options": options, "train_s": round(train_s, 1),
             "evaluate_s": round(time.perf_counter() - started, 1), "shown": shown,
             "examples": examples(artifact, store, 20, seed)}  # fmt: skip
