@@ -1,8 +1,8 @@
 """Make the README's picture of the web page, and print three of the reasons it shows.
 
-Builds the demo (`whyrec demo`: the sample shop, MF + prompt_lm; about 5 minutes) in a scratch folder, or uses the
-folder a `whyrec demo --dir DIR` run left (--dir), serves it on a free loopback port, and photographs /app in Debian's Chromium (driven by Playwright) at desktop and
-phone widths. Run from the repository root:
+Builds the demo (`whyrec demo`: the sample shop, MF + prompt_lm; about 5 minutes) in a scratch folder, or uses
+the folder a `whyrec demo --dir DIR` run left (--dir), serves it on a free loopback port, and photographs /app in
+Debian's Chromium (driven by Playwright) at desktop and phone widths. Run from the repository root:
 
     .venv/bin/python scripts/readme_screenshot.py            # writes docs/page.png and docs/page_phone.png
 """

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from whyrec.explain.voice import load_dictionary
+from whyrec.explain.voice import is_english, load_dictionary
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
@@ -112,7 +112,7 @@ def shown_checks(
         have = evidence.get(r.item, ItemEvidence(frozenset(), frozenset(), {}))
         counts["voice"] += any(t in _FIRST_PERSON for t in tokens)
         counts["positive"] += bool(_NEGATIVE.search(low))
-        counts["words"] += any(t not in dictionary and t.split("'")[0] not in dictionary and t not in have.words for t in tokens)
+        counts["words"] += any(not is_english(t, dictionary) and t not in have.words for t in tokens)
         counts["facts"] += any(_normal_number(x) not in have.numbers for x in _NUMBER.findall(low))
         plural = bool(_PLURAL_CLAIM.search(low)) and any(have.review_mentions.get(a, 0) < 2 for a in r.aspects)
         mine = user_mentions.get(r.user, {})

@@ -57,6 +57,7 @@ from whyrec.explain.voice import (
     CROWD,
     FIRST_PERSON,
     count_words,
+    is_english,
     load_dictionary,
     shopper_examples,
     voice_faults,
@@ -514,8 +515,10 @@ class PromptLM(Reasoner):
                 praised,
                 have,
             ]
+            candidates = list(dict.fromkeys(a for group in options for a in group))
             # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
-            ranked = [a for a in dict.fromkeys(a for group in options for a in group) if not self._unknown(a, r.item)]
+            unknown = set(self._unknown(" ".join(candidates), r.item))
+            ranked = [a for a in candidates if unknown.isdisjoint(_words(a))]
             fresh = [a for a in ranked if a not in used[user]]
             hint = (fresh or ranked or [None])[0]
             if hint is not None:
@@ -655,7 +658,7 @@ class PromptLM(Reasoner):
             words = self._word_sequences([*FIRST_PERSON, *COMPLAINT, *CROWD])
             self._global_bans = words.merge(Banned(digits, {}, frozenset()))
         has = self._has(item, hint)
-        key = (item, hint if hint in has - set(self.aspects_by_item.get(item, [])) else None)
+        key = (item, hint if hint and hint not in self.aspects_by_item.get(item, []) else None)  # the hint counts only then
         if key not in self._item_bans:
             lacking = [f for f in sorted(self.lexicon.features) if f not in has and not any(f in h.split() for h in has)]
             self._item_bans[key] = self._global_bans.merge(self._word_sequences([*lacking, *(f + "s" for f in lacking)]))
@@ -758,11 +761,7 @@ class PromptLM(Reasoner):
         if not self.vocab or english is None:
             return []
         own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
-        return [
-            w
-            for w in _words(text)
-            if w not in self.vocab and w not in own and w not in english and w.split("'")[0] not in english
-        ]
+        return [w for w in _words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
 
     def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,

@@ -39,6 +39,11 @@ def load_dictionary(path: Path = DICTIONARY) -> frozenset[str]:
         raise ConfigError(f"{path}: English word list missing; install Debian's wamerican (`make setup` does)") from exc
 
 
+def is_english(word: str, dictionary: Collection[str]) -> bool:
+    """A lower-cased word, or its stem before an apostrophe ("card's", "you'll"), is in `dictionary`."""
+    return word in dictionary or word.split("'")[0] in dictionary
+
+
 # Words a shown reason never uses: the reviewer's own voice, and words that run the item down or hedge.
 FIRST_PERSON = ("I", "I'm", "I've", "I'd", "I'll", "me", "my", "mine", "myself", "we", "our", "us", "ours")
 COMPLAINT = (
