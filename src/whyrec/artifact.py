@@ -40,10 +40,9 @@ from whyrec.recommend.registry import get_recommender_class
 from whyrec.training import EpochHook
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from whyrec.explain.base import Reasoner
-    from whyrec.recommendation import Answer
+    from whyrec.recommendation import Answer, Reasons
+    from whyrec.serve.reasons import ShopFacts
 
 ARTIFACT_FORMAT = 1
 _MANIFEST = "artifact.json"
@@ -167,6 +166,7 @@ class Artifact:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     whyrec_version: str = __version__
     _serving: Recommender | None = field(default=None, init=False, repr=False)
+    _served: tuple[Dataset, ShopFacts, Reasons | None] | None = field(default=None, init=False, repr=False)
 
     # ---- building --------------------------------------------------------------------------
     @classmethod
@@ -234,22 +234,41 @@ class Artifact:
         return self._serving
 
     # ---- serving -------------------------------------------------------------------------------
-    def recommend(
-        self, user: str, k: int = 10, items: list[str] | None = None, catalog: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> Answer:
+    def recommend(self, user: str, k: int = 10, items: list[str] | None = None, shop: Dataset | None = None) -> Answer:
         """Top-k for a raw user id (or, with `items`, those raw items) through the one served path.
 
-        Unknown users get popular items. Reasons are checked against the reasoner's own record of each
-        item and `catalog` (raw id -> row, e.g. `Store.catalog()`; without it answers carry ids only and
-        no stated price is backed); a reason that fails is withheld with its flags, since an artifact on
-        its own has no fallback reasoner.
+        Unknown users get popular items. With `shop` (the store's data, `Store.read_dataset()`), reasons
+        are checked and, when they fail, replaced exactly as the server does (`served`); without it they
+        are checked against the reasoner's own record of each item and a failing one is withheld with its
+        flags, answers carry ids only, and no stated price is backed.
         """
         from whyrec.recommendation import Reasons, RecordedFacts, recommend
 
-        facts = RecordedFacts.of(self.reasoner, self.item_ids, catalog)
-        reasons = None if self.reasoner is None else Reasons(self.reasoner, facts, known_users=len(self.user_ids))
+        if shop is not None:
+            facts, reasons = self.served(shop)
+        else:
+            facts = RecordedFacts.of(self.reasoner, self.item_ids)
+            reasons = None if self.reasoner is None else Reasons(self.reasoner, facts, known_users=len(self.user_ids))
         dense = None if items is None else [self.item_ids.get(i) for i in items]
         return recommend(self.serving_recommender(), self.user_ids.get(user), k, facts, reasons=reasons, items=dense)
+
+    def served(self, shop: Dataset) -> tuple[ShopFacts, Reasons | None]:
+        """The server's checks for `shop`: its catalog and review aspects, and the template fallback fitted on its reviews.
+
+        Built once per shop (reading every review and fitting the template takes seconds).
+        """
+        if self._served is None or self._served[0] is not shop:
+            from whyrec.recommendation import Reasons
+            from whyrec.serve.reasons import ServedReasons, ShopFacts
+
+            facts = ShopFacts.read(shop, self.item_ids, None if self.reasoner is None else self.reasoner.lexicon)
+            answers = ServedReasons(self, facts, version="artifact")
+            answers.prepare(shop, None)
+            reasons = (
+                None if self.reasoner is None else Reasons(self.reasoner, facts, answers.fallback, known_users=len(self.user_ids))
+            )
+            self._served = (shop, facts, reasons)
+        return self._served[1], self._served[2]
 
     # ---- persistence -----------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:

@@ -48,23 +48,18 @@ class ReasonCache(Protocol):
 
 @dataclass(frozen=True)
 class RecordedFacts:
-    """An artifact outside the server: aspects from the reasoner's record of each item, and the store's
-    catalog rows when one was read (None: no catalog known, so answers show ids and back no price)."""
+    """An artifact without its store: aspects from the reasoner's record of each item and no catalog, so
+    answers show ids and back no stated price."""
 
     item_ids: IdMap
     recorded: Mapping[int, Sequence[str]]
     lexicon: AspectLexicon | None = None
-    rows: Mapping[int, Mapping[str, Any]] | None = None  # dense item id -> catalog row
 
     @classmethod
-    def of(
-        cls, reasoner: Reasoner | None, item_ids: IdMap, catalog: Mapping[str, Mapping[str, Any]] | None = None
-    ) -> RecordedFacts:
-        """`catalog` maps raw item ids to catalog rows (`Store.catalog()`); items the artifact lacks are left out."""
-        rows = None if catalog is None else {i: row for raw, row in catalog.items() if (i := item_ids.get(raw)) >= 0}
+    def of(cls, reasoner: Reasoner | None, item_ids: IdMap) -> RecordedFacts:
         if reasoner is None:
-            return cls(item_ids, {}, rows=rows)
-        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon, rows)
+            return cls(item_ids, {})
+        return cls(item_ids, reasoner.item_aspects(), reasoner.lexicon)
 
     def raw(self, item: int) -> str:
         return self.item_ids.raw[item]
@@ -73,7 +68,7 @@ class RecordedFacts:
         return self.recorded.get(item, ())
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
-        return None if self.rows is None else self.rows.get(item, {})
+        return None
 
 
 @dataclass(frozen=True)

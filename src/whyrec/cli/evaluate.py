@@ -65,6 +65,9 @@ def evaluate(
         benchmarks = [load_results(p) for p in results or []]  # a bad file fails before the evaluation runs
     loaded = Artifact.load(artifact)
     shop_path = _shop(loaded, store) if loaded.reasoner is not None and shown_users else None
+    if shop_path is None and report is not None:  # the report's titles and served answers, when the store is there
+        shop_path = store if store is not None else Path(loaded.store) if loaded.store else None
+    shop = _read_shop(shop_path)
     options: dict[str, Any] = {} if negatives is None else {"n_negatives": negatives}
     if repeats != "drop":
         options["repeats"] = repeats
@@ -85,16 +88,15 @@ def evaluate(
     human = f"{loaded.recommender.name} on {loaded.split.protocol} test: {ranking_line(ranking)}"
     if payload.get("text"):
         human += "\n" + text_line(payload["text"])
-    if shop_path is not None:
-        payload["shown"] = _shown(loaded, shop_path, shown_users, quiet=as_json)
+    if shop is not None and loaded.reasoner is not None and shown_users:
+        payload["shown"] = _shown(loaded, shop, shown_users, quiet=as_json)
         human += "\n" + _shown_line(payload["shown"])
     if report is not None:
         from whyrec.evaluate.report import collect, latency_summary, write_report
 
         with progress(quiet=as_json) as bar:
             task = bar.add_task("timing recommendations and reasons", total=None)
-            catalog = _catalog(store if store is not None else Path(loaded.store) if loaded.store else None)
-            data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples, catalog=catalog)
+            data = collect(loaded, artifact, ranking, payload["protocol"], benchmarks, samples=samples, shop=shop)
             data.shown = payload.get("shown", {})
             bar.update(task, completed=1, total=1, description="drawing the report")
             write_report(report, data)
@@ -104,14 +106,14 @@ def evaluate(
     emit(payload, as_json, human)
 
 
-def _catalog(store: Path | None) -> dict[str, Any] | None:
-    """The store's catalog for the report's titles; None when there is no store to read."""
+def _read_shop(store: Path | None) -> Any:
+    """The store's data for the shown-reason checks and the report (titles, served answers); None without a store."""
     from whyrec.data.store import Store
 
     if store is None or not store.is_file():
         return None
     with Store(store, create=False) as db:
-        return db.catalog()
+        return db.read_dataset(name=store.stem)
 
 
 def _shop(loaded: Any, store: Path | None) -> Path | None:
@@ -132,15 +134,12 @@ def _shop(loaded: Any, store: Path | None) -> Path | None:
     return recorded
 
 
-def _shown(loaded: Any, store: Path, users: int, quiet: bool) -> dict[str, Any]:
-    """The shown-reason checks of the artifact served over `store` (whyrec.evaluate.shown.collect_shown)."""
-    from whyrec.data.store import Store
+def _shown(loaded: Any, shop: Any, users: int, quiet: bool) -> dict[str, Any]:
+    """The shown-reason checks of the artifact served over the store's data (whyrec.evaluate.shown.collect_shown)."""
     from whyrec.embeddings import embed_texts
     from whyrec.evaluate.shown import collect_shown
     from whyrec.progress import progress
 
-    with Store(store, create=False) as db:
-        shop = db.read_dataset(name=store.stem)
     with progress(quiet=quiet) as bar:
         task = bar.add_task(f"checking the reasons shown to {users} shoppers", total=None)
         shown = collect_shown(loaded, shop, users=users, embed=embed_texts)

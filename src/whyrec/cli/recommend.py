@@ -17,11 +17,11 @@ StoreOption = Annotated[
 ]
 
 
-def read_catalog(loaded: Any, store: Path | None, notes: list[str]) -> dict[str, Any] | None:
-    """The catalog of `store`, else of the artifact's training store when it is still there; None (and a note) otherwise.
+def read_shop(loaded: Any, store: Path | None, notes: list[str]) -> Any:
+    """The data of `store`, else of the artifact's training store when it is still there; None (and a note) otherwise.
 
-    Read from the store rather than saved in the artifact, so titles and prices are the shop's current
-    ones, as the server shows them.
+    Read from the store rather than saved in the artifact, so titles, prices and review aspects are the
+    shop's current ones and failing reasons are replaced as the server replaces them.
     """
     from whyrec.data.store import Store
     from whyrec.errors import DataError
@@ -30,10 +30,13 @@ def read_catalog(loaded: Any, store: Path | None, notes: list[str]) -> dict[str,
     if store is not None and not store.exists():
         raise DataError("store not found", file=store)
     if path is None or not path.is_file():  # gone, or not a store (an artifact trained from Parquet records that folder)
-        notes.append(f"no catalog: the training store {loaded.store!r} is not there, so items show ids only (pass --store)")
+        notes.append(
+            f"no store: the training store {loaded.store!r} is not there, so items show ids only and reasons that fail"
+            " the checks are withheld, not replaced (pass --store)"
+        )
         return None
     with Store(path, create=False) as db:
-        return db.catalog()
+        return db.read_dataset(name=path.stem)
 
 
 def item_line(rank: int, r: Any) -> str:
@@ -58,7 +61,7 @@ def recommend(
         raise ConfigError(f"-k: must be at least 1, got {k}")
     loaded = Artifact.load(artifact)
     notes: list[str] = []
-    answer = loaded.recommend(user, k=k, catalog=read_catalog(loaded, store, notes))
+    answer = loaded.recommend(user, k=k, shop=read_shop(loaded, store, notes))
     if answer.fallback:
         notes.append(f"unknown user {user!r}: showing popular items (check the id: `whyrec stats` counts the store's users)")
     if len(answer.items) < k:
@@ -129,7 +132,7 @@ def _explain_item(artifact: Path, user: str, item: str, store: Path | None) -> t
     if loaded.item_ids.get(item) < 0:
         raise NotFoundError(f"item {item!r} is not in the artifact's catalog")
     notes: list[str] = []
-    answer = loaded.recommend(user, items=[item], k=1, catalog=read_catalog(loaded, store, notes))
+    answer = loaded.recommend(user, items=[item], k=1, shop=read_shop(loaded, store, notes))
     if answer.fallback:
         notes.append(f"unknown user {user!r}: the reason is about the item only")
     [shown] = answer.items

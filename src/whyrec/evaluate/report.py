@@ -30,6 +30,7 @@ from whyrec.evaluate import report_plots as plots
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
+    from whyrec.data.schema import Dataset
     from whyrec.recommendation import Answer, Recommendation
 
 LATENCY_USERS = 100  # users timed; enough for a stable p95 of per-user calls
@@ -170,25 +171,25 @@ def measure(
     k: int = 10,
     budget_s: float = LATENCY_BUDGET_S,
     at_least: int = MIN_TIMED,
-    catalog: Mapping[str, Mapping[str, Any]] | None = None,
+    shop: Dataset | None = None,
 ) -> Served:
     """Time the recommender's top-k and the whole served answer (`Artifact.recommend`) for each user in turn.
 
     One untimed warm-up call first. Stops once `budget_s` has passed and `at_least` users are timed,
     so a slow LM reasoner bounds the run; each user's answer is kept (grounding and safety rates, samples).
-    `catalog` (raw id -> row, `Store.catalog()`) gives the answers titles and backs stated prices, as in the server.
+    `shop` (the store's data) gives the answers titles and checks and replaces reasons as the server does.
     """
     served = Served(k=k)
     model = artifact.serving_recommender()
     if not len(users):
         return served
-    artifact.recommend(artifact.user_ids.raw[int(users[0])], k=k, catalog=catalog)  # warm-up: lazy caches, first-call allocations
+    artifact.recommend(artifact.user_ids.raw[int(users[0])], k=k, shop=shop)  # warm-up: lazy caches, first-call allocations
     started = time.perf_counter()
     for uid in map(int, users):
         t0 = time.perf_counter()
         model.recommend([uid], k=k)
         t1 = time.perf_counter()
-        answer = artifact.recommend(artifact.user_ids.raw[uid], k=k, catalog=catalog)
+        answer = artifact.recommend(artifact.user_ids.raw[uid], k=k, shop=shop)
         served.served_ms.append((time.perf_counter() - t1) * 1e3)
         served.recommend_ms.append((t1 - t0) * 1e3)
         served.lists[uid] = answer
@@ -234,15 +235,17 @@ def collect(
     samples: int = 3,
     k: int = 10,
     latency_users: int = LATENCY_USERS,
-    catalog: Mapping[str, Mapping[str, Any]] | None = None,
+    shop: Dataset | None = None,
 ) -> ReportData:
     """Time serving for a seeded sample of users and show the first `samples` of them; the report's data.
 
-    `catalog` (raw id -> row, `Store.catalog()`) puts titles beside ids, so the samples can be judged by eye.
+    `shop` (the store's data) puts titles beside ids, so the samples can be judged by eye, and answers
+    as the server does (its catalog and review aspects, the template fallback).
     """
     rng = np.random.default_rng(artifact.config.seed)
     timed = rng.permutation(np.unique(artifact.interactions["user"].to_numpy()))[: max(latency_users, samples)]
-    served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples), catalog=catalog)
+    served = measure(artifact, timed, k=k, at_least=max(MIN_TIMED, samples), shop=shop)
+    catalog = None if shop is None else artifact.served(shop)[0].rows
     shown = [sample_user(artifact, int(u), served.lists[int(u)], catalog) for u in timed[:samples]]
     return ReportData(str(artifact_path), artifact.manifest(), ranking, protocol, served, shown, list(results))
 
