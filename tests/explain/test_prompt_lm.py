@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +253,7 @@ def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> N
     assert held and not any(voice_faults(t)[0] for t in held), held
     # a shown reason is a held candidate, trimmed of echoes, with the shopper's evidence after it
     for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]):
-        written = r.text.split(" — just what")[0].split(" You've reviewed")[0]
+        written = r.text.split(" — ")[0].split(" You've reviewed")[0]  # the evidence links start so
         assert any(h.startswith(written.rstrip(".!")) for h in held), (r.text, held)
 
 
@@ -573,6 +574,50 @@ def test_an_invented_word_is_never_hinted_and_flags_the_reason(tiny_lora: Prompt
     model.aspects_by_item = {**tiny_lora.aspects_by_item, item: ["movy", *tiny_lora.aspects_by_item[item]]}
     model.praised_by_item = {**tiny_lora.praised_by_item, item: ["movy", *tiny_lora.praised_by_item.get(item, [])]}
     assert model._hints([ReasonRequest(0, item)]) != ["movy"]
-    reason = model._reason(ReasonRequest(0, item), "battery", "The battery is zorbly.", 0.0, set())
+    reason = model._reason(ReasonRequest(0, item), "battery", "The battery is zorbly.", 0.0, set(), Counter())
     assert reason.flags == [UNKNOWN_WORD + "zorbly"]
-    assert not model._reason(ReasonRequest(0, item), "battery", "The battery is great.", 0.0, set()).flags
+    assert not model._reason(ReasonRequest(0, item), "battery", "The battery is great.", 0.0, set(), Counter()).flags
+
+
+def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lora: PromptLM) -> None:
+    """A candidate that praises "the product" or praises the hint as itself loses to a plainer one with lower log-prob;
+    a shopper's list words its evidence links differently from one reason to the next."""
+    model = tiny_lora
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    plain = ("The battery lasts a long time here.", -2.0)
+    for empty in ("The battery is a great battery.", "The battery makes it a great product.", "You'll love this item."):
+        assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
+    user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
+    worded = {model._link(user, item, "battery", turn)[0] for turn in range(3)}
+    assert len(worded) == 3 and all(w.startswith(" — ") for w in worded)
+    assert model._link(user, item, "battery", 3)[0] == model._link(user, item, "battery", 0)[0]
+
+
+def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_writes_about(tiny_lora: PromptLM) -> None:
+    """A shopper who praises scent is told about an item's fragrance rather than its most-praised bottle; one who writes
+    about nothing close gets the most-praised aspect."""
+    model = copy.copy(tiny_lora)
+    model._aspect_vectors = {}
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["bottle", "fragrance"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: ["bottle", "fragrance"]}
+    model.user_aspects = {0: ["scent"], 1: ["price"]}
+    model.reviewed = {}
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(1, 1)]) == ["fragrance", "bottle"]
+
+
+def test_a_telling_adjective_from_the_items_reviews_opens_the_hint_candidate(tiny_lora: PromptLM, tmp_path: Path) -> None:
+    """Fit keeps the adjectives reviews praised each item's aspects with; the hint's candidate opens with a telling one
+    (the shopper's own word first), never with plain praise, and the pick prefers a reason that says it."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    fitted = model.item_opinions[item]["battery"]
+    assert fitted and set(fitted) <= {"great", "excellent", "amazing", "nice", "solid"}, fitted
+    assert model._opener(0, item, "battery") == "The battery"  # plain praise only: nothing telling to open with
+    model.item_opinions = {item: {"battery": ["great", "durable", "compact"]}}
+    model.user_opinions = {0: {"battery": ["compact"]}}
+    assert model._opener(0, item, "battery") == "The battery is compact"
+    assert model._opener(1, item, "battery") == "The battery is durable"
+    plain, telling = ("The battery is great here.", -0.1), ("The battery is durable here.", -0.9)
+    assert model._pick([plain, telling], item, "battery", []) == telling
+    loaded = PromptLM.load(model.save(tmp_path / "r"))
+    assert loaded.item_opinions == model.item_opinions and loaded.user_opinions == model.user_opinions

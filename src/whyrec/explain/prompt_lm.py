@@ -56,7 +56,10 @@ from whyrec.explain.voice import (
     COMPLAINT,
     CROWD,
     FIRST_PERSON,
+    PLAIN_PRAISE,
+    attributive,
     count_words,
+    empty_praise,
     is_english,
     load_dictionary,
     shopper_examples,
@@ -74,6 +77,10 @@ if TYPE_CHECKING:
 # A hint follows as "About the <feature>:", after which the untrained LM already writes a
 # sentence about the feature ("The scent of ..."); a bare "<feature>:" often makes it write a date.
 _LEAD = "<|im_start|>assistant\n"
+# MiniLM cosine from which an item aspect counts as close to one the shopper writes about (`_nearest`): word pairs
+# scent/fragrance 0.84, hair/shampoo 0.66, color/shade 0.58, price/value 0.56; scent/bottle 0.49, lather/soap 0.48,
+# packaging/bottle 0.38, price/quality 0.36.
+NEAR = 0.55
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
@@ -159,6 +166,10 @@ class PromptLM(Reasoner):
         self._global_bans: Banned | None = None  # first-person and complaint words as token sequences
         self._item_bans: dict[tuple[int, str | None], Banned] = {}  # (item, hint it lacks) -> plus aspects it lacks
         self._lean: LeanDecoder | None = None  # built from self.lm on first use with decoder = "lean"
+        # item / user -> feature -> adjectives its reviews praised it with ("sturdy"), most used first
+        self.item_opinions: dict[int, dict[str, list[str]]] = {}
+        self.user_opinions: dict[int, dict[str, list[str]]] = {}
+        self._aspect_vectors: dict[str, np.ndarray] = {}  # aspect -> MiniLM unit vector, embedded on first use
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
@@ -170,13 +181,18 @@ class PromptLM(Reasoner):
         items: dict[int, Counter[str]] = defaultdict(Counter)
         praised: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
+        called: dict[tuple[str, int], dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
-        for user, item, feature, sentiment in ordered[["user", "item", "feature", "sentiment"]].itertuples(index=False):
+        columns = ["user", "item", "feature", "opinion", "sentiment"]
+        for user, item, feature, opinion, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
             users[user][feature] += 1
             items[item][feature] += 1
             if sentiment > 0:
                 praised[item][feature] += 1
+                if attributive(opinion, self.lexicon):
+                    called["item", item][feature][opinion] += 1
+                    called["user", user][feature][opinion] += 1
                 seen = history[user].setdefault(feature, [])
                 if item not in seen:
                     seen.append(item)
@@ -184,6 +200,10 @@ class PromptLM(Reasoner):
         self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
         self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
         self.user_history = dict(history)
+        self.item_opinions, self.user_opinions = {}, {}
+        for (who, key), per_feature in called.items():
+            ranked = {f: _ranked(c) for f, c in per_feature.items()}
+            (self.item_opinions if who == "item" else self.user_opinions)[key] = ranked
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
         reviewed: dict[int, list[int]] = defaultdict(list)
         for user, item in zip(trained["user"].to_numpy(), trained["item"].to_numpy(), strict=True):
@@ -481,23 +501,35 @@ class PromptLM(Reasoner):
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
         linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
+        turns: Counter[tuple[int, str]] = Counter()  # (user, evidence kind) -> links of that kind written in this call
         reasons: dict[ReasonRequest, Reason] = {}
         for r, q in zip(requests, asked, strict=True):
             if r not in reasons:  # a repeated request gets the same reason
                 key, text, score = picked[q]
-                reasons[r] = self._reason(r, key[2], text, score, linked)
+                reasons[r] = self._reason(r, key[2], text, score, linked, turns)
         return [reasons[r] for r in requests]
 
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise (or at least mention), else one the item shares with items the
-        shopper reviewed (`_kin`: what their history suggests they look for), else the item's most-praised aspect —
+        shopper reviewed (`_kin`: what their history suggests they look for), else the praised aspect nearest in
+        meaning to what the shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's
+        most-praised aspect —
         preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
         an aspect that only names the product type ("gift card" in a gift-card shop)."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
         out: list[str | None] = []
+        self._embed_aspects(
+            {
+                a
+                for r in requests
+                if not r.hint and r.user >= 0
+                for a in self.user_aspects.get(r.user, [])[: self.config.profile_size]
+            }
+            | {a for r in requests if not r.hint for a in self.praised_by_item.get(r.item, [])}
+        )
         for r in requests:
             user = r.user
             if r.hint:
@@ -512,6 +544,7 @@ class PromptLM(Reasoner):
                 [a for a in liked if a in praised],
                 [a for a in liked if a in have],
                 sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
+                self._nearest(liked[: self.config.profile_size], praised),
                 praised,
                 have,
             ]
@@ -525,6 +558,22 @@ class PromptLM(Reasoner):
                 used[user].add(hint)
             out.append(hint)
         return out
+
+    def _embed_aspects(self, aspects: set[str]) -> None:
+        """MiniLM vectors of the aspects not embedded yet, kept for `_nearest`."""
+        new = sorted(aspects - self._aspect_vectors.keys())
+        if new:
+            from whyrec.embeddings import embed_texts
+
+            self._aspect_vectors.update(zip(new, embed_texts(new), strict=True))
+
+    def _nearest(self, liked: list[str], aspects: list[str]) -> list[str]:
+        """`aspects` whose meaning is close to one the shopper writes about (MiniLM cosine ≥ `NEAR`), nearest first."""
+        if not liked or not aspects:
+            return []
+        mine = np.stack([self._aspect_vectors[a] for a in liked])
+        near = {a: float((mine @ self._aspect_vectors[a]).max()) for a in aspects}
+        return sorted((a for a in aspects if near[a] >= NEAR), key=lambda a: -near[a])
 
     def _prefix_embeds(self, user: int, item: int, hint: str | None) -> torch.Tensor:
         """(L, d) input embeddings the reply is generated after: soft tokens + prefix, or the zero-shot chat prompt."""
@@ -561,7 +610,8 @@ class PromptLM(Reasoner):
         results: list[list[tuple[str, float]]] = [[] for _ in keys]
         for r, (tokens, logp) in enumerate(self._replies(prefixes, openers, constraints)):
             end = tokens.index(eos) if eos in tokens else len(tokens)
-            text = openers[r] + " " + self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
+            # the reply's tokens carry their own leading spaces ("The hood" + " is great", "The hood is light" + ".")
+            text = openers[r] + self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
             results[r // n].append((" ".join(text.split()), float(logp[: max(end, 1)].mean())))
         return results
 
@@ -569,14 +619,15 @@ class PromptLM(Reasoner):
         """What decoding `keys` runs: each key's (P, d) prefix embeddings, and per row (key × candidate) the words its
         reply is forced to open with and, in the Constraints, its bans and sampling seed.
 
-        Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint>" (so one
-        candidate surely names it); the others are nucleus samples whose noise is seeded per (seed, item, hint,
+        Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint> is
+        <adjective>" with an adjective the item's reviews praised it with (`_opinion`), or by "The <hint>" where none
+        is known (so one candidate surely names it, and says what reviewers found); the others are nucleus samples whose noise is seeded per (seed, item, hint,
         candidate), so a reason does not depend on what else is in the batch. With `constrained`, banned words
         cannot be generated.
         """
         cfg = self.config
         rows = [(k, j) for k in keys for j in range(cfg.candidates)]
-        openers = [f"The {k[2]}" if j == 1 and k[2] else "" for k, j in rows]
+        openers = [self._opener(*k) if j == 1 and k[2] else "" for k, j in rows]
         constraints = Constraints(
             [self._banned(k[1], k[2]) if cfg.constrained else Banned.empty() for k, _ in rows],
             [None if j == 0 or opener else _row_seed(cfg.seed, k, j) for (k, j), opener in zip(rows, openers, strict=True)],
@@ -640,6 +691,20 @@ class PromptLM(Reasoner):
         picked = logp.gather(-1, tokens[..., None]).squeeze(-1)  # (R, n_new)
         return list(zip(tokens.tolist(), picked, strict=True))
 
+    def _opener(self, user: int, item: int, hint: str) -> str:
+        """How the hint's candidate starts: "The <hint> is <adjective>" (`_opinion`), else "The <hint>"."""
+        adjective = self._opinion(user, item, hint)
+        return f"The {hint} is {adjective}" if adjective else f"The {hint}"
+
+    def _opinion(self, user: int, item: int, feature: str) -> str | None:
+        """A telling adjective (not plain praise: "great") the item's reviews praised `feature` with: the one this shopper
+        also used of it, else the item's most used; None where the item's reviews used none."""
+        said = [a for a in self.item_opinions.get(item, {}).get(feature, []) if a not in PLAIN_PRAISE]
+        if not said:
+            return None
+        mine = set(self.user_opinions.get(user, {}).get(feature, [])) if user >= 0 else set()
+        return next((a for a in said if a in mine), said[0])
+
     def _lean_decoder(self) -> LeanDecoder:
         """The lean decoding loop over the current LM's weights, in bf16 with `bf16`; built once, kept."""
         import torch
@@ -690,11 +755,15 @@ class PromptLM(Reasoner):
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
         item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
-        a repeat of this shopper's other reasons, no repeated words; then log-prob, plus the critic's P(real) times
+        a repeat of this shopper's other reasons, no repeated words, no praise of "the product" as such and no hint
+        praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
+        the hint where there are any; then log-prob, plus the critic's P(real) times
         `critic_weight` where a critic is fitted."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         title = set(_words(self.titles.get(item, "")))
+        # what the item's reviews found, where they said more than "great": a reason without it says less
+        telling = {a for a in self.item_opinions.get(item, {}).get(hint or "", []) if a not in PLAIN_PRAISE}
 
         def score(candidate: tuple[str, float]) -> float:
             text, logp = candidate
@@ -703,6 +772,8 @@ class PromptLM(Reasoner):
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
+            filler, tautology = empty_praise(text, hint)
+            faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(_words(text)))
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in title for w in _words(text)))
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
@@ -725,15 +796,27 @@ class PromptLM(Reasoner):
                 named |= new
         return " ".join(kept)
 
-    def _reason(self, request: ReasonRequest, hint: str | None, text: str, score: float, linked: set[tuple[int, str]]) -> Reason:
+    def _reason(
+        self,
+        request: ReasonRequest,
+        hint: str | None,
+        text: str,
+        score: float,
+        linked: set[tuple[int, str]],
+        turns: Counter[tuple[int, str]],
+    ) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
-        `linked` (the call's reasons so far), not after every item of that brand in a list."""
+        `linked` (the call's reasons so far), not after every item of that brand in a list; `turns` counts the links
+        of each kind a shopper's list has had, so the next one is worded differently."""
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
         named = set(self.lexicon.mentions(text))
         rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
-        link, history, kind = self._link(request.user, request.item, hint) if known_user else ("", [], "item")
+        link, history, kind = ("", [], "item")
+        if known_user:
+            link, history, kind = self._link(request.user, request.item, hint, turns[request.user, "any"])
+            turns[request.user, "any"] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             link, history, kind = ("", [], "item") if brand in linked else (link, history, kind)
@@ -763,19 +846,21 @@ class PromptLM(Reasoner):
         own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
         return [w for w in _words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
 
-    def _link(self, user: int, item: int, hint: str | None) -> tuple[str, list[int], str]:
+    def _link(self, user: int, item: int, hint: str | None, turn: int = 0) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
         your reviews."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
-        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing."""
+        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing.
+        `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
             where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
-            return f" — just what you praised in {where}.", praised[::-1], "personal"
+            return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised[::-1], "personal"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             items = "one item" if len(kin) == 1 else f"{count_words(len(kin))} items"
-            return f" — the same was praised in {items} you reviewed.", kin[::-1], "history"
+            wording = _HISTORY[turn % len(_HISTORY)]
+            return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin[::-1], "history"
         brand = self.brands.get(item)
         same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
         text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
@@ -822,6 +907,8 @@ class PromptLM(Reasoner):
             "titles": {str(i): t for i, t in self.titles.items()},
             "brands": {str(i): b for i, b in self.brands.items()},
             "vocab": sorted(self.vocab),
+            "item_opinions": {str(i): o for i, o in self.item_opinions.items()},
+            "user_opinions": {str(u): o for u, o in self.user_opinions.items()},
         }
         return {"profiles.json": profiles}
 
@@ -856,6 +943,9 @@ class PromptLM(Reasoner):
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
         self.brands = {int(i): b for i, b in profiles["brands"].items()}
         self.vocab = frozenset(profiles["vocab"])
+        # artifacts saved before opinions were kept have none: their reasons open with "The <hint>" alone
+        self.item_opinions = {int(i): o for i, o in profiles.get("item_opinions", {}).items()}
+        self.user_opinions = {int(u): o for u, o in profiles.get("user_opinions", {}).items()}
         if cfg.critic_weight > 0:
             from whyrec.explain.critic import Critic
 
@@ -896,6 +986,19 @@ class PromptLM(Reasoner):
                 except (OSError, ValueError, KeyError, RuntimeError) as exc:  # unreadable, or another base model's
                     raise ArtifactError(f"{adapter}: LoRA adapter damaged ({type(exc).__name__}: {exc})") from exc
                 self._merge_lora()
+
+
+# Links to the shopper's evidence, worded in turn down one shopper's list (`_link`).
+_PERSONAL = (
+    " — just what you praised in {where}.",
+    " — you praised the same in {where}.",
+    " — as you said yourself in {where}.",
+)
+_HISTORY = (
+    " — the same was praised in {items} you reviewed.",
+    " — {items} you reviewed {was} praised for it too.",
+    " — as in {items} you reviewed.",
+)
 
 
 def _words(text: str) -> list[str]:

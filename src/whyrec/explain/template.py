@@ -25,7 +25,7 @@ from typing import Any
 
 from whyrec.explain.aspects import normalize_feature, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
-from whyrec.explain.voice import count_words
+from whyrec.explain.voice import attributive, count_words
 
 # Sentence parts, chosen by the evidence. Slots: {the_f} "the scent" / "Biolage", {f} the aspect as
 # written, {adj} an opinion the item's reviewers used, {uadj} one the user used, {n}/{u}/{k} counts in
@@ -72,10 +72,6 @@ _PRODUCT = {
     "many_adj": ("reviewers call {noun} {adj}", "{n} reviewers praise {noun}, some calling it {adj}"),
     "many": ("{n} reviewers praise {noun}", "praised by {n} reviewers: {noun}"),
 }
-# Opinions that do not read as an adjective of the feature ("love battery", "well battery", "happy reading").
-_NOT_ATTRIBUTIVE = frozenset(
-    f"{verb}{ending}" for verb in ("love", "like", "enjoy", "adore", "appreciate") for ending in ("", "s", "d", "ed")
-) | {"well", "happy", "pleased", "satisfied", "glad", "impressed", "thrilled", "delighted", "favorite", "favourite", "best"}
 
 
 class TemplateConfig(ReasonerConfig):
@@ -371,10 +367,7 @@ class TemplateReasoner(Reasoner):
 
     def _adjective(self, stats: _AspectStats, mine: _AspectStats | None, request: ReasonRequest) -> str:
         """An opinion two or more reviews used (one will do when only one praises it); the user's own first, else by the pair."""
-        usable = {
-            w: n for w, n in stats.opinions.items()
-            if n and " " not in w and w not in _NOT_ATTRIBUTIVE and not w.endswith("ly") and not self.lexicon.mentions(w)
-        }  # fmt: skip
+        usable = {w: n for w, n in stats.opinions.items() if n and attributive(w, self.lexicon)}
         enough = sorted(w for w, n in usable.items() if n >= min(2, stats.reviews))
         if not enough:
             return ""

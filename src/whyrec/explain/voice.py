@@ -82,6 +82,39 @@ _OPENERS = re.compile(
 _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|enjoy|appreciate)[sd]?\b", re.IGNORECASE)
 
 
+# Praise of the product as such ("a great product", "You'll love this item"): says nothing a shopper can use.
+_FILLER = re.compile(
+    r"\b(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best|love (?:the|this|it as a))"
+    r"\s+(?:product|item|thing|stuff|purchase|buy|choice)s?\b",
+    re.IGNORECASE,
+)
+
+
+def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
+    """(praises the product as such: "a great product", names `aspect` twice: "The bottle is a great bottle.")."""
+    words = [t.lower() for t in _TOKEN.findall(text)]
+    head = aspect.split()[-1].lower() if aspect else None
+    return bool(_FILLER.search(text)), head is not None and words.count(head) > 1
+
+
+# Opinions that do not read as an adjective of the feature ("love battery", "well battery", "happy reading").
+_NOT_ATTRIBUTIVE = frozenset(
+    f"{verb}{ending}" for verb in ("love", "like", "enjoy", "adore", "appreciate") for ending in ("", "s", "d", "ed")
+) | {"well", "happy", "pleased", "satisfied", "glad", "impressed", "thrilled", "delighted", "favorite", "favourite", "best"}
+
+
+# Praise that fits any feature: a reason opening "The hood is great" says less than "The hood is adjustable".
+PLAIN_PRAISE = frozenset(
+    {"great", "good", "nice", "excellent", "perfect", "amazing", "awesome", "wonderful", "fantastic", "fine", "better",
+     "superb", "outstanding", "decent", "ok", "okay", "terrific", "incredible", "fabulous", "cool", "solid", "quality"}
+)  # fmt: skip
+
+
+def attributive(opinion: str, lexicon: AspectLexicon) -> bool:
+    """`opinion` reads as one adjective of a feature ("sturdy", not "love", "well", "really good" or an aspect word)."""
+    return " " not in opinion and opinion not in _NOT_ATTRIBUTIVE and not opinion.endswith("ly") and not lexicon.mentions(opinion)
+
+
 _COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
