@@ -585,7 +585,8 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     model = tiny_lora
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
     plain = ("The battery lasts a long time here.", -2.0)
-    for empty in ("The battery is a great battery.", "The battery makes it a great product.", "You'll love this item."):
+    empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.")
+    for empty in empties:
         assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     worded = {model._link(user, item, "battery", turn)[0] for turn in range(3)}

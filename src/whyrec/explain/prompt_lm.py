@@ -997,7 +997,6 @@ _PERSONAL = (
 _HISTORY = (
     " — the same was praised in {items} you reviewed.",
     " — {items} you reviewed {was} praised for it too.",
-    " — as in {items} you reviewed.",
 )
 
 

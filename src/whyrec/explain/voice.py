@@ -83,15 +83,18 @@ _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|e
 
 
 # Praise of the product as such ("a great product", "You'll love this item"): says nothing a shopper can use.
+_PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
+_FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice)s?"
 _FILLER = re.compile(
-    r"\b(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best|love (?:the|this|it as a))"
-    r"\s+(?:product|item|thing|stuff|purchase|buy|choice)s?\b",
+    rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
+    rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b",
     re.IGNORECASE,
 )
 
 
 def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
-    """(praises the product as such: "a great product", names `aspect` twice: "The bottle is a great bottle.")."""
+    """(praises the product as such: "a great product", "the product is great"; names `aspect` twice: "The bottle is a
+    great bottle.")."""
     words = [t.lower() for t in _TOKEN.findall(text)]
     head = aspect.split()[-1].lower() if aspect else None
     return bool(_FILLER.search(text)), head is not None and words.count(head) > 1
