@@ -34,6 +34,9 @@ class ItemFacts(Protocol):
     def aspects(self, item: int) -> Sequence[str]:
         """Aspects the item really has (its reviews or catalog say so), best first."""
 
+    def praised(self, item: int) -> Sequence[str]:
+        """Aspects the item's reviews praise more than they fault, best first: what a reason may be asked to praise."""
+
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         """The item's catalog row; None when no catalog is known, so no stated price is backed."""
 
@@ -67,6 +70,9 @@ class RecordedFacts:
     def aspects(self, item: int) -> Sequence[str]:
         return self.recorded.get(item, ())
 
+    def praised(self, item: int) -> Sequence[str]:
+        return self.recorded.get(item, ())  # the reasoner's record keeps no sentiment; it lists its best first
+
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         return None
 
@@ -90,8 +96,9 @@ class Reasons:
         asked = user if known else -1
         requests = [ReasonRequest(asked, int(i)) for i in items]
         aspects = {int(i): list(self.facts.aspects(int(i))) for i in items}
+        praised = {int(i): list(self.facts.praised(int(i))) for i in items}
         catalog = {int(i): self.facts.catalog(int(i)) for i in items}
-        return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog)
+        return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog, praised)
 
 
 @dataclass(frozen=True)

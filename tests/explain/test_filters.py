@@ -138,3 +138,18 @@ def test_pipeline_replaces_unsafe_reasons(fallback: TemplateReasoner) -> None:
     out = generate_grounded(gen, fallback, [ReasonRequest(1, 0)], {0: ["battery"]}, BATTERY_LEXICON, catalog={0: {"price": 20.0}})
     assert out[0].evidence["generated_by"] == "template"
     assert out[0].flags == [] and "$" not in out[0].text
+
+
+def test_a_retry_is_hinted_only_with_an_aspect_the_items_reviews_praise(fallback: TemplateReasoner) -> None:
+    """An aspect the reviews fault ("the bacteria" a brush holder fails to kill) is the item's for grounding, but a retry
+    asked to write about it would praise it: the retry takes the first praised aspect, or falls back when none is."""
+    lexicon = AspectLexicon(frozenset({"battery", "screen", "cable"}))
+    gen = _Scripted(
+        texts={0: "Nice cable.", (0, "battery"): "The battery is great.", (0, "screen"): "The screen is great."},
+        aspects={0: ["cable"], (0, "battery"): ["battery"], (0, "screen"): ["screen"]},
+    )
+    have = {0: ["screen", "battery"]}  # the screen first: alphabetically, and where the caller does not order by praise
+    out = generate_grounded(gen, fallback, [ReasonRequest(0, 0)], have, lexicon=lexicon, praised={0: ["battery"]})
+    assert out[0].text == "The battery is great." and out[0].evidence["hint"] == "battery"
+    out = generate_grounded(gen, fallback, [ReasonRequest(0, 0)], have, lexicon=lexicon, praised={0: []})
+    assert out[0].evidence["generated_by"] == "template"

@@ -139,3 +139,21 @@ def test_forgetting_a_trained_shopper_rewrites_the_artifact_consistently(shop: t
         assert reopened.recommend("U00008", 3)["known"] and reopened.recommend("U00007", 3)["fallback"]
     finally:
         reopened.close()
+
+
+def test_shop_facts_list_an_items_aspects_best_judged_first_and_praise_only_the_praised() -> None:
+    """A real sample shop: an item's aspects by net sentiment (not by name), and `praised` keeps only those its reviews
+    praise more than they fault — what the filters' retry may ask a reasoner to praise."""
+    from whyrec.explain.aspects import AspectLexicon
+    from whyrec.serve.reasons import ShopFacts
+
+    shop = generate_sample(seed=2, n_users=80, n_items=60)
+    facts = ShopFacts.read(shop, shop.item_ids, AspectLexicon.build(shop.reviews["text"]))
+    mixed = [i for i in range(shop.n_items) if len(set(facts.item_aspects[shop.item_ids.raw[i]].values())) > 1]
+    assert mixed
+    for item in mixed:
+        judged = facts.item_aspects[shop.item_ids.raw[item]]
+        listed = list(facts.aspects(item))
+        assert sorted(listed) == sorted(judged) and [judged[f] for f in listed] == sorted(judged.values(), reverse=True)
+        assert list(facts.praised(item)) == [f for f in listed if judged[f] > 0]
+    assert any(len(facts.praised(i)) < len(facts.aspects(i)) for i in mixed)  # some aspects are faulted

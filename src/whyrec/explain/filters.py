@@ -267,12 +267,14 @@ def generate_grounded(
     item_aspects: Mapping[int, Collection[str]],
     lexicon: AspectLexicon | None = None,
     catalog: Mapping[int, Mapping[str, Any] | None] | None = None,
+    praised: Mapping[int, Sequence[str]] | None = None,
 ) -> list[Reason]:
     """One checked reason per request: grounded (and safe when `catalog` is given) where possible.
 
     Each reason is grounded against `item_aspects[item]` and screened against `catalog[item]` (a
     missing or None row backs no price); a failing one is regenerated once with the item's first
-    aspect as a hint, then replaced by the fallback's reason. `evidence["generated_by"]` names the
+    `praised` aspect as a hint (default: its first aspect; never one its reviews fault, which the
+    reasoner would then praise), then replaced by the fallback's reason. `evidence["generated_by"]` names the
     reasoner that wrote each (and `"hint"` a retry's); a reason that still fails keeps its flags, so
     callers withhold it.
     """
@@ -289,7 +291,8 @@ def generate_grounded(
 
     reasons = check(reasoner.generate(requests), reasoner)
     failing = [k for k, r in enumerate(reasons) if r.flags]
-    hinted = {k: _ordered(item_aspects.get(requests[k].item, ()))[:1] for k in failing}
+    hints = item_aspects if praised is None else praised
+    hinted = {k: _ordered(hints.get(requests[k].item, ()))[:1] for k in failing}
     retry = [k for k in failing if hinted[k]]
     if retry:
         again = check(

@@ -91,7 +91,12 @@ class ShopFacts:
         return self.item_ids.raw[item]
 
     def aspects(self, item: int) -> Sequence[str]:
-        return sorted(self.item_aspects.get(self.item_ids.raw[item], {}))
+        judged = self.item_aspects.get(self.item_ids.raw[item], {})
+        return sorted(judged, key=lambda f: (-judged[f], f))  # best judged first, ties by name
+
+    def praised(self, item: int) -> Sequence[str]:
+        judged = self.item_aspects.get(self.item_ids.raw[item], {})
+        return [f for f in self.aspects(item) if judged[f] > 0]
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         return self.rows.get(self.item_ids.raw[item], {})
