@@ -72,6 +72,7 @@ def tiny_config(base: Path, **changes) -> PromptLMConfig:
     options = dict(
         base_model=str(base), train_lm="full", max_steps=60, epochs=100, prompt_only_steps=5,
         batch_size=8, lr_prompt=1e-2, lr_lm=3e-3, max_new_tokens=12, patience=0,
+        bf16=False,  # the same numbers on every CPU (unset, decoding is bf16 where the CPU has AMX)
     )  # fmt: skip
     return PromptLMConfig(**{**options, **changes})
 
@@ -622,3 +623,16 @@ def test_a_telling_adjective_from_the_items_reviews_opens_the_hint_candidate(tin
     assert model._pick([plain, telling], item, "battery", []) == telling
     loaded = PromptLM.load(model.save(tmp_path / "r"))
     assert loaded.item_opinions == model.item_opinions and loaded.user_opinions == model.user_opinions
+
+
+def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_amx(tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default training is fp32 and decoding bf16 only on a CPU with AMX (where it is the faster one); set, it holds."""
+    from whyrec.explain import prompt_lm
+
+    assert PromptLMConfig().bf16 is None
+    model = copy.copy(tiny_lora)
+    for setting, amx, dtype in [(None, True, torch.bfloat16), (None, False, torch.float32), (False, True, torch.float32)]:
+        monkeypatch.setattr(prompt_lm, "amx_bf16", lambda amx=amx: amx)
+        model.config, model._lean = model.config.model_copy(update={"bf16": setting}), None
+        assert model._lean_decoder().dtype == dtype, (setting, amx)
+        assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set

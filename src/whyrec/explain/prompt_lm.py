@@ -48,7 +48,7 @@ from pydantic import Field
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import product_type_aspects, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
-from whyrec.explain.decoding import Banned, Constraints, LeanDecoder
+from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, amx_bf16
 from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
@@ -128,7 +128,10 @@ class PromptLMConfig(ReasonerConfig):
     temperature: float = Field(1.0, gt=0)
     # rows (reason × candidate) decoded together; each step reads all weights once, so the lean loop gains from many
     generate_batch_size: int = Field(64, ge=1)
-    bf16: bool = False  # bf16 autocast for training and decoding: faster on CPUs with AVX512-BF16, slightly different numbers
+    # bf16 matmuls. None: decoding in bf16 where the CPU has AMX (twice as fast there, same quality: benchmarks/
+    # RESULTS.md; four times slower without it), training in fp32. True: training and decoding. False: neither (fp32
+    # decoding writes exactly the tokens of transformers' generate).
+    bf16: bool | None = None
     # "lean": explain.decoding's own loop over the Llama weights (fp32: the same tokens as "generate", several times
     # faster); "generate": transformers' generate, the reference, and the one for LMs that are not Llama
     decoder: Literal["lean", "generate"] = "lean"
@@ -452,7 +455,7 @@ class PromptLM(Reasoner):
         import torch
 
         device = next(self.lm.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.bf16)
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=bool(self.config.bf16))
 
     def nll(self, examples: pd.DataFrame) -> float:
         """Mean per-token NLL of `examples`' explanations (columns user, item, explanation, feature); soft_prompt mode."""
@@ -706,10 +709,12 @@ class PromptLM(Reasoner):
         return next((a for a in said if a in mine), said[0])
 
     def _lean_decoder(self) -> LeanDecoder:
-        """The lean decoding loop over the current LM's weights, in bf16 with `bf16`; built once, kept."""
+        """The lean decoding loop over the current LM's weights, in bf16 as `bf16` says (`amx_bf16` when unset); built
+        once, kept."""
         import torch
 
-        dtype = torch.bfloat16 if self.config.bf16 else torch.float32
+        bf16 = self.config.bf16 if self.config.bf16 is not None else amx_bf16()
+        dtype = torch.bfloat16 if bf16 else torch.float32
         if self._lean is None or self._lean.dtype != dtype:
             self._lean = LeanDecoder(self.lm, dtype)
         return self._lean
