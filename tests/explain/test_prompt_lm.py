@@ -636,3 +636,12 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_amx(tiny_lora: Pro
         model.config, model._lean = model.config.model_copy(update={"bf16": setting}), None
         assert model._lean_decoder().dtype == dtype, (setting, amx)
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
+
+
+def test_an_aspect_the_reviews_only_fault_is_never_the_hint(tiny_lora: PromptLM) -> None:
+    """Reviews that mention the battery only to fault it give nothing to praise: no hint, so the reason is flagged."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["battery"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
+    model.user_aspects = {0: ["battery"]}
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == [None, "battery"]

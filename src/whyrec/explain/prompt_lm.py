@@ -514,12 +514,12 @@ class PromptLM(Reasoner):
 
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
-        reviews mention that the item's reviews praise (or at least mention), else one the item shares with items the
-        shopper reviewed (`_kin`: what their history suggests they look for), else the praised aspect nearest in
-        meaning to what the shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's
-        most-praised aspect —
+        reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
+        (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
+        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect —
         preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
-        an aspect that only names the product type ("gift card" in a gift-card shop)."""
+        an aspect the item's reviews do not praise, nor one that only names the product type ("gift card" in a
+        gift-card shop): None then, and the reason is flagged for the filters."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
@@ -539,17 +539,16 @@ class PromptLM(Reasoner):
                 out.append(r.hint)
                 continue
             product = set(self.product_by_item.get(r.item, ()))
-            have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product]
             praised = [a for a in self.praised_by_item.get(r.item, []) if a not in product]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
             kin = self._kin(user, r.item) if user >= 0 else {}
+            # only praised aspects: a reason about one the reviews only fault or the catalog only names would praise it
+            # without support ("The bacteria is very good." of a brush holder faulted for them)
             options = [
                 [a for a in liked if a in praised],
-                [a for a in liked if a in have],
                 sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
                 self._nearest(liked[: self.config.profile_size], praised),
                 praised,
-                have,
             ]
             candidates = list(dict.fromkeys(a for group in options for a in group))
             # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
