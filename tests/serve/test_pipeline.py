@@ -157,3 +157,8 @@ def test_shop_facts_list_an_items_aspects_best_judged_first_and_praise_only_the_
         assert sorted(listed) == sorted(judged) and [judged[f] for f in listed] == sorted(judged.values(), reverse=True)
         assert list(facts.praised(item)) == [f for f in listed if judged[f] > 0]
     assert any(len(facts.praised(i)) < len(facts.aspects(i)) for i in mixed)  # some aspects are faulted
+    # an aspect that only names what the item is (its category's head word: "lid") is never one to praise
+    lid = next(i for i in range(shop.n_items) if facts.catalog(i)["category"].endswith("Lids"))
+    raw = shop.item_ids.raw[lid]
+    facts.item_aspects[raw] = {**facts.item_aspects[raw], "glass lid": 1.0}
+    assert "glass lid" in facts.aspects(lid) and "glass lid" not in facts.praised(lid)

@@ -265,11 +265,16 @@ def normalize_feature(phrase: str) -> str:
     return " ".join([*words[:-1], singular(words[-1])])
 
 
+def category_heads(path: str) -> set[str]:
+    """The head word of each segment of a category path: "Gift Cards > Restaurants" -> {"card", "restaurant"}."""
+    return {normalize_feature(part).split(" ")[-1] for part in str(path).split(">")}
+
+
 def product_type_aspects(paths: Mapping[int, str], have: Mapping[int, Iterable[str]]) -> dict[int, list[str]]:
     """Per item, its aspects that only name the product type: their head word heads a segment of the item's
     category path ("Gift Cards" -> "card") or the first segment of any path in the shop. Never praised as an aspect."""
-    heads = {item: {normalize_feature(part).split(" ")[-1] for part in str(path).split(">")} for item, path in paths.items()}
-    roots = {normalize_feature(str(path).split(">")[0]).split(" ")[-1] for path in paths.values()}
+    heads = {item: category_heads(path) for item, path in paths.items()}
+    roots = {w for path in paths.values() for w in category_heads(str(path).split(">")[0])}
     out = {}
     for item, aspects in have.items():
         words = roots | heads.get(item, set())

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from whyrec.data.schema import Dataset
+from whyrec.explain.aspects import category_heads
 from whyrec.recommendation import Answer, Reasons, recommend
 
 if TYPE_CHECKING:
@@ -40,6 +41,12 @@ def net_sentiment(mentions: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
+def _path(row: Mapping[str, Any]) -> str | None:
+    """The catalog row's category path, where it has one."""
+    path = row.get("category")
+    return path.strip() if isinstance(path, str) and path.strip() else None
+
+
 class ShopFacts:
     """The live catalog and each item's aspects (with net sentiment), keyed by raw id; `ItemFacts` by dense id."""
 
@@ -48,6 +55,7 @@ class ShopFacts:
         self.lexicon = lexicon
         self.rows: dict[str, dict[str, Any]] = {}
         self.item_aspects: dict[str, dict[str, float]] = {}  # raw item -> feature -> net sentiment
+        self.roots: set[str] = set()  # head words of the shop's top categories: product types, not aspects
 
     @classmethod
     def read(cls, shop: Dataset, item_ids: IdMap, lexicon: AspectLexicon | None) -> ShopFacts:
@@ -66,6 +74,9 @@ class ShopFacts:
         facts.item_aspects = net_sentiment(mentions)
         for item in facts.rows:
             facts.add_catalog_aspects(item)
+        for row in facts.rows.values():
+            if path := _path(row):
+                facts.roots |= category_heads(path.split(">")[0])
         return facts
 
     def upsert(self, item: str, fields: Mapping[str, Any]) -> bool:
@@ -95,8 +106,13 @@ class ShopFacts:
         return sorted(judged, key=lambda f: (-judged[f], f))  # best judged first, ties by name
 
     def praised(self, item: int) -> Sequence[str]:
-        judged = self.item_aspects.get(self.item_ids.raw[item], {})
-        return [f for f in self.aspects(item) if judged[f] > 0]
+        """Net-praised aspects, best first, less those that only name the product type (`product_type_aspects`'s rule:
+        "amazon gift card" on a restaurant's gift card is what the item is, not what it is good at)."""
+        raw = self.item_ids.raw[item]
+        judged = self.item_aspects.get(raw, {})
+        path = _path(self.rows.get(raw, {}))
+        product = self.roots | (category_heads(path) if path else set())
+        return [f for f in self.aspects(item) if judged[f] > 0 and f.split()[-1] not in product]
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         return self.rows.get(self.item_ids.raw[item], {})
