@@ -23,13 +23,13 @@ from whyrec.embeddings import embed_texts
 from whyrec.errors import ArtifactError, ConfigError
 from whyrec.explain import lm
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.base import Reasoner, ReasonRequest
+from whyrec.explain.base import Reasoner, ReasonRequest, TrainingReviews
 from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
 from whyrec.explain.registry import load_reasoner, make_reasoner
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.voice import count_words, shopper_examples, voice_faults
 
-from .contract import ReasonerContract, battery_shop
+from .contract import BATTERY_LEXICON, ReasonerContract, battery_shop
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -638,10 +638,19 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_amx(tiny_lora: Pro
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
 
 
-def test_an_aspect_the_reviews_only_fault_is_never_the_hint(tiny_lora: PromptLM) -> None:
-    """Reviews that mention the battery only to fault it give nothing to praise: no hint, so the reason is flagged."""
+def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> None:
+    """Fit keeps the aspects reviews fault more than praise; such an aspect is never hinted (the LM would praise it),
+    while one only the catalog names still may be, after the praised ones."""
     model = copy.copy(tiny_lora)
-    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["battery"]}
-    model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
+    assert model.faulted_by_item == {}  # the battery shop's reviews fault nothing
+    shop = battery_shop()
+    shop.reviews["text"] = ["The battery is terrible.", "The battery is awful.", "The battery is great."] * (
+        len(shop.reviews) // 3
+    ) + ["The battery is awful."] * (len(shop.reviews) % 3)
+    model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
+    assert model.faulted_by_item and all(a == ["battery"] for a in model.faulted_by_item.values())
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["battery"], 2: ["battery"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: [], 2: []}
+    model.faulted_by_item = {1: ["battery"]}
     model.user_aspects = {0: ["battery"]}
     assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == [None, "battery"]

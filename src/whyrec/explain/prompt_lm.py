@@ -154,6 +154,7 @@ class PromptLM(Reasoner):
         self.user_aspects: dict[int, list[str]] = {}  # aspects the user's reviews judge, most-mentioned first
         self.aspects_by_item: dict[int, list[str]] = {}  # most-mentioned in reviews first, then catalog ones
         self.praised_by_item: dict[int, list[str]] = {}  # aspects the item's reviews praise, most-praised first
+        self.faulted_by_item: dict[int, list[str]] = {}  # aspects the item's reviews fault more than praise
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review praised it, oldest first
         self.reviewed: dict[int, list[int]] = {}  # user -> items their training reviews are of, oldest first
         self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
@@ -202,6 +203,12 @@ class PromptLM(Reasoner):
         self.user_aspects = {u: _ranked(c) for u, c in users.items()}
         self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
         self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
+        # aspects the item's reviews fault more than they praise: never a hint (the LM would praise them)
+        self.faulted_by_item = {
+            i: sorted(f for f, n in c.items() if n > 2 * praised[i][f])
+            for i, c in items.items()
+            if any(n > 2 * praised[i][f] for f, n in c.items())
+        }
         self.user_history = dict(history)
         self.item_opinions, self.user_opinions = {}, {}
         for (who, key), per_feature in called.items():
@@ -516,10 +523,11 @@ class PromptLM(Reasoner):
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
         (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
-        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect —
-        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
-        an aspect the item's reviews do not praise, nor one that only names the product type ("gift card" in a
-        gift-card shop): None then, and the reason is flagged for the filters."""
+        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect,
+        then one the item has that its reviews do not fault more than praise (a catalog aspect) — preferring, within one
+        shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
+        one that only names the product type ("gift card" in a gift-card shop): None then, and the reason is flagged
+        for the filters."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
@@ -542,13 +550,17 @@ class PromptLM(Reasoner):
             praised = [a for a in self.praised_by_item.get(r.item, []) if a not in product]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
             kin = self._kin(user, r.item) if user >= 0 else {}
-            # only praised aspects: a reason about one the reviews only fault or the catalog only names would praise it
-            # without support ("The bacteria is very good." of a brush holder faulted for them)
+            # praised aspects first, then others the item has (its catalog names them) but never one its reviews fault
+            # more than praise: the reason would praise it ("The bacteria is very good." of a brush holder faulted for them)
+            faulted = set(self.faulted_by_item.get(r.item, ()))
+            have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product and a not in faulted]
             options = [
                 [a for a in liked if a in praised],
                 sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
                 self._nearest(liked[: self.config.profile_size], praised),
                 praised,
+                [a for a in liked if a in have],
+                have,
             ]
             candidates = list(dict.fromkeys(a for group in options for a in group))
             # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
@@ -905,6 +917,7 @@ class PromptLM(Reasoner):
             "users": {str(u): a for u, a in self.user_aspects.items()},
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
             "praised": {str(i): a for i, a in self.praised_by_item.items()},
+            "faulted": {str(i): a for i, a in self.faulted_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "reviewed": {str(u): items for u, items in self.reviewed.items()},
             "product": {str(i): a for i, a in self.product_by_item.items()},
@@ -938,6 +951,8 @@ class PromptLM(Reasoner):
         self.user_aspects = {int(u): list(a) for u, a in profiles["users"].items()}
         self.aspects_by_item = {int(i): list(a) for i, a in profiles["items"].items()}
         self.praised_by_item = {int(i): list(a) for i, a in profiles["praised"].items()}
+        # artifacts saved before faults were kept: none known, every aspect the item has may be hinted after the praised
+        self.faulted_by_item = {int(i): list(a) for i, a in profiles.get("faulted", {}).items()}
         self._item_bans = {}
         self.user_history = {
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
