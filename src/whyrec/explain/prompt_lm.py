@@ -185,7 +185,8 @@ class PromptLM(Reasoner):
         items: dict[int, Counter[str]] = defaultdict(Counter)
         praised: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
-        called: dict[tuple[str, int], dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        item_called: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+        user_called: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         columns = ["user", "item", "feature", "opinion", "sentiment"]
         for user, item, feature, opinion, sentiment in ordered[columns].itertuples(index=False):
@@ -195,8 +196,8 @@ class PromptLM(Reasoner):
             if sentiment > 0:
                 praised[item][feature] += 1
                 if attributive(opinion, self.lexicon):
-                    called["item", item][feature][opinion] += 1
-                    called["user", user][feature][opinion] += 1
+                    item_called[item][feature][opinion] += 1
+                    user_called[user][feature][opinion] += 1
                 seen = history[user].setdefault(feature, [])
                 if item not in seen:
                     seen.append(item)
@@ -204,16 +205,11 @@ class PromptLM(Reasoner):
         self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
         self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
         # aspects the item's reviews fault more than they praise: never a hint (the LM would praise them)
-        self.faulted_by_item = {
-            i: sorted(f for f, n in c.items() if n > 2 * praised[i][f])
-            for i, c in items.items()
-            if any(n > 2 * praised[i][f] for f, n in c.items())
-        }
+        faulted = {i: sorted(f for f, n in c.items() if n > 2 * praised[i][f]) for i, c in items.items()}
+        self.faulted_by_item = {i: f for i, f in faulted.items() if f}
         self.user_history = dict(history)
-        self.item_opinions, self.user_opinions = {}, {}
-        for (who, key), per_feature in called.items():
-            ranked = {f: _ranked(c) for f, c in per_feature.items()}
-            (self.item_opinions if who == "item" else self.user_opinions)[key] = ranked
+        self.item_opinions = {i: {f: _ranked(c) for f, c in per.items()} for i, per in item_called.items()}
+        self.user_opinions = {u: {f: _ranked(c) for f, c in per.items()} for u, per in user_called.items()}
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
         reviewed: dict[int, list[int]] = defaultdict(list)
         for user, item in zip(trained["user"].to_numpy(), trained["item"].to_numpy(), strict=True):
@@ -511,7 +507,7 @@ class PromptLM(Reasoner):
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
         linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
-        turns: Counter[tuple[int, str]] = Counter()  # (user, evidence kind) -> links of that kind written in this call
+        turns: Counter[int] = Counter()  # user -> evidence links written in this call
         reasons: dict[ReasonRequest, Reason] = {}
         for r, q in zip(requests, asked, strict=True):
             if r not in reasons:  # a repeated request gets the same reason
@@ -635,8 +631,9 @@ class PromptLM(Reasoner):
 
         Candidate 0 is the greedy reply; candidate 1, with a hint, the greedy reply opened by "The <hint> is
         <adjective>" with an adjective the item's reviews praised it with (`_opinion`), or by "The <hint>" where none
-        is known (so one candidate surely names it, and says what reviewers found); the others are nucleus samples whose noise is seeded per (seed, item, hint,
-        candidate), so a reason does not depend on what else is in the batch. With `constrained`, banned words
+        is known (so one candidate surely names it, and says what reviewers found); the others are nucleus samples
+        whose noise is seeded per (seed, item, hint, candidate), so a reason does not depend on what else is in the
+        batch. With `constrained`, banned words
         cannot be generated.
         """
         cfg = self.config
@@ -710,10 +707,14 @@ class PromptLM(Reasoner):
         adjective = self._opinion(user, item, hint)
         return f"The {hint} is {adjective}" if adjective else f"The {hint}"
 
+    def _telling(self, item: int, feature: str | None) -> list[str]:
+        """Adjectives the item's reviews praised `feature` with that say more than plain praise ("great"), most used first."""
+        return [a for a in self.item_opinions.get(item, {}).get(feature or "", []) if a not in PLAIN_PRAISE]
+
     def _opinion(self, user: int, item: int, feature: str) -> str | None:
-        """A telling adjective (not plain praise: "great") the item's reviews praised `feature` with: the one this shopper
-        also used of it, else the item's most used; None where the item's reviews used none."""
-        said = [a for a in self.item_opinions.get(item, {}).get(feature, []) if a not in PLAIN_PRAISE]
+        """A telling adjective (`_telling`) of `feature`: the one this shopper also used of it, else the item's most
+        used; None where the item's reviews used none."""
+        said = self._telling(item, feature)
         if not said:
             return None
         mine = set(self.user_opinions.get(user, {}).get(feature, [])) if user >= 0 else set()
@@ -773,13 +774,13 @@ class PromptLM(Reasoner):
         item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
         a repeat of this shopper's other reasons, no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
-        the hint where there are any; then log-prob, plus the critic's P(real) times
-        `critic_weight` where a critic is fitted."""
+        the hint where there are any; then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
+        fitted."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         title = set(_words(self.titles.get(item, "")))
         # what the item's reviews found, where they said more than "great": a reason without it says less
-        telling = {a for a in self.item_opinions.get(item, {}).get(hint or "", []) if a not in PLAIN_PRAISE}
+        telling = set(self._telling(item, hint))
 
         def score(candidate: tuple[str, float]) -> float:
             text, logp = candidate
@@ -819,20 +820,20 @@ class PromptLM(Reasoner):
         text: str,
         score: float,
         linked: set[tuple[int, str]],
-        turns: Counter[tuple[int, str]],
+        turns: Counter[int],
     ) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
         `linked` (the call's reasons so far), not after every item of that brand in a list; `turns` counts the links
-        of each kind a shopper's list has had, so the next one is worded differently."""
+        each shopper's list has had, so the next one is worded differently."""
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
         named = set(self.lexicon.mentions(text))
         rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
         link, history, kind = ("", [], "item")
         if known_user:
-            link, history, kind = self._link(request.user, request.item, hint, turns[request.user, "any"])
-            turns[request.user, "any"] += bool(link)
+            link, history, kind = self._link(request.user, request.item, hint, turns[request.user])
+            turns[request.user] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             link, history, kind = ("", [], "item") if brand in linked else (link, history, kind)
