@@ -94,9 +94,9 @@ class Reasons:
 
         known = self.known_users is None or 0 <= user < self.known_users
         asked = user if known else -1
-        requests = [ReasonRequest(asked, int(i)) for i in items]
         aspects = {int(i): list(self.facts.aspects(int(i))) for i in items}
         praised = {int(i): list(self.facts.praised(int(i))) for i in items}
+        requests = [ReasonRequest(asked, int(i), praised=tuple(praised[int(i)])) for i in items]
         catalog = {int(i): self.facts.catalog(int(i)) for i in items}
         return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog, praised)
 

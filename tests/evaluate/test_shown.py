@@ -22,7 +22,7 @@ ITEM = item_evidence(
 )
 
 
-def _shown(text: str, aspects: tuple[str, ...] = (), user: int = 0, item: int = 0, **kw: bool) -> ShownReason:
+def _shown(text: str, aspects: tuple[str, ...] = (), user: int = 0, item: int = 0, **kw: bool | None) -> ShownReason:
     return ShownReason(user, item, text, aspects, kw.get("lm", True), kw.get("grounded", True), kw.get("raw_grounded", True))
 
 
@@ -54,6 +54,9 @@ def test_each_check_flags_its_own_failure() -> None:
     assert _check(habit, mentions={0: {"screen": 2}})["support"] == 0.0
     unchecked = _check(_shown("x", grounded=False, raw_grounded=False, lm=False))
     assert (unchecked["grounded"], unchecked["raw_grounded"], unchecked["lm_share"]) == (0.0, 0.0, 0.0)
+    # a declined draft (the generator had nothing to write from) is no ungrounded draft; its fallback costs lm_share
+    declined = _check(_shown("x", raw_grounded=None, lm=False), _shown("y", raw_grounded=False), clean)
+    assert (declined["raw_grounded"], declined["lm_share"]) == (0.5, pytest.approx(2 / 3))
 
 
 def test_repetition_within_a_list_and_across_shoppers() -> None:

@@ -534,8 +534,9 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
 
 
 def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> None:
-    """No aspect but the product type: the LM would write from nothing, so its reason is flagged; the filters then retry
-    with an aspect the served facts know, or let the fallback (here the template) write the shown one."""
+    """No aspect but the product type: the LM would write from nothing, so the request is declined undecoded and
+    flagged; an aspect the served facts know (in the request, or the filters' retry) is written about instead, and
+    where they know none either the fallback (here the template) writes the shown reason."""
     from whyrec.explain.filters import UNSUPPORTED, generate_grounded
     from whyrec.explain.template import TemplateReasoner
 
@@ -545,8 +546,11 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
     model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: []}
     model.praised_by_item = {**tiny_lora.praised_by_item, 1: []}
     bare, cited = model.generate([ReasonRequest(0, 1), ReasonRequest(0, 2)])
-    assert bare.flags == [UNSUPPORTED] and bare.evidence["hint"] is None
+    assert bare.flags == [UNSUPPORTED] and bare.evidence["hint"] is None and bare.text == ""
     assert cited.flags == [] and "battery" in cited.aspects
+    # the served facts' praise, carried by the request, is hinted on the first try
+    [served] = model.generate([ReasonRequest(0, 1, praised=("battery",))])
+    assert served.flags == [] and served.evidence["hint"] == "battery" and "battery" in served.aspects
     # a requested hint the model's profile of the item lacks (the filters take it from the served facts) can be written
     battery = model.tokenizer(" battery", add_special_tokens=False)["input_ids"]
     assert battery[0] in set(model._banned(1).next_banned([])) or battery[-1] in set(model._banned(1).next_banned(battery[:-1]))
@@ -605,6 +609,25 @@ def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_
     model.user_aspects = {0: ["scent"], 1: ["price"]}
     model.reviewed = {}
     assert model._hints([ReasonRequest(0, 1), ReasonRequest(1, 1)]) == ["fragrance", "bottle"]
+    # the link says so where the shopper praised the near aspect in their reviews; nothing links a far one
+    model.user_history = {0: {"scent": [5, 7]}, 1: {"price": [5]}}
+    assert model._link(0, 1, "fragrance") == (" — much like the scent you praised in two of your reviews.", [7, 5], "near")
+    assert model._link(0, 1, "fragrance", 1)[0] == " — you praised the scent in two of your reviews."
+    assert model._link(1, 1, "bottle")[2] != "near"
+
+
+def test_the_product_type_is_hinted_only_where_its_reviews_said_what_they_found(tiny_lora: PromptLM) -> None:
+    """An item whose reviews praise nothing but the product type is hinted it only with a telling adjective to open with
+    ("The card is beautiful"); with plain praise alone ("a great gift card") the request is declined."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["card"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: ["card"]}
+    model.product_by_item = {**tiny_lora.product_by_item, 1: ["card"]}
+    model.item_opinions = {1: {"card": ["great"]}}
+    assert model._hints([ReasonRequest(0, 1)]) == [None]
+    model.item_opinions = {1: {"card": ["great", "beautiful"]}}
+    assert model._hints([ReasonRequest(0, 1)]) == ["card"]
+    assert model._opener(0, 1, "card") == "The card is beautiful"
 
 
 def test_a_telling_adjective_from_the_items_reviews_opens_the_hint_candidate(tiny_lora: PromptLM, tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ class ShownReason:
     aspects: tuple[str, ...]  # aspects the text names
     lm: bool  # written by the configured language model, not by a fallback or a template
     grounded: bool  # every named aspect is one the item has
-    raw_grounded: bool  # the generator's own first reason for this pair (before any filter) was grounded
+    # the generator's own first reason for this pair (before any filter) was grounded; None where it declined, writing
+    # nothing, because it had nothing of the item to write from (the fallback's reason then counts against lm_share)
+    raw_grounded: bool | None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def shown_checks(
     nowhere in the item's reviews or catalog; facts: a number none of them states; support: credits
     reviewers/shoppers (plural) with an aspect fewer than 2 of the item's reviews mention, or says
     "often"/"usually" of the shopper from fewer than 2 of their own mentions; grounded / raw_grounded:
-    every named aspect is the item's, after / before the filters; specific: mean over shoppers of
+    every named aspect is the item's, after the filters / in the generator's first drafts (declined ones, with no
+    text, aside); specific: mean over shoppers of
     distinct reasons per reason in their list; personal: share of (item, two shoppers) pairs that got
     the identical reason; lm_share: share written by the language model.
     """
@@ -119,11 +122,11 @@ def shown_checks(
         habit = bool(_HABIT_CLAIM.search(low)) and any(mine.get(a, 0) < 2 for a in r.aspects)
         counts["support"] += plural or habit
         counts["grounded"] += r.grounded
-        counts["raw_grounded"] += r.raw_grounded
+        counts["raw_grounded"] += bool(r.raw_grounded)
+        counts["drafted"] += r.raw_grounded is not None
         counts["lm_share"] += r.lm
-    out: dict[str, float | int] = {
-        k: counts[k] / n for k in ("voice", "positive", "words", "facts", "support", "grounded", "raw_grounded")
-    }
+    out: dict[str, float | int] = {k: counts[k] / n for k in ("voice", "positive", "words", "facts", "support", "grounded")}
+    out["raw_grounded"] = counts["raw_grounded"] / counts["drafted"] if counts["drafted"] else 1.0
     out["specific"] = specificity(shown)
     out["personal"] = shared_reason_rate(shown)
     out["lm_share"] = counts["lm_share"] / n
@@ -238,7 +241,7 @@ def collect_shown(
             item = artifact.item_ids.get(rec.item)
             have = set(facts.aspects(item))
             first = drafts.first.get((uid, item))
-            raw_ok = first is not None and not ground(first, have, lexicon).flags
+            raw_ok = None if first is not None and not first.text else first is not None and not ground(first, have, lexicon).flags
             shown.append(
                 ShownReason(
                     uid,

@@ -70,12 +70,16 @@ class ReasonRequest:
     """Explain why `item` suits `user` (dense ids of the fitted dataset; -1 = unknown user).
 
     `hint` names an aspect the reason should be about (PETER+'s feature; the grounding filter's
-    retry); reasoners that cannot steer their text may ignore it.
+    retry); reasoners that cannot steer their text may ignore it. `praised` lists what the served
+    facts say the item's reviews praise, best first: the store's reviews now, which a reasoner's
+    record from fitting may lack (an item whose reviews all came later), for a reasoner that picks
+    its own hint.
     """
 
     user: int
     item: int
     hint: str | None = None
+    praised: tuple[str, ...] = ()
 
 
 @dataclass

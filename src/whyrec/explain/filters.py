@@ -278,7 +278,6 @@ def generate_grounded(
     reasoner that wrote each (and `"hint"` a retry's); a reason that still fails keeps its flags, so
     callers withhold it.
     """
-    from whyrec.explain.base import ReasonRequest
 
     def check(reasons: list[Reason], by: Reasoner) -> list[Reason]:
         out = []
@@ -296,7 +295,7 @@ def generate_grounded(
     retry = [k for k in failing if hinted[k]]
     if retry:
         again = check(
-            reasoner.generate([ReasonRequest(requests[k].user, requests[k].item, hinted[k][0]) for k in retry]), reasoner
+            reasoner.generate([dataclasses.replace(requests[k], hint=hinted[k][0]) for k in retry]), reasoner
         )
         for k, r in zip(retry, again, strict=True):
             if not r.flags:

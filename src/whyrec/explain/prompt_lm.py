@@ -33,6 +33,7 @@ fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -484,10 +485,12 @@ class PromptLM(Reasoner):
 
         if self.config.mode == "soft_prompt":
             self._require_soft_prompts()
-        asked = [ReasonRequest(r.user if 0 <= r.user < self.n_users else -1, r.item, r.hint) for r in requests]
+        asked = [dataclasses.replace(r, user=r.user if 0 <= r.user < self.n_users else -1) for r in requests]
         distinct = list(dict.fromkeys(asked))
         keys = [(q.user, q.item, h) for q, h in zip(distinct, self._hints(distinct), strict=True)]
-        unique = list(dict.fromkeys(keys))
+        # With hints on, no hint means nothing of the item to write from: the request is declined, not decoded (the LM
+        # would write "You're in the right place."), and the filters retry it or the fallback writes it.
+        unique = list(dict.fromkeys(k for k in keys if k[2] is not None or not self.config.aspect_hint))
         written: dict[tuple[int, int, str | None], list[tuple[str, float]]] = {}
         size = max(1, self.config.generate_batch_size // self.config.candidates)
         with torch.inference_mode():
@@ -503,6 +506,9 @@ class PromptLM(Reasoner):
         kept: dict[int, list[str]] = defaultdict(list)  # user -> texts kept so far in this call
         picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float]] = {}
         for q, key in zip(distinct, keys, strict=True):
+            if key not in written:
+                picked[q] = (key, "", 0.0)
+                continue
             text, score = self._pick(written[key], key[1], key[2], kept[key[0]], realness)
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
@@ -535,7 +541,7 @@ class PromptLM(Reasoner):
                 if not r.hint and r.user >= 0
                 for a in self.user_aspects.get(r.user, [])[: self.config.profile_size]
             }
-            | {a for r in requests if not r.hint for a in self.praised_by_item.get(r.item, [])}
+            | {a for r in requests if not r.hint for a in [*self.praised_by_item.get(r.item, []), *r.praised]}
         )
         for r in requests:
             user = r.user
@@ -543,12 +549,14 @@ class PromptLM(Reasoner):
                 out.append(r.hint)
                 continue
             product = set(self.product_by_item.get(r.item, ()))
-            praised = [a for a in self.praised_by_item.get(r.item, []) if a not in product]
+            faulted = set(self.faulted_by_item.get(r.item, ()))
+            # the served facts' praise after the fitted record's: reviews written since fitting count too
+            served = [a for a in r.praised if a not in faulted]
+            praised = [a for a in dict.fromkeys([*self.praised_by_item.get(r.item, []), *served]) if a not in product]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
             kin = self._kin(user, r.item) if user >= 0 else {}
             # praised aspects first, then others the item has (its catalog names them) but never one its reviews fault
             # more than praise: the reason would praise it ("The bacteria is very good." of a brush holder faulted for them)
-            faulted = set(self.faulted_by_item.get(r.item, ()))
             have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product and a not in faulted]
             options = [
                 [a for a in liked if a in praised],
@@ -557,6 +565,9 @@ class PromptLM(Reasoner):
                 praised,
                 [a for a in liked if a in have],
                 have,
+                # last, the product type where its reviews said what they found of it: "The card is beautiful", never
+                # "The gift card is a great gift card"
+                [a for a in self.product_by_item.get(r.item, ()) if a not in faulted and self._telling(r.item, a)],
             ]
             candidates = list(dict.fromkeys(a for group in options for a in group))
             # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
@@ -826,6 +837,9 @@ class PromptLM(Reasoner):
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
         `linked` (the call's reasons so far), not after every item of that brand in a list; `turns` counts the links
         each shopper's list has had, so the next one is worded differently."""
+        if not text:  # declined: nothing of the item to write from
+            evidence = {"item_aspects": [], "history_items": [], "user_aspects": [], "hint": None, "kind": "item"}
+            return Reason(request.user, request.item, "", (), evidence, score, [UNSUPPORTED])
         known_user = 0 <= request.user < self.n_users
         have = self.aspects_by_item.get(request.item, [])
         named = set(self.lexicon.mentions(text))
@@ -846,12 +860,9 @@ class PromptLM(Reasoner):
             "hint": hint,
             "kind": kind,
         }
-        # With hints on, no hint means the item has no aspect but its product type: the LM then writes from nothing
-        # ("You're in the right place."), so the reason is flagged for the fallback (co-views, category) to replace.
-        flags = [UNSUPPORTED] if self.config.aspect_hint and hint is None and not rests_on else []
         # A word in no dictionary that neither the training targets nor this item's title or brand use is invented:
         # flagged, so the filters retry the reason or replace it.
-        flags += [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]]
+        flags = [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]]
         return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score, flags)
 
     def _unknown(self, text: str, item: int) -> list[str]:
@@ -866,13 +877,19 @@ class PromptLM(Reasoner):
     def _link(self, user: int, item: int, hint: str | None, turn: int = 0) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
-        your reviews."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
+        your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
+        you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
         reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing.
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
             where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
             return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised[::-1], "personal"
+        near = self._near_praise(user, hint) if hint else None
+        if near:
+            mine, items = near
+            where = "an earlier review" if len(items) == 1 else f"{count_words(len(items))} of your reviews"
+            return _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)].format(mine=mine, where=where), items[::-1], "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             items = "one item" if len(kin) == 1 else f"{count_words(len(kin))} items"
@@ -884,6 +901,17 @@ class PromptLM(Reasoner):
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
         return "", [], "item"
+
+    def _near_praise(self, user: int, hint: str) -> tuple[str, list[int]] | None:
+        """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`, not `hint` itself) that the shopper praised,
+        with the items whose reviews praised it; None where no praised aspect is that close or a vector is missing."""
+        history = self.user_history.get(user, {})
+        mine = [a for a in self.user_aspects.get(user, [])[: self.config.profile_size] if a != hint and history.get(a)]
+        if hint not in self._aspect_vectors or not all(a in self._aspect_vectors for a in mine):
+            return None
+        close = [(float(self._aspect_vectors[a] @ self._aspect_vectors[hint]), a) for a in mine]
+        best = max((c for c in close if c[0] >= NEAR), default=None)
+        return (best[1], history[best[1]]) if best else None
 
     def _kin(self, user: int, item: int) -> dict[str, list[int]]:
         """Aspect -> items the user reviewed (not `item`, oldest first) whose reviews praise it, for `item`'s aspects."""
@@ -1013,6 +1041,10 @@ _PERSONAL = (
     " — just what you praised in {where}.",
     " — you praised the same in {where}.",
     " — as you said yourself in {where}.",
+)
+_NEAR_PERSONAL = (
+    " — much like the {mine} you praised in {where}.",
+    " — you praised the {mine} in {where}.",
 )
 _HISTORY = (
     " — the same was praised in {items} you reviewed.",
