@@ -241,7 +241,9 @@ def collect_shown(
             item = artifact.item_ids.get(rec.item)
             have = set(facts.aspects(item))
             first = drafts.first.get((uid, item))
-            raw_ok = None if first is not None and not first.text else first is not None and not ground(first, have, lexicon).flags
+            raw_ok = (
+                None if first is not None and not first.text else first is not None and not ground(first, have, lexicon).flags
+            )
             shown.append(
                 ShownReason(
                     uid,

@@ -294,9 +294,7 @@ def generate_grounded(
     hinted = {k: _ordered(hints.get(requests[k].item, ()))[:1] for k in failing}
     retry = [k for k in failing if hinted[k]]
     if retry:
-        again = check(
-            reasoner.generate([dataclasses.replace(requests[k], hint=hinted[k][0]) for k in retry]), reasoner
-        )
+        again = check(reasoner.generate([dataclasses.replace(requests[k], hint=hinted[k][0]) for k in retry]), reasoner)
         for k, r in zip(retry, again, strict=True):
             if not r.flags:
                 reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "hint": hinted[k][0]})
