@@ -9,6 +9,7 @@ wrote about. `shown_checks` is pure; `collect_shown` gathers its inputs from an 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -204,7 +205,8 @@ def collect_shown(
 
     Shoppers are those with held-out reviews (the test part of the review split the reasoner was
     fitted on), up to `users` of them, seeded; each gets the top-k answer the server would give
-    (reasons checked against the store's catalog and reviews, the template fallback in place).
+    (reasons checked against the store's catalog and its reviews but the held-out ones, the
+    template fallback in place).
     Relevance explains up to `records` held-out (shopper, item) reviews through the same path.
     """
     from whyrec.artifact import reasons_split
@@ -216,9 +218,13 @@ def collect_shown(
     if artifact.reasoner is None:
         return {"n": 0}
     lexicon = artifact.reasoner.lexicon
-    facts = ShopFacts.read(shop, artifact.item_ids, lexicon)
+    split = reasons_split(shop, artifact.config.seed)
+    # Served as the shop stood before the held-out reviews: the facts a reason is asked about and checked against
+    # would otherwise carry the very review relevance scores it by (its aspect, praised, hinted on the first try).
+    before = dataclasses.replace(shop, reviews=shop.reviews.drop(shop.reviews.index[split.test]))
+    facts = ShopFacts.read(before, artifact.item_ids, lexicon)
     served = ServedReasons(artifact, facts, version="evaluate")
-    served.prepare(shop, None)
+    served.prepare(before, None)
     drafts = _FirstDrafts(artifact.reasoner)
     reasons = Reasons(drafts, facts, served.fallback, known_users=len(artifact.user_ids))  # type: ignore[arg-type]
     model = artifact.serving_recommender()
@@ -226,7 +232,6 @@ def collect_shown(
 
     raw_users = np.asarray(shop.user_ids.raw, dtype=object)
     raw_items = np.asarray(shop.item_ids.raw, dtype=object)
-    split = reasons_split(shop, artifact.config.seed)
     test = shop.reviews.iloc[split.test]
     held = [u for u in artifact.user_ids.indices(raw_users[test["user"].to_numpy()]) if u >= 0]
     rng = np.random.default_rng(artifact.config.seed)
