@@ -614,6 +614,8 @@ def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_
     assert model._link(0, 1, "fragrance") == (" — much like the scent you praised in two of your reviews.", [7, 5], "near")
     assert model._link(0, 1, "fragrance", 1)[0] == " — you praised the scent in two of your reviews."
     assert model._link(1, 1, "bottle")[2] != "near"
+    model.product_by_item = {**tiny_lora.product_by_item, 1: ["scent"]}  # the product type itself links nothing
+    assert model._link(0, 1, "fragrance")[2] != "near"
 
 
 def test_the_product_type_is_hinted_only_where_its_reviews_said_what_they_found(tiny_lora: PromptLM) -> None:

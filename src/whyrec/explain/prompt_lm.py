@@ -885,7 +885,7 @@ class PromptLM(Reasoner):
         if praised:
             where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
             return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised[::-1], "personal"
-        near = self._near_praise(user, hint) if hint else None
+        near = self._near_praise(user, item, hint) if hint else None
         if near:
             mine, items = near
             where = "an earlier review" if len(items) == 1 else f"{count_words(len(items))} of your reviews"
@@ -902,11 +902,13 @@ class PromptLM(Reasoner):
             return text, same[::-1], "brand"
         return "", [], "item"
 
-    def _near_praise(self, user: int, hint: str) -> tuple[str, list[int]] | None:
-        """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`, not `hint` itself) that the shopper praised,
-        with the items whose reviews praised it; None where no praised aspect is that close or a vector is missing."""
+    def _near_praise(self, user: int, item: int, hint: str) -> tuple[str, list[int]] | None:
+        """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`, neither `hint` itself nor the item's product
+        type: "much like the gift card you praised" says nothing) that the shopper praised, with the items whose reviews
+        praised it; None where no praised aspect is that close or a vector is missing."""
         history = self.user_history.get(user, {})
-        mine = [a for a in self.user_aspects.get(user, [])[: self.config.profile_size] if a != hint and history.get(a)]
+        skip = {hint, *self.product_by_item.get(item, ())}
+        mine = [a for a in self.user_aspects.get(user, [])[: self.config.profile_size] if a not in skip and history.get(a)]
         if hint not in self._aspect_vectors or not all(a in self._aspect_vectors for a in mine):
             return None
         close = [(float(self._aspect_vectors[a] @ self._aspect_vectors[hint]), a) for a in mine]
