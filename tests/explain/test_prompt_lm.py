@@ -609,8 +609,11 @@ def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_
     model.user_aspects = {0: ["scent"], 1: ["price"]}
     model.reviewed = {}
     assert model._hints([ReasonRequest(0, 1), ReasonRequest(1, 1)]) == ["fragrance", "bottle"]
-    # the link says so where the shopper praised the near aspect in their reviews; nothing links a far one
+    # the link says so where the shopper praised the near aspect in their reviews and the item has it too (the link
+    # names it); nothing links a far one
     model.user_history = {0: {"scent": [5, 7]}, 1: {"price": [5]}}
+    assert model._link(0, 1, "fragrance")[2] != "near"  # the item's reviews never mention scent
+    model.aspects_by_item = {**model.aspects_by_item, 1: ["bottle", "fragrance", "scent"]}
     assert model._link(0, 1, "fragrance") == (" — much like the scent you praised in two of your reviews.", [7, 5], "near")
     assert model._link(0, 1, "fragrance", 1)[0] == " — you praised the scent in two of your reviews."
     assert model._link(1, 1, "bottle")[2] != "near"

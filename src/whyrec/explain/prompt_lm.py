@@ -40,6 +40,7 @@ import re
 import time
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -846,7 +847,7 @@ class PromptLM(Reasoner):
         rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
         link, history, kind = ("", [], "item")
         if known_user:
-            link, history, kind = self._link(request.user, request.item, hint, turns[request.user])
+            link, history, kind = self._link(request.user, request.item, hint, turns[request.user], request.praised)
             turns[request.user] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
@@ -874,18 +875,21 @@ class PromptLM(Reasoner):
         own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
         return [w for w in _words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
 
-    def _link(self, user: int, item: int, hint: str | None, turn: int = 0) -> tuple[str, list[int], str]:
+    def _link(
+        self, user: int, item: int, hint: str | None, turn: int = 0, served: Sequence[str] = ()
+    ) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
         your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
         you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
         reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing.
-        `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike."""
+        `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
+        `served` (the store's praised aspects of the item) counts as the item's for the near link."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
             where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
             return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised[::-1], "personal"
-        near = self._near_praise(user, item, hint) if hint else None
+        near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
             where = "an earlier review" if len(items) == 1 else f"{count_words(len(items))} of your reviews"
@@ -902,13 +906,19 @@ class PromptLM(Reasoner):
             return text, same[::-1], "brand"
         return "", [], "item"
 
-    def _near_praise(self, user: int, item: int, hint: str) -> tuple[str, list[int]] | None:
-        """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`, neither `hint` itself nor the item's product
-        type: "much like the gift card you praised" says nothing) that the shopper praised, with the items whose reviews
-        praised it; None where no praised aspect is that close or a vector is missing."""
+    def _near_praise(self, user: int, item: int, hint: str, served: Sequence[str] = ()) -> tuple[str, list[int]] | None:
+        """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`) that the shopper praised, with the items
+        whose reviews praised it; one the item has too (the link names it, and a reason names only what the item has),
+        neither `hint` itself nor the item's product type ("much like the gift card you praised" says nothing). None
+        where no praised aspect is that close or a vector is missing."""
         history = self.user_history.get(user, {})
         skip = {hint, *self.product_by_item.get(item, ())}
-        mine = [a for a in self.user_aspects.get(user, [])[: self.config.profile_size] if a not in skip and history.get(a)]
+        has = {*self.aspects_by_item.get(item, ()), *served}
+        mine = [
+            a
+            for a in self.user_aspects.get(user, [])[: self.config.profile_size]
+            if a not in skip and a in has and history.get(a)
+        ]
         if hint not in self._aspect_vectors or not all(a in self._aspect_vectors for a in mine):
             return None
         close = [(float(self._aspect_vectors[a] @ self._aspect_vectors[hint]), a) for a in mine]
