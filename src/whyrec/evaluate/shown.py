@@ -246,9 +246,9 @@ def collect_shown(
             item = artifact.item_ids.get(rec.item)
             have = set(facts.aspects(item))
             first = drafts.first.get((uid, item))
-            raw_ok = (
-                None if first is not None and not first.text else first is not None and not ground(first, have, lexicon).flags
-            )
+            raw_ok: bool | None = False  # no draft of the generator's own
+            if first is not None:
+                raw_ok = None if not first.text else not ground(first, have, lexicon).flags  # no text: declined
             shown.append(
                 ShownReason(
                     uid,

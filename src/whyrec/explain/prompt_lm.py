@@ -887,13 +887,12 @@ class PromptLM(Reasoner):
         `served` (the store's praised aspects of the item) counts as the item's for the near link."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            where = "an earlier review" if len(praised) == 1 else f"{count_words(len(praised))} of your reviews"
-            return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised[::-1], "personal"
+            return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised))), praised[::-1], "personal"
         near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
-            where = "an earlier review" if len(items) == 1 else f"{count_words(len(items))} of your reviews"
-            return _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)].format(mine=mine, where=where), items[::-1], "near"
+            wording = _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)]
+            return wording.format(mine=mine, where=_your_reviews(len(items))), items[::-1], "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             items = "one item" if len(kin) == 1 else f"{count_words(len(kin))} items"
@@ -1062,6 +1061,11 @@ _HISTORY = (
     " — the same was praised in {items} you reviewed.",
     " — {items} you reviewed {was} praised for it too.",
 )
+
+
+def _your_reviews(n: int) -> str:
+    """Where the shopper said it, for a link: "an earlier review", "two of your reviews"."""
+    return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
 
 
 def _words(text: str) -> list[str]:
