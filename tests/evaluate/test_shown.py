@@ -83,3 +83,61 @@ def test_evaluate_json_prints_the_shown_block(tmp_path: Path, cli, english_words
     assert set(shown) == set(SHOWN_KEYS)
     assert shown["n"] > 100 and shown["grounded"] == 1.0 and shown["voice"] == 0.0 and shown["lm_share"] == 0.0
     assert "shown" not in one_json(cli("evaluate", "--artifact", art, "--shown-users", "0", "--json"))
+
+
+@pytest.fixture(scope="module")
+def sample_artifact(tmp_path_factory: pytest.TempPathFactory):
+    from whyrec.artifact import Artifact
+    from whyrec.config import RunConfig
+    from whyrec.data.sample import generate_sample
+    from whyrec.data.store import Store
+
+    store = tmp_path_factory.mktemp("shown") / "shop.sqlite"
+    with Store(store) as db:
+        db.write_dataset(generate_sample(seed=0))
+        shop = db.read_dataset(name="shop")
+    return Artifact.train(shop, RunConfig(recommender="pop"), store=str(store)), shop
+
+
+def test_collect_shown_serves_the_shop_as_it_stood_before_the_held_out_reviews(
+    sample_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whyrec.artifact import reasons_split
+    from whyrec.evaluate.shown import collect_shown
+    from whyrec.serve.reasons import ShopFacts
+
+    artifact, shop = sample_artifact
+    read: list = []
+    original = ShopFacts.read.__func__
+    monkeypatch.setattr(ShopFacts, "read", classmethod(lambda cls, s, ids, lex: read.append(s) or original(cls, s, ids, lex)))
+    out = collect_shown(artifact, shop, users=5, records=20, dictionary=frozenset())
+    rows = lambda reviews: set(zip(reviews["user"], reviews["item"], reviews["text"], strict=True))  # noqa: E731
+    held = rows(shop.reviews.iloc[reasons_split(shop, artifact.config.seed).test])
+    assert out["n"] > 0 and held and read
+    # the facts a reason is hinted from and checked against never hold the review its relevance is scored by
+    assert all(held.isdisjoint(rows(s.reviews)) and len(s.reviews) == len(shop.reviews) - len(held) for s in read)
+
+
+def test_relevance_is_scored_on_the_same_reviews_whatever_the_reasoners_lexicon(
+    sample_artifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import whyrec.evaluate.shown as shown
+    from whyrec.artifact import reasons_split
+    from whyrec.explain.template import TemplateReasoner
+
+    artifact, shop = sample_artifact
+    split = reasons_split(shop, artifact.config.seed)
+    scored: list[tuple[list[str], list[str]]] = []
+    original = shown.relevance
+    monkeypatch.setattr(
+        shown, "relevance", lambda t, f, r, lex, e: scored.append((list(f), list(r))) or original(t, f, r, lex, e)
+    )
+    full = TemplateReasoner().fit(shop, split)
+    small = AspectLexicon(frozenset(sorted(full.lexicon.features)[::2]))
+    with monkeypatch.context() as fitting:  # a reasoner fitted with half the aspects: its own held-out records differ
+        fitting.setattr(AspectLexicon, "build", classmethod(lambda cls, texts, min_count=3: small))
+        half = TemplateReasoner().fit(shop, split)
+    for reasoner in (full, half):
+        artifact.reasoner = reasoner
+        shown.collect_shown(artifact, shop, users=3, records=40, dictionary=frozenset())
+    assert len(scored) == 2 and scored[0][0] and scored[0] == scored[1]

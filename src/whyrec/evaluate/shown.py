@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.voice import is_english, load_dictionary
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
     from whyrec.data.schema import Dataset
-    from whyrec.explain.aspects import AspectLexicon
     from whyrec.explain.base import Reason, ReasonRequest
 
 SHOWN_KEYS = (
@@ -32,6 +32,8 @@ SHOWN_KEYS = (
     "specific", "personal", "fmr", "embedding_sim", "lm_share", "n",
 )  # fmt: skip
 
+# Reviews that must judge a feature for the lexicon relevance is scored with (the reasoners' default, `ReasonerConfig`).
+RELEVANCE_MIN_COUNT = 3
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FIRST_PERSON = frozenset({"i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"})
@@ -207,7 +209,9 @@ def collect_shown(
     fitted on), up to `users` of them, seeded; each gets the top-k answer the server would give
     (reasons checked against the store's catalog and its reviews but the held-out ones, the
     template fallback in place).
-    Relevance explains up to `records` held-out (shopper, item) reviews through the same path.
+    Relevance explains up to `records` held-out (shopper, item) reviews through the same path; their features are
+    read with one lexicon built from the training reviews, whatever the reasoner's own, so rows compare on the same
+    reviews.
     """
     from whyrec.artifact import reasons_split
     from whyrec.explain.filters import ground
@@ -281,7 +285,11 @@ def collect_shown(
             mentions[int(user)].update(set(lexicon.mentions(text)))
     out = shown_checks(shown, evidence, mentions, dictionary if dictionary is not None else load_dictionary())
 
-    examples = explanation_examples(shop, lexicon, split.test).iloc[:records]
+    # Relevance is scored with one lexicon, the same for every reasoner: each reasoner's own would pick other held-out
+    # records (prompt_lm's keeps aspects two reviews name, the template's three), so two rows' fmr would not be over the
+    # same reviews.
+    scoring = AspectLexicon.build(shop.reviews["text"].iloc[split.train], min_count=RELEVANCE_MIN_COUNT)
+    examples = explanation_examples(shop, scoring, split.test).iloc[:records]
     pairs = [
         (u, i, f, ref)
         for u, i, f, ref in zip(
@@ -297,5 +305,5 @@ def collect_shown(
         recommend(model, int(u), 1, facts, reasons=reasons, attribute=False, items=[int(i)]).items[0] for u, i, _, _ in pairs
     ]
     kept = [(w.reason, f, ref) for w, (_, _, f, ref) in zip(written, pairs, strict=True) if w.reason]
-    out.update(relevance([t for t, _, _ in kept], [f for _, f, _ in kept], [r for _, _, r in kept], lexicon, embed))
+    out.update(relevance([t for t, _, _ in kept], [f for _, f, _ in kept], [r for _, _, r in kept], scoring, embed))
     return {key: out[key] for key in SHOWN_KEYS if key in out}
