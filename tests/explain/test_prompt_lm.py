@@ -682,3 +682,20 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     model.faulted_by_item = {1: ["battery"]}
     model.user_aspects = {0: ["battery"]}
     assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == [None, "battery"]
+
+
+def test_the_pick_passes_over_words_the_items_reviews_never_use(tiny_lora: PromptLM, tmp_path: Path) -> None:
+    """Fit keeps each item's review words and the shop's common ones; a candidate adding a word of its own ("perfect for
+    cooking and dining" of a card whose reviews never say either) loses to one that says only what is there, while
+    plain praise and the shopper's "you" are anyone's to use. Saved and loaded with the profiles."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    assert "battery" in model.item_words[item] and model.common_words >= {"great", "you'll", "the"}
+    assert model._unsupported("You'll love the battery, it is great.", item) == []
+    invented = ("The battery is perfect for cooking and dining.", -0.1)
+    plain = ("The battery is great.", -1.5)
+    assert model._unsupported(invented[0], item) == ["cooking", "dining"]
+    assert model._pick([invented, plain], item, "battery", []) == plain
+    assert model._unsupported(invented[0], max(model.item_words) + 1) == []  # no reviews at fitting: nothing to go by
+    loaded = PromptLM.load(model.save(tmp_path / "r"))
+    assert loaded.item_words == model.item_words and loaded.common_words == model.common_words

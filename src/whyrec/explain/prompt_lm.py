@@ -83,6 +83,10 @@ _LEAD = "<|im_start|>assistant\n"
 # scent/fragrance 0.84, hair/shampoo 0.66, color/shade 0.58, price/value 0.56; scent/bottle 0.49, lather/soap 0.48,
 # packaging/bottle 0.38, price/quality 0.36.
 NEAR = 0.55
+# Share of reviewed items whose training reviews use a word for it to be the shop's common language ("great", "arrived",
+# "gift"), which any reason may use; a rarer word a candidate writes must be in the item's own reviews, title or brand
+# (`_unsupported`: "perfect for cooking and dining" of a Subway card whose reviews never say either).
+COMMON_SHARE = 0.05
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
@@ -162,6 +166,8 @@ class PromptLM(Reasoner):
         self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
         self.brands: dict[int, str] = {}
         self.vocab: frozenset[str] = frozenset()  # words of the training targets and titles; empty = not checked
+        self.item_words: dict[int, frozenset[str]] = {}  # item -> words of its training reviews, title and brand
+        self.common_words: frozenset[str] = frozenset()  # words the reviews of `COMMON_SHARE` of the items use
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
@@ -229,6 +235,7 @@ class PromptLM(Reasoner):
                 paths[int(item)] = category.strip()
         self.product_by_item = product_type_aspects(paths, self.aspects_by_item)
         self.vocab = frozenset()
+        self.item_words, self.common_words = _item_words(trained, self.titles, self.brands)
 
     def _fit_weights(self, reviews: TrainingReviews) -> None:
         """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training targets, in review order.
@@ -784,7 +791,8 @@ class PromptLM(Reasoner):
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
         item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
-        a repeat of this shopper's other reasons, no repeated words, no praise of "the product" as such and no hint
+        a repeat of this shopper's other reasons, no word the item's reviews never use but the shop's common ones
+        (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
         the hint where there are any; then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
         fitted."""
@@ -805,10 +813,17 @@ class PromptLM(Reasoner):
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(_words(text)))
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in title for w in _words(text)))
+            faults += 2 * bool(self._unsupported(text, item))
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
         trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
         return max(trimmed, key=score)
+
+    def _unsupported(self, text: str, item: int) -> list[str]:
+        """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
+        LM adds of its own ("cooking and dining" of a Subway card). Nothing for an item with no reviews at fitting."""
+        own = self.item_words.get(item)
+        return [w for w in _words(text) if w not in own and w not in self.common_words] if own else []
 
     def _trim(self, text: str, item: int) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
@@ -966,6 +981,8 @@ class PromptLM(Reasoner):
             "vocab": sorted(self.vocab),
             "item_opinions": {str(i): o for i, o in self.item_opinions.items()},
             "user_opinions": {str(u): o for u, o in self.user_opinions.items()},
+            "item_words": {str(i): sorted(w) for i, w in self.item_words.items()},
+            "common_words": sorted(self.common_words),
         }
         return {"profiles.json": profiles}
 
@@ -1005,6 +1022,9 @@ class PromptLM(Reasoner):
         # artifacts saved before opinions were kept have none: their reasons open with "The <hint>" alone
         self.item_opinions = {int(i): o for i, o in profiles.get("item_opinions", {}).items()}
         self.user_opinions = {int(u): o for u, o in profiles.get("user_opinions", {}).items()}
+        # artifacts saved before item words were kept: no candidate is marked down for words its item's reviews lack
+        self.item_words = {int(i): frozenset(w) for i, w in profiles.get("item_words", {}).items()}
+        self.common_words = frozenset(profiles.get("common_words", ()))
         if cfg.critic_weight > 0:
             from whyrec.explain.critic import Critic
 
@@ -1063,6 +1083,9 @@ _HISTORY = (
 )
 
 
+_YOU = frozenset({"you", "you'll", "you're", "you've", "your", "yours"})
+
+
 def _your_reviews(n: int) -> str:
     """Where the shopper said it, for a link: "an earlier review", "two of your reviews"."""
     return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
@@ -1079,6 +1102,24 @@ def _english() -> frozenset[str] | None:
         return load_dictionary()
     except ConfigError:
         return None
+
+
+def _item_words(
+    reviews: pd.DataFrame, titles: dict[int, str], brands: dict[int, str]
+) -> tuple[dict[int, frozenset[str]], frozenset[str]]:
+    """Per reviewed item, the words of its reviews, title and brand; and the words the reviews of `COMMON_SHARE` of the
+    reviewed items (two at least) use, with plain praise ("great") and the shopper's "you"."""
+    words: dict[int, set[str]] = defaultdict(set)
+    for item, text in zip(reviews["item"].to_numpy(), reviews["text"], strict=True):
+        if isinstance(text, str):
+            words[int(item)].update(_words(text))
+    spread = Counter(w for used in words.values() for w in used)
+    floor = max(2, math.ceil(COMMON_SHARE * len(words)))
+    # plain praise says nothing of the item's own, and the shopper's "you" is what the targets are rewritten into
+    common = frozenset(w for w, n in spread.items() if n >= floor) | PLAIN_PRAISE | _YOU
+    for item, used in words.items():
+        used.update(_words(titles.get(item, "")), _words(brands.get(item, "")))
+    return {i: frozenset(w) for i, w in words.items()}, common
 
 
 def _ranked(counts: Counter[str]) -> list[str]:
