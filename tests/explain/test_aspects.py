@@ -161,6 +161,8 @@ def test_descriptive_words_alone_judge_nothing():
         ("I was disappointed with all the ads.", [("ad", "disappointed", -1)]),
         ("Good quality product.", [("quality", "good", 1)]),
         ('Body Wash has a nice "clean" scent.', [("scent", "nice", 1)]),
+        # nouns after a generic word are what it modifies: never "amazon lighting"
+        ("Love amazon lighting deal gift cards!", [("gift card", "love", 1)]),
     ],
 )
 def test_patterns(text, expected):
@@ -175,6 +177,7 @@ def test_patterns(text, expected):
         "This is a great product.",  # generic head
         "If you like Marie Claire you will enjoy Glamour.",  # proper names
         "It smells like the ocean.",  # "like" as a preposition
+        "Best bet is to keep an eye on the Lightning Deals.",  # an idiom, not an attribute
     ],
 )
 def test_non_features(text):

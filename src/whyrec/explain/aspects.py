@@ -405,9 +405,10 @@ def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...
     if (start > 0 and tokens[start - 1].low in _PERSONAL) or _names_something(tokens, start, end):
         return ()
     words = [t.low for t in tokens[start:end]]
-    # a generic head ends the phrase: "good quality product" -> "quality", "best product Pantene made" -> ()
+    # a generic head ends the phrase: "good quality product" -> "quality", "best product Pantene made" -> (); where nouns
+    # follow it, the generic word and those before it only modify them: "amazon lightning deal gift cards" -> "gift card"
     generic = next((i for i, w in enumerate(words) if singular(w) in _GENERIC_HEADS), len(words))
-    words = words[:generic][-MAX_FEATURE_WORDS:]
+    words = (words[generic + 1 :] if generic + 1 < len(words) else words[:generic])[-MAX_FEATURE_WORDS:]
     if not words or not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
         return ()
     return (*words[:-1], singular(words[-1]))
