@@ -317,3 +317,27 @@ def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
     assert (two.text, none.text) == ("Picked for you.", "Picked for you.")  # 3 and 4 share nothing with its viewers
     model.forget_user(1)
     assert model.generate([ReasonRequest(0, 2)])[0].text == "Picked for you."  # the link was shopper 1's events
+
+
+def test_a_co_view_line_given_before_in_a_list_is_worded_anew() -> None:
+    """Items known only by who looked at them get the same counts in one shopper's list; each repeat is worded anew,
+    with the same counts, and another shopper's list starts again from the first wording."""
+    reviews = pd.DataFrame([{"user": 0, "item": 0, "rating": 5.0, "text": "The battery is great.", "timestamp": 0}])
+    views = [(0, 0), (1, 0)] + [(1, i) for i in range(1, 6)] + [(2, 0)]  # shopper 1 looked at item 0 and items 1-5
+    inter = pd.DataFrame(
+        [{"user": u, "item": i, "timestamp": 100 + k, "event": "view", "rating": np.nan} for k, (u, i) in enumerate(views)]
+    )
+    shop = Dataset(
+        interactions=pd.concat([reviews.assign(event="rating")[inter.columns], inter], ignore_index=True),
+        user_ids=IdMap.from_raw(f"u{u}" for u in range(3)),
+        item_ids=IdMap.from_raw(f"i{i}" for i in range(6)),
+        reviews=reviews,
+    )
+    model = TemplateReasoner().fit(shop)
+    mine = model.generate([ReasonRequest(0, i) for i in range(1, 6)])
+    assert [r.evidence["kind"] for r in mine] == ["co-viewed"] * 5
+    assert len({r.text for r in mine[:4]}) == 4 and mine[4].text == mine[0].text  # four wordings, then round again
+    assert all("a shopper who" in r.text.lower() and "an item you looked at" in r.text for r in mine)
+    assert all((r.evidence["shoppers"], r.evidence["looked_at"]) == (1, 1) for r in mine)
+    theirs = model.generate([ReasonRequest(2, 3)])[0]
+    assert theirs.text == mine[0].text == "A shopper who looked at an item you looked at also looked at this one."

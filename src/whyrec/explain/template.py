@@ -19,7 +19,7 @@ also the fallback the grounding filter uses. Fast (dictionary look-ups) and dete
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -427,6 +427,7 @@ class TemplateReasoner(Reasoner):
         """No aspect to cite: the item's brand and category (if popular there), or either, or a plain line."""
         category = self.path.get(request.item) if request.item in self.popular else None
         brand = self.brand.get(request.item)
+        counts: dict[str, int] = {}
         if category and brand:
             text, kind = f"From {brand}, popular in {category}.", "category"
         elif category:
@@ -434,13 +435,14 @@ class TemplateReasoner(Reasoner):
         elif brand:
             text, kind = f"From {brand}.", "brand"
         else:
-            text, kind = self._co_viewed(request)
+            text, kind, counts = self._co_viewed(request)
         tail, alike = ("", []) if kind == "co-viewed" else self._alike(request)
-        evidence = {"item_aspects": [], "history_items": alike, "kind": kind}
+        evidence = {"item_aspects": [], "history_items": alike, "kind": kind} | counts
         return Reason(request.user, request.item, f"{text}{tail}", self.lexicon.mentions(f"{text}{tail}"), evidence, 0.0)
 
-    def _co_viewed(self, request: ReasonRequest) -> tuple[str, str]:
-        """A true co-occurrence line ("Two shoppers who looked at an item you looked at also looked at this one."), else a plain one.
+    def _co_viewed(self, request: ReasonRequest) -> tuple[str, str, dict[str, int]]:
+        """A true co-occurrence line ("Two shoppers who looked at an item you looked at also looked at this one."), else a plain
+        one; with the kind and the counts behind the line (shoppers, the shopper's items they looked at).
 
         Any event (view, cart, purchase, rating) counts as looking at an item, so the claim holds for every kind.
         """
@@ -448,13 +450,9 @@ class TemplateReasoner(Reasoner):
         here = set(self.seen_by.get(request.item, ())) - {request.user}
         shared = [j for j in mine if here & set(self.seen_by.get(j, ()))]
         if not shared:
-            return "Picked for you.", "none"
+            return "Picked for you.", "none", {}
         n = len(set().union(*(here & set(self.seen_by[j]) for j in shared)))  # shoppers behind the link
-        if n == 1:  # one shopper behind every shared item: the count of items is theirs
-            what = "an item" if len(shared) == 1 else f"{count_words(len(shared))} items"
-            return f"A shopper who looked at {what} you looked at also looked at this one.", "co-viewed"
-        what = "an item" if len(shared) == 1 else "items"
-        return f"{count_words(n).capitalize()} shoppers who looked at {what} you looked at also looked at this one.", "co-viewed"
+        return co_viewed_line(n, len(shared)), "co-viewed", {"shoppers": n, "looked_at": len(shared)}
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
         """The sentence " You've reviewed two items from Voltix." (else in its category), and those items; ("", []) without any."""
@@ -469,8 +467,19 @@ class TemplateReasoner(Reasoner):
         return "", []
 
     def generate(self, requests: list[ReasonRequest]) -> list[Reason]:
+        """One reason per request; a co-view line already given to a shopper in this call is worded anew (`co_viewed_line`),
+        so a list of items known only by who looked at them does not repeat one sentence."""
         self._require_fitted()
-        return [self._one(r) for r in requests]
+        out = [self._one(r) for r in requests]
+        given: dict[int, Counter[str]] = defaultdict(Counter)
+        for k, reason in enumerate(out):
+            if reason.evidence.get("kind") == "co-viewed":
+                turn = given[reason.user][reason.text]
+                given[reason.user][reason.text] += 1
+                if turn:
+                    line = co_viewed_line(reason.evidence["shoppers"], reason.evidence["looked_at"], turn)
+                    out[k] = replace(reason, text=line)
+        return out
 
     def forget_user(self, user: int) -> bool:
         """Drop the user's aspect profile and review list. Item counts and the lexicon keep their reviews until refitted."""
@@ -518,3 +527,23 @@ class TemplateReasoner(Reasoner):
         self.brand = {int(i): b for i, b in profiles["brand"].items()}
         self.seen_by = {int(i): [int(u) for u in users] for i, users in profiles["seen_by"].items()}
         self._history = _histories(self.seen_by)
+
+
+def co_viewed_line(shoppers: int, shared: int, turn: int = 0) -> str:
+    """Who else looked at an item: `shoppers` who looked at `shared` of the shopper's items, worded by `turn` (the same
+    line given before in one list) so that a list does not repeat it."""
+    if shared == 1:
+        what = "an item"
+    elif shoppers == 1:  # one shopper behind every shared item: the count of items is theirs
+        what = f"{count_words(shared)} items"
+    else:
+        what = "items"
+    who = "a shopper" if shoppers == 1 else f"{count_words(shoppers)} shoppers"
+    wordings = (
+        f"{who} who looked at {what} you looked at also looked at this one.",
+        f"Also looked at by {who} who looked at {what} you looked at.",
+        f"Looked at by {who} who also looked at {what} you looked at.",
+        f"Of interest to {who} who looked at {what} you looked at.",
+    )
+    line = wordings[turn % len(wordings)]
+    return line[0].upper() + line[1:]
