@@ -242,7 +242,8 @@ def test_bf16_autocast_learns_the_shop_like_fp32(tiny_lm_dir: Path, shop: Datase
 def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> None:
     """Trained on first-person reviews (PEPLER's raw targets) the tiny LM writes "I"/"my"; constrained, no candidate does."""
     shop = battery_shop()
-    voiced = ["The battery is great, I use it for my phone.", "I think the battery is excellent.", "I love the battery."]
+    voiced = ["The battery is great, I use it for my phone.", "I think the battery is excellent.", "I love the battery.",
+              "Your battery is great."]  # fmt: skip
     shop.reviews["text"] = [voiced[k % len(voiced)] for k in range(len(shop.reviews))]
     model = PromptLM(tiny_config(tiny_lm_dir, targets="review", candidates=3, constrained=False, valid_examples=0))
     model.fit(shop)
@@ -252,6 +253,7 @@ def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> N
     model.config.constrained = True
     held = [t for c in model._decode(keys) for t, _ in c]
     assert held and not any(voice_faults(t)[0] for t in held), held
+    assert any(t.startswith("Your") for t in free) and not any(t.lower().startswith("your") for t in held), (free, held)
     # a shown reason is a held candidate, trimmed of echoes, with the shopper's evidence after it
     for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]):
         written = r.text.split(" — ")[0].split(" You've reviewed")[0]  # the evidence links start so

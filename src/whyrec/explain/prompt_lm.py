@@ -752,12 +752,15 @@ class PromptLM(Reasoner):
 
     def _banned(self, item: int, hint: str | None = None) -> Banned:
         """What decoding for `item` cannot write: first-person, complaint and crowd words ("reviewers", "often"), digits,
-        and lexicon aspects the item lacks."""
+        "Your" as the first word, and lexicon aspects the item lacks."""
         if self._global_bans is None:
             # no digits at all: a number the item's reviews or catalog do not state would be a false fact
             digits = frozenset(i for t, i in self.tokenizer.get_vocab().items() if any(c.isdigit() for c in t))
             words = self._word_sequences([*FIRST_PERSON, *COMPLAINT, *CROWD])
-            self._global_bans = words.merge(Banned(digits, {}, frozenset()))
+            # a reply opening "Your burger looks great." speaks of the shopper's own burger, not of the item
+            forms = ("Your", " Your", "your", " your")  # the reply may open with or without a space
+            yours = Banned.of(set(), {tuple(self.tokenizer(w, add_special_tokens=False)["input_ids"]) for w in forms})
+            self._global_bans = words.merge(Banned(digits, {}, frozenset())).merge(yours)
         has = self._has(item, hint)
         key = (item, hint if hint and hint not in self.aspects_by_item.get(item, []) else None)  # the hint counts only then
         if key not in self._item_bans:
