@@ -257,7 +257,7 @@ def test_constrained_decoding_never_writes_a_banned_word(tiny_lm_dir: Path) -> N
     # a shown reason is a held candidate, trimmed of echoes, with the shopper's evidence after it
     for r in model.generate([ReasonRequest(u, i) for u, i, _ in keys]):
         written = r.text.split(" — ")[0].split(" You've reviewed")[0]  # the evidence links start so
-        assert any(h.startswith(written.rstrip(".!")) for h in held), (r.text, held)
+        assert any((h[:1].upper() + h[1:]).startswith(written.rstrip(".!")) for h in held), (r.text, held)  # upper-cased
 
 
 def decoded(model: PromptLM, keys: list, decoder: str, bf16: bool = False) -> list[tuple[list[int], torch.Tensor]]:
@@ -591,10 +591,13 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     a shopper's list words its evidence links differently from one reason to the next."""
     model = tiny_lora
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
-    plain = ("The battery lasts a long time here.", -2.0)
+    plain = ("The battery lasts all day on long trips.", -0.8)
     empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.")
     for empty in empties:
         assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
+    # alone, praise of the hint as itself or of the product as such is said plainly; a reply starts upper-case
+    assert model._pick([("the battery is a great battery.", -0.1)], item, "battery", []) == ("The battery is great.", -1.1)
+    assert model._pick([("The battery is a great product.", -0.1)], item, "battery", [])[0] == "The battery is great."
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     worded = {model._link(user, item, "battery", turn)[0] for turn in range(3)}
     assert len(worded) == 3 and all(w.startswith(" — ") for w in worded)

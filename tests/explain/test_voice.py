@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.voice import rewrite, shopper_examples, shopper_sentence, voice_faults
+from whyrec.explain.voice import empty_praise, rewrite, said_plainly, shopper_examples, shopper_sentence, voice_faults
 
 from .contract import battery_shop
 
@@ -72,3 +72,23 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
     assert examples["row"].is_unique and set(examples["feature"]) == {"battery"}
     assert not any(voice_faults(t)[0] for t in examples["explanation"])
     assert "You'll love the battery." in set(examples["explanation"])
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "plain"),
+    [
+        ("The bottle is a great bottle.", "bottle", "The bottle is great."),
+        ("The bottle is a great product.", "bottle", "The bottle is great."),
+        ("the almond oil is a very sweet oil", "almond oil", "The almond oil is very sweet."),
+        ("The classic is the best classic.", "classic", "The classic is the best."),
+        ("The bottle is great.", "bottle", None),  # already plain
+        ("The bottle is a great gift.", "bottle", None),  # says something of its own
+        ("The scent is a lovely bottle.", "bottle", None),  # another subject
+        ("The battery lasts long.", "battery", None),
+        ("The bottle is a great bottle.", None, None),
+    ],
+)
+def test_said_plainly_drops_the_noun_that_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:
+    assert said_plainly(text, aspect) == plain
+    if plain is not None:
+        assert empty_praise(plain, aspect) == (False, False)

@@ -64,6 +64,7 @@ from whyrec.explain.voice import (
     empty_praise,
     is_english,
     load_dictionary,
+    said_plainly,
     shopper_examples,
     voice_faults,
 )
@@ -797,7 +798,8 @@ class PromptLM(Reasoner):
         a repeat of this shopper's other reasons, no word the item's reviews never use but the shop's common ones
         (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
-        the hint where there are any; then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
+        the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
+        too, `said_plainly`); then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
         fitted."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
@@ -820,7 +822,10 @@ class PromptLM(Reasoner):
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
         trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
-        return max(trimmed, key=score)
+        # a candidate praising the hint as itself or the product as such is tried said plainly too ("The bottle is
+        # great."), a repair one fault down: it beats faulty candidates, not a sound one about as likely
+        plain = [(p, logp - 1) for text, logp in trimmed if (p := said_plainly(text, hint)) is not None]
+        return max([*trimmed, *plain], key=score)
 
     def _unsupported(self, text: str, item: int) -> list[str]:
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
@@ -830,7 +835,8 @@ class PromptLM(Reasoner):
 
     def _trim(self, text: str, item: int) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
-        small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card.")."""
+        small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case."""
+        text = text[:1].upper() + text[1:]
         sentences = split_sentences(text)
         if len(sentences) < 2:
             return text

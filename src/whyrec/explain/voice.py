@@ -85,6 +85,7 @@ _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|e
 # Praise of the product as such ("a great product", "You'll love this item"): says nothing a shopper can use.
 _PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
 _FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice)s?"
+_FILLER_NOUN_RE = re.compile(_FILLER_NOUN, re.IGNORECASE)
 _FILLER = re.compile(
     rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
     rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b",
@@ -98,6 +99,23 @@ def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
     words = [t.lower() for t in _TOKEN.findall(text)]
     head = aspect.split()[-1].lower() if aspect else None
     return bool(_FILLER.search(text)), head is not None and words.count(head) > 1
+
+
+_NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|so|truly) )?[a-z-]+) ([a-z]+)\.?$", re.IGNORECASE)
+
+
+def said_plainly(text: str, aspect: str | None) -> str | None:
+    """ "The bottle is a great bottle." / "The bottle is a great product." as "The bottle is great.": the praise of
+    `aspect` without the noun that repeats it or stands for the product as such; None for any other text."""
+    match = _NOUN_PRAISE.match(text.strip())
+    if match is None or aspect is None:
+        return None
+    subject, verb, article, adjective, noun = match.groups()
+    head = aspect.split()[-1].lower()
+    if subject.lower() != f"the {aspect.lower()}" or not (noun.lower() in {head, head + "s"} or _FILLER_NOUN_RE.fullmatch(noun)):
+        return None
+    the = "the " if (article or "").strip().lower() == "the" else ""  # "the best", not "best"
+    return f"{subject[:1].upper()}{subject[1:]} {verb} {the}{adjective}."
 
 
 # Opinions that do not read as an adjective of the feature ("love battery", "well battery", "happy reading").
