@@ -292,25 +292,26 @@ def test_real_reviews_support_every_claim(datasets_dir: Path) -> None:
     assert len({r.text for r in reasons}) > 0.5 * len(reasons)
 
 
-def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
-    """Item 2 has no review and no catalog: the reason says who else looked at it, with counts the events bear out."""
+def _viewed_shop(reviewed: list[tuple[int, int]], views: list[tuple[int, int]], users: int, items: int) -> Dataset:
+    """A shop of battery reviews by (user, item) in `reviewed`, and views by (user, item) in `views`."""
     reviews = pd.DataFrame(
-        [
-            {"user": u, "item": i, "rating": 5.0, "text": "The battery is great.", "timestamp": 10 * u + i}
-            for u, i in [(0, 0), (1, 0), (2, 1)]
-        ]
+        [{"user": u, "item": i, "rating": 5.0, "text": "The battery is great.", "timestamp": 10 * u + i} for u, i in reviewed]
     )
-    views = [(0, 0), (1, 0), (2, 1), (1, 2), (2, 2), (3, 2), (4, 3)]  # shoppers 1 and 2 share items with 0 and 3
     inter = pd.DataFrame(
         [{"user": u, "item": i, "timestamp": 100 + k, "event": "view", "rating": np.nan} for k, (u, i) in enumerate(views)]
     )
-    shop = Dataset(
+    return Dataset(
         interactions=pd.concat([reviews.assign(event="rating")[inter.columns], inter], ignore_index=True),
-        user_ids=IdMap.from_raw(f"u{u}" for u in range(5)),
-        item_ids=IdMap.from_raw(f"i{i}" for i in range(4)),
+        user_ids=IdMap.from_raw(f"u{u}" for u in range(users)),
+        item_ids=IdMap.from_raw(f"i{i}" for i in range(items)),
         reviews=reviews,
     )
-    model = TemplateReasoner().fit(shop)
+
+
+def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
+    """Item 2 has no review and no catalog: the reason says who else looked at it, with counts the events bear out."""
+    views = [(0, 0), (1, 0), (2, 1), (1, 2), (2, 2), (3, 2), (4, 3)]  # shoppers 1 and 2 share items with 0 and 3
+    model = TemplateReasoner().fit(_viewed_shop([(0, 0), (1, 0), (2, 1)], views, users=5, items=4))
     one, two, none = model.generate([ReasonRequest(0, 2), ReasonRequest(3, 2), ReasonRequest(4, 2)])
     assert one.text == "A shopper who looked at an item you looked at also looked at this one."  # shopper 1, via item 0
     assert one.evidence["kind"] == "co-viewed" and one.aspects == []
@@ -322,18 +323,8 @@ def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
 def test_a_co_view_line_given_before_in_a_list_is_worded_anew() -> None:
     """Items known only by who looked at them get the same counts in one shopper's list; each repeat is worded anew,
     with the same counts, and another shopper's list starts again from the first wording."""
-    reviews = pd.DataFrame([{"user": 0, "item": 0, "rating": 5.0, "text": "The battery is great.", "timestamp": 0}])
     views = [(0, 0), (1, 0)] + [(1, i) for i in range(1, 6)] + [(2, 0)]  # shopper 1 looked at item 0 and items 1-5
-    inter = pd.DataFrame(
-        [{"user": u, "item": i, "timestamp": 100 + k, "event": "view", "rating": np.nan} for k, (u, i) in enumerate(views)]
-    )
-    shop = Dataset(
-        interactions=pd.concat([reviews.assign(event="rating")[inter.columns], inter], ignore_index=True),
-        user_ids=IdMap.from_raw(f"u{u}" for u in range(3)),
-        item_ids=IdMap.from_raw(f"i{i}" for i in range(6)),
-        reviews=reviews,
-    )
-    model = TemplateReasoner().fit(shop)
+    model = TemplateReasoner().fit(_viewed_shop([(0, 0)], views, users=3, items=6))
     mine = model.generate([ReasonRequest(0, i) for i in range(1, 6)])
     assert [r.evidence["kind"] for r in mine] == ["co-viewed"] * 5
     assert len({r.text for r in mine[:4]}) == 4 and mine[4].text == mine[0].text  # four wordings, then round again
