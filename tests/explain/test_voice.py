@@ -86,9 +86,14 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("The scent is a lovely bottle.", "bottle", None),  # another subject
         ("The battery lasts long.", "battery", None),
         ("The bottle is a great bottle.", None, None),
+        # a last conjunct that praises the product as such, or only echoes the first
+        ("The odor is very pleasant and the product is great.", "odor", "The odor is very pleasant."),
+        ("The formula is gentle on the skin and gentle on your skin too.", "formula", "The formula is gentle on the skin."),
+        ("The scent is light and fresh.", "scent", None),
+        ("Great food and great service.", "food", None),
     ],
 )
-def test_said_plainly_drops_the_noun_that_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:
+def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:
     assert said_plainly(text, aspect) == plain
     if plain is not None:
         assert empty_praise(plain, aspect) == (False, False)

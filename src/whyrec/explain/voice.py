@@ -104,9 +104,21 @@ def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
 _NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|so|truly) )?[a-z-]+) ([a-z]+)\.?$", re.IGNORECASE)
 
 
+# Words an echoing conjunct may add to what the first one said ("gentle on the skin and gentle on your skin too").
+_ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "also", "so", "very", "really", "on", "in", "for"})
+
+
 def said_plainly(text: str, aspect: str | None) -> str | None:
-    """ "The bottle is a great bottle." / "The bottle is a great product." as "The bottle is great.": the praise of
-    `aspect` without the noun that repeats it or stands for the product as such; None for any other text."""
+    """The text said plainly, or None where there is nothing to repair: a last conjunct that praises the product as such
+    or only echoes the first is dropped ("The odor is pleasant and the product is great.", "… gentle on the skin and
+    gentle on your skin." end at the first), and "The bottle is a great bottle." / "… a great product." become "The
+    bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
+    first, joined, last = text.strip().rstrip(".!").rpartition(" and ")
+    if joined and first:
+        said = {t.lower() for t in _TOKEN.findall(first)}
+        added = {t.lower() for t in _TOKEN.findall(last)} - _ECHO_FILLER
+        if _FILLER.search(last) or added <= said:
+            return first + "."
     match = _NOUN_PRAISE.match(text.strip())
     if match is None or aspect is None:
         return None
