@@ -591,12 +591,14 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     a shopper's list words its evidence links differently from one reason to the next."""
     model = tiny_lora
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
-    plain = ("The battery lasts all day on long trips.", -0.8)
+    plain = ("The battery lasts all day on long trips.", -0.5)
     empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.")
     for empty in empties:
         assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
     # alone, praise of the hint as itself or of the product as such is said plainly; a reply starts upper-case
-    assert model._pick([("the battery is a great battery.", -0.1)], item, "battery", []) == ("The battery is great.", -1.1)
+    assert model._pick([("the battery is a great battery.", -0.1)], item, "battery", []) == ("The battery is great.", -0.6)
+    echo = ("The battery is great on long trips and great on your trips too.", -0.1)  # repeats itself: one fault
+    assert model._pick([echo], item, "battery", []) == ("The battery is great on long trips.", -0.6)
     assert model._pick([("The battery is a great product.", -0.1)], item, "battery", [])[0] == "The battery is great."
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     worded = {model._link(user, item, "battery", turn)[0] for turn in range(3)}

@@ -822,9 +822,9 @@ class PromptLM(Reasoner):
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
         trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
-        # a candidate praising the hint as itself or the product as such is tried said plainly too ("The bottle is
-        # great."), a repair one fault down: it beats faulty candidates, not a sound one about as likely
-        plain = [(p, logp - 1) for text, logp in trimmed if (p := said_plainly(text, hint)) is not None]
+        # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
+        # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
+        plain = [(p, logp - 0.5) for text, logp in trimmed if (p := said_plainly(text, hint)) is not None]
         return max([*trimmed, *plain], key=score)
 
     def _unsupported(self, text: str, item: int) -> list[str]:
