@@ -178,6 +178,7 @@ def test_patterns(text, expected):
         "If you like Marie Claire you will enjoy Glamour.",  # proper names
         "It smells like the ocean.",  # "like" as a preposition
         "Best bet is to keep an eye on the Lightning Deals.",  # an idiom, not an attribute
+        "Best product Pantene made and can't find it in stores anymore.",  # a maker's name after a generic word
     ],
 )
 def test_non_features(text):

@@ -408,7 +408,11 @@ def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...
     # a generic head ends the phrase: "good quality product" -> "quality", "best product Pantene made" -> (); where nouns
     # follow it, the generic word and those before it only modify them: "amazon lightning deal gift cards" -> "gift card"
     generic = next((i for i, w in enumerate(words) if singular(w) in _GENERIC_HEADS), len(words))
-    words = (words[generic + 1 :] if generic + 1 < len(words) else words[:generic])[-MAX_FEATURE_WORDS:]
+    after = start + generic + 1  # a proper name after the generic word is its maker, not what it modifies
+    if generic + 1 < len(words) and not _names_something(tokens, after, end):
+        words = words[generic + 1 :][-MAX_FEATURE_WORDS:]
+    else:
+        words = words[:generic][-MAX_FEATURE_WORDS:]
     if not words or not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
         return ()
     return (*words[:-1], singular(words[-1]))
