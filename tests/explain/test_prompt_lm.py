@@ -686,9 +686,12 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     assert model.faulted_by_item and all(a == ["battery"] for a in model.faulted_by_item.values())
     model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["battery"], 2: ["battery"]}
     model.praised_by_item = {**tiny_lora.praised_by_item, 1: [], 2: []}
-    model.faulted_by_item = {1: ["battery"]}
+    model.faulted_by_item = {1: ["battery"], 3: ["battery"]}
     model.user_aspects = {0: ["battery"]}
     assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == [None, "battery"]
+    # praised by some reviews, faulted by more: still never the hint, whether the fitted record or the store says so
+    model.aspects_by_item[3], model.praised_by_item[3] = ["battery"], ["battery"]
+    assert model._hints([ReasonRequest(0, 3), ReasonRequest(1, 1, praised=("battery",))]) == [None, None]
 
 
 def test_the_pick_passes_over_words_the_items_reviews_never_use(tiny_lora: PromptLM, tmp_path: Path) -> None:

@@ -559,9 +559,10 @@ class PromptLM(Reasoner):
                 continue
             product = set(self.product_by_item.get(r.item, ()))
             faulted = set(self.faulted_by_item.get(r.item, ()))
-            # the served facts' praise after the fitted record's: reviews written since fitting count too
-            served = [a for a in r.praised if a not in faulted]
-            praised = [a for a in dict.fromkeys([*self.praised_by_item.get(r.item, []), *served]) if a not in product]
+            # the served facts' praise after the fitted record's (reviews written since fitting count too), never an aspect
+            # the reviews fault more than praise, though some praised it
+            both = dict.fromkeys([*self.praised_by_item.get(r.item, []), *r.praised])
+            praised = [a for a in both if a not in product and a not in faulted]
             liked = self.user_aspects.get(user, []) if user >= 0 else []
             kin = self._kin(user, r.item) if user >= 0 else {}
             # praised aspects first, then others the item has (its catalog names them) but never one its reviews fault
