@@ -101,9 +101,8 @@ def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
     return bool(_FILLER.search(text)), head is not None and words.count(head) > 1
 
 
+# "The <aspect> is a great <noun>.": subject, verb, article, (adverb) adjective, noun, for `said_plainly`.
 _NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|so|truly) )?[a-z-]+) ([a-z]+)\.?$", re.IGNORECASE)
-
-
 # Words an echoing conjunct may add to what the first one said ("gentle on the skin and gentle on your skin too").
 _ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "also", "so", "very", "really", "on", "in", "for"})
 
@@ -113,13 +112,14 @@ def said_plainly(text: str, aspect: str | None) -> str | None:
     or only echoes the first is dropped ("The odor is pleasant and the product is great.", "… gentle on the skin and
     gentle on your skin." end at the first), and "The bottle is a great bottle." / "… a great product." become "The
     bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
-    first, joined, last = text.strip().rstrip(".!").rpartition(" and ")
+    text = text.strip()
+    first, joined, last = text.rstrip(".!").rpartition(" and ")
     if joined and first:
         said = {t.lower() for t in _TOKEN.findall(first)}
         added = {t.lower() for t in _TOKEN.findall(last)} - _ECHO_FILLER
         if _FILLER.search(last) or added <= said:
             return first + "."
-    match = _NOUN_PRAISE.match(text.strip())
+    match = _NOUN_PRAISE.match(text)
     if match is None or aspect is None:
         return None
     subject, verb, article, adjective, noun = match.groups()
