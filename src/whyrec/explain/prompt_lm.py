@@ -54,6 +54,7 @@ from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, amx_bf16
 from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
+from whyrec.explain.template import co_viewed_line, co_viewers, histories, seen_by_items
 from whyrec.explain.voice import (
     COMPLAINT,
     CROWD,
@@ -170,6 +171,9 @@ class PromptLM(Reasoner):
         self.item_words: dict[int, frozenset[str]] = {}  # item -> words of its training reviews, title and brand
         self.common_words: frozenset[str] = frozenset()  # words the reviews of `COMMON_SHARE` of the items use
         self.titles: dict[int, str] = {}  # item -> title (or category) for zero-shot prompts and `title_words`
+        self.titled: set[int] = set()  # items whose `titles` entry is a catalog title, not a category
+        self.seen_by: dict[int, list[int]] = {}  # item -> users with an event on it (the shop's interactions)
+        self._history: dict[int, list[int]] = {}  # user -> items they had an event on (derived from seen_by)
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
         self.tokenizer = None
@@ -225,11 +229,15 @@ class PromptLM(Reasoner):
             if int(item) not in reviewed[int(user)]:
                 reviewed[int(user)].append(int(item))
         self.reviewed = dict(reviewed)
-        self.titles, self.brands, paths = {}, {}, {}
+        self.seen_by = seen_by_items(dataset.interactions)
+        self._history = histories(self.seen_by)
+        self.titles, self.brands, paths, self.titled = {}, {}, {}, set()
         for item, title, category, brand in dataset.items[["item", "title", "category", "brand"]].itertuples(index=False):
             name = title if isinstance(title, str) and title.strip() else category
             if isinstance(name, str) and name.strip():
                 self.titles[int(item)] = name.strip()
+            if isinstance(title, str) and title.strip():
+                self.titled.add(int(item))
             if isinstance(brand, str) and brand.strip():
                 self.brands[int(item)] = brand.strip()
             if isinstance(category, str) and category.strip():
@@ -861,7 +869,8 @@ class PromptLM(Reasoner):
     ) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
-        `linked` (the call's reasons so far), not after every item of that brand in a list; `turns` counts the links
+        `linked` (the call's reasons so far), not after every item of that brand in a list (the co-view line instead, where
+        there is one); `turns` counts the links
         each shopper's list has had, so the next one is worded differently."""
         if not text:  # declined: nothing of the item to write from
             evidence = {"item_aspects": [], "history_items": [], "user_aspects": [], "hint": None, "kind": "item"}
@@ -876,8 +885,11 @@ class PromptLM(Reasoner):
             turns[request.user] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
-            link, history, kind = ("", [], "item") if brand in linked else (link, history, kind)
+            if brand in linked:
+                link, history, kind = self._co_viewed(request.user, request.item, turns[request.user] - 1)
             linked.add(brand)
+        # a reply the LM left unfinished ("The hood is excellent") ends as a sentence before any link
+        text = text if text[-1] in ".!?" else f"{text}."
         text = f"{text.rstrip('.!')}{link}" if link.startswith(" —") else f"{text}{link}"
         evidence = {
             "item_aspects": rests_on,
@@ -907,7 +919,8 @@ class PromptLM(Reasoner):
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
         your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
         you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
-        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else nothing.
+        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else looked
+        at it (`_co_viewed`), else nothing.
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
         `served` (the store's praised aspects of the item) counts as the item's for the near link."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
@@ -928,7 +941,27 @@ class PromptLM(Reasoner):
         text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
-        return "", [], "item"
+        return self._co_viewed(user, item, turn)
+
+    def _co_viewed(self, user: int, item: int, turn: int = 0) -> tuple[str, list[int], str]:
+        """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
+        nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
+        number, the one most tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also
+        looked at this one."), else by counts (`co_viewed_line`); ("", [], "item") where nobody links them."""
+        shared = co_viewers(self.seen_by, self._history, user, item)
+        if not shared:
+            return "", [], "item"
+        mine = list(shared)
+        # item-kNN's cosine: a link through a daypack everyone looked at says less than one through a like item
+        tied = {j: len(shared[j]) / math.sqrt(len(self.seen_by[j])) for j in mine}
+        for j in sorted(mine, key=lambda j: -tied[j]):  # stable: ties in the shopper's order
+            title = _short_title(self.titles[j]) if j in self.titled else None
+            if title and not self.lexicon.mentions(title):
+                who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
+                line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who, title=title)
+                return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
+        line = co_viewed_line(len(set().union(*shared.values())), len(shared), turn)
+        return ("", [], "item") if self.lexicon.mentions(line) else (f" {line}", mine[::-1], "co-viewed")
 
     def _near_praise(self, user: int, item: int, hint: str, served: Sequence[str] = ()) -> tuple[str, list[int]] | None:
         """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`) that the shopper praised, with the items
@@ -993,6 +1026,8 @@ class PromptLM(Reasoner):
             "user_opinions": {str(u): o for u, o in self.user_opinions.items()},
             "item_words": {str(i): sorted(w) for i, w in self.item_words.items()},
             "common_words": sorted(self.common_words),
+            "titled": sorted(self.titled),
+            "seen_by": {str(i): u for i, u in self.seen_by.items()},
         }
         return {"profiles.json": profiles}
 
@@ -1035,6 +1070,10 @@ class PromptLM(Reasoner):
         # artifacts saved before item words were kept: no candidate is marked down for words its item's reviews lack
         self.item_words = {int(i): frozenset(w) for i, w in profiles.get("item_words", {}).items()}
         self.common_words = frozenset(profiles.get("common_words", ()))
+        # older artifacts kept no interactions: their reasons have no co-view link
+        self.titled = {int(i) for i in profiles.get("titled", ())}
+        self.seen_by = {int(i): [int(u) for u in users] for i, users in profiles.get("seen_by", {}).items()}
+        self._history = histories(self.seen_by)
         if cfg.critic_weight > 0:
             from whyrec.explain.critic import Critic
 
@@ -1093,12 +1132,27 @@ _HISTORY = (
 )
 
 
+_NAMED_CO_VIEW = (
+    "{who} who looked at the {title} you looked at also looked at this one.",
+    "Also looked at by {who} who looked at the {title} you looked at.",
+)
+
+
 _YOU = frozenset({"you", "you'll", "you're", "you've", "your", "yours"})
 
 
 def _your_reviews(n: int) -> str:
     """Where the shopper said it, for a link: "an earlier review", "two of your reviews"."""
     return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
+
+
+def _short_title(title: str) -> str | None:
+    """A catalog title as a sentence can name it: up to its first separator ("Fandango Gift Cards, Multipack of 3" ->
+    "Fandango Gift Cards"), without a leading "The"; None past six words or with a number (the facts check would read
+    "24 cm" as a measure of the recommended item)."""
+    head = re.split(r" - | – | — | \(|, | \| |; ", title, maxsplit=1)[0].strip()
+    head = re.sub(r"^the\s+", "", head, flags=re.IGNORECASE)
+    return head if head and len(head.split()) <= 6 and not re.search(r"\d", head) else None
 
 
 def _words(text: str) -> list[str]:

@@ -21,11 +21,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whyrec.explain.aspects import normalize_feature, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.voice import attributive, count_words
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Sentence parts, chosen by the evidence. Slots: {the_f} "the scent" / "Biolage", {f} the aspect as
 # written, {adj} an opinion the item's reviewers used, {uadj} one the user used, {n}/{u}/{k} counts in
@@ -110,7 +113,24 @@ def _ranked_praised(stats: dict[str, _AspectStats]) -> list[str]:
     return sorted(good, key=lambda f: (-stats[f].net, -stats[f].positive, f))
 
 
-def _histories(seen_by: dict[int, list[int]]) -> dict[int, list[int]]:
+def seen_by_items(interactions: pd.DataFrame) -> dict[int, list[int]]:
+    """item -> users with an event on it, from the shop's interactions (any kind: view, cart, purchase, rating)."""
+    pairs = interactions[["user", "item"]].drop_duplicates()
+    seen_by: dict[int, list[int]] = defaultdict(list)
+    for user, item in zip(pairs["user"].to_numpy(), pairs["item"].to_numpy(), strict=True):
+        seen_by[int(item)].append(int(user))
+    return dict(seen_by)
+
+
+def co_viewers(seen_by: dict[int, list[int]], history: dict[int, list[int]], user: int, item: int) -> dict[int, set[int]]:
+    """The shopper's other items that others who looked at `item` looked at too: history item -> those other shoppers
+    (only items with some; nothing for an unknown user)."""
+    here = set(seen_by.get(item, ())) - {user}
+    shared = {j: here & set(seen_by.get(j, ())) for j in history.get(user, []) if j != item} if user >= 0 else {}
+    return {j: who for j, who in shared.items() if who}
+
+
+def histories(seen_by: dict[int, list[int]]) -> dict[int, list[int]]:
     """user -> items, from item -> users."""
     out: dict[int, list[int]] = defaultdict(list)
     for item, users in seen_by.items():
@@ -203,12 +223,8 @@ class TemplateReasoner(Reasoner):
                 occurrences[sentence] = self.lexicon.occurrences(sentence)
             written[item][feature].update((w, telling) for f, w, telling in occurrences[sentence] if f == feature)
         self.users, self.items, self.reviewed = dict(users), dict(items), dict(reviewed)
-        pairs = reviews.dataset.interactions[["user", "item"]].drop_duplicates()
-        seen_by: dict[int, list[int]] = defaultdict(list)
-        for user, item in zip(pairs["user"].to_numpy(), pairs["item"].to_numpy(), strict=True):
-            seen_by[int(item)].append(int(user))
-        self.seen_by = dict(seen_by)
-        self._history = _histories(self.seen_by)
+        self.seen_by = seen_by_items(reviews.dataset.interactions)
+        self._history = histories(self.seen_by)
         self.catalog = {i: sorted(f) for i, f in reviews.catalog.items()} if self.config.use_catalog else {}
         self._fit_catalog(reviews, written)
 
@@ -446,12 +462,10 @@ class TemplateReasoner(Reasoner):
 
         Any event (view, cart, purchase, rating) counts as looking at an item, so the claim holds for every kind.
         """
-        mine = [j for j in self._history.get(request.user, []) if j != request.item] if request.user >= 0 else []
-        here = set(self.seen_by.get(request.item, ())) - {request.user}
-        shared = [j for j in mine if here & set(self.seen_by.get(j, ()))]
+        shared = co_viewers(self.seen_by, self._history, request.user, request.item)
         if not shared:
             return "Picked for you.", "none", {}
-        n = len(set().union(*(here & set(self.seen_by[j]) for j in shared)))  # shoppers behind the link
+        n = len(set().union(*shared.values()))  # shoppers behind the link
         return co_viewed_line(n, len(shared)), "co-viewed", {"shoppers": n, "looked_at": len(shared)}
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
@@ -526,7 +540,7 @@ class TemplateReasoner(Reasoner):
         self.popular = {int(i) for i in profiles["popular"]}
         self.brand = {int(i): b for i, b in profiles["brand"].items()}
         self.seen_by = {int(i): [int(u) for u in users] for i, users in profiles["seen_by"].items()}
-        self._history = _histories(self.seen_by)
+        self._history = histories(self.seen_by)
 
 
 def co_viewed_line(shoppers: int, shared: int, turn: int = 0) -> str:
