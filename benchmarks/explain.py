@@ -228,6 +228,8 @@ def run_reasoner(
     memo = Memo(reasoner)
     metrics = evaluate_reasoner(memo, dataset, split, lexicon, embed=embed, records=records)
     metrics["train_s"] = train_s
+    keys = [(int(u), int(i), None) for u, i in records[["user", "item"]].itertuples(index=False)]
+    metrics["records"] = per_record([memo.seen[k].text for k in keys], records, embed)
     history = getattr(reasoner, "history", None)
     if history:
         metrics["epochs"] = len(history)
@@ -246,7 +248,16 @@ def run_reasoner(
     checked = generate_grounded(memo, fallback, requests, have, lexicon=lexicon, catalog=catalog)
     filtered = score_generated([r.text for r in checked], records, dataset, split, lexicon, embed)
     filtered["replaced"] = sum(r.evidence.get("generated_by") == "template" for r in checked) / len(checked)
+    filtered["records"] = per_record([r.text for r in checked], records, embed)
     return metrics, filtered
+
+
+def per_record(texts: Sequence[str], records, embed) -> dict[str, list]:
+    """The records' rows, the texts and their per-record scores (`record_scores`), for paired tests between systems."""
+    from whyrec.evaluate.explain_eval import record_scores
+
+    scores = record_scores(texts, list(records["explanation"]), list(records["feature"]), embed)
+    return {"row": [int(r) for r in records["row"]], "text": list(texts), **scores}
 
 
 def benchmark(
@@ -294,6 +305,7 @@ def benchmark(
                 records = records.assign(feature=records["row"].map(features))
                 metrics = score_generated(list(records["xrec_generated"]), records, dataset, split, lexicon, embed)
                 metrics["train_s"], metrics["seed"] = float("nan"), seed
+                metrics["records"] = per_record(list(records["xrec_generated"]), records, embed)
                 per_system.setdefault("xrec (published outputs)", []).append(metrics)
                 log(
                     f"  seed {seed} xrec outputs: bleu4 {metrics['bleu4']:.2f} rougeL_f {metrics['rougeL_f']:.2f} ({len(records)} records)"
@@ -322,7 +334,7 @@ def averaged(dataset: str, per_system: dict[str, list[dict[str, Any]]]) -> list[
     """One row per system: the mean of each metric over the runs that have it, and the runs themselves."""
     rows = []
     for system, runs in per_system.items():
-        keys = sorted({k for run in runs for k in run} - {"seed"})
+        keys = sorted({k for run in runs for k, v in run.items() if isinstance(v, int | float)} - {"seed"})
         mean = {k: statistics.fmean(run[k] for run in runs if k in run) for k in keys}
         rows.append({"dataset": dataset, "system": system, "seeds": len(runs), "mean": mean, "runs": runs})
     return rows
@@ -361,6 +373,69 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for system, values in PUBLISHED:
         cells = [f"{values[key]}" if key in values else "–" for key, _, _ in COLUMNS if key in PUBLISHED[0][1]]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+SPREAD = (
+    ("bleu4", "BLEU-4", 2),
+    ("rougeL_f", "ROUGE-L", 2),
+    ("usr", "USR", 3),
+    ("fmr", "FMR", 3),
+    ("embedding_sim", "emb-sim", 3),
+)
+PAIRED = (("rougeL_f", "ROUGE-L", 2), ("fmr", "FMR", 3), ("embedding_sim", "emb-sim", 3))
+
+
+def spread(rows: list[dict[str, Any]]) -> str:
+    """Mean ± sd over seeds (sample sd; none for one seed) of the protocol's headline metrics, per (dataset, system)."""
+    lines = [
+        "| dataset | system | seeds | " + " | ".join(label for _, label, _ in SPREAD) + " |",
+        "|" + "---|" * (len(SPREAD) + 3),
+    ]
+    for row in rows:
+        cells = []
+        for key, _, digits in SPREAD:
+            values = [run[key] for run in row["runs"] if isinstance(run.get(key), int | float) and not np.isnan(run[key])]
+            sd = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.fmean(values):.{digits}f}{sd}" if values else "–")
+        lines.append(f"| {row['dataset']} | {row['system']} | {len(row['runs'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paired(rows: list[dict[str, Any]], system: str) -> str:
+    """`system` against every other system of its dataset with per-record scores: the mean per-record difference
+    (system − other) of ROUGE-L, FMR and embedding similarity over the test records both explained in the same seeds,
+    with the paired permutation test's two-sided p (`paired_difference`)."""
+    from whyrec.evaluate.explain_eval import paired_difference
+
+    head = "| dataset | " + system + " against | seeds | pairs | " + " | ".join(f"Δ {label} (p)" for _, label, _ in PAIRED) + " |"
+    lines = [head, "|" + "---|" * (len(PAIRED) + 4)]
+    by_key = {(row["dataset"], row["system"]): row for row in rows}
+    for (dataset, other), row in by_key.items():
+        mine = by_key.get((dataset, system))
+        if other == system or mine is None:
+            continue
+        theirs = {run["seed"]: run["records"] for run in row["runs"] if "records" in run}
+        seeds = [run["seed"] for run in mine["runs"] if "records" in run and run["seed"] in theirs]
+        if not seeds:
+            continue
+        a: dict[str, list[float]] = {key: [] for key, _, _ in PAIRED}
+        b: dict[str, list[float]] = {key: [] for key, _, _ in PAIRED}
+        for seed in seeds:
+            here = next(run["records"] for run in mine["runs"] if run["seed"] == seed)
+            there = {r: k for k, r in enumerate(theirs[seed]["row"])}
+            for k, r in enumerate(here["row"]):
+                if r in there:
+                    for key, _, _ in PAIRED:
+                        if key in here and key in theirs[seed]:
+                            a[key].append(here[key][k])
+                            b[key].append(theirs[seed][key][there[r]])
+        cells, n = [], 0
+        for key, _, digits in PAIRED:
+            diff, p, pairs = paired_difference(a[key], b[key]) if a[key] else (float("nan"), float("nan"), 0)
+            n = max(n, pairs)
+            cells.append("–" if not pairs else f"{diff:+.{digits}f} ({p:.3f})")
+        lines.append(f"| {dataset} | {other} | {len(seeds)} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -410,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="write every number (per seed too) as JSON here, after each run")
     parser.add_argument(
+        "--paired", default=None, help="also print mean ± sd over seeds and this system's paired tests against the others"
+    )
+    parser.add_argument(
         "--tables",
         type=Path,
         nargs="+",
@@ -425,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         order = {name: k for k, name in enumerate(DATASETS)}
         rows = sorted(rows, key=lambda row: order.get(row["dataset"], len(order)))
         print(markdown(rows))
+        if args.paired:
+            print("\n" + spread(rows) + "\n\n" + paired(rows, args.paired))
         if args.out is not None:  # the merged rows, for `whyrec evaluate --report --results`
             write_json(args.out, rows, complete=True)
         return
@@ -444,6 +524,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         None if args.out is None else lambda partial: write_json(args.out, partial, complete=False), args.keep_repeats, args.first_seed,
     )  # fmt: skip
     print(markdown(rows))
+    if args.paired:
+        print("\n" + spread(rows) + "\n\n" + paired(rows, args.paired))
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if args.out is not None:
         write_json(args.out, rows, complete=True)

@@ -290,6 +290,26 @@ def test_load_results_names_the_file_and_field(tmp_path: Path) -> None:
     assert dict(row.metrics) == {"bleu4": 1.5} and np.isfinite(list(row.metrics.values())).all()
 
 
+def test_the_explanation_benchmark_keeps_each_records_text_and_scores_for_paired_tests(results: tuple[Path, Path]) -> None:
+    """explain.py's runs keep every test record's row, text and scores; its --paired table finds a system that writes
+    the same texts but gains five ROUGE-L points on every record five points ahead (p tiny), FMR and similarity level."""
+    spec = importlib.util.spec_from_file_location("explain_benchmark", REPO / "benchmarks" / "explain.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    [row] = json.loads(results[1].read_text())["rows"]
+    [run] = row["runs"]
+    records = run["records"]
+    assert len(records["row"]) == len(records["text"]) == len(records["rougeL_f"]) == run["n"] > 40
+    assert np.isclose(np.mean(records["rougeL_f"]), run["rougeL_f"])
+    better = {**records, "rougeL_f": [x + 5 for x in records["rougeL_f"]]}
+    rows = [row, {**row, "system": "better", "runs": [{**run, "records": better}]}]
+    table = bench.paired(rows, "better")
+    [line] = [line for line in table.splitlines() if line.startswith("| gift-cards | template |")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[2:4] == ["1", str(run["n"])] and cells[4].startswith("+5.00 (0.000") and cells[5] == "+0.000 (1.000)"
+    assert f"| gift-cards | template | 1 | {run['bleu4']:.2f} |" in bench.spread(rows)  # one seed: no sd
+
+
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
 metric_values = st.dictionaries(
     st.sampled_from(["hr@5", "ndcg@10", "mrr", "coverage@10"]), st.floats(allow_infinity=False) | st.integers(-5, 5)

@@ -20,7 +20,7 @@ from whyrec.data.schema import Dataset
 from whyrec.data.split import Split
 from whyrec.errors import ConfigError, DataError
 from whyrec.evaluate.rating import mae, rmse
-from whyrec.evaluate.text import feature_matching_ratio, grounding_rate, text_metrics
+from whyrec.evaluate.text import feature_matching_ratio, grounding_rate, rouge, text_metrics
 from whyrec.explain.aspects import AspectLexicon, explanation_targets
 from whyrec.explain.base import Reasoner, ReasonRequest
 from whyrec.explain.filters import check_safety
@@ -73,6 +73,47 @@ def score_texts(
     if embed is not None:
         out["embedding_sim"] = embedding_similarity(generated, references, embed)
     return out
+
+
+def record_scores(
+    generated: Sequence[str],
+    references: Sequence[str],
+    features_true: Sequence[str | None],
+    embed: Embedder | None = None,
+) -> dict[str, list[float]]:
+    """Per record, the scores whose means are `score_texts`' ROUGE-L F, FMR (NaN where the record has no true feature)
+    and embedding similarity: what a paired test of two systems on the same records compares."""
+    gen, ref = [tokenize(t) for t in generated], [tokenize(t) for t in references]
+    out = {
+        "rougeL_f": [rouge([g], [r])["rougeL_f"] for g, r in zip(gen, ref, strict=True)],
+        "fmr": [feature_matching_ratio([g], [f]) if f else float("nan") for g, f in zip(gen, features_true, strict=True)],
+    }
+    if embed is not None:
+        out["embedding_sim"] = [float(x) for x in np.sum(embed(list(generated)) * embed(list(references)), axis=1)]
+    return out
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], seed: int = 0, resamples: int = 9999) -> tuple[float, float, int]:
+    """Mean of a − b over the pairs where both are numbers, the two-sided p-value of a paired (sign-flip) permutation
+    test of it (scipy's), and the number of pairs; (nan, nan, 0) without pairs."""
+    from scipy.stats import permutation_test
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    if not len(x):
+        return float("nan"), float("nan"), 0
+    if np.all(x == y):
+        return 0.0, 1.0, len(x)
+    test = permutation_test(
+        (x, y),
+        lambda u, v, axis: np.mean(u - v, axis=axis),
+        permutation_type="samples",
+        n_resamples=resamples,
+        vectorized=True,
+        random_state=seed,
+    )
+    return float(np.mean(x - y)), float(test.pvalue), len(x)
 
 
 def score_generated(
