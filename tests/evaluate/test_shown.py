@@ -14,7 +14,8 @@ from whyrec.explain.aspects import AspectLexicon
 
 LEXICON = AspectLexicon(frozenset({"battery", "screen", "price"}))
 DICTIONARY = frozenset({"you", "the", "this", "one", "has", "a", "great", "battery", "lasts", "hours", "reviewers", "love",
-                        "its", "screen", "often", "praise", "price", "i", "my", "is", "not", "worth", "it", "for"})  # fmt: skip
+                        "its", "screen", "often", "praise", "price", "i", "my", "is", "not", "worth", "it", "for", "many", "shoppers",
+                        "say", "who", "looked", "at", "also"})  # fmt: skip
 ITEM = item_evidence(
     ["The battery lasts 10 hours.", "Great battery, bright screen.", "Love the screen."],
     ["Zappo phone", "Phones"],
@@ -23,7 +24,8 @@ ITEM = item_evidence(
 
 
 def _shown(text: str, aspects: tuple[str, ...] = (), user: int = 0, item: int = 0, **kw: bool | None) -> ShownReason:
-    return ShownReason(user, item, text, aspects, kw.get("lm", True), kw.get("grounded", True), kw.get("raw_grounded", True))
+    flags = (kw.get("lm", True), kw.get("grounded", True), kw.get("raw_grounded", True))
+    return ShownReason(user, item, text, aspects, *flags, cited=frozenset(kw.get("cited", ())))  # type: ignore[arg-type]
 
 
 def _check(*shown: ShownReason, mentions: dict | None = None) -> dict:
@@ -49,6 +51,13 @@ def test_each_check_flags_its_own_failure() -> None:
     assert _check(_shown("The battery lasts 10 hours."))["facts"] == 0.0
     assert _check(_shown("Reviewers love its price.", ("price",)))["support"] == 1.0  # no review mentions the price
     assert _check(_shown("Reviewers love its screen.", ("screen",)))["support"] == 0.0  # two reviews do
+    # the crowd is credited with the aspects of its own sentence only
+    assert _check(_shown("Many shoppers say the price is great.", ("price",)))["support"] == 1.0
+    co_view = "The price is great. Many shoppers who looked at the Frobnik Pack you looked at also looked at this one."
+    assert _check(_shown(co_view, ("price",), cited={"frobnik", "pack"}))["support"] == 0.0
+    # a word quoted from the title of an item the reason cites is no invented word; elsewhere it is
+    assert _check(_shown(co_view, ("price",), cited={"frobnik", "pack"}))["words"] == 0.0
+    assert _check(_shown(co_view, ("price",)))["words"] == 1.0
     habit = _shown("You often praise the screen.", ("screen",))
     assert _check(habit, mentions={0: {"screen": 1}})["support"] == 1.0
     assert _check(habit, mentions={0: {"screen": 2}})["support"] == 0.0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from whyrec.explain.aspects import AspectLexicon
+from whyrec.explain.aspects import AspectLexicon, split_sentences
 from whyrec.explain.voice import is_english, load_dictionary
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ class ShownReason:
     # the generator's own first reason for this pair (before any filter) was grounded; None where it declined, writing
     # nothing, because it had nothing of the item to write from (the fallback's reason then counts against lm_share)
     raw_grounded: bool | None
+    # words of the catalog titles of the items the reason cites as its evidence ("… who looked at the Cascade Daypack
+    # you looked at"): quoted from the catalog, not invented
+    cited: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,9 @@ def shown_checks(
     """The shares in `SHOWN_KEYS` over shown reasons (relevance, fmr and embedding_sim, comes from `relevance`).
 
     voice: first-person singular; positive: runs the item down; words: a word in no dictionary and
-    nowhere in the item's reviews or catalog; facts: a number none of them states; support: credits
-    reviewers/shoppers (plural) with an aspect fewer than 2 of the item's reviews mention, or says
+    nowhere in the item's reviews or catalog (nor in the titles of items the reason cites); facts: a number none of
+    them states; support: credits reviewers/shoppers (plural) in one sentence with an aspect fewer than 2 of the item's
+    reviews mention, or says
     "often"/"usually" of the shopper from fewer than 2 of their own mentions; grounded / raw_grounded:
     every named aspect is the item's, after the filters / in the generator's first drafts (declined ones, with no
     text, aside); specific: mean over shoppers of
@@ -118,9 +122,15 @@ def shown_checks(
         have = evidence.get(r.item, ItemEvidence(frozenset(), frozenset(), {}))
         counts["voice"] += any(t in _FIRST_PERSON for t in tokens)
         counts["positive"] += bool(_NEGATIVE.search(low))
-        counts["words"] += any(not is_english(t, dictionary) and t not in have.words for t in tokens)
+        counts["words"] += any(not is_english(t, dictionary) and t not in have.words and t not in r.cited for t in tokens)
         counts["facts"] += any(_normal_number(x) not in have.numbers for x in _NUMBER.findall(low))
-        plural = bool(_PLURAL_CLAIM.search(low)) and any(have.review_mentions.get(a, 0) < 2 for a in r.aspects)
+        # a plural claim credits the crowd with the aspects of its own sentence ("Many shoppers who looked at … also
+        # looked at this one." after "The knob is great." credits them with no aspect)
+        weak = [a for a in r.aspects if have.review_mentions.get(a, 0) < 2]
+        plural = any(
+            _PLURAL_CLAIM.search(sentence) and any(re.search(rf"\b{re.escape(a)}", sentence) for a in weak)
+            for sentence in split_sentences(low)
+        )
         mine = user_mentions.get(r.user, {})
         habit = bool(_HABIT_CLAIM.search(low)) and any(mine.get(a, 0) < 2 for a in r.aspects)
         counts["support"] += plural or habit
@@ -262,6 +272,9 @@ def collect_shown(
                     lm and rec.reasoner == artifact.reasoner.name,
                     set(rec.aspects) <= have,
                     raw_ok,
+                    frozenset(
+                        w for h in rec.evidence.get("history_items", []) for w in _WORD.findall(str(h.get("title") or "").lower())
+                    ),
                 )
             )
 
