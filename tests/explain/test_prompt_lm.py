@@ -528,8 +528,8 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     others = [i for i in range(model.n_items) if i != item][:2]
     first, second = model.generate([ReasonRequest(user, i, hint="nonexistent aspect") for i in others])
     assert first.evidence["kind"] == "brand" and first.text.endswith(" from Voltix.")  # once per list, not per item
-    # the second item of the brand: who else looked at it instead
-    assert second.evidence["kind"] == "co-viewed" and "Voltix" not in second.text and "looked at" in second.text
+    # the second item of the brand: no brand line again, nor a co-view line (the shop's titles carry numbers)
+    assert second.evidence["kind"] == "item" and "Voltix" not in second.text
     banned = set(model._banned(item).next_banned([]))
     for word in (" reviewers", " often", " 5", "5", " 2019"):
         ids = model.tokenizer(word, add_special_tokens=False)["input_ids"]
@@ -630,9 +630,9 @@ def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_
 
 
 def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_item(tiny_lora: PromptLM, tmp_path: Path) -> None:
-    """With no praised aspect, review or brand to link, the reason says who else looked at it: by the title of the
-    shopper's item with the most such shoppers where it names no aspect and no number, else by counts; nothing where
-    nobody links them. A repeated brand line gives way to it; an unfinished reply ends as a sentence first."""
+    """With no praised aspect, review or brand to link, the reason says who else looked at it, by the title of the
+    shopper's item most tied to it that names no aspect and no number; nothing where nobody links them or no such title
+    names their item. A repeated brand line gives way to it; an unfinished reply ends as a sentence first."""
     from whyrec.explain.template import histories, seen_by_items
 
     assert tiny_lora.seen_by == seen_by_items(battery_shop().interactions)  # fitted from every interaction, kept on load
@@ -649,19 +649,18 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert model._link(0, 2, "battery", 1)[0] == " Also looked at by two shoppers who looked at the Summit Pack you looked at."
     model.titles = {**model.titles, 3: "Summit Pack 2"}  # a number in the title: the facts check would read it as a measure
     assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
-    model.titled = set()  # titles that are only categories: counts
-    assert model._link(0, 2, "battery") == (
-        " Two shoppers who looked at items you looked at also looked at this one.",
-        [3, 1],
-        "co-viewed",
-    )
+    model.titled = {3}  # item 1's entry is only its category, item 3's title has a number: no line of counts alone
+    assert model._link(0, 2, "battery") == ("", [], "item")
+    model.titles = {**model.titles, 3: "Summit Pack"}
     assert model._link(0, 4, "battery") == ("", [], "item")  # nobody who looked at item 4 looked at shopper 0's items
     # a brand line already given in this call: the co-view line instead; "The battery is great" ends with a period
     model.brands = {1: "Voltix", 2: "Voltix", 3: "Voltix"}
     model.reviewed, model.praised_by_item = {0: [1]}, {2: ["battery"]}  # item 1's reviews praise nothing: no kin link
     reason = model._reason(ReasonRequest(0, 2), "battery", "The battery is great", 0.0, {(0, "Voltix")}, Counter())
-    assert reason.text == "The battery is great. Two shoppers who looked at items you looked at also looked at this one."
-    assert reason.evidence["kind"] == "co-viewed" and reason.evidence["history_items"] == [3, 1]
+    assert (
+        reason.text == "The battery is great. Two shoppers who looked at the Summit Pack you looked at also looked at this one."
+    )
+    assert reason.evidence["kind"] == "co-viewed" and reason.evidence["history_items"] == [3]
 
 
 def test_the_product_type_is_hinted_only_where_its_reviews_said_what_they_found(tiny_lora: PromptLM) -> None:

@@ -54,7 +54,7 @@ from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, amx_bf16
 from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.template import co_viewed_line, co_viewers, histories, seen_by_items
+from whyrec.explain.template import co_viewers, histories, seen_by_items
 from whyrec.explain.voice import (
     COMPLAINT,
     CROWD,
@@ -947,7 +947,8 @@ class PromptLM(Reasoner):
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
         number, the one most tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also
-        looked at this one."), else by counts (`co_viewed_line`); ("", [], "item") where nobody links them."""
+        looked at this one."); ("", [], "item") where nobody links them or none has such a title: a line of counts
+        alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and reads as filler."""
         shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
             return "", [], "item"
@@ -960,8 +961,7 @@ class PromptLM(Reasoner):
                 who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
                 line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who, title=title)
                 return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
-        line = co_viewed_line(len(set().union(*shared.values())), len(shared), turn)
-        return ("", [], "item") if self.lexicon.mentions(line) else (f" {line}", mine[::-1], "co-viewed")
+        return "", [], "item"
 
     def _near_praise(self, user: int, item: int, hint: str, served: Sequence[str] = ()) -> tuple[str, list[int]] | None:
         """The aspect nearest in meaning to `hint` (MiniLM cosine ≥ `NEAR`) that the shopper praised, with the items
