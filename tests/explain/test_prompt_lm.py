@@ -663,6 +663,36 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert reason.evidence["kind"] == "co-viewed" and reason.evidence["history_items"] == [3]
 
 
+def test_a_forgotten_shopper_leaves_no_profile_and_counts_in_no_co_view_line(tiny_lora: PromptLM) -> None:
+    """forget_user drops the shopper's aspects, histories and interactions (another shopper's co-view line no longer
+    counts them) and gives them the mean soft prompt of the others, as an unknown shopper gets."""
+    from whyrec.explain.template import histories
+
+    model = copy.copy(tiny_lora)
+    model.user_prompts = tiny_lora.user_prompts.clone()
+    model.seen_by = {1: [0, 5], 2: [5, 6, 0], 3: [0, 6, 5]}
+    model._history = histories(model.seen_by)
+    model.titled, model.titles = {1, 3}, {**tiny_lora.titles, 1: "Trail Pack", 3: "Summit Pack"}
+    model.user_history, model.reviewed, model.user_aspects, model.user_opinions = {}, {}, {}, {}
+    assert model._co_viewed(0, 2)[0].startswith(" Two shoppers who looked at the Summit Pack")
+    assert model.forget_user(5)
+    assert 5 not in model._history and all(5 not in users for users in model.seen_by.values())
+    assert model._co_viewed(0, 2)[0].startswith(" A shopper who looked at the Summit Pack")  # shopper 6 alone now
+    assert model.forget_user(6) and model._co_viewed(0, 2) == ("", [], "item")
+    others = torch.cat([model.user_prompts[:6], model.user_prompts[7:]])  # the others, as forgetting 6 left them
+    assert torch.allclose(model.user_prompts[6], others.mean(0))
+    assert not torch.allclose(model.user_prompts[6], tiny_lora.user_prompts[6])  # it was their own
+    profiled = next(u for u in tiny_lora.user_aspects)
+    model = copy.copy(tiny_lora)
+    model.user_prompts = tiny_lora.user_prompts.clone()
+    for table in ("user_aspects", "user_history", "reviewed", "user_opinions", "seen_by"):
+        setattr(model, table, {k: list(v) if isinstance(v, list) else v for k, v in getattr(tiny_lora, table).items()})
+    model._history = histories(model.seen_by)
+    model.forget_user(profiled)
+    assert all(profiled not in getattr(model, t) for t in ("user_aspects", "user_history", "reviewed", "user_opinions"))
+    assert profiled in tiny_lora.user_aspects  # the copy's tables were its own
+
+
 def test_the_product_type_is_hinted_only_where_its_reviews_said_what_they_found(tiny_lora: PromptLM) -> None:
     """An item whose reviews praise nothing but the product type is hinted it only with a telling adjective to open with
     ("The card is beautiful"); with plain praise alone ("a great gift card") the request is declined."""

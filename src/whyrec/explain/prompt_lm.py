@@ -993,6 +993,22 @@ class PromptLM(Reasoner):
                         out[a].append(j)
         return dict(out)
 
+    def forget_user(self, user: int) -> bool:
+        """Drop what is kept of the user: aspects, praise history, reviewed items, adjectives, interactions (so no other
+        shopper's co-view line counts them), and their soft prompt, which becomes the other users' mean (what an unknown
+        shopper gets). Item counts and the LoRA weights keep what their reviews taught until refitted."""
+        for table in (self.user_aspects, self.user_history, self.reviewed, self.user_opinions):
+            table.pop(user, None)
+        for item in self._history.pop(user, []):
+            self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
+        if self.user_prompts is not None and 0 <= user < len(self.user_prompts) and len(self.user_prompts) > 1:
+            import torch
+
+            with torch.no_grad():
+                others = torch.cat([self.user_prompts[:user], self.user_prompts[user + 1 :]])
+                self.user_prompts[user] = others.mean(0)
+        return True
+
     def _require_soft_prompts(self) -> None:
         if self.user_prompts is None or self.item_prompts is None:
             raise ArtifactError("prompt_lm reasoner has no soft prompts: fit it in soft_prompt mode first")
