@@ -869,9 +869,9 @@ class PromptLM(Reasoner):
     ) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
-        `linked` (the call's reasons so far), not after every item of that brand in a list (the co-view line instead, where
-        there is one); `turns` counts the links
-        each shopper's list has had, so the next one is worded differently."""
+        `linked` (the call's reasons so far), not after every item of that brand in a list (the co-view line instead,
+        where there is one); `turns` counts the links each shopper's list has had, so the next one is worded
+        differently."""
         if not text:  # declined: nothing of the item to write from
             evidence = {"item_aspects": [], "history_items": [], "user_aspects": [], "hint": None, "kind": "item"}
             return Reason(request.user, request.item, "", (), evidence, score, [UNSUPPORTED])
