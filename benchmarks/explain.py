@@ -432,7 +432,7 @@ def paired(rows: list[dict[str, Any]], system: str) -> str:
                             b[key].append(theirs[seed][key][there[r]])
         cells, n = [], 0
         for key, _, digits in PAIRED:
-            diff, p, pairs = paired_difference(a[key], b[key]) if a[key] else (float("nan"), float("nan"), 0)
+            diff, p, pairs = paired_difference(a[key], b[key])
             n = max(n, pairs)
             cells.append("–" if not pairs else f"{diff:+.{digits}f} ({p:.3f})")
         lines.append(f"| {dataset} | {other} | {len(seeds)} | {n} | " + " | ".join(cells) + " |")

@@ -49,10 +49,14 @@ def reference_records(dataset: Dataset, split: Split, lexicon: AspectLexicon, fu
 
 def embedding_similarity(generated: Sequence[str], references: Sequence[str], embed: Embedder) -> float:
     """Mean cosine similarity of each generated text to its reference (unit vectors from `embed`)."""
+    return float(np.mean(_cosines(generated, references, embed)))
+
+
+def _cosines(generated: Sequence[str], references: Sequence[str], embed: Embedder) -> np.ndarray:
+    """(n,) cosine similarity of each generated text to its reference (unit vectors from `embed`)."""
     if len(generated) != len(references) or not generated:
         raise DataError(f"{len(generated)} generated texts for {len(references)} references", field="references")
-    a, b = embed(list(generated)), embed(list(references))
-    return float(np.mean(np.sum(a * b, axis=1)))
+    return np.sum(embed(list(generated)) * embed(list(references)), axis=1)
 
 
 def score_texts(
@@ -89,7 +93,7 @@ def record_scores(
         "fmr": [feature_matching_ratio([g], [f]) if f else float("nan") for g, f in zip(gen, features_true, strict=True)],
     }
     if embed is not None:
-        out["embedding_sim"] = [float(x) for x in np.sum(embed(list(generated)) * embed(list(references)), axis=1)]
+        out["embedding_sim"] = [float(x) for x in _cosines(generated, references, embed)]
     return out
 
 
