@@ -191,6 +191,9 @@ def compare_decoders(model, args: argparse.Namespace, log) -> dict[str, Any]:
     row["same_reasons"] = sum(a == b for a, b in zip(texts["lean"], texts["generate"], strict=True))
     row["words_per_reason"] = statistics.fmean(len(t.split()) for t in texts["lean"])
     row["breakdown"] = lean_breakdown(model, ten_reasons)
+    row["weights_step_s"] = weights_step(model._lean_decoder())
+    # what the decoding steps alone cost if nothing but reading the weights took time (one row, no attention)
+    row["floor_s"] = row["breakdown"]["steps"] * row["weights_step_s"]
     log(f"lean: {row['fast_s']:.2f} s, ratio {row['ratio']:.1f}, breakdown {row['breakdown']}")
 
     users = sorted(model.user_aspects, key=lambda u: (-len(model.user_aspects[u]), u))
@@ -206,6 +209,26 @@ def compare_decoders(model, args: argparse.Namespace, log) -> dict[str, Any]:
     return row
 
 
+def weights_step(decoder, repeats: int = 20) -> float:
+    """Median seconds of the weight matmuls of one decoding step for one row: every layer's weights and the LM head read
+    once. At one row the work is the memory traffic, so this is the floor of a step however the rest is written."""
+    import torch
+
+    d = decoder.norm.shape[0]
+    x, inner = torch.randn(1, d, dtype=decoder.dtype), torch.randn(1, decoder.intermediate, dtype=decoder.dtype)
+    attn = torch.randn(1, decoder.heads * decoder.head_dim, dtype=decoder.dtype)
+
+    def step() -> None:
+        for layer in decoder.layers:
+            decoder._linear(x, layer.qkv), decoder._linear(attn, layer.o)
+            decoder._linear(x, layer.gate_up), decoder._linear(inner, layer.down)
+        decoder._linear(x, decoder.head)
+
+    with torch.inference_mode():
+        step()
+        return timed(step, repeats)
+
+
 def lean_breakdown(model, run) -> dict[str, float]:
     """Where one ten-reason call of the lean loop spends its time: the prompts (prefill of each prefix, forced openers,
     first logits), the steps' layers and LM head, and the rest (processors, bookkeeping); then, from a profile of a
@@ -213,12 +236,13 @@ def lean_breakdown(model, run) -> dict[str, float]:
     from torch.profiler import ProfilerActivity, profile
 
     decoder = model._lean_decoder()
-    spent = {"total_s": 0.0, "prompts_s": 0.0, "step_layers_s": 0.0, "step_head_s": 0.0}
+    spent = {"total_s": 0.0, "prompts_s": 0.0, "step_layers_s": 0.0, "step_head_s": 0.0, "steps": 0}
     inside = [False]
 
     def clocked(name: str, fn):
         def wrapper(*a, **k):
             start = time.perf_counter()
+            spent["steps"] += name == "step_layers_s" and not inside[0]
             if name == "prompts_s":
                 inside[0] = True
             try:
@@ -255,7 +279,7 @@ def lean_breakdown(model, run) -> dict[str, float]:
 def summary(out: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """The one JSON object of --json: the decoder comparison's figures at the top, everything measured beside them."""
     saved = out.get("saved", {})
-    keys = ("torch_s", "fast_s", "ratio", "batch_reasons_per_s", "same_reasons", "fast_cpu_s", "torch_s_by_batch")
+    keys = ("torch_s", "fast_s", "ratio", "floor_s", "batch_reasons_per_s", "same_reasons", "fast_cpu_s", "torch_s_by_batch")
     top = {k: saved[k] for k in keys if k in saved}
     return {**top, "threads": args.threads, "bf16": args.bf16, "load_average": out["load_average"],
             "load_average_end": out["load_average_end"], **{k: v for k, v in out.items() if k not in top}}  # fmt: skip
@@ -300,6 +324,10 @@ def table(out: dict[str, Any], args: argparse.Namespace) -> None:
             f"| lean loop's time | prompts {b['prompts_s']:.2f} s, step layers {b['step_layers_s']:.2f} s, step LM head "
             f"{b['step_head_s']:.2f} s, other {b['other_s']:.2f} s; matmul kernels {b['matmul_share']:.0%} of CPU, "
             f"attention {b['attention_share']:.0%} |"
+        )
+        print(
+            f"| floor: {b['steps']} decoding steps × {row['weights_step_s'] * 1000:.1f} ms to read the weights once | "
+            f"{row['floor_s']:.2f} s, before any prompt is read |"
         )
         print(f"| lean loop's reasons/s, {row['batch_reasons']} reasons | {row['batch_reasons_per_s']:.2f} |")
     print(f"| load average at end | {out['load_average_end']:.1f} |")

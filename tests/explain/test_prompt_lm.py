@@ -280,7 +280,8 @@ def tiny_full(tiny_lm_dir: Path, shop: Dataset, split: Split) -> PromptLM:
 
 def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora: PromptLM) -> None:
     """In fp32 the lean loop writes transformers' generate's tokens row for row (greedy, opened by "The <hint>", seeded
-    nucleus samples) with the same log-probs, for prompts of different lengths decoded together; on LoRA merged too."""
+    nucleus samples) with the same log-probs, for prompts of different lengths decoded together, after its cache has
+    been compacted to the rows still writing; on LoRA merged too."""
     keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
     written = {}
     for name, model in [("full", tiny_full), ("lora", tiny_lora)]:
@@ -296,6 +297,9 @@ def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora
     assert len({len(p) for p in prefixes}) >= 3 and sum(map(bool, openers)) == 3
     ended = [len(t) for t in written["full"] if t[-1] == tiny_full.tokenizer.eos_token_id]
     assert ended and min(ended) < max(map(len, written["full"])), written["full"]
+    # half the rows ended while others went on: the cache was compacted to the live rows and decoding went on in it
+    lengths = sorted(map(len, written["full"]))
+    assert lengths[len(lengths) // 2 - 1] < lengths[-1], lengths
     spread = written["lora"]
     assert all(spread[4 * k] not in (spread[4 * k + 2], spread[4 * k + 3]) for k in range(len(keys))), spread
 

@@ -6,8 +6,9 @@
 size the generate loop's per-step overhead (bf16 autocast recasts every weight each step) and its padded, per-row
 prefill cost as much as the matmuls, so the lean loop takes the weights once (q/k/v and gate/up fused, bf16 or fp32,
 prepacked for oneDNN), prefills each distinct prefix once and shares its KV cache among the rows that continue it,
-writes all rows into one cache allocated per call, and drops finished rows from the matmuls. It reproduces `generate` with greedy search, `repetition_penalty`, `min_new_tokens` and `Constraints`: in
-fp32 it writes the same tokens.
+writes all rows into one cache allocated per call, drops finished rows from the matmuls and, once half of the rows
+have finished, from the cache. It reproduces `generate` with greedy search, `repetition_penalty`, `min_new_tokens` and
+`Constraints`: in fp32 it writes the same tokens.
 """
 
 from __future__ import annotations
@@ -106,18 +107,19 @@ class Constraints:
             tokens += banned
         if tokens:
             scores[at, tokens] = -math.inf
-        for a, r in enumerate(rows):
-            gen = self.generators[r]
-            if gen is None:
-                continue
-            logits = scores[a].float() / self.temperature  # (V,)
-            top, idx = logits.topk(50)  # the nucleus lies within the 50 likeliest tokens
-            probs = top.softmax(-1)
-            keep = probs.cumsum(-1) - probs < self.top_p  # (50,); the likeliest token always stays
-            gumbel = -torch.log(-torch.log(torch.rand(int(keep.sum()), generator=gen).clamp_min(1e-20)))
-            row = torch.full_like(scores[a], -math.inf)
-            row[idx[keep]] = (top[keep] + gumbel).to(row.dtype)
-            scores[a] = row
+        sampled = [(a, gen) for a, r in enumerate(rows) if (gen := self.generators[r]) is not None]
+        if not sampled:
+            return scores
+        at = torch.tensor([a for a, _ in sampled])  # (S,) the sampling rows, their nuclei taken together
+        top, idx = (scores[at].float() / self.temperature).topk(50)  # (S, 50); the nucleus lies within the 50 likeliest
+        probs = top.softmax(-1)
+        keep = probs.cumsum(-1) - probs < self.top_p  # (S, 50): a prefix of each row; the likeliest token always stays
+        uniform = torch.ones(len(sampled), 50)  # (S, 50); 1 (noise 0 after clamping) where not kept
+        for s, ((_, gen), kept) in enumerate(zip(sampled, keep.sum(-1).tolist(), strict=True)):
+            uniform[s, :kept] = torch.rand(kept, generator=gen)  # per row, its own generator: rows stay independent
+        gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-20)))
+        noisy = torch.where(keep, top + gumbel, -math.inf)  # (S, 50)
+        scores[at] = torch.full((len(sampled), scores.shape[1]), -math.inf).scatter(1, idx, noisy).to(scores.dtype)
         return scores
 
 
@@ -217,6 +219,7 @@ class LeanDecoder:
             written: list[list[int]] = [[] for _ in rows]
             active = list(range(n))
             index = torch.arange(n)  # (A,) the active rows
+            slots = torch.arange(n)  # (A,) their rows in the cache, compacted when half have finished
             for t in range(max_new_tokens):
                 raw = logits.float()  # (A, V)
                 scores = raw
@@ -241,9 +244,13 @@ class LeanDecoder:
                     break
                 if len(going) < len(active):
                     active = [active[a] for a in going]
-                    index, picked = index[going], picked[going]
+                    index, picked, slots = index[going], picked[going], slots[going]
+                    if 2 * len(active) <= len(cache[0][0]):  # attention runs over every cache row: keep the live ones
+                        cache = [(k[slots], v[slots]) for k, v in cache]
+                        slots = torch.arange(len(active))
                 x = torch.nn.functional.embedding(picked, self.embed)[:, None]  # (A, 1, d)
-                hidden = self._forward(x, cache, index, (ends[index] + t)[:, None])  # (A, 1, d)
+                every = len(slots) == len(cache[0][0])  # then slots are all rows in order: no scatter into the cache
+                hidden = self._forward(x, cache, None if every else slots, (ends[index] + t)[:, None])  # (A, 1, d)
                 logits = self._logits(hidden[:, 0])
             return [(reply, chosen[r, : len(reply)]) for r, reply in enumerate(written)]
 
