@@ -611,6 +611,24 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     assert model._link(user, item, "battery", 3)[0] == model._link(user, item, "battery", 0)[0]
 
 
+def test_the_pick_keeps_the_items_own_adjective_and_drops_praise_of_its_product_type(tiny_lora: PromptLM) -> None:
+    """An adjective the item's reviews used of it is no invented word, though no training target uses it; a last
+    conjunct praising the product type ("the battery pack is perfect" in a battery shop) is said plainly away."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    assert model.vocab and "sturdy" not in model.vocab
+    model.item_words = {**tiny_lora.item_words, item: {*tiny_lora.item_words[item], "sturdy"}}  # its reviews say so
+    opened = ("The battery is sturdy.", -0.9)
+    vague = ("It works all day on the battery.", -1.1)
+    model.item_opinions = {**tiny_lora.item_opinions, item: {}}
+    assert model._pick([opened, vague], item, "battery", []) == vague  # "sturdy": no training target says it
+    model.item_opinions = {**tiny_lora.item_opinions, item: {"battery": ["sturdy"]}}
+    assert model._pick([opened, vague], item, "battery", []) == opened
+    model.product_by_item = {**tiny_lora.product_by_item, item: ["battery pack"]}
+    typed = ("The battery is sturdy and the battery pack is perfect.", -0.2)
+    assert model._pick([typed], item, "battery", [])[0] == "The battery is sturdy."
+
+
 def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_writes_about(tiny_lora: PromptLM) -> None:
     """A shopper who praises scent is told about an item's fragrance rather than its most-praised bottle; one who writes
     about nothing close gets the most-praised aspect."""

@@ -97,3 +97,20 @@ def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(te
     assert said_plainly(text, aspect) == plain
     if plain is not None:
         assert empty_praise(plain, aspect) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("The design is cute and the gift card is perfect.", "The design is cute."),
+        ("The tin is pretty and a great gift card.", "The tin is pretty."),
+        ("The tin is pretty and the gift cards are really nice.", "The tin is pretty."),
+        ("The tin is pretty and holds the gift card well.", None),  # says something of the tin
+        ("The tin is pretty and the card design is perfect.", None),  # another aspect, not the product type
+    ],
+)
+def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text, plain) -> None:
+    """In a gift-card shop "the gift card is perfect" says of a gift card only that it is one."""
+    assert said_plainly(text, "tin" if "tin" in text else "design", ["gift card"]) == plain
+    assert empty_praise(text, None, ["gift card"])[0] == (plain is not None)
+    assert not empty_praise(text, None)[0] and said_plainly(text, None) is None  # without the product type: nothing

@@ -803,7 +803,8 @@ class PromptLM(Reasoner):
         realness: dict[str, float] | None = None,
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
-        item's, it names the hint, no first person or complaint, no word the training targets and titles never use, not
+        item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's reviews'
+        adjectives never use, not
         a repeat of this shopper's other reasons, no word the item's reviews never use but the shop's common ones
         (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
@@ -812,9 +813,12 @@ class PromptLM(Reasoner):
         fitted."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
-        title = set(_words(self.titles.get(item, "")))
+        # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
+        own = set(_words(self.titles.get(item, "")))
+        own |= {w for said in self.item_opinions.get(item, {}).values() for a in said for w in _words(a)}
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
+        product = [p for p in self.product_by_item.get(item, ()) if p != hint]  # "the gift card is perfect" praises none
 
         def score(candidate: tuple[str, float]) -> float:
             text, logp = candidate
@@ -823,17 +827,17 @@ class PromptLM(Reasoner):
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
-            filler, tautology = empty_praise(text, hint)
+            filler, tautology = empty_praise(text, hint, product)
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(_words(text)))
             faults += len(words) - len(set(words)) > 2
-            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in title for w in _words(text)))
+            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _words(text)))
             faults += 2 * bool(self._unsupported(text, item))
             return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
 
         trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
-        plain = [(p, logp - 0.5) for text, logp in trimmed if (p := said_plainly(text, hint)) is not None]
+        plain = [(p, logp - 0.5) for text, logp in trimmed if (p := said_plainly(text, hint, product)) is not None]
         return max([*trimmed, *plain], key=score)
 
     def _unsupported(self, text: str, item: int) -> list[str]:

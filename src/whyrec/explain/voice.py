@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,12 +93,24 @@ _FILLER = re.compile(
 )
 
 
-def empty_praise(text: str, aspect: str | None) -> tuple[bool, bool]:
-    """(praises the product as such: "a great product", "the product is great"; names `aspect` twice: "The bottle is a
-    great bottle.")."""
+def _as_such(text: str, product: Iterable[str]) -> bool:
+    """`text` praises the product as such: "a great product", "the product is great", or so of one of `product`, the
+    words that name the item's product type ("the gift card is perfect" in a gift-card shop)."""
+    if _FILLER.search(text):
+        return True
+    for noun in product:
+        named = rf"{re.escape(noun)}s?"
+        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b"
+        if re.search(praised, text, re.IGNORECASE):
+            return True
+    return False
+
+
+def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> tuple[bool, bool]:
+    """(praises the product as such, `_as_such`; names `aspect` twice: "The bottle is a great bottle.")."""
     words = [t.lower() for t in _TOKEN.findall(text)]
     head = aspect.split()[-1].lower() if aspect else None
-    return bool(_FILLER.search(text)), head is not None and words.count(head) > 1
+    return _as_such(text, product), head is not None and words.count(head) > 1
 
 
 # "The <aspect> is a great <noun>.": subject, verb, article, (adverb) adjective, noun, for `said_plainly`.
@@ -107,9 +119,10 @@ _NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|s
 _ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "also", "so", "very", "really", "on", "in", "for"})
 
 
-def said_plainly(text: str, aspect: str | None) -> str | None:
+def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
     """The text said plainly, or None where there is nothing to repair: a last conjunct that praises the product as such
-    or only echoes the first is dropped ("The odor is pleasant and the product is great.", "… gentle on the skin and
+    (`_as_such`, with the item's product-type words `product`) or only echoes the first is dropped ("The odor is
+    pleasant and the product is great.", "The design is cute and the gift card is perfect.", "… gentle on the skin and
     gentle on your skin." end at the first), and "The bottle is a great bottle." / "… a great product." become "The
     bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
     text = text.strip()
@@ -117,7 +130,7 @@ def said_plainly(text: str, aspect: str | None) -> str | None:
     if joined and first:
         said = {t.lower() for t in _TOKEN.findall(first)}
         added = {t.lower() for t in _TOKEN.findall(last)} - _ECHO_FILLER
-        if _FILLER.search(last) or added <= said:
+        if _as_such(last, product) or added <= said:
             return first + "."
     match = _NOUN_PRAISE.match(text)
     if match is None or aspect is None:
