@@ -145,6 +145,23 @@ class Answer:
     cached: int = 0  # items whose reason came from the cache
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A ranked answer whose missing reasons are not written yet: everything `recommend` does with the recommender,
+    so that a server can write the reasons (the slow part) without holding the lock that guards its model."""
+
+    user: int
+    items: list[int]
+    scores: list[float]
+    fallback: bool
+    payloads: dict[int, dict[str, Any]]  # complete ones, from the cache
+    attributions: dict[int, dict[str, Any]]  # for the items still without a reason
+
+    @property
+    def missing(self) -> list[int]:
+        return [i for i in self.items if i not in self.payloads]
+
+
 def recommend(
     model: Recommender,
     user: int,
@@ -163,6 +180,25 @@ def recommend(
     instead of ranking (`whyrec explain`). Reasons and attributions found in `cache` are reused and
     fresh ones are put there, so cached and fresh answers go through the same filters.
     """
+    drafted = draft(model, user, k, facts, cache=cache, attribute=attribute, exclude=exclude, items=items)
+    fresh = write(drafted, reasons, facts)
+    if cache is not None and fresh:
+        cache.put(fresh)
+    return answer(drafted, facts, fresh)
+
+
+def draft(
+    model: Recommender,
+    user: int,
+    k: int,
+    facts: ItemFacts,
+    *,
+    cache: ReasonCache | None = None,
+    attribute: bool = True,
+    exclude: Collection[int] = (),
+    items: Sequence[int] | None = None,
+) -> Draft:
+    """`recommend`'s ranking, cache reads and attributions (see there): all it asks of the recommender."""
     if items is None:
         [ranked] = model.recommend([user], k=k + len(exclude))
         keep = [j for j, i in enumerate(ranked.items) if int(i) not in exclude][:k]
@@ -176,25 +212,27 @@ def recommend(
         scores = [float(s) for s in np.asarray(source)[0, chosen]]
     payloads = cache.get(chosen) if cache is not None else {}
     missing = [i for i in chosen if i not in payloads]
-    if missing:
-        fresh = _payloads(model, user, missing, facts, reasons, attribute and not fallback)
-        if cache is not None:
-            cache.put(fresh)
-        payloads = {**payloads, **fresh}
-    out = [_recommendation(facts, item, score, payloads[item]) for item, score in zip(chosen, scores, strict=True)]
-    return Answer(user, out, fallback, cached=len(chosen) - len(missing))
+    credited = attribution(model, user, missing, facts) if attribute and not fallback and missing else None
+    attributions = dict(zip(missing, credited or [_no_attribution() for _ in missing], strict=True))
+    return Draft(user, chosen, scores, fallback, payloads, attributions)
 
 
-def _payloads(
-    model: Recommender, user: int, items: list[int], facts: ItemFacts, reasons: Reasons | None, attribute: bool
-) -> dict[int, dict[str, Any]]:
-    """Cacheable JSON per item: the checked reason (raw ids and titles only) and the attribution."""
-    written = reasons.write(user, items) if reasons is not None else [None] * len(items)
-    credited = attribution(model, user, items, facts) if attribute else [_no_attribution() for _ in items]
+def write(drafted: Draft, reasons: Reasons | None, facts: ItemFacts) -> dict[int, dict[str, Any]]:
+    """Cacheable JSON per missing item of `drafted`: the checked reason (raw ids and titles only) and the attribution.
+    Asks nothing of the recommender."""
+    missing = drafted.missing
+    written = reasons.write(drafted.user, missing) if reasons is not None and missing else [None] * len(missing)
     return {
-        item: {"reason": None if r is None else _reason_json(r, facts), "attribution": a}
-        for item, r, a in zip(items, written, credited, strict=True)
+        item: {"reason": None if r is None else _reason_json(r, facts), "attribution": drafted.attributions[item]}
+        for item, r in zip(missing, written, strict=True)
     }
+
+
+def answer(drafted: Draft, facts: ItemFacts, fresh: Mapping[int, Mapping[str, Any]]) -> Answer:
+    """The answer of `drafted` with `fresh` payloads for its missing items."""
+    payloads = {**drafted.payloads, **fresh}
+    out = [_recommendation(facts, item, score, payloads[item]) for item, score in zip(drafted.items, drafted.scores, strict=True)]
+    return Answer(drafted.user, out, drafted.fallback, cached=len(drafted.payloads))
 
 
 def _reason_json(reason: Reason, facts: ItemFacts) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,50 @@ def test_sequence_model_follows_new_events_and_a_restart_replays_them(shop: tupl
         assert reopened.model_info()["live"]["users_added"] == 1
     finally:
         reopened.close()
+
+
+def test_reasons_are_written_outside_the_model_lock_and_not_cached_across_a_change(shop: tuple[Path, Path]) -> None:
+    """While one shopper's reasons are being written (an LM takes about a second), another's profile, feedback and
+    events go on; reasons written across an event of that shopper are shown but not cached, others are."""
+    artifact, store = shop
+    pipeline = Pipeline.open(artifact, store)
+    reasoner = pipeline.reasons.reasoner
+    inside, release = threading.Event(), threading.Event()
+
+    def held(requests):  # the reasoner, stopped inside its writing until released
+        inside.set()
+        assert release.wait(60)
+        return type(reasoner).generate(reasoner, requests)
+
+    done: dict[str, object] = {}
+
+    def others() -> None:
+        done["profile"] = pipeline.profile("U00010")
+        done["feedback"] = pipeline.record_feedback("U00010", pipeline.live.item_ids.raw[0], "like")
+        done["events"] = pipeline.record_events([{"user": "U00004", "item": pipeline.live.item_ids.raw[1], "event": "view"}])
+
+    try:
+        reasoner.generate = held
+        writer = threading.Thread(target=lambda: done.update(first=pipeline.recommend("U00004", 5)))
+        writer.start()
+        assert inside.wait(60)
+        side = threading.Thread(target=others)
+        side.start()
+        side.join(60)
+        assert not side.is_alive() and done["events"]["stored"] == 1  # nobody waited on the reasoner
+        release.set()
+        writer.join(60)
+        first = done["first"]
+        assert all(e["reason"] for e in first["items"]) and first["reasons_cached"] == 0
+        version = pipeline.version
+        cached = Store(store, create=False).cached_reasons("U00004", [e["item"] for e in first["items"]], version)
+        assert cached == {}  # written before the view was folded in: not kept
+        del reasoner.generate
+        assert pipeline.recommend("U00004", 5)["reasons_cached"] == 0
+        assert pipeline.recommend("U00004", 5)["reasons_cached"] == 5  # without a change in between, kept
+    finally:
+        release.set()
+        pipeline.close()
 
 
 def test_repeated_live_events_are_folded_in_as_the_store_keeps_them(shop: tuple[Path, Path]) -> None:

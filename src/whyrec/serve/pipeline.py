@@ -3,8 +3,9 @@
 Three parts, one per concern: the running model (`serve.live`), reasons and their cache
 (`serve.reasons`, answering through `whyrec.recommendation.recommend`), and shopper data and
 privacy (`serve.shoppers`). One lock guards the model state and is never held while waiting on
-the disk; each thread has its own SQLite connection (WAL: readers beside one writer). `serve.app`
-translates this to HTTP; this module knows nothing of HTTP.
+the disk or on a reasoner: a second lock lets one request at a time write reasons (an LM takes about a second a
+shopper), while profile reads, feedback and events go on under the first. Each thread has its own SQLite connection
+(WAL: readers beside one writer). `serve.app` translates this to HTTP; this module knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from whyrec import recommendation
 from whyrec.artifact import Artifact
 from whyrec.data.store import Store
 from whyrec.errors import NotFoundError
@@ -48,6 +50,11 @@ class Pipeline:
         reasoner = artifact.reasoner
         self.version = model_version(artifact)
         self._lock = threading.RLock()
+        # Writing reasons, and changing what they are written from (the catalog, a forgotten shopper's profile); taken
+        # before `_lock` where both are held. `_changes` counts what makes cached reasons stale (events, catalog rows,
+        # forgets): reasons written across such a change are shown but not cached.
+        self._reasoning = threading.Lock()
+        self._changes = 0
         self._forgetting = threading.Lock()  # one forget at a time: each rewrites the artifact the last one left
         self._local = threading.local()
         self._local.store = store
@@ -125,8 +132,8 @@ class Pipeline:
 
     def recommend(self, user: str, k: int) -> dict[str, Any]:
         """Top-k for a raw user id with checked reasons, evidence and attribution; unknown users get popular items, flagged."""
+        answer, arm = self._answer(user, k)
         with self._lock:
-            answer, arm = self._answer(user, k)
             feedback = self.feedback.of(user)
             entries = [{**r.to_json(), "feedback": feedback.get(r.item)} for r in answer.items]
             response = {
@@ -149,18 +156,29 @@ class Pipeline:
 
     def warm(self, user: str, k: int) -> Answer:
         """Write the user's top-k reasons into the reason cache exactly as `recommend` would serve them (no exposure logged)."""
-        with self._lock:
-            return self._answer(user, k)[0]
+        return self._answer(user, k)[0]
 
     def _answer(self, user: str, k: int) -> tuple[Answer, str | None]:
-        """The served answer (through the reason cache) and the user's A/B arm, if an experiment runs."""
-        hidden = {self.live.item_ids.get(raw) for raw in self.feedback.dismissed(user)} - {-1}
-        arm = None
-        if self.experiment is not None:
-            from whyrec.serve.experiment import arm_of
+        """The served answer (through the reason cache) and the user's A/B arm, if an experiment runs: ranked under the
+        model lock, its missing reasons written under the reasoning lock alone, cached only if nothing made them stale
+        in between."""
+        with self._lock:
+            hidden = {self.live.item_ids.get(raw) for raw in self.feedback.dismissed(user)} - {-1}
+            arm = None
+            if self.experiment is not None:
+                from whyrec.serve.experiment import arm_of
 
-            arm = arm_of(user, self.experiment)
-        return self.reasons.answer(self.live, self._store, user, k, hidden, arm), arm
+                arm = arm_of(user, self.experiment)
+            pending = self.reasons.draft(self.live, self._store, user, k, hidden, arm)
+            changes = self._changes
+        drafted, fresh = pending.drafted, {}
+        if drafted.missing:
+            with self._reasoning:
+                drafted, fresh = self.reasons.write(pending)
+        with self._lock:
+            if fresh and changes == self._changes:
+                pending.cache.put(fresh)
+            return recommendation.answer(drafted, self.facts, fresh), arm
 
     def profile(self, user: str) -> dict[str, Any]:
         """The user's interest profile; NotFoundError for a user with no events or reviews."""
@@ -182,6 +200,7 @@ class Pipeline:
             added_before = self.live.counters["users_added"]
             observed = self.live.observe(frame.iloc[new])  # exactly the rows the store kept, as a restart replays them
             self._store().drop_reasons(users=frame["user"].unique().tolist())
+            self._changes += 1
         unknown = sorted(set(frame["item"]) - set(self.live.item_ids.raw))
         return {
             "received": len(rows),
@@ -201,11 +220,12 @@ class Pipeline:
 
     def upsert_item(self, item: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Create or replace a catalog row; reasons about the item go stale, grounding sees its new text."""
-        with self._lock:
+        with self._reasoning, self._lock:
             self._store().upsert_item(item, **fields)
             created = self.facts.upsert(item, fields)
             self._store().drop_reasons(items=[item])
             self.reasons.forget_item(item)
+            self._changes += 1
         return {"item": item, "created": created, "in_model": self.live.item_ids.get(item) >= 0}
 
     def forget(self, user: str) -> dict[str, Any]:
@@ -217,13 +237,18 @@ class Pipeline:
         """
         store = self._store()
         with self._forgetting:
-            with self._lock:
-                uid = self.live.user_ids.get(user)
-            trained = 0 <= uid < self.live.trained_users
-            key = (str(self.artifact_dir.resolve()), self.artifact.created)
-            removed = store.forget_user(user, pending=(*key, uid) if trained else None)
-            with self._lock:
-                answer = shoppers.forget(self.live, self.feedback, user, removed)
+            # No reason is written meanwhile, and none drafted before the model forgets is cached after the store has
+            # deleted the shopper's (hence a change counted at both ends).
+            with self._reasoning:
+                with self._lock:
+                    uid = self.live.user_ids.get(user)
+                    self._changes += 1
+                trained = 0 <= uid < self.live.trained_users
+                key = (str(self.artifact_dir.resolve()), self.artifact.created)
+                removed = store.forget_user(user, pending=(*key, uid) if trained else None)
+                with self._lock:  # the reasoner forgets the shopper too
+                    answer = shoppers.forget(self.live, self.feedback, user, removed)
+                    self._changes += 1
             if trained:
                 self.artifact.save(self.artifact_dir)
                 store.clear_forgets(*key, positions=[uid])

@@ -3,20 +3,23 @@
 `ShopFacts` is what grounding and safety check against (the store's catalog, prices included, and
 the aspects its reviews and catalog text give each item). `ServedReasons` holds the artifact's
 reasoner, a `template` fallback and an A/B experiment's arm reasoners, and answers through
-`whyrec.recommendation.recommend`, the one path every entry point takes.
+`whyrec.recommendation`'s draft, write and answer (what `recommend`, the one path every entry point takes, is made of),
+so that the server writes reasons without holding its model lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from whyrec import recommendation
 from whyrec.data.schema import Dataset
 from whyrec.explain.aspects import category_heads
-from whyrec.recommendation import Answer, Reasons, recommend
+from whyrec.recommendation import Answer, Draft, ReasonCache, Reasons
 
 if TYPE_CHECKING:
     from whyrec.artifact import Artifact
@@ -147,6 +150,15 @@ class _MemoryCache:
             self.held.setdefault(self.item_ids.raw[i], {})[self.version] = p
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A served answer drafted with the live model, its missing reasons not yet written (`ServedReasons.draft`)."""
+
+    drafted: Draft
+    reasons: Reasons | None
+    cache: ReasonCache
+
+
 class ServedReasons:
     """The artifact's reasoner (or an A/B arm's) behind the filters and the fallback, with the reason cache."""
 
@@ -183,10 +195,11 @@ class ServedReasons:
         data = Dataset(art.interactions, art.user_ids, art.item_ids, reviews=reviews, items=catalog[catalog["item"] >= 0])
         return TemplateReasoner().fit(data)
 
-    def answer(
+    def draft(
         self, live: LiveRanking, store: Callable[[], Store], user: str, k: int, exclude: set[int], arm: str | None
-    ) -> Answer:
-        """`recommend` for a raw user id: cached per (user, item, model version and arm), checked, with attribution."""
+    ) -> Pending:
+        """The ranked answer for a raw user id, cached per (user, item, model version and arm), with attribution: all
+        that needs the live model. Its missing reasons are then written by `write`."""
         uid = live.user_ids.get(user)
         reasoner = self.reasoner if arm is None else self.arm_reasoners[arm]
         version = self.version if arm is None else f"{self.version}:{arm}"
@@ -196,7 +209,24 @@ class ServedReasons:
             if uid >= 0
             else _MemoryCache(self._anonymous, version, live.item_ids)
         )
-        return recommend(live.model, uid, k, self.facts, reasons=reasons, cache=cache, exclude=exclude)
+        return Pending(recommendation.draft(live.model, uid, k, self.facts, cache=cache, exclude=exclude), reasons, cache)
+
+    def write(self, pending: Pending) -> tuple[Draft, dict[int, dict[str, Any]]]:
+        """The checked reasons of the items still missing once the cache is read again (a request for the same shopper
+        may have written them meanwhile), and the draft with what that second read found."""
+        drafted = pending.drafted
+        drafted = replace(drafted, payloads={**drafted.payloads, **pending.cache.get(drafted.missing)})
+        return drafted, recommendation.write(drafted, pending.reasons, self.facts)
+
+    def answer(
+        self, live: LiveRanking, store: Callable[[], Store], user: str, k: int, exclude: set[int], arm: str | None
+    ) -> Answer:
+        """`draft`, `write` and the cache filled at once, for a caller with no lock to spare (a batch worker)."""
+        pending = self.draft(live, store, user, k, exclude, arm)
+        drafted, fresh = self.write(pending)
+        if fresh:
+            pending.cache.put(fresh)
+        return recommendation.answer(drafted, self.facts, fresh)
 
     def forget_item(self, item: str) -> None:
         """Drop in-memory reasons about an item whose catalog row changed."""
