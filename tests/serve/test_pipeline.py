@@ -74,46 +74,57 @@ def test_sequence_model_follows_new_events_and_a_restart_replays_them(shop: tupl
 
 
 def test_reasons_are_written_outside_the_model_lock_and_not_cached_across_a_change(shop: tuple[Path, Path]) -> None:
-    """While one shopper's reasons are being written (an LM takes about a second), another's profile, feedback and
-    events go on; reasons written across an event of that shopper are shown but not cached, others are."""
+    """While one shopper's reasons are being written (an LM takes about a second), others' profiles, feedback and
+    events go on; reasons written across an event of that shopper are shown but not cached, across another's they are."""
     artifact, store = shop
     pipeline = Pipeline.open(artifact, store)
     reasoner = pipeline.reasons.reasoner
-    inside, release = threading.Event(), threading.Event()
+    items = pipeline.live.item_ids.raw
 
-    def held(requests):  # the reasoner, stopped inside its writing until released
-        inside.set()
-        assert release.wait(60)
-        return type(reasoner).generate(reasoner, requests)
+    def written_during(viewer: str, user: str = "U00004") -> dict:
+        """`user`'s top-5, its reasons written while another thread reads a profile, records feedback and a view by
+        `viewer`; that thread must finish while the reasoner is held."""
+        inside, release = threading.Event(), threading.Event()
 
-    done: dict[str, object] = {}
+        def held(requests):
+            inside.set()
+            assert release.wait(60)
+            return type(reasoner).generate(reasoner, requests)
 
-    def others() -> None:
-        done["profile"] = pipeline.profile("U00010")
-        done["feedback"] = pipeline.record_feedback("U00010", pipeline.live.item_ids.raw[0], "like")
-        done["events"] = pipeline.record_events([{"user": "U00004", "item": pipeline.live.item_ids.raw[1], "event": "view"}])
+        done: dict = {}
+
+        def others() -> None:
+            done["profile"] = pipeline.profile("U00010")
+            done["feedback"] = pipeline.record_feedback("U00010", items[0], "like")
+            done["events"] = pipeline.record_events([{"user": viewer, "item": items[len(done) + 1], "event": "view"}])
+
+        reasoner.generate = held
+        try:
+            writer = threading.Thread(target=lambda: done.update(answer=pipeline.recommend(user, 5)))
+            writer.start()
+            assert inside.wait(60)
+            side = threading.Thread(target=others)
+            side.start()
+            side.join(60)
+            assert not side.is_alive() and done["events"]["stored"] == 1  # nobody waited on the reasoner
+        finally:
+            release.set()
+            writer.join(60)
+            del reasoner.generate
+        assert all(e["reason"] for e in done["answer"]["items"]) and done["answer"]["reasons_cached"] == 0
+        return done["answer"]
+
+    def cached(answer: dict) -> dict:
+        return Store(store, create=False).cached_reasons("U00004", [e["item"] for e in answer["items"]], pipeline.version)
 
     try:
-        reasoner.generate = held
-        writer = threading.Thread(target=lambda: done.update(first=pipeline.recommend("U00004", 5)))
-        writer.start()
-        assert inside.wait(60)
-        side = threading.Thread(target=others)
-        side.start()
-        side.join(60)
-        assert not side.is_alive() and done["events"]["stored"] == 1  # nobody waited on the reasoner
-        release.set()
-        writer.join(60)
-        first = done["first"]
-        assert all(e["reason"] for e in first["items"]) and first["reasons_cached"] == 0
-        version = pipeline.version
-        cached = Store(store, create=False).cached_reasons("U00004", [e["item"] for e in first["items"]], version)
-        assert cached == {}  # written before the view was folded in: not kept
-        del reasoner.generate
+        assert len(cached(written_during("U00010"))) == 5  # another shopper's view: kept
+        assert pipeline.recommend("U00004", 5)["reasons_cached"] == 5
+        pipeline.record_events([{"user": "U00004", "item": items[9], "event": "view"}])  # stale: rewritten below
+        assert cached(written_during("U00004")) == {}  # written before their own view was folded in: not kept
         assert pipeline.recommend("U00004", 5)["reasons_cached"] == 0
         assert pipeline.recommend("U00004", 5)["reasons_cached"] == 5  # without a change in between, kept
     finally:
-        release.set()
         pipeline.close()
 
 

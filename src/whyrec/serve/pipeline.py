@@ -14,6 +14,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,11 @@ class Pipeline:
         self.version = model_version(artifact)
         self._lock = threading.RLock()
         # Writing reasons, and changing what they are written from (the catalog, a forgotten shopper's profile); taken
-        # before `_lock` where both are held. `_changes` counts what makes cached reasons stale (events, catalog rows,
-        # forgets): reasons written across such a change are shown but not cached.
+        # before `_lock` where both are held. `_changes` counts per shopper what makes their cached reasons stale (their
+        # events, their forgetting) and, under None, catalog changes: reasons written across such a change are shown
+        # but not cached.
         self._reasoning = threading.Lock()
-        self._changes = 0
+        self._changes: Counter[str | None] = Counter()
         self._forgetting = threading.Lock()  # one forget at a time: each rewrites the artifact the last one left
         self._local = threading.local()
         self._local.store = store
@@ -170,13 +172,13 @@ class Pipeline:
 
                 arm = arm_of(user, self.experiment)
             pending = self.reasons.draft(self.live, self._store, user, k, hidden, arm)
-            changes = self._changes
+            changes = (self._changes[user], self._changes[None])
         drafted, fresh = pending.drafted, {}
         if drafted.missing:
             with self._reasoning:
                 drafted, fresh = self.reasons.write(pending)
         with self._lock:
-            if fresh and changes == self._changes:
+            if fresh and changes == (self._changes[user], self._changes[None]):
                 pending.cache.put(fresh)
             return recommendation.answer(drafted, self.facts, fresh), arm
 
@@ -200,7 +202,7 @@ class Pipeline:
             added_before = self.live.counters["users_added"]
             observed = self.live.observe(frame.iloc[new])  # exactly the rows the store kept, as a restart replays them
             self._store().drop_reasons(users=frame["user"].unique().tolist())
-            self._changes += 1
+            self._changes.update(frame["user"].unique().tolist())
         unknown = sorted(set(frame["item"]) - set(self.live.item_ids.raw))
         return {
             "received": len(rows),
@@ -225,7 +227,7 @@ class Pipeline:
             created = self.facts.upsert(item, fields)
             self._store().drop_reasons(items=[item])
             self.reasons.forget_item(item)
-            self._changes += 1
+            self._changes[None] += 1
         return {"item": item, "created": created, "in_model": self.live.item_ids.get(item) >= 0}
 
     def forget(self, user: str) -> dict[str, Any]:
@@ -242,13 +244,13 @@ class Pipeline:
             with self._reasoning:
                 with self._lock:
                     uid = self.live.user_ids.get(user)
-                    self._changes += 1
+                    self._changes[user] += 1
                 trained = 0 <= uid < self.live.trained_users
                 key = (str(self.artifact_dir.resolve()), self.artifact.created)
                 removed = store.forget_user(user, pending=(*key, uid) if trained else None)
                 with self._lock:  # the reasoner forgets the shopper too
                     answer = shoppers.forget(self.live, self.feedback, user, removed)
-                    self._changes += 1
+                    self._changes[user] += 1
             if trained:
                 self.artifact.save(self.artifact_dir)
                 store.clear_forgets(*key, positions=[uid])
