@@ -173,14 +173,15 @@ class Pipeline:
                 arm = arm_of(user, self.experiment)
             pending = self.reasons.draft(self.live, self._store, user, k, hidden, arm)
             changes = (self._changes[user], self._changes[None])
-        drafted, fresh = pending.drafted, {}
-        if drafted.missing:
-            with self._reasoning:
-                drafted, fresh = self.reasons.write(pending)
-        with self._lock:
-            if fresh and changes == (self._changes[user], self._changes[None]):
-                pending.cache.put(fresh)
-            return recommendation.answer(drafted, self.facts, fresh), arm
+        if not pending.drafted.missing:
+            with self._lock:
+                return recommendation.answer(pending.drafted, self.facts, {}), arm
+        with self._reasoning:  # cached before it is let go: a request for the same shopper waiting on it reads them
+            drafted, fresh = self.reasons.write(pending)
+            with self._lock:
+                if fresh and changes == (self._changes[user], self._changes[None]):
+                    pending.cache.put(fresh)
+                return recommendation.answer(drafted, self.facts, fresh), arm
 
     def profile(self, user: str) -> dict[str, Any]:
         """The user's interest profile; NotFoundError for a user with no events or reviews."""
