@@ -304,6 +304,27 @@ def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora
     assert all(spread[4 * k] not in (spread[4 * k + 2], spread[4 * k + 3]) for k in range(len(keys))), spread
 
 
+def test_a_quorum_stops_decoding_once_enough_candidates_of_every_reason_have_ended(tiny_full: PromptLM) -> None:
+    """With a quorum of two, decoding stops when two candidates of every reason have ended: those are the tokens the
+    full run writes; the rest stop early, unended, and the reasons choose among the ended ones only."""
+    keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
+    eos, n = tiny_full.tokenizer.eos_token_id, tiny_full.config.candidates
+    full = [t for t, _ in decoded(tiny_full, keys, "lean")]
+    quick = copy.copy(tiny_full)
+    quick.config = tiny_full.config.model_copy(update={"quorum": 2})
+    cut = [t for t, _ in decoded(quick, keys, "lean")]
+    for k in range(len(keys)):
+        rows = range(k * n, (k + 1) * n)
+        ended = [r for r in rows if eos in cut[r]]
+        assert len(ended) >= 2 and all(cut[r] == full[r] for r in ended)
+        assert all(full[r][: len(cut[r])] == cut[r] for r in rows)
+    stopped = [r for r, t in enumerate(cut) if eos not in t and len(t) < quick.config.max_new_tokens]
+    assert stopped, (full, cut)  # the case covers rows cut short
+    assert max(map(len, cut)) < max(map(len, full))
+    texts = quick._decode(keys)
+    assert all(1 <= len(c) <= n for c in texts) and sum(map(len, texts)) == len(cut) - len(stopped)
+
+
 def test_lean_decoder_without_onednn_writes_the_same(tiny_full: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where torch has no oneDNN the lean loop multiplies with F.linear instead, to the same tokens."""
     keys = [(0, 1, "battery"), (-1, 3, None)]

@@ -202,12 +202,16 @@ class LeanDecoder:
         min_new_tokens: int,
         repetition_penalty: float,
         eos_token_id: int,
+        quorum: int | None = None,
     ) -> list[tuple[list[int], torch.Tensor]]:
         """Per row (the index of the prefix it continues, the tokens forced after that prefix), its reply's tokens
         (ending with EOS where it ended) and each token's log-prob under the raw logits, before any processor.
 
         `prefixes` are (P, d) input embeddings. As in `generate` with `inputs_embeds`, forced tokens are prompt, not
-        reply: the repetition penalty, `min_new_tokens` and `constraints` see the generated tokens only.
+        reply: the repetition penalty, `min_new_tokens` and `constraints` see the generated tokens only. With a
+        `quorum`, decoding stops once `quorum` rows of every prefix (or all of its rows) have ended: each step reads
+        every weight however few rows run, so the last long rows cost as much as all of them. Rows stopped so end
+        without EOS, shorter than `max_new_tokens`.
         """
         import torch
 
@@ -220,6 +224,13 @@ class LeanDecoder:
             active = list(range(n))
             index = torch.arange(n)  # (A,) the active rows
             slots = torch.arange(n)  # (A,) their rows in the cache, compacted when half have finished
+            # per prefix, the ended rows still needed before the quorum stops decoding
+            wanted = defaultdict(int)
+            for k, _ in rows:
+                wanted[k] += 1
+            if quorum is not None:
+                wanted = defaultdict(int, {k: min(quorum, c) for k, c in wanted.items()})
+            short = len(wanted)  # prefixes still short of their quorum
             for t in range(max_new_tokens):
                 raw = logits.float()  # (A, V)
                 scores = raw
@@ -240,7 +251,11 @@ class LeanDecoder:
                     written[r].append(token)
                     if token != eos_token_id:
                         going.append(a)
-                if not going or t + 1 == max_new_tokens:
+                    else:
+                        k = rows[r][0]
+                        wanted[k] -= 1
+                        short -= wanted[k] == 0
+                if not going or not short or t + 1 == max_new_tokens:
                     break
                 if len(going) < len(active):
                     active = [active[a] for a in going]

@@ -132,6 +132,8 @@ class PromptLMConfig(ReasonerConfig):
     critic_weight: float = Field(0.0, ge=0)
     critic_pairs: int = Field(200, ge=10)  # training (shopper, item) pairs whose generated reasons teach the critic
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
+    # lean decoding stops once this many candidates of every reason have ended; the rest are dropped. None: all end.
+    quorum: int | None = Field(None, ge=1)
     top_p: float = Field(0.9, gt=0, le=1)  # nucleus of the sampled candidates
     temperature: float = Field(1.0, gt=0)
     # rows (reason × candidate) decoded together; each step reads all weights once, so the lean loop gains from many
@@ -648,6 +650,8 @@ class PromptLM(Reasoner):
         eos = self.tokenizer.eos_token_id
         results: list[list[tuple[str, float]]] = [[] for _ in keys]
         for r, (tokens, logp) in enumerate(self._replies(prefixes, openers, constraints)):
+            if eos not in tokens and len(tokens) < self.config.max_new_tokens:
+                continue  # stopped by the quorum before it ended
             end = tokens.index(eos) if eos in tokens else len(tokens)
             # the reply's tokens carry their own leading spaces ("The hood" + " is great", "The hood is light" + ".")
             text = openers[r] + self.tokenizer.decode(tokens[:end], skip_special_tokens=True)
@@ -695,6 +699,7 @@ class PromptLM(Reasoner):
             min_new_tokens=cfg.min_new_tokens,
             repetition_penalty=cfg.repetition_penalty,
             eos_token_id=self.tokenizer.eos_token_id,
+            quorum=cfg.quorum,
         )
 
     def _generate(
