@@ -306,7 +306,8 @@ def test_lean_decoder_writes_what_generate_writes(tiny_full: PromptLM, tiny_lora
 
 def test_a_quorum_stops_decoding_once_enough_candidates_of_every_reason_have_ended(tiny_full: PromptLM) -> None:
     """With a quorum of two, decoding stops when two candidates of every reason have ended: those are the tokens the
-    full run writes; the rest stop early, unended, and the reasons choose among the ended ones only."""
+    full run writes; the rest stop early, unended, and the reasons choose among the ended ones only. `generate`, the
+    reference, stops at the same step."""
     keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
     eos, n = tiny_full.tokenizer.eos_token_id, tiny_full.config.candidates
     full = [t for t, _ in decoded(tiny_full, keys, "lean")]
@@ -318,6 +319,7 @@ def test_a_quorum_stops_decoding_once_enough_candidates_of_every_reason_have_end
         ended = [r for r in rows if eos in cut[r]]
         assert len(ended) >= 2 and all(cut[r] == full[r] for r in ended)
         assert all(full[r][: len(cut[r])] == cut[r] for r in rows)
+    assert [t for t, _ in decoded(quick, keys, "generate")] == cut  # the reference stops where the lean loop does
     stopped = [r for r, t in enumerate(cut) if eos not in t and len(t) < quick.config.max_new_tokens]
     assert stopped, (full, cut)  # the case covers rows cut short
     assert max(map(len, cut)) < max(map(len, full))

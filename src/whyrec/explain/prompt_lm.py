@@ -93,6 +93,21 @@ _SYSTEM = "You explain product recommendations to shoppers in one short, friendl
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
 
+class _Quorum:
+    """`generate`'s stopping criterion for `PromptLMConfig.quorum`: every row stops once `quorum` of each reason's
+    `candidates` rows (consecutive) have written EOS, as the lean loop stops."""
+
+    def __init__(self, quorum: int, candidates: int, eos: int, constraints: Constraints) -> None:
+        self.need, self.candidates, self.eos, self.constraints = min(quorum, candidates), candidates, eos, constraints
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        import torch
+
+        ended = (input_ids[:, self.constraints.start :] == self.eos).any(1)  # (B,); the reply starts where it says
+        enough = bool((ended.view(-1, self.candidates).sum(1) >= self.need).all())
+        return torch.full((input_ids.shape[0],), enough, dtype=torch.bool)
+
+
 class PromptLMConfig(ReasonerConfig):
     """The LM, the mode, how it trains and how it decodes."""
 
@@ -729,6 +744,8 @@ class PromptLM(Reasoner):
             "output_logits": True,
             "logits_processor": [constraints],
         }
+        if cfg.quorum is not None:
+            options["stopping_criteria"] = [_Quorum(cfg.quorum, cfg.candidates, self.tokenizer.eos_token_id, constraints)]
         with self._autocast():
             out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
         tokens = out.sequences  # (R, n_new): with inputs_embeds only new tokens come back
