@@ -310,7 +310,9 @@ def test_a_quorum_stops_decoding_once_enough_candidates_of_every_reason_have_end
     reference, stops at the same step."""
     keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
     eos, n = tiny_full.tokenizer.eos_token_id, tiny_full.config.candidates
-    full = [t for t, _ in decoded(tiny_full, keys, "lean")]
+    every = copy.copy(tiny_full)
+    every.config = tiny_full.config.model_copy(update={"quorum": None})
+    full = [t for t, _ in decoded(every, keys, "lean")]
     quick = copy.copy(tiny_full)
     quick.config = tiny_full.config.model_copy(update={"quorum": 2})
     cut = [t for t, _ in decoded(quick, keys, "lean")]
@@ -770,14 +772,16 @@ def test_a_telling_adjective_from_the_items_reviews_opens_the_hint_candidate(tin
     assert loaded.item_opinions == model.item_opinions and loaded.user_opinions == model.user_opinions
 
 
-def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_amx(tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
-    """By default training is fp32 and decoding bf16 only on a CPU with AMX (where it is the faster one); set, it holds."""
+def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
+    tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default training is fp32 and decoding bf16 only on a CPU with AMX or AVX512-BF16 (where it is the faster one); set, it holds."""
     from whyrec.explain import prompt_lm
 
     assert PromptLMConfig().bf16 is None
     model = copy.copy(tiny_lora)
     for setting, amx, dtype in [(None, True, torch.bfloat16), (None, False, torch.float32), (False, True, torch.float32)]:
-        monkeypatch.setattr(prompt_lm, "amx_bf16", lambda amx=amx: amx)
+        monkeypatch.setattr(prompt_lm, "fast_bf16", lambda amx=amx: amx)
         model.config, model._lean = model.config.model_copy(update={"bf16": setting}), None
         assert model._lean_decoder().dtype == dtype, (setting, amx)
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set

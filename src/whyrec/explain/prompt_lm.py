@@ -50,7 +50,7 @@ from pydantic import Field
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import product_type_aspects, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
-from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, amx_bf16
+from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
@@ -147,14 +147,15 @@ class PromptLMConfig(ReasonerConfig):
     critic_weight: float = Field(0.0, ge=0)
     critic_pairs: int = Field(200, ge=10)  # training (shopper, item) pairs whose generated reasons teach the critic
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
-    # lean decoding stops once this many candidates of every reason have ended; the rest are dropped. None: all end.
-    quorum: int | None = Field(None, ge=1)
+    # decoding stops once this many candidates of every reason have ended, the rest dropped: each step reads every
+    # weight however few rows still run (3 of 4: shown checks alike, 15% faster; benchmarks/RESULTS.md). None: all end.
+    quorum: int | None = Field(3, ge=1)
     top_p: float = Field(0.9, gt=0, le=1)  # nucleus of the sampled candidates
     temperature: float = Field(1.0, gt=0)
     # rows (reason × candidate) decoded together; each step reads all weights once, so the lean loop gains from many
     generate_batch_size: int = Field(64, ge=1)
-    # bf16 matmuls. None: decoding in bf16 where the CPU has AMX (twice as fast there, same quality: benchmarks/
-    # RESULTS.md; four times slower without it), training in fp32. True: training and decoding. False: neither (fp32
+    # bf16 matmuls. None: decoding in bf16 where the CPU has AMX or AVX512-BF16 (faster there, same quality: benchmarks/
+    # RESULTS.md; four times slower without them), training in fp32. True: training and decoding. False: neither (fp32
     # decoding writes exactly the tokens of transformers' generate).
     bf16: bool | None = None
     # "lean": explain.decoding's own loop over the Llama weights (fp32: the same tokens as "generate", several times
@@ -772,11 +773,11 @@ class PromptLM(Reasoner):
         return next((a for a in said if a in mine), said[0])
 
     def _lean_decoder(self) -> LeanDecoder:
-        """The lean decoding loop over the current LM's weights, in bf16 as `bf16` says (`amx_bf16` when unset); built
+        """The lean decoding loop over the current LM's weights, in bf16 as `bf16` says (`fast_bf16` when unset); built
         once, kept."""
         import torch
 
-        bf16 = self.config.bf16 if self.config.bf16 is not None else amx_bf16()
+        bf16 = self.config.bf16 if self.config.bf16 is not None else fast_bf16()
         dtype = torch.bfloat16 if bf16 else torch.float32
         if self._lean is None or self._lean.dtype != dtype:
             self._lean = LeanDecoder(self.lm, dtype)
