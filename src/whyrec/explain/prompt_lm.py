@@ -826,10 +826,9 @@ class PromptLM(Reasoner):
         realness: dict[str, float] | None = None,
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
-        item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's reviews'
-        adjectives never use, not
-        a repeat of this shopper's other reasons, no word the item's reviews never use but the shop's common ones
-        (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
+        item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
+        reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
+        but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
         the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
         too, `said_plainly`); then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
