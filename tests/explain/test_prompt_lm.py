@@ -780,10 +780,10 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
 
     assert PromptLMConfig().bf16 is None
     model = copy.copy(tiny_lora)
-    for setting, amx, dtype in [(None, True, torch.bfloat16), (None, False, torch.float32), (False, True, torch.float32)]:
-        monkeypatch.setattr(prompt_lm, "fast_bf16", lambda amx=amx: amx)
+    for setting, fast, dtype in [(None, True, torch.bfloat16), (None, False, torch.float32), (False, True, torch.float32)]:
+        monkeypatch.setattr(prompt_lm, "fast_bf16", lambda fast=fast: fast)
         model.config, model._lean = model.config.model_copy(update={"bf16": setting}), None
-        assert model._lean_decoder().dtype == dtype, (setting, amx)
+        assert model._lean_decoder().dtype == dtype, (setting, fast)
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
 
 
