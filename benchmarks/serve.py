@@ -3,8 +3,8 @@
 Phases, in order, over the sample shop (MF + --reasoner, the demo pipeline) unless --artifact/--store are given:
   cold   every request is a user's first recommendations: reasons and attributions are generated
   warm   the same users again: reasons come from the store's reason cache
-  mixed  concurrent clients: 70% recommendations, 10% profiles, 15% event batches (which invalidate
-         that user's reasons, so later reads regenerate them), 5% feedback
+  mixed  concurrent clients: 70% recommendations, 10% profiles, 15% event batches (which change that user's
+         ranking and attributions; only items new to their top-k need reasons written), 5% feedback
 With several client counts (--clients 2,8) each count gets its own --users users for cold and warm (so every cold
 request is uncached), and the mixed phase runs at the largest count.
 Prints a Markdown table (clients, count, errors, p50/p95/p99 ms, throughput); --out writes it as JSON.

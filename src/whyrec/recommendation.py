@@ -156,10 +156,14 @@ class Draft:
     fallback: bool
     payloads: dict[int, dict[str, Any]]  # complete ones, from the cache
     attributions: dict[int, dict[str, Any]]  # for the items still without a reason
+    refreshed: tuple[int, ...] = ()  # cached reasons whose stale attribution was computed again: to cache again
 
     @property
     def missing(self) -> list[int]:
         return [i for i in self.items if i not in self.payloads]
+
+    def refreshed_payloads(self) -> dict[int, dict[str, Any]]:
+        return {i: self.payloads[i] for i in self.refreshed}
 
 
 def recommend(
@@ -182,8 +186,8 @@ def recommend(
     """
     drafted = draft(model, user, k, facts, cache=cache, attribute=attribute, exclude=exclude, items=items)
     fresh = write(drafted, reasons, facts)
-    if cache is not None and fresh:
-        cache.put(fresh)
+    if cache is not None and (fresh or drafted.refreshed):
+        cache.put({**drafted.refreshed_payloads(), **fresh})
     return answer(drafted, facts, fresh)
 
 
@@ -212,9 +216,13 @@ def draft(
         scores = [float(s) for s in np.asarray(source)[0, chosen]]
     payloads = cache.get(chosen) if cache is not None else {}
     missing = [i for i in chosen if i not in payloads]
-    credited = attribution(model, user, missing, facts) if attribute and not fallback and missing else None
-    attributions = dict(zip(missing, credited or [_no_attribution() for _ in missing], strict=True))
-    return Draft(user, chosen, scores, fallback, payloads, attributions)
+    stale = [i for i in chosen if i in payloads and "attribution" not in payloads[i]]  # the shopper's events since
+    wanted = missing + stale
+    credited = attribution(model, user, wanted, facts) if attribute and not fallback and wanted else None
+    found = dict(zip(wanted, credited or [_no_attribution() for _ in wanted], strict=True))
+    payloads.update({i: {**payloads[i], "attribution": found[i]} for i in stale})
+    attributions = {i: found[i] for i in missing}
+    return Draft(user, chosen, scores, fallback, payloads, attributions, tuple(stale))
 
 
 def write(drafted: Draft, reasons: Reasons | None, facts: ItemFacts) -> dict[int, dict[str, Any]]:

@@ -239,6 +239,24 @@ def test_live_events_feedback_and_catalog_edits(tmp_path: Path, sample: Dataset)
     assert back.items.iloc[-1][["title", "price"]].tolist() == ["Castrum Lid", 12.5]
 
 
+def test_reason_cache_drops_items_and_stales_only_attributions(tmp_path: Path, sample: Dataset) -> None:
+    """A shopper's events leave their cached reasons and drop what the recommender credited; an item change drops it."""
+    with Store(tmp_path / "s.sqlite") as store:
+        store.write_dataset(sample)
+        payload = {"reason": {"text": "The hood is great."}, "attribution": {"method": "cosine", "items": []}}
+        for user in ("U00001", "U00002"):
+            store.put_reasons(user, "v1", {"SKU00002": payload, "SKU00003": payload})
+        assert store.stale_attributions(["U00001", "nobody"]) == 2
+        assert store.stale_attributions(["U00001"]) == 0  # nothing left to drop
+        assert store.cached_reasons("U00001", ["SKU00002", "SKU00003"], "v1") == {
+            "SKU00002": {"reason": payload["reason"]},
+            "SKU00003": {"reason": payload["reason"]},
+        }
+        assert store.cached_reasons("U00002", ["SKU00002"], "v1") == {"SKU00002": payload}
+        assert store.drop_reasons(["SKU00002"]) == 2
+        assert store.reason_counts("v1") == {"U00001": 1, "U00002": 1}
+
+
 def test_summaries_agree_with_the_data(tmp_path: Path, sample: Dataset) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         store.write_dataset(sample)

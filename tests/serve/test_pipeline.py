@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from whyrec import recommendation
 from whyrec.artifact import Artifact
 from whyrec.config import RunConfig
 from whyrec.data.sample import generate_sample
@@ -73,9 +74,11 @@ def test_sequence_model_follows_new_events_and_a_restart_replays_them(shop: tupl
         reopened.close()
 
 
-def test_reasons_are_written_outside_the_model_lock_and_not_cached_across_a_change(shop: tuple[Path, Path]) -> None:
+def test_reasons_are_written_outside_the_model_lock_and_their_attributions_redone_after_events(shop: tuple[Path, Path]) -> None:
     """While one shopper's reasons are being written (an LM takes about a second), others' profiles, feedback and
-    events go on; reasons written across an event of that shopper are shown but not cached, across another's they are."""
+    events go on. A shopper's events leave their cached reasons (no reasoner reads live events) but not the
+    recommender's attributions: reasons written across such an event are cached without them, and the next answer
+    computes them again from the model that has folded the event in."""
     artifact, store = shop
     pipeline = Pipeline.open(artifact, store)
     reasoner = pipeline.reasons.reasoner
@@ -117,13 +120,31 @@ def test_reasons_are_written_outside_the_model_lock_and_not_cached_across_a_chan
     def cached(answer: dict) -> dict:
         return Store(store, create=False).cached_reasons("U00004", [e["item"] for e in answer["items"]], pipeline.version)
 
+    def credited(answer: dict) -> list:
+        uid = pipeline.live.user_ids.get("U00004")
+        dense = [pipeline.live.item_ids.get(e["item"]) for e in answer["items"]]
+        return recommendation.attribution(pipeline.live.model, uid, dense, pipeline.facts)
+
     try:
-        assert len(cached(written_during("U00010"))) == 5  # another shopper's view: kept
+        first = written_during("U00010")
+        kept = cached(first)  # another shopper's view: kept whole
+        assert {i: p["attribution"] for i, p in kept.items()} == {e["item"]: e["attribution"] for e in first["items"]}
         assert pipeline.recommend("U00004", 5)["reasons_cached"] == 5
-        pipeline.record_events([{"user": "U00004", "item": items[9], "event": "view"}])  # stale: rewritten below
-        assert cached(written_during("U00004")) == {}  # written before their own view was folded in: not kept
-        assert pipeline.recommend("U00004", 5)["reasons_cached"] == 0
-        assert pipeline.recommend("U00004", 5)["reasons_cached"] == 5  # without a change in between, kept
+        with Store(store, create=False) as db:
+            db.drop_reasons([e["item"] for e in first["items"]])
+        during = written_during("U00004")  # written while their own view is folded in
+        assert {i: p["reason"]["text"] for i, p in cached(during).items()} == {e["item"]: e["reason"] for e in during["items"]}
+        assert not any("attribution" in p for p in cached(during).values())  # the reasons kept, not what was credited
+        again = pipeline.recommend("U00004", 5)
+        assert again["reasons_cached"] == len({e["item"] for e in again["items"]} & {e["item"] for e in during["items"]})
+        assert [e["attribution"] for e in again["items"]] == credited(again)
+        assert [e["attribution"] for e in again["items"]] != [e["attribution"] for e in during["items"]]  # the view counts
+        assert all("attribution" in p for p in cached(again).values())  # cached again with the attributions redone
+        pipeline.record_events([{"user": "U00004", "item": items[9], "event": "view"}])
+        after = pipeline.recommend("U00004", 5)
+        assert after["reasons_cached"] >= 1 and [e["attribution"] for e in after["items"]] == credited(after)
+        reasons = {e["item"]: e["reason"] for e in [*again["items"], *during["items"]]}
+        assert all(reasons.get(e["item"], e["reason"]) == e["reason"] for e in after["items"])
     finally:
         pipeline.close()
 

@@ -620,18 +620,34 @@ class Store:
         )
         return {u: int(n) for u, n in rows}
 
-    def drop_reasons(self, users: Iterable[str] = (), items: Iterable[str] = ()) -> int:
-        """Invalidate cached reasons of these users and of these items (any model); returns rows removed."""
+    def drop_reasons(self, items: Iterable[str]) -> int:
+        """Invalidate cached reasons about these items (any model, any user); returns rows removed."""
         removed = 0
+        raw = list(items)
         with self._write() as conn:
-            for column, table, raw in (("user", "users", list(users)), ("item", "items", list(items))):
-                for start in range(0, len(raw), _CHUNK):
-                    chunk = raw[start : start + _CHUNK]
-                    marks = ", ".join("?" * len(chunk))
-                    removed += conn.execute(
-                        f"DELETE FROM reason_cache WHERE {column} IN (SELECT id FROM {table} WHERE raw IN ({marks}))", chunk
-                    ).rowcount
+            for start in range(0, len(raw), _CHUNK):
+                chunk = raw[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                removed += conn.execute(
+                    f"DELETE FROM reason_cache WHERE item IN (SELECT id FROM items WHERE raw IN ({marks}))", chunk
+                ).rowcount
         return removed
+
+    def stale_attributions(self, users: Iterable[str]) -> int:
+        """Drop the recommender's credit ("because you bought ...") from these users' cached payloads, keeping their
+        reasons: a shopper's new events change what the model credits, not what a reasoner wrote. Returns rows changed."""
+        changed = 0
+        raw = list(users)
+        with self._write() as conn:
+            for start in range(0, len(raw), _CHUNK):
+                chunk = raw[start : start + _CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                changed += conn.execute(
+                    "UPDATE reason_cache SET payload = json_remove(payload, '$.attribution') "
+                    f"WHERE user IN (SELECT id FROM users WHERE raw IN ({marks})) AND json_type(payload, '$.attribution') IS NOT NULL",
+                    chunk,
+                ).rowcount
+        return changed
 
     def forget_user(self, user: str, pending: tuple[str, str, int] | None = None) -> dict[str, int]:
         """Delete everything the store holds about one user; returns rows removed per table.

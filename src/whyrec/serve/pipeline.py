@@ -25,7 +25,7 @@ from whyrec import recommendation
 from whyrec.artifact import Artifact
 from whyrec.data.store import Store
 from whyrec.errors import NotFoundError
-from whyrec.recommendation import Answer
+from whyrec.recommendation import Answer, Draft, ReasonCache
 from whyrec.serve import shoppers
 from whyrec.serve.live import LiveRanking
 from whyrec.serve.reasons import ServedReasons, ShopFacts
@@ -53,10 +53,12 @@ class Pipeline:
         self._lock = threading.RLock()
         # Writing reasons, and changing what they are written from (the catalog, a forgotten shopper's profile); taken
         # before `_lock` where both are held. `_changes` counts per shopper what makes their cached reasons stale (their
-        # events, their forgetting) and, under None, catalog changes: reasons written across such a change are shown
-        # but not cached.
+        # forgetting) and, under None, catalog changes: reasons written across such a change are shown but not cached.
+        # `_moved` counts a shopper's events, which make only the recommender's attributions stale (no reasoner reads
+        # live events): reasons written across them are cached without the attribution, which the next request redoes.
         self._reasoning = threading.Lock()
         self._changes: Counter[str | None] = Counter()
+        self._moved: Counter[str] = Counter()
         self._forgetting = threading.Lock()  # one forget at a time: each rewrites the artifact the last one left
         self._local = threading.local()
         self._local.store = store
@@ -172,16 +174,32 @@ class Pipeline:
 
                 arm = arm_of(user, self.experiment)
             pending = self.reasons.draft(self.live, self._store, user, k, hidden, arm)
-            changes = (self._changes[user], self._changes[None])
+            seen = self._seen(user)
         if not pending.drafted.missing:
             with self._lock:
+                self._keep(user, seen, pending.cache, pending.drafted, {})
                 return recommendation.answer(pending.drafted, self.facts, {}), arm
         with self._reasoning:  # cached before it is let go: a request for the same shopper waiting on it reads them
             drafted, fresh = self.reasons.write(pending)
             with self._lock:
-                if fresh and changes == (self._changes[user], self._changes[None]):
-                    pending.cache.put(fresh)
+                self._keep(user, seen, pending.cache, drafted, fresh)
                 return recommendation.answer(drafted, self.facts, fresh), arm
+
+    def _seen(self, user: str) -> tuple[int, int, int]:
+        """What has changed so far that makes a shopper's reasons stale, and their attributions (call under `_lock`)."""
+        return self._changes[user], self._changes[None], self._moved[user]
+
+    def _keep(self, user: str, seen: tuple[int, int, int], cache: ReasonCache, drafted: Draft, fresh: dict[int, Any]) -> None:
+        """Cache the fresh reasons and refreshed attributions of an answer drafted when `_seen` was `seen` (under
+        `_lock`): nothing after a catalog change or the shopper's forgetting, only the reasons after their events."""
+        now = self._seen(user)
+        if now[:2] != seen[:2]:
+            return
+        if now[2] == seen[2]:
+            if fresh or drafted.refreshed:
+                cache.put({**drafted.refreshed_payloads(), **fresh})
+        elif fresh:
+            cache.put({i: {k: v for k, v in p.items() if k != "attribution"} for i, p in fresh.items()})
 
     def profile(self, user: str) -> dict[str, Any]:
         """The user's interest profile; NotFoundError for a user with no events or reviews."""
@@ -191,7 +209,8 @@ class Pipeline:
 
     # ---- writing ---------------------------------------------------------------------------------
     def record_events(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Store events (exactly once: repeats are ignored) and fold them into the model; their users' reasons go stale."""
+        """Store events (exactly once: repeats are ignored) and fold them into the model; their users' cached
+        attributions go stale (their reasons do not: they are kept and served with the attributions computed again)."""
         now = int(time.time())
         rows = [
             (e["user"], e["item"], now if e.get("timestamp") is None else int(e["timestamp"]), e["event"], e.get("rating"))
@@ -202,8 +221,8 @@ class Pipeline:
             new = self._store().add_events(rows)
             added_before = self.live.counters["users_added"]
             observed = self.live.observe(frame.iloc[new])  # exactly the rows the store kept, as a restart replays them
-            self._store().drop_reasons(users=frame["user"].unique().tolist())
-            self._changes.update(frame["user"].unique().tolist())
+            self._store().stale_attributions(frame["user"].unique().tolist())
+            self._moved.update(frame["user"].unique().tolist())
         unknown = sorted(set(frame["item"]) - set(self.live.item_ids.raw))
         return {
             "received": len(rows),
@@ -226,7 +245,7 @@ class Pipeline:
         with self._reasoning, self._lock:
             self._store().upsert_item(item, **fields)
             created = self.facts.upsert(item, fields)
-            self._store().drop_reasons(items=[item])
+            self._store().drop_reasons([item])
             self.reasons.forget_item(item)
             self._changes[None] += 1
         return {"item": item, "created": created, "in_model": self.live.item_ids.get(item) >= 0}

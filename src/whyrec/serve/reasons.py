@@ -215,7 +215,8 @@ class ServedReasons:
         """The checked reasons of the items still missing once the cache is read again (a request for the same shopper
         may have written them meanwhile), and the draft with what that second read found."""
         drafted = pending.drafted
-        drafted = replace(drafted, payloads={**drafted.payloads, **pending.cache.get(drafted.missing)})
+        found = {i: {"attribution": drafted.attributions[i], **p} for i, p in pending.cache.get(drafted.missing).items()}
+        drafted = replace(drafted, payloads={**drafted.payloads, **found})
         return drafted, recommendation.write(drafted, pending.reasons, self.facts)
 
     def answer(
@@ -224,8 +225,8 @@ class ServedReasons:
         """`draft`, `write` and the cache filled at once, for a caller with no lock to spare (a batch worker)."""
         pending = self.draft(live, store, user, k, exclude, arm)
         drafted, fresh = self.write(pending)
-        if fresh:
-            pending.cache.put(fresh)
+        if fresh or drafted.refreshed:
+            pending.cache.put({**drafted.refreshed_payloads(), **fresh})
         return recommendation.answer(drafted, self.facts, fresh)
 
     def forget_item(self, item: str) -> None:
