@@ -107,6 +107,9 @@ def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(te
         ("The tin is pretty and the gift cards are really nice.", "The tin is pretty."),
         ("The tin is pretty and holds the gift card well.", None),  # says something of the tin
         ("The tin is pretty and the card design is perfect.", None),  # another aspect, not the product type
+        ("Great food and great gift.", "Great food."),  # a gift card's first word alone: the gift card as such
+        ("Great food and a great gift for any occasion.", "Great food."),
+        ("The tin is pretty and a great gift idea.", None),  # "gift idea" is a thing of its own
     ],
 )
 def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text, plain) -> None:
