@@ -28,14 +28,19 @@ TEXT = ("bleu4", "rougeL_f", "usr", "fmr", "grounding")
 SHOWN = ("fmr", "embedding_sim", "grounded", "raw_grounded", "voice", "positive", "specific", "personal", "lm_share")
 
 
-def variant(artifact: Path, bf16: bool, out: Path) -> Path:
-    """A copy of `artifact` whose prompt_lm decodes with the lean loop, in bf16 or fp32."""
+def variant(artifact: Path, store: Path, bf16: bool, out: Path) -> Path:
+    """A copy of `artifact` whose prompt_lm decodes with the lean loop, in bf16 or fp32, its research-protocol text
+    metrics scored again with that decoding (those `whyrec train` kept were decoded as the training machine decodes)."""
     from whyrec.artifact import Artifact
+    from whyrec.data.store import Store
+    from whyrec.evaluate.explain_eval import evaluate_artifact_reasons
 
     loaded = Artifact.load(artifact)
     if loaded.reasoner is None or loaded.reasoner.name != "prompt_lm":
         raise SystemExit(f"{artifact}: reasoner is not prompt_lm")
     loaded.reasoner.config = loaded.reasoner.config.model_copy(update={"bf16": bf16, "decoder": "lean"})
+    with Store(store, create=False) as db:
+        evaluate_artifact_reasons(loaded, db.read_dataset(name="shop"))
     shutil.rmtree(out, ignore_errors=True)
     loaded.save(out)
     return out
@@ -67,14 +72,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200, help="held-out review pairs decoded by both for the diff")
     parser.add_argument(
         "--base", type=Path,
-        help="`benchmarks/shown.py --out` JSON of this artifact (fp32): its shown block and the artifact's own text "
-        "metrics (from `whyrec train`) stand for the reference, which is then not evaluated again",
+        help="`benchmarks/shown.py --out` JSON of this artifact (fp32): its shown block stands for the reference's, "
+        "which is then not evaluated again (its text metrics are)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, help="write both runs and the diff as JSON")
     args = parser.parse_args()
     copies = {
-        "reference (fp32)": variant(args.artifact, False, args.artifact.with_name(args.artifact.name + "-fp32")),
-        "runtime (lean bf16)": variant(args.artifact, True, args.artifact.with_name(args.artifact.name + "-bf16")),
+        "reference (fp32)": variant(args.artifact, args.store, False, args.artifact.with_name(args.artifact.name + "-fp32")),
+        "runtime (lean bf16)": variant(args.artifact, args.store, True, args.artifact.with_name(args.artifact.name + "-bf16")),
     }
     runs = {
         name: whyrec_json("evaluate", "--artifact", str(path), "--store", str(args.store))
@@ -85,7 +90,8 @@ def main() -> None:
         from whyrec.artifact import Artifact
 
         shown = next(r["shown"] for r in json.loads(args.base.read_text()) if r["reasoner"] == "prompt_lm")
-        runs = {"reference (fp32)": {"text": Artifact.load(args.artifact).metrics["text"], "shown": shown}, **runs}
+        text = Artifact.load(copies["reference (fp32)"]).metrics["text"]
+        runs = {"reference (fp32)": {"text": text, "shown": shown}, **runs}
     diff = differing(*copies.values(), args.store, args.pairs)
     head = [f"text {k}" for k in TEXT] + [f"shown {k}" for k in SHOWN]
     print("| decoding | " + " | ".join(head) + " |\n|---|" + "---|" * len(head))
