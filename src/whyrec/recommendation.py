@@ -87,8 +87,9 @@ class Reasons:
     fallback: Reasoner | None = None
     known_users: int | None = None  # users the reasoner was fitted with; any other is asked about as unknown (-1)
 
-    def write(self, user: int, items: Sequence[int]) -> list[Reason]:
-        """One checked reason per item, in order; `evidence["generated_by"]` names the reasoner that wrote it."""
+    def write(self, user: int, items: Sequence[int], listed: Sequence[str] = ()) -> list[Reason]:
+        """One checked reason per item, in order, none repeating another or one of `listed` (the reasons the shopper's
+        list already has) where the filters can help it; `evidence["generated_by"]` names the reasoner that wrote it."""
         from whyrec.explain.base import ReasonRequest
         from whyrec.explain.filters import generate_grounded
 
@@ -98,7 +99,9 @@ class Reasons:
         praised = {int(i): list(self.facts.praised(int(i))) for i in items}
         requests = [ReasonRequest(asked, int(i), praised=tuple(praised[int(i)])) for i in items]
         catalog = {int(i): self.facts.catalog(int(i)) for i in items}
-        return generate_grounded(self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog, praised)
+        return generate_grounded(
+            self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog, praised, listed=tuple(listed)
+        )
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,8 @@ def write(drafted: Draft, reasons: Reasons | None, facts: ItemFacts) -> dict[int
     """Cacheable JSON per missing item of `drafted`: the checked reason (raw ids and titles only) and the attribution.
     Asks nothing of the recommender."""
     missing = drafted.missing
-    written = reasons.write(drafted.user, missing) if reasons is not None and missing else [None] * len(missing)
+    listed = [p["reason"]["text"] for p in drafted.payloads.values() if p.get("reason")]  # cached: kept distinct from
+    written = reasons.write(drafted.user, missing, listed) if reasons is not None and missing else [None] * len(missing)
     return {
         item: {"reason": None if r is None else _reason_json(r, facts), "attribution": drafted.attributions[item]}
         for item, r in zip(missing, written, strict=True)

@@ -133,6 +133,29 @@ def test_pipeline_keeps_good_retries_with_hint_then_falls_back(fallback: Templat
     assert [len(c) for c in gen.calls] == [3, 2]  # one pass, then one retry of the two failures only
 
 
+def test_a_served_list_is_kept_distinct_from_its_cached_reasons(fallback: TemplateReasoner) -> None:
+    """A top-k partly found in the cache (the shopper's events moved it) is completed by reasons that do not repeat
+    the cached ones: a repeat is retried about an aspect the list has not named, else the fallback writes it, else it
+    stays (true, if repeated); without `listed` (the research protocol) repeats stand."""
+    lexicon = AspectLexicon(frozenset({"battery", "screen", "cable"}))
+    have = {0: ["battery", "screen"], 1: ["battery"], 2: ["battery", "cable"]}
+    gen = _Scripted(
+        texts={0: "The battery is great.", 1: "The battery is great.", 2: "The battery is great.",
+               (0, "screen"): "The screen is sharp.", (2, "cable"): "The battery is great."},
+        aspects={0: ["battery"], 1: ["battery"], 2: ["battery"], (0, "screen"): ["screen"], (2, "cable"): ["battery"]},
+    )  # fmt: skip
+    requests = [ReasonRequest(0, 0), ReasonRequest(0, 1), ReasonRequest(0, 2)]
+    listed = ["The battery is great."]  # already shown, from the cache
+    out = generate_grounded(gen, fallback, requests, have, lexicon=lexicon, listed=listed)
+    assert out[0].text == "The screen is sharp." and out[0].evidence["hint"] == "screen"  # about what the list lacks
+    assert out[1].evidence["generated_by"] == "template" and out[2].evidence["generated_by"] == "template"
+    assert len({*listed, *(r.text for r in out)}) == 4 and all(r.flags == [] for r in out)
+    assert [r.text for r in generate_grounded(gen, fallback, requests, have, lexicon=lexicon)] == [listed[0]] * 3
+    # nothing distinct to be had: kept as it is, not withheld
+    kept = generate_grounded(gen, None, requests[1:2], have, lexicon=lexicon, listed=listed)
+    assert [(r.text, r.flags) for r in kept] == [("The battery is great.", [])]
+
+
 def test_pipeline_replaces_unsafe_reasons(fallback: TemplateReasoner) -> None:
     gen = _Scripted(texts={0: "Only $5 — the battery cures headaches!"}, aspects={0: ["battery"]})
     out = generate_grounded(gen, fallback, [ReasonRequest(1, 0)], {0: ["battery"]}, BATTERY_LEXICON, catalog={0: {"price": 20.0}})

@@ -268,6 +268,7 @@ def generate_grounded(
     lexicon: AspectLexicon | None = None,
     catalog: Mapping[int, Mapping[str, Any] | None] | None = None,
     praised: Mapping[int, Sequence[str]] | None = None,
+    listed: Sequence[str] | None = None,
 ) -> list[Reason]:
     """One checked reason per request: grounded (and safe when `catalog` is given) where possible.
 
@@ -277,6 +278,11 @@ def generate_grounded(
     reasoner would then praise), then replaced by the fallback's reason. `evidence["generated_by"]` names the
     reasoner that wrote each (and `"hint"` a retry's); a reason that still fails keeps its flags, so
     callers withhold it.
+
+    With `listed` (the requests complete one shopper's list, whose reasons so far are `listed`: a served top-k
+    partly found in the cache) a reason that repeats one of the list word for word is retried about an aspect
+    the list has not named, then replaced by the fallback's where that one is distinct, else kept; without it
+    (the research protocol scores records one by one) repeats stand.
     """
 
     def check(reasons: list[Reason], by: Reasoner) -> list[Reason]:
@@ -288,19 +294,43 @@ def generate_grounded(
             out.append(dataclasses.replace(r, evidence={**r.evidence, "generated_by": by.name}))
         return out
 
+    def distinct(k: int, r: Reason) -> bool:
+        """`r` in place of reason `k` repeats nothing else in the list."""
+        return listed is None or r.text not in {*listed, *(o.text for j, o in enumerate(reasons) if j != k)}
+
     reasons = check(reasoner.generate(requests), reasoner)
-    failing = [k for k, r in enumerate(reasons) if r.flags]
+    repeats = set() if listed is None else _repeated(reasons, listed)
+    failing = [k for k, r in enumerate(reasons) if r.flags or k in repeats]
     hints = item_aspects if praised is None else praised
-    hinted = {k: _ordered(hints.get(requests[k].item, ()))[:1] for k in failing}
+    # what the list already says: a repeat is retried about something else
+    named = {a for t in listed or () for a in (lexicon.mentions(t) if lexicon is not None else ())}
+    named |= {a for k, r in enumerate(reasons) if k in repeats or not r.flags for a in r.aspects}
+    hinted = {
+        k: [a for a in _ordered(hints.get(requests[k].item, ())) if k not in repeats or a not in named][:1] for k in failing
+    }
     retry = [k for k in failing if hinted[k]]
     if retry:
         again = check(reasoner.generate([dataclasses.replace(requests[k], hint=hinted[k][0]) for k in retry]), reasoner)
         for k, r in zip(retry, again, strict=True):
-            if not r.flags:
+            if not r.flags and distinct(k, r):
                 reasons[k] = dataclasses.replace(r, evidence={**r.evidence, "hint": hinted[k][0]})
-    failing = [k for k, r in enumerate(reasons) if r.flags]
+                repeats.discard(k)
+    failing = [k for k, r in enumerate(reasons) if r.flags or k in repeats]
     if failing and fallback is not None:
         replaced = check(fallback.generate([requests[k] for k in failing]), fallback)
         for k, r in zip(failing, replaced, strict=True):
-            reasons[k] = r
+            if k not in repeats or (not r.flags and distinct(k, r)):  # a repeat no one can mend stays: it is true
+                reasons[k] = r
     return reasons
+
+
+def _repeated(reasons: Sequence[Reason], listed: Sequence[str]) -> set[int]:
+    """Positions of unflagged reasons whose text is in `listed` or in an earlier unflagged reason."""
+    seen, out = set(listed), set()
+    for k, r in enumerate(reasons):
+        if r.flags:
+            continue
+        if r.text in seen:
+            out.add(k)
+        seen.add(r.text)
+    return out
