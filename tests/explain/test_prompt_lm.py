@@ -787,6 +787,30 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
 
 
+def test_a_vague_aspect_is_hinted_only_where_the_item_has_nothing_else(tiny_lora: PromptLM) -> None:
+    """ "The condition is good." tells a shopper nothing: a vague noun goes after every other aspect the item has, even
+    one the shopper praised ("condition" below) and one better praised; where it is all there is, it is still hinted."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {
+        **tiny_lora.aspects_by_item,
+        1: ["condition", "battery"],
+        2: ["condition"],
+        3: ["time", "battery life"],
+    }
+    model.praised_by_item = {
+        **tiny_lora.praised_by_item,
+        1: ["condition", "battery"],
+        2: ["condition"],
+        3: ["time", "battery life"],
+    }
+    model.user_aspects = {0: ["condition", "time"]}
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2), ReasonRequest(0, 3)]) == [
+        "battery",
+        "condition",
+        "battery life",
+    ]
+
+
 def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> None:
     """Fit keeps the aspects reviews fault more than praise; such an aspect is never hinted (the LM would praise it),
     while one only the catalog names still may be, after the praised ones."""

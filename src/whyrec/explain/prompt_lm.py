@@ -89,6 +89,10 @@ NEAR = 0.55
 # "gift"), which any reason may use; a rarer word a candidate writes must be in the item's own reviews, title or brand
 # (`_unsupported`: "perfect for cooking and dining" of a Subway card whose reviews never say either).
 COMMON_SHARE = 0.05
+# Aspect nouns reviews praise that tell a shopper almost nothing on their own ("The time was just the right time",
+# "The condition is good."): hinted only where an item has nothing else to say. Whole aspects, not heads: "delivery
+# time" and "skin condition" say something.
+VAGUE = frozenset({"time", "condition", "idea", "experience", "use", "thing"})
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
@@ -561,7 +565,8 @@ class PromptLM(Reasoner):
         reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
         (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
         shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect,
-        then one the item has that its reviews do not fault more than praise (a catalog aspect) — preferring, within one
+        then one the item has that its reviews do not fault more than praise (a catalog aspect), `VAGUE` nouns after
+        all the others ("condition" only where nothing else is praised) — preferring, within one
         shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
         one that only names the product type ("gift card" in a gift-card shop): None then, and the reason is flagged
         for the filters."""
@@ -606,6 +611,7 @@ class PromptLM(Reasoner):
                 [a for a in self.product_by_item.get(r.item, ()) if a not in faulted and self._telling(r.item, a)],
             ]
             candidates = list(dict.fromkeys(a for group in options for a in group))
+            candidates.sort(key=lambda a: a in VAGUE)  # stable: the order above, vague nouns last
             # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
             unknown = set(self._unknown(" ".join(candidates), r.item))
             ranked = [a for a in candidates if unknown.isdisjoint(_words(a))]
