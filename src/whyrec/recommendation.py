@@ -37,6 +37,9 @@ class ItemFacts(Protocol):
     def praised(self, item: int) -> Sequence[str]:
         """Aspects the item's reviews praise more than they fault, best first: what a reason may be asked to praise."""
 
+    def praised_with(self, item: int) -> Mapping[str, Sequence[str]]:
+        """Per praised aspect, the adjectives the item's reviews praised it with, most used first ("sturdy", "pretty")."""
+
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         """The item's catalog row; None when no catalog is known, so no stated price is backed."""
 
@@ -73,6 +76,9 @@ class RecordedFacts:
     def praised(self, item: int) -> Sequence[str]:
         return self.recorded.get(item, ())  # the reasoner's record keeps no sentiment; it lists its best first
 
+    def praised_with(self, item: int) -> Mapping[str, Sequence[str]]:
+        return {}  # the reasoner's own record has them, where it keeps any
+
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         return None
 
@@ -97,7 +103,15 @@ class Reasons:
         asked = user if known else -1
         aspects = {int(i): list(self.facts.aspects(int(i))) for i in items}
         praised = {int(i): list(self.facts.praised(int(i))) for i in items}
-        requests = [ReasonRequest(asked, int(i), praised=tuple(praised[int(i)])) for i in items]
+        requests = [
+            ReasonRequest(
+                asked,
+                int(i),
+                praised=tuple(praised[int(i)]),
+                praised_with=tuple((f, tuple(w)) for f, w in self.facts.praised_with(int(i)).items() if w),
+            )
+            for i in items
+        ]
         catalog = {int(i): self.facts.catalog(int(i)) for i in items}
         return generate_grounded(
             self.reasoner, self.fallback, requests, aspects, self.facts.lexicon, catalog, praised, listed=tuple(listed)

@@ -772,6 +772,22 @@ def test_a_telling_adjective_from_the_items_reviews_opens_the_hint_candidate(tin
     assert loaded.item_opinions == model.item_opinions and loaded.user_opinions == model.user_opinions
 
 
+def test_adjectives_of_reviews_written_since_fitting_word_the_hint_candidate(tiny_lora: PromptLM) -> None:
+    """An item whose reviews came after fitting has no fitted adjectives: the served facts' ones (the request's
+    `praised_with`) open the hint's candidate and are the item's own words to the pick; fitted ones come first."""
+    model = copy.copy(tiny_lora)
+    model._served_opinions = {}  # not the fixture's
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    model.item_opinions = {}
+    assert model._opener(0, item, "battery") == "The battery"
+    said = (("battery", ("great", "durable")),)
+    model.generate([ReasonRequest(0, item, praised=("battery",), praised_with=said)])
+    assert model._opener(0, item, "battery") == "The battery is durable"
+    assert "durable" in model._opinion_words(item)
+    model.item_opinions = {item: {"battery": ["compact"]}}
+    assert model._opener(0, item, "battery") == "The battery is compact"
+
+
 def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
     tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:

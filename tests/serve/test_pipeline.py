@@ -239,3 +239,18 @@ def test_shop_facts_list_an_items_aspects_best_judged_first_and_praise_only_the_
     raw = shop.item_ids.raw[lid]
     facts.item_aspects[raw] = {**facts.item_aspects[raw], "glass lid": 1.0}
     assert "glass lid" in facts.aspects(lid) and "glass lid" not in facts.praised(lid)
+
+
+def test_shop_facts_keep_the_adjectives_reviews_praised_each_aspect_with() -> None:
+    """What a reasoner may word its praise with for an item whose reviews came after fitting: the adjectives of the
+    store's positive mentions, most used first, none of a faulted mention, none that is not an adjective ("love")."""
+    from whyrec.explain.aspects import AspectLexicon
+    from whyrec.serve.reasons import ShopFacts
+
+    shop = generate_sample(seed=2, n_users=80, n_items=60)
+    texts = ["The bottle is pretty.", "Pretty bottle.", "The bottle is sturdy.", "I love the bottle."] * 3
+    shop.reviews = shop.reviews.iloc[: len(texts) + 2].assign(text=[*texts, "The bottle is flimsy.", "A flimsy bottle."], item=0)
+    facts = ShopFacts.read(shop, shop.item_ids, AspectLexicon(frozenset({"bottle"})))
+    said = facts.praised_with(0)
+    assert said == {"bottle": ["pretty", "sturdy"]}
+    assert facts.praised_with(1) == {}

@@ -73,13 +73,15 @@ class ReasonRequest:
     retry); reasoners that cannot steer their text may ignore it. `praised` lists what the served
     facts say the item's reviews praise, best first: the store's reviews now, which a reasoner's
     record from fitting may lack (an item whose reviews all came later), for a reasoner that picks
-    its own hint.
+    its own hint; `praised_with` the adjectives those reviews praised each aspect with, most used first
+    ("bottle": ("pretty",)), for a reasoner that words its praise as the reviews did.
     """
 
     user: int
     item: int
     hint: str | None = None
     praised: tuple[str, ...] = ()
+    praised_with: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass

@@ -209,6 +209,7 @@ class PromptLM(Reasoner):
         self.item_opinions: dict[int, dict[str, list[str]]] = {}
         self.user_opinions: dict[int, dict[str, list[str]]] = {}
         self._aspect_vectors: dict[str, np.ndarray] = {}  # aspect -> MiniLM unit vector, embedded on first use
+        self._served_opinions: dict[int, dict[str, tuple[str, ...]]] = {}  # item -> feature -> adjectives, as last asked
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
@@ -526,6 +527,8 @@ class PromptLM(Reasoner):
             self._require_soft_prompts()
         asked = [dataclasses.replace(r, user=r.user if 0 <= r.user < self.n_users else -1) for r in requests]
         distinct = list(dict.fromkeys(asked))
+        # how the served facts' reviews praised each item's aspects: the wording for those the fitted record lacks
+        self._served_opinions.update({q.item: dict(q.praised_with) for q in distinct if q.praised_with})
         keys = [(q.user, q.item, h) for q, h in zip(distinct, self._hints(distinct), strict=True)]
         # With hints on, no hint means nothing of the item to write from: the request is declined, not decoded (the LM
         # would write "You're in the right place."), and the filters retry it or the fallback writes it.
@@ -766,8 +769,10 @@ class PromptLM(Reasoner):
         return f"The {hint} is {adjective}" if adjective else f"The {hint}"
 
     def _telling(self, item: int, feature: str | None) -> list[str]:
-        """Adjectives the item's reviews praised `feature` with that say more than plain praise ("great"), most used first."""
-        return [a for a in self.item_opinions.get(item, {}).get(feature or "", []) if a not in PLAIN_PRAISE]
+        """Adjectives the item's reviews praised `feature` with that say more than plain praise ("great"), most used first:
+        the fitted record's, else the served facts' (reviews written since fitting: "pretty" bottles)."""
+        said = self.item_opinions.get(item, {}).get(feature or "") or self._served_opinions.get(item, {}).get(feature or "", ())
+        return [a for a in said if a not in PLAIN_PRAISE]
 
     def _opinion(self, user: int, item: int, feature: str) -> str | None:
         """A telling adjective (`_telling`) of `feature`: the one this shopper also used of it, else the item's most
@@ -843,7 +848,7 @@ class PromptLM(Reasoner):
         seen = {t.lower() for t in kept}
         # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
         own = set(_words(self.titles.get(item, "")))
-        own |= {w for said in self.item_opinions.get(item, {}).values() for a in said for w in _words(a)}
+        own |= self._opinion_words(item)
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         product = [p for p in self.product_by_item.get(item, ()) if p != hint]  # "the gift card is perfect" praises none
@@ -872,7 +877,14 @@ class PromptLM(Reasoner):
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
         LM adds of its own ("cooking and dining" of a Subway card). Nothing for an item with no reviews at fitting."""
         own = self.item_words.get(item)
-        return [w for w in _words(text) if w not in own and w not in self.common_words] if own else []
+        if not own:
+            return []
+        return [w for w in _words(text) if w not in own and w not in self.common_words and w not in self._opinion_words(item)]
+
+    def _opinion_words(self, item: int) -> set[str]:
+        """Words of the adjectives the item's reviews praised its aspects with, fitted and served."""
+        said = [*self.item_opinions.get(item, {}).values(), *self._served_opinions.get(item, {}).values()]
+        return {w for adjectives in said for a in adjectives for w in _words(a)}
 
     def _trim(self, text: str, item: int) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the

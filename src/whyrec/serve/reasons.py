@@ -9,6 +9,7 @@ so that the server writes reasons without holding its model lock.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,19 @@ def net_sentiment(mentions: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
+def praise_words(mentions: pd.DataFrame, lexicon: AspectLexicon) -> dict[str, dict[str, list[str]]]:
+    """Per raw item and feature, the adjectives positive mentions praised it with ("pretty" bottles), most used first;
+    only those that read as an adjective of the feature (`voice.attributive`: not "love", "well")."""
+    from whyrec.explain.voice import attributive
+
+    counts: dict[str, dict[str, Counter[str]]] = {}
+    for item, feature, opinion in mentions.loc[mentions["sentiment"] > 0, ["item", "feature", "opinion"]].itertuples(index=False):
+        if attributive(opinion, lexicon):
+            counts.setdefault(item, {}).setdefault(feature, Counter())[opinion] += 1
+    ranked = {i: {f: sorted(c, key=lambda w: (-c[w], w)) for f, c in per.items()} for i, per in counts.items()}
+    return ranked  # ties by name: the same order in every process
+
+
 def _path(row: Mapping[str, Any]) -> str | None:
     """The catalog row's category path, where it has one."""
     path = row.get("category")
@@ -58,6 +72,7 @@ class ShopFacts:
         self.lexicon = lexicon
         self.rows: dict[str, dict[str, Any]] = {}
         self.item_aspects: dict[str, dict[str, float]] = {}  # raw item -> feature -> net sentiment
+        self.praise_words: dict[str, dict[str, list[str]]] = {}  # raw item -> feature -> adjectives praising it
         self.roots: set[str] = set()  # head words of the shop's top categories: product types, not aspects
 
     @classmethod
@@ -75,6 +90,7 @@ class ShopFacts:
                 row["price"] = None
         mentions = aspect_mentions(shop, facts.lexicon).assign(item=lambda m: raw_items[m["item"].to_numpy()])
         facts.item_aspects = net_sentiment(mentions)
+        facts.praise_words = praise_words(mentions, facts.lexicon)
         for item in facts.rows:
             facts.add_catalog_aspects(item)
         for row in facts.rows.values():
@@ -116,6 +132,9 @@ class ShopFacts:
         path = _path(self.rows.get(raw, {}))
         product = self.roots | (category_heads(path) if path else set())
         return [f for f in self.aspects(item) if judged[f] > 0 and f.split()[-1] not in product]
+
+    def praised_with(self, item: int) -> Mapping[str, Sequence[str]]:
+        return self.praise_words.get(self.item_ids.raw[item], {})
 
     def catalog(self, item: int) -> Mapping[str, Any] | None:
         return self.rows.get(self.item_ids.raw[item], {})
