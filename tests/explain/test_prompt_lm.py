@@ -329,6 +329,41 @@ def test_a_quorum_stops_decoding_once_enough_candidates_of_every_reason_have_end
     assert all(1 <= len(c) <= n for c in texts) and sum(map(len, texts)) == len(cut) - len(stopped)
 
 
+def test_the_quorum_waits_for_a_candidate_opened_by_the_hint(tiny_full: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate the hint opens ("The battery is durable …") surely names the hint and says what reviewers found: the
+    quorum waits for it to end however long it runs, in both decoding loops. Here a quorum of one, waiting for a row
+    that quorum otherwise cuts short; `_replies` marks the rows with an opener so."""
+    keys = [(0, 1, "battery"), (1, 2, "battery life and charging speed"), (-1, 3, None), (2, 0, "price")]
+    cfg, eos = tiny_full.config, tiny_full.tokenizer.eos_token_id
+    n = cfg.candidates
+
+    def run(quorum: int | None, required: list[bool], decoder: str = "lean") -> list[list[int]]:
+        prefixes, openers, constraints = tiny_full._rows(keys)  # fresh seeded generators each run
+        forced = [tiny_full.tokenizer(" " + o, add_special_tokens=False)["input_ids"] if o else [] for o in openers]
+        if decoder == "generate":
+            model = copy.copy(tiny_full)
+            model.config = cfg.model_copy(update={"quorum": quorum})
+            out = model._generate([prefixes[r // n] for r in range(len(forced))], forced, constraints, required)
+        else:
+            rows = [(r // n, f) for r, f in enumerate(forced)]
+            options = {"max_new_tokens": cfg.max_new_tokens, "min_new_tokens": cfg.min_new_tokens}
+            options |= {"repetition_penalty": cfg.repetition_penalty, "eos_token_id": eos}
+            out = tiny_full._lean_decoder().decode(prefixes, rows, constraints, quorum=quorum, required=required, **options)
+        return [t[: t.index(eos) + 1] if eos in t else t for t, _ in out]
+
+    none = [False] * len(keys) * n
+    full, cut = run(None, none), run(1, none)
+    late = next(r for r, t in enumerate(cut) if t != full[r])
+    waited = run(1, [r == late for r in range(len(none))])
+    assert waited[late] == full[late] and cut[late] != full[late]
+    assert run(1, [r == late for r in range(len(none))], "generate") == waited
+    # what `_replies` asks the lean loop to wait for: the candidates opened by a hint
+    decoder, seen = tiny_full._lean_decoder(), {}
+    monkeypatch.setattr(decoder, "decode", lambda *a, original=decoder.decode, **k: seen.update(k) or original(*a, **k))
+    tiny_full._replies(*tiny_full._rows(keys))
+    assert seen["required"] == [k[2] is not None and j == 1 for k in keys for j in range(n)]
+
+
 def test_lean_decoder_without_onednn_writes_the_same(tiny_full: PromptLM, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where torch has no oneDNN the lean loop multiplies with F.linear instead, to the same tokens."""
     keys = [(0, 1, "battery"), (-1, 3, None)]

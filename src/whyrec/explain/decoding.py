@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from whyrec.errors import ConfigError
@@ -204,6 +204,7 @@ class LeanDecoder:
         repetition_penalty: float,
         eos_token_id: int,
         quorum: int | None = None,
+        required: Sequence[bool] = (),
     ) -> list[tuple[list[int], torch.Tensor]]:
         """Per row (the index of the prefix it continues, the tokens forced after that prefix), its reply's tokens
         (ending with EOS where it ended) and each token's log-prob under the raw logits, before any processor.
@@ -211,8 +212,8 @@ class LeanDecoder:
         `prefixes` are (P, d) input embeddings. As in `generate` with `inputs_embeds`, forced tokens are prompt, not
         reply: the repetition penalty, `min_new_tokens` and `constraints` see the generated tokens only. With a
         `quorum`, decoding stops once `quorum` rows of every prefix (or all of its rows) have ended: each step reads
-        every weight however few rows run, so the last long rows cost as much as all of them. Rows stopped so end
-        without EOS, shorter than `max_new_tokens`.
+        every weight however few rows run, so the last long rows cost as much as all of them; rows marked `required`
+        are waited for whatever the count. Rows stopped so end without EOS, shorter than `max_new_tokens`.
         """
         import torch
 
@@ -232,6 +233,7 @@ class LeanDecoder:
             if quorum is not None:
                 wanted = defaultdict(int, {k: min(quorum, c) for k, c in wanted.items()})
             short = len(wanted)  # prefixes still short of their quorum
+            waited = sum(map(bool, required)) if quorum is not None else 0  # required rows still going
             for t in range(max_new_tokens):
                 raw = logits.float()  # (A, V)
                 scores = raw
@@ -256,7 +258,8 @@ class LeanDecoder:
                         k = rows[r][0]
                         wanted[k] -= 1
                         short -= wanted[k] == 0
-                if not going or not short or t + 1 == max_new_tokens:
+                        waited -= bool(required) and required[r]
+                if not going or not (short or waited) or t + 1 == max_new_tokens:
                     break
                 if len(going) < len(active):
                     active = [active[a] for a in going]

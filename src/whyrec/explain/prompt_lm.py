@@ -99,16 +99,19 @@ _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are in
 
 class _Quorum:
     """`generate`'s stopping criterion for `PromptLMConfig.quorum`: every row stops once `quorum` of each reason's
-    `candidates` rows (consecutive) have written EOS, as the lean loop stops."""
+    `candidates` rows (consecutive) and every `required` row have written EOS, as the lean loop stops."""
 
-    def __init__(self, quorum: int, candidates: int, eos: int, constraints: Constraints) -> None:
+    def __init__(self, quorum: int, candidates: int, eos: int, constraints: Constraints, required: Sequence[bool]) -> None:
+        import torch
+
         self.need, self.candidates, self.eos, self.constraints = min(quorum, candidates), candidates, eos, constraints
+        self.required = torch.tensor(list(required), dtype=torch.bool)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         import torch
 
         ended = (input_ids[:, self.constraints.start :] == self.eos).any(1)  # (B,); the reply starts where it says
-        enough = bool((ended.view(-1, self.candidates).sum(1) >= self.need).all())
+        enough = bool((ended.view(-1, self.candidates).sum(1) >= self.need).all()) and bool(ended[self.required].all())
         return torch.full((input_ids.shape[0],), enough, dtype=torch.bool)
 
 
@@ -714,8 +717,10 @@ class PromptLM(Reasoner):
         n = cfg.candidates
         # After "About the <feature>:" the opener starts with a space, as in running text.
         forced = [self.tokenizer(" " + o, add_special_tokens=False)["input_ids"] if o else [] for o in openers]
+        # the quorum waits for the candidate opened by the hint: the one that surely names it and says what reviewers found
+        required = [bool(o) for o in openers]
         if cfg.decoder == "generate":
-            return self._generate([prefixes[r // n] for r in range(len(forced))], forced, constraints)
+            return self._generate([prefixes[r // n] for r in range(len(forced))], forced, constraints, required)
         return self._lean_decoder().decode(
             prefixes,
             [(r // n, f) for r, f in enumerate(forced)],
@@ -725,10 +730,11 @@ class PromptLM(Reasoner):
             repetition_penalty=cfg.repetition_penalty,
             eos_token_id=self.tokenizer.eos_token_id,
             quorum=cfg.quorum,
+            required=required,
         )
 
     def _generate(
-        self, prefixes: list[torch.Tensor], forced: list[list[int]], constraints: Constraints
+        self, prefixes: list[torch.Tensor], forced: list[list[int]], constraints: Constraints, required: Sequence[bool] = ()
     ) -> list[tuple[list[int], torch.Tensor]]:
         """The reference decoding loop, transformers' `generate`, on rows of prefix + forced tokens left-padded into
         one batch: per row the generated tokens and their log-probs under the raw logits (before any processor)."""
@@ -755,7 +761,10 @@ class PromptLM(Reasoner):
             "logits_processor": [constraints],
         }
         if cfg.quorum is not None:
-            options["stopping_criteria"] = [_Quorum(cfg.quorum, cfg.candidates, self.tokenizer.eos_token_id, constraints)]
+            quorum = _Quorum(
+                cfg.quorum, cfg.candidates, self.tokenizer.eos_token_id, constraints, required or [False] * len(forced)
+            )
+            options["stopping_criteria"] = [quorum]
         with self._autocast():
             out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
         tokens = out.sequences  # (R, n_new): with inputs_embeds only new tokens come back
