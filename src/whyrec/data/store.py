@@ -622,31 +622,24 @@ class Store:
 
     def drop_reasons(self, items: Iterable[str]) -> int:
         """Invalidate cached reasons about these items (any model, any user); returns rows removed."""
-        removed = 0
-        raw = list(items)
-        with self._write() as conn:
-            for start in range(0, len(raw), _CHUNK):
-                chunk = raw[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                removed += conn.execute(
-                    f"DELETE FROM reason_cache WHERE item IN (SELECT id FROM items WHERE raw IN ({marks}))", chunk
-                ).rowcount
-        return removed
+        return self._each_chunk("DELETE FROM reason_cache WHERE item IN (SELECT id FROM items WHERE raw IN ({marks}))", items)
 
     def stale_attributions(self, users: Iterable[str]) -> int:
         """Drop the recommender's credit ("because you bought ...") from these users' cached payloads, keeping their
         reasons: a shopper's new events change what the model credits, not what a reasoner wrote. Returns rows changed."""
-        changed = 0
-        raw = list(users)
+        return self._each_chunk(
+            "UPDATE reason_cache SET payload = json_remove(payload, '$.attribution') WHERE user IN "
+            "(SELECT id FROM users WHERE raw IN ({marks})) AND json_type(payload, '$.attribution') IS NOT NULL",
+            users,
+        )
+
+    def _each_chunk(self, statement: str, raw: Iterable[str]) -> int:
+        """Run `statement` (its `{marks}` the placeholders of one chunk of raw ids) over `raw` in one transaction; rows changed."""
+        raw, changed = list(raw), 0
         with self._write() as conn:
             for start in range(0, len(raw), _CHUNK):
                 chunk = raw[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                changed += conn.execute(
-                    "UPDATE reason_cache SET payload = json_remove(payload, '$.attribution') "
-                    f"WHERE user IN (SELECT id FROM users WHERE raw IN ({marks})) AND json_type(payload, '$.attribution') IS NOT NULL",
-                    chunk,
-                ).rowcount
+                changed += conn.execute(statement.format(marks=", ".join("?" * len(chunk))), chunk).rowcount
         return changed
 
     def forget_user(self, user: str, pending: tuple[str, str, int] | None = None) -> dict[str, int]:
