@@ -180,6 +180,7 @@ class Draft:
         return [i for i in self.items if i not in self.payloads]
 
     def refreshed_payloads(self) -> dict[int, dict[str, Any]]:
+        """The cached payloads whose attribution this draft computed again, to put back in the cache."""
         return {i: self.payloads[i] for i in self.refreshed}
 
 

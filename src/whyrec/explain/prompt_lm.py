@@ -888,7 +888,8 @@ class PromptLM(Reasoner):
         own = self.item_words.get(item)
         if not own:
             return []
-        return [w for w in _words(text) if w not in own and w not in self.common_words and w not in self._opinion_words(item)]
+        said = self._opinion_words(item)
+        return [w for w in _words(text) if w not in own and w not in self.common_words and w not in said]
 
     def _opinion_words(self, item: int) -> set[str]:
         """Words of the adjectives the item's reviews praised its aspects with, fitted and served."""
