@@ -91,8 +91,8 @@ NEAR = 0.55
 COMMON_SHARE = 0.05
 # Aspect nouns reviews praise that tell a shopper almost nothing on their own ("The time was just the right time",
 # "The condition is good."): hinted only where an item has nothing else to say. Whole aspects, not heads: "delivery
-# time" and "skin condition" say something.
-VAGUE = frozenset({"time", "condition", "idea", "experience", "use", "thing"})
+# time" and "skin condition" say something. Not "idea": a magazine's ideas are what it is read for.
+VAGUE = frozenset({"time", "condition", "experience", "use", "thing"})
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
