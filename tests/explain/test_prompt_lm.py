@@ -821,6 +821,8 @@ def test_adjectives_of_reviews_written_since_fitting_word_the_hint_candidate(tin
     assert "durable" in model._opinion_words(item)
     model.item_opinions = {item: {"battery": ["compact"]}}
     assert model._opener(0, item, "battery") == "The battery is compact"
+    model.item_opinions = {item: {"battery": ["pretty"]}}  # closed, or the LM goes on "pretty good"
+    assert model._opener(0, item, "battery") == "The battery is pretty."
 
 
 def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(

@@ -94,6 +94,8 @@ COMMON_SHARE = 0.05
 # time" and "skin condition" say something. Not "idea": a magazine's ideas are what it is read for.
 VAGUE = frozenset({"time", "condition", "experience", "use", "thing"})
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
+# Adjectives that also grade other adjectives: "pretty" bottles, but "pretty good" (`_opener`).
+_ALSO_ADVERBS = frozenset({"pretty", "super", "real"})
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
 
@@ -773,9 +775,12 @@ class PromptLM(Reasoner):
         return list(zip(tokens.tolist(), picked, strict=True))
 
     def _opener(self, user: int, item: int, hint: str) -> str:
-        """How the hint's candidate starts: "The <hint> is <adjective>" (`_opinion`), else "The <hint>"."""
+        """How the hint's candidate starts: "The <hint> is <adjective>" (`_opinion`), else "The <hint>"; closed with a
+        period after an adjective that also grades adjectives, or the LM reads it so ("The bottle is pretty good.")."""
         adjective = self._opinion(user, item, hint)
-        return f"The {hint} is {adjective}" if adjective else f"The {hint}"
+        if not adjective:
+            return f"The {hint}"
+        return f"The {hint} is {adjective}" + ("." if adjective in _ALSO_ADVERBS else "")
 
     def _telling(self, item: int, feature: str | None) -> list[str]:
         """Adjectives the item's reviews praised `feature` with that say more than plain praise ("great"), most used first:
