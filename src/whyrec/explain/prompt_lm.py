@@ -60,11 +60,12 @@ from whyrec.explain.voice import (
     CROWD,
     FIRST_PERSON,
     PLAIN_PRAISE,
-    attributive,
     count_words,
     empty_praise,
     is_english,
     load_dictionary,
+    most_used_first,
+    praise_words,
     said_plainly,
     shopper_examples,
     voice_faults,
@@ -226,31 +227,26 @@ class PromptLM(Reasoner):
         items: dict[int, Counter[str]] = defaultdict(Counter)
         praised: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
-        item_called: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
-        user_called: dict[int, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
-        columns = ["user", "item", "feature", "opinion", "sentiment"]
-        for user, item, feature, opinion, sentiment in ordered[columns].itertuples(index=False):
+        columns = ["user", "item", "feature", "sentiment"]
+        for user, item, feature, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
             users[user][feature] += 1
             items[item][feature] += 1
             if sentiment > 0:
                 praised[item][feature] += 1
-                if attributive(opinion, self.lexicon):
-                    item_called[item][feature][opinion] += 1
-                    user_called[user][feature][opinion] += 1
                 seen = history[user].setdefault(feature, [])
                 if item not in seen:
                     seen.append(item)
-        self.user_aspects = {u: _ranked(c) for u, c in users.items()}
-        self.aspects_by_item = with_catalog({i: _ranked(c) for i, c in items.items()}, reviews.catalog)
-        self.praised_by_item = {i: _ranked(c) for i, c in praised.items()}
+        self.user_aspects = {u: most_used_first(c) for u, c in users.items()}
+        self.aspects_by_item = with_catalog({i: most_used_first(c) for i, c in items.items()}, reviews.catalog)
+        self.praised_by_item = {i: most_used_first(c) for i, c in praised.items()}
         # aspects the item's reviews fault more than they praise: never a hint (the LM would praise them)
         faulted = {i: sorted(f for f, n in c.items() if n > 2 * praised[i][f]) for i, c in items.items()}
         self.faulted_by_item = {i: f for i, f in faulted.items() if f}
         self.user_history = dict(history)
-        self.item_opinions = {i: {f: _ranked(c) for f, c in per.items()} for i, per in item_called.items()}
-        self.user_opinions = {u: {f: _ranked(c) for f, c in per.items()} for u, per in user_called.items()}
+        self.item_opinions = praise_words(reviews.mentions, self.lexicon, "item")
+        self.user_opinions = praise_words(reviews.mentions, self.lexicon, "user")
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
         reviewed: dict[int, list[int]] = defaultdict(list)
         for user, item in zip(trained["user"].to_numpy(), trained["item"].to_numpy(), strict=True):
@@ -1259,11 +1255,6 @@ def _item_words(
     for item, used in words.items():
         used.update(_words(titles.get(item, "")), _words(brands.get(item, "")))
     return {i: frozenset(w) for i, w in words.items()}, common
-
-
-def _ranked(counts: Counter[str]) -> list[str]:
-    """Keys, most frequent first, ties by name (Counter.most_common would keep insertion order)."""
-    return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))]
 
 
 def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> int:

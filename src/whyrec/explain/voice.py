@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from whyrec.explain.aspects import AspectLexicon, extract_aspects
 
@@ -169,6 +170,24 @@ def attributive(opinion: str, lexicon: AspectLexicon) -> bool:
 
 
 _COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def most_used_first(counts: Counter[str]) -> list[str]:
+    """Keys, most frequent first, ties by name (Counter.most_common would keep insertion order)."""
+    return [f for f, _ in sorted(counts.items(), key=lambda fc: (-fc[1], fc[0]))]
+
+
+def praise_words(mentions: pd.DataFrame, lexicon: AspectLexicon, by: str = "item") -> dict[Any, dict[str, list[str]]]:
+    """Per `by` ("item" or "user") and feature, the adjectives its positive aspect mentions praised it with ("pretty"
+    bottles), most used first; only those that read as an adjective of the feature (`attributive`: not "love")."""
+    counts: dict[Any, dict[str, Counter[str]]] = {}
+    positive = mentions[mentions["sentiment"] > 0]
+    for key, feature, opinion in zip(
+        positive[by].tolist(), positive["feature"].tolist(), positive["opinion"].tolist(), strict=True
+    ):
+        if attributive(opinion, lexicon):
+            counts.setdefault(key, {}).setdefault(feature, Counter())[opinion] += 1
+    return {k: {f: most_used_first(c) for f, c in per.items()} for k, per in counts.items()}
 
 
 def count_words(n: int) -> str:

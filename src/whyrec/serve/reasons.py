@@ -9,7 +9,6 @@ so that the server writes reasons without holding its model lock.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -45,19 +44,6 @@ def net_sentiment(mentions: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-def praise_words(mentions: pd.DataFrame, lexicon: AspectLexicon) -> dict[str, dict[str, list[str]]]:
-    """Per raw item and feature, the adjectives positive mentions praised it with ("pretty" bottles), most used first;
-    only those that read as an adjective of the feature (`voice.attributive`: not "love", "well")."""
-    from whyrec.explain.voice import attributive
-
-    counts: dict[str, dict[str, Counter[str]]] = {}
-    for item, feature, opinion in mentions.loc[mentions["sentiment"] > 0, ["item", "feature", "opinion"]].itertuples(index=False):
-        if attributive(opinion, lexicon):
-            counts.setdefault(item, {}).setdefault(feature, Counter())[opinion] += 1
-    ranked = {i: {f: sorted(c, key=lambda w: (-c[w], w)) for f, c in per.items()} for i, per in counts.items()}
-    return ranked  # ties by name: the same order in every process
-
-
 def _path(row: Mapping[str, Any]) -> str | None:
     """The catalog row's category path, where it has one."""
     path = row.get("category")
@@ -80,6 +66,7 @@ class ShopFacts:
         """From the store's catalog and reviews; without a lexicon, one is built from the reviews."""
         from whyrec.explain.aspects import AspectLexicon
         from whyrec.explain.targets import aspect_mentions
+        from whyrec.explain.voice import praise_words
 
         facts = cls(item_ids, lexicon or AspectLexicon.build(shop.reviews["text"]))
         raw_items = np.asarray(shop.item_ids.raw, dtype=object)
