@@ -30,7 +30,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(store: Path) -> tuple[Path, dict]:
     """Trained by the real console script: the one end-to-end run through a fresh interpreter."""
     out = store.parent / "knn"
-    return out, one_json(whyrec("train", "--store", store, "--recommender", "itemknn", "--out", out, "--json", timeout=300))
+    return out, one_json(
+        whyrec(
+            "train", "--store", store, "--recommender", "itemknn", "--reasoner", "template", "--out", out, "--json", timeout=300
+        )
+    )
 
 
 def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, dict]) -> None:
@@ -46,7 +50,9 @@ def test_train_writes_an_artifact_and_reports_test_metrics(trained: tuple[Path, 
 
 def test_config_file_and_split_folder_are_used(store: Path, tmp_path: Path, cli: Run) -> None:
     config = tmp_path / "run.toml"
-    config.write_text('recommender = "mf"\nseed = 7\n[models.mf]\nfactors = 8\niterations = 3\nnum_threads = 1\n')
+    config.write_text(
+        'recommender = "mf"\nreasoner = "template"\nseed = 7\n[models.mf]\nfactors = 8\niterations = 3\nnum_threads = 1\n'
+    )
     split_dir = tmp_path / "split"
     assert cli("split", "--store", store, "--protocol", "temporal", "--out", split_dir).returncode == 0
     payload = one_json(

@@ -32,7 +32,7 @@ def test_every_option_has_help_and_every_argument_is_described() -> None:
 
 def test_train_help_lists_the_models_and_the_default(cli: Run) -> None:
     shown = " ".join(cli("train", "--help").stdout.replace("│", " ").split())
-    assert all(name in shown for name in RECOMMENDERS) and "else sasrec" in shown
+    assert all(name in shown for name in RECOMMENDERS) and "else sasrec" in shown and "else prompt_lm" in shown
 
 
 def test_usage_errors_are_one_whyrec_error_line(cli: Run) -> None:

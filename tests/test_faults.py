@@ -36,7 +36,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=4, n_users=60, n_items=40))
         dataset = db.read_dataset(name="shop")
-    run = RunConfig(recommender="mf", models={"mf": {"factors": 8, "iterations": 3, "num_threads": 1}})
+    run = RunConfig(recommender="mf", reasoner="template", models={"mf": {"factors": 8, "iterations": 3, "num_threads": 1}})
     artifact = Artifact.train(dataset, run, store=str(store))
     artifact.reasoner = make_reasoner("template").fit(dataset)
     artifact.save(folder / "artifact")

@@ -37,7 +37,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0))
         dataset = db.read_dataset(name="shop")
-    artifact = Artifact.train(dataset, RunConfig(recommender="pop"), store=str(store))
+    artifact = Artifact.train(dataset, RunConfig(recommender="pop", reasoner="template"), store=str(store))
     artifact.reasoner = Liar().fit(dataset)
     artifact.save(folder / "artifact")
     return folder / "artifact", store

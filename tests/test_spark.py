@@ -85,7 +85,22 @@ def test_spark_train_and_reasons_end_to_end(cli: Run, spark_master: str, tmp_pat
     assert cli("export", "--store", store, "--out", parquet).returncode == 0
     conf = ("--master", spark_master, "--conf", "spark.driver.memory=512m")
     trained = one_json(
-        cli("spark", "train", "--parquet", parquet, "--out", art, "--rank", "8", "--iterations", "3", *conf, "--json")
+        cli(
+            "spark",
+            "train",
+            "--parquet",
+            parquet,
+            "--out",
+            art,
+            "--rank",
+            "8",
+            "--iterations",
+            "3",
+            "--reasoner",
+            "template",
+            *conf,
+            "--json",
+        )
     )
     assert trained["split"] == "leave-last-out" and trained["config"]["factors"] == 8
     assert trained["metrics"]["ranking"]["hr@10"] > 0.05  # popularity alone reaches about this on the sample shop

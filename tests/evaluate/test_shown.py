@@ -105,7 +105,7 @@ def sample_artifact(tmp_path_factory: pytest.TempPathFactory):
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0))
         shop = db.read_dataset(name="shop")
-    return Artifact.train(shop, RunConfig(recommender="pop"), store=str(store)), shop
+    return Artifact.train(shop, RunConfig(recommender="pop", reasoner="template"), store=str(store)), shop
 
 
 def test_collect_shown_serves_the_shop_as_it_stood_before_the_held_out_reviews(

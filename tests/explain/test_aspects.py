@@ -153,6 +153,22 @@ def test_descriptive_words_alone_judge_nothing():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("The bottle is pretty.", [("bottle", "pretty", 1)]),
+        ("The bottle is pretty and the scent is nice.", [("bottle", "pretty", 1), ("scent", "nice", 1)]),
+        ("The cover is pretty cool.", [("cover", "cool", 1)]),
+        ("The case is pretty darn sturdy.", []),
+        ("The price is pretty much the same.", []),
+        ("The price is pretty sure to rise.", []),
+        ("The box is pretty heavily padded.", []),
+    ],
+)
+def test_pretty_judges_only_where_it_grades_nothing_after_it(text, expected):
+    assert pairs(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("Great price and fast shipping!", [("price", "great", 1), ("shipping", "fast", 1)]),
         ("The pump works well.", [("pump", "well", 1)]),
         ("I love the smell of this lotion.", [("smell", "love", 1)]),

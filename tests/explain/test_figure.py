@@ -97,7 +97,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         db.write_dataset(generate_sample(seed=0))
     with Store(store, create=False) as db:
         dataset = db.read_dataset(name="shop")
-    run = RunConfig().overridden(recommender="itemknn")
+    run = RunConfig(reasoner="template").overridden(recommender="itemknn")
     Artifact.train(dataset, run, store=str(store)).save(folder / "knn")
     return folder / "knn", store
 

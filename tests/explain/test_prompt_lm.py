@@ -573,6 +573,9 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
     assert model._trim("The battery is great. Great battery.", item) == "The battery is great."
     assert model._trim("The battery lasts.", item) == "The battery lasts."
+    assert model._trim("The battery is great too.", item) == "The battery is great."
+    assert model._trim("the battery lasts as well", item) == "The battery lasts"
+    assert model._trim("The battery is great, and the case is sturdy too.", item).endswith("sturdy too.")
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     praised = [i for i in model.user_history[user]["battery"] if i != item]
     text, history, kind = model._link(user, item, "battery")
@@ -589,6 +592,11 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     text, history, kind = model._link(user, item, None)  # nothing praised for no aspect: the brand of reviewed items
     assert kind == "brand" and sorted(history) == sorted(reviewed) and text.endswith(" from Voltix.")
     assert model._link(user, item, "nonexistent aspect")[2] == "brand"
+    # a reply that leaves the hint unsaid is not tied to the shopper's praise of it: the brand line instead
+    unsaid = model._reason(ReasonRequest(user, item), "battery", "It's a good one.", 0.0, set(), Counter())
+    assert unsaid.evidence["kind"] == "brand" and unsaid.text.endswith(" from Voltix.") and "praised" not in unsaid.text
+    said = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, set(), Counter())
+    assert said.evidence["kind"] == "personal" and said.text == f"The battery is great — just what you praised in {where}."
     others = [i for i in range(model.n_items) if i != item][:2]
     first, second = model.generate([ReasonRequest(user, i, hint="nonexistent aspect") for i in others])
     assert first.evidence["kind"] == "brand" and first.text.endswith(" from Voltix.")  # once per list, not per item

@@ -101,7 +101,7 @@ def test_real_reviews_give_grounded_personal_reasons(datasets_dir: Path) -> None
 @pytest.fixture(scope="module")
 def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shop = battery_shop()
-    artifact = Artifact.train(shop, RunConfig(recommender="pop"))
+    artifact = Artifact.train(shop, RunConfig(recommender="pop", reasoner="template"))
     artifact.reasoner = TemplateReasoner().fit(shop)
     return artifact.save(tmp_path_factory.mktemp("artifact"))
 

@@ -43,7 +43,7 @@ def train_sample_shop(folder: Path) -> tuple[Path, Path]:
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=0))
         dataset = db.read_dataset(name="shop")
-    run = RunConfig(recommender="mf", models={"mf": {"factors": 16, "iterations": 8, "num_threads": 1}})
+    run = RunConfig(recommender="mf", reasoner="template", models={"mf": {"factors": 16, "iterations": 8, "num_threads": 1}})
     artifact = Artifact.train(dataset, run, store=str(store))
     evaluate_artifact(artifact)
     artifact.reasoner = make_reasoner("template").fit(dataset)

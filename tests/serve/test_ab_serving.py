@@ -37,7 +37,9 @@ def _pipeline(folder: Path, experiment: Experiment) -> Pipeline:
     with Store(store_path) as db:
         db.write_dataset(generate_sample(seed=0, n_users=80, n_items=60))
         dataset = db.read_dataset(name="shop")
-    artifact = Artifact.train(dataset, RunConfig(recommender="pop", experiment=experiment), store=str(store_path))
+    artifact = Artifact.train(
+        dataset, RunConfig(recommender="pop", reasoner="template", experiment=experiment), store=str(store_path)
+    )
     artifact.reasoner = MarkedReasoner().fit(dataset)
     artifact.save(folder / "artifact")  # the pipeline rewrites artifact files only on forget; a folder must exist
     store = Store(store_path, create=False)

@@ -44,11 +44,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
         db.write_dataset(generate_sample(seed=3, n_users=80, n_items=60))
         dataset = db.read_dataset(name="shop")
     served = Artifact.train(
-        dataset, RunConfig(recommender="mf", models={"mf": {"factors": 8, "iterations": 4, "num_threads": 1}})
+        dataset,
+        RunConfig(recommender="mf", reasoner="template", models={"mf": {"factors": 8, "iterations": 4, "num_threads": 1}}),
     )
     served.reasoner = make_reasoner("template").fit(dataset)
     served.save(folder / "served")
-    Artifact.train(dataset, RunConfig(recommender="pop")).save(folder / "replacement")
+    Artifact.train(dataset, RunConfig(recommender="pop", reasoner="template")).save(folder / "replacement")
     return folder / "served", store, folder / "replacement"
 
 

@@ -32,7 +32,9 @@ def small_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with Store(store) as db:
         db.write_dataset(generate_sample(seed=2, n_users=80, n_items=60))
         dataset = db.read_dataset()
-    run = RunConfig(recommender="sasrec", models={"sasrec": {"epochs": 3, "hidden": 16, "max_len": 20, "num_threads": 1}})
+    run = RunConfig(
+        recommender="sasrec", reasoner="template", models={"sasrec": {"epochs": 3, "hidden": 16, "max_len": 20, "num_threads": 1}}
+    )
     artifact = Artifact.train(dataset, run)
     artifact.reasoner = make_reasoner("template").fit(dataset)
     artifact.save(folder / "artifact")

@@ -343,8 +343,8 @@ def _opinion_at(tokens: list[_Token], j: int) -> tuple[str, int] | None:
     polarity = words.opinions.get(word)
     if polarity is None:
         return None
-    if word == "pretty" and j + 1 < len(tokens) and tokens[j + 1].low in words.opinions:
-        return None  # "pretty good": "pretty" modifies, "good" judges
+    if word == "pretty" and _grades_next(tokens, j, words.opinions):
+        return None  # "pretty good", "pretty darn sturdy", "pretty sure": "pretty" modifies what follows, judges nothing
     opinion = word
     if j + 1 < len(tokens) and tokens[j + 1].low == "enough":
         opinion, polarity = f"{word} enough", 1
@@ -358,6 +358,18 @@ def _opinion_at(tokens: list[_Token], j: int) -> tuple[str, int] | None:
     if negator is not None:
         return f"{negator} {opinion}", (-polarity if polarity else -1)
     return (opinion, polarity) if polarity else None
+
+
+# Words that "pretty" grades as an adverb besides opinions and -ly adverbs: "pretty darn good", "pretty sure".
+_GRADED = frozenset({"darn", "damn", "dang", "sure", "certain", "close", "well", "much", "very", "damned", "freaking"})
+
+
+def _grades_next(tokens: list[_Token], j: int, opinions: Mapping[str, int]) -> bool:
+    """Whether the word at j is an adverb grading the next one (an opinion, an -ly adverb, `_GRADED`)."""
+    if j + 1 >= len(tokens):
+        return False
+    after = tokens[j + 1].low
+    return after in opinions or after in _GRADED or (after.endswith("ly") and len(after) > 4)
 
 
 def _negator_before(tokens: list[_Token], k: int) -> str | None:

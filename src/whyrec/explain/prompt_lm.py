@@ -91,12 +91,14 @@ NEAR = 0.55
 # (`_unsupported`: "perfect for cooking and dining" of a Subway card whose reviews never say either).
 COMMON_SHARE = 0.05
 # Aspect nouns reviews praise that tell a shopper almost nothing on their own ("The time was just the right time",
-# "The condition is good."): hinted only where an item has nothing else to say. Whole aspects, not heads: "delivery
-# time" and "skin condition" say something. Not "idea": a magazine's ideas are what it is read for.
-VAGUE = frozenset({"time", "condition", "experience", "use", "thing"})
+# "The condition is good.", "The change is great."): hinted only where an item has nothing else to say. Whole aspects,
+# not heads: "delivery time" and "skin condition" say something. Not "idea": a magazine's ideas are what it is read for.
+VAGUE = frozenset({"time", "condition", "experience", "use", "thing", "change"})
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 # Adjectives that also grade other adjectives: "pretty" bottles, but "pretty good" (`_opener`).
 _ALSO_ADVERBS = frozenset({"pretty", "super", "real"})
+# "too"/"as well" closing a reply of one clause, which points at something no other clause said ("The tin is cute too.")
+_DANGLING_TOO = re.compile(r"^([^,;]+?)(?:,? too|,? as well)([.!]?)$", re.IGNORECASE)
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
 
@@ -899,11 +901,13 @@ class PromptLM(Reasoner):
 
     def _trim(self, text: str, item: int) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
-        small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case."""
+        small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case;
+        a lone clause's dangling "too" said away."""
         text = text[:1].upper() + text[1:]
         sentences = split_sentences(text)
         if len(sentences) < 2:
-            return text
+            lone = _DANGLING_TOO.match(text) if " and " not in text else None
+            return f"{lone[1]}{lone[2]}" if lone else text
         own = set(self.aspects_by_item.get(item, [])) - set(self.product_by_item.get(item, ()))
         kept, named = [sentences[0]], set(self.lexicon.mentions(sentences[0]))
         for sentence in sentences[1:]:
@@ -936,7 +940,10 @@ class PromptLM(Reasoner):
         rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
         link, history, kind = ("", [], "item")
         if known_user:
-            link, history, kind = self._link(request.user, request.item, hint, turns[request.user], request.praised)
+            # the shopper's praise of the hint is evidence only for a reason that names it: "It's a good one — the same
+            # was praised in three items you reviewed." would credit an aspect the sentence never says
+            said = hint if hint in named else None
+            link, history, kind = self._link(request.user, request.item, said, turns[request.user], request.praised)
             turns[request.user] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])

@@ -26,7 +26,7 @@ REASONERS: dict[str, str] = {
     "peter": "whyrec.explain.peter:Peter",
     "prompt_lm": "whyrec.explain.prompt_lm:PromptLM",
 }
-DEFAULT_REASONER = "template"  # the run config's default
+DEFAULT_REASONER = "prompt_lm"  # the run config's default
 
 
 def get_reasoner_class(name: str) -> type[Reasoner]:
