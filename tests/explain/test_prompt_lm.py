@@ -665,7 +665,8 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     model = tiny_lora
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
     plain = ("The battery lasts all day on long trips.", -0.5)
-    empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.")
+    empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.",
+               "This is about the battery on long trips.", "It's a good one on long trips.")  # fmt: skip
     for empty in empties:
         assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
     # alone, praise of the hint as itself or of the product as such is said plainly; a reply starts upper-case

@@ -79,6 +79,7 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
     [
         ("The bottle is a great bottle.", "bottle", "The bottle is great."),
         ("The bottle is a great product.", "bottle", "The bottle is great."),
+        ("The bottle is a great one.", "bottle", "The bottle is great."),
         ("the almond oil is a very sweet oil", "almond oil", "The almond oil is very sweet."),
         ("The classic is the best classic.", "classic", "The classic is the best."),
         ("The bottle is great.", "bottle", None),  # already plain
@@ -97,6 +98,14 @@ def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(te
     assert said_plainly(text, aspect) == plain
     if plain is not None:
         assert empty_praise(plain, aspect) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "filler"),
+    [("It's a good one.", True), ("This one is great.", True), ("A great one-touch lid.", False), ("Great lid.", False)],
+)
+def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
+    assert empty_praise(text, "lid")[0] == filler
 
 
 @pytest.mark.parametrize(

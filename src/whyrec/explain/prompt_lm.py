@@ -97,6 +97,8 @@ VAGUE = frozenset({"time", "condition", "experience", "use", "thing", "change"})
 _SYSTEM = "You explain product recommendations to shoppers in one short, friendly sentence."
 # Adjectives that also grade other adjectives: "pretty" bottles, but "pretty good" (`_opener`).
 _ALSO_ADVERBS = frozenset({"pretty", "super", "real"})
+# The hint's prompt ("About the <aspect>:") echoed back as the reason: "This is about the gift idea."
+_ABOUT = re.compile(r"^(?:this|it)(?: is|'s) (?:all )?about\b", re.IGNORECASE)
 # "too"/"as well" closing a reply of one clause, which points at something no other clause said ("The tin is cute too.")
 _DANGLING_TOO = re.compile(r"^([^,;]+?)(?:,? too|,? as well)([.!]?)$", re.IGNORECASE)
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
@@ -854,8 +856,8 @@ class PromptLM(Reasoner):
         but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
         the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
-        too, `said_plainly`); then log-prob, plus the critic's P(real) times `critic_weight` where a critic is
-        fitted."""
+        too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob, plus the
+        critic's P(real) times `critic_weight` where a critic is fitted."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
@@ -872,6 +874,7 @@ class PromptLM(Reasoner):
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
+            faults += 2 * bool(_ABOUT.match(text))
             filler, tautology = empty_praise(text, hint, product)
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(_words(text)))
             faults += len(words) - len(set(words)) > 2

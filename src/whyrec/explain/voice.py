@@ -85,7 +85,7 @@ _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|e
 
 # Praise of the product as such ("a great product", "You'll love this item"): says nothing a shopper can use.
 _PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
-_FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice)s?"
+_FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice|one(?!-))s?"
 _FILLER_NOUN_RE = re.compile(_FILLER_NOUN, re.IGNORECASE)
 _FILLER = re.compile(
     rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
