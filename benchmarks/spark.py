@@ -88,7 +88,7 @@ def run(args: list[str]) -> dict:
 
 def mf_config(path: Path, rank: int, iterations: int, regularization: float, alpha: float, seed: int) -> Path:
     path.write_text(
-        f"seed = {seed}\n[models.mf]\nalgorithm = 'als'\nfactors = {rank}\niterations = {iterations}\n"
+        f"seed = {seed}\nreasoner = 'template'\n[models.mf]\nalgorithm = 'als'\nfactors = {rank}\niterations = {iterations}\n"
         f"regularization = {regularization}\nalpha = {alpha}\nnum_threads = 2\n"
     )
     return path
