@@ -102,7 +102,16 @@ def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(te
 
 @pytest.mark.parametrize(
     ("text", "filler"),
-    [("It's a good one.", True), ("This one is great.", True), ("A great one-touch lid.", False), ("Great lid.", False)],
+    [
+        ("It's a good one.", True),
+        ("This one is great.", True),
+        ("The flavor is just as good as the product.", True),
+        ("This is a great bottle of product.", True),
+        ("You'll love the value of the food and the product.", True),
+        ("A great one-touch lid.", False),
+        ("Great lid.", False),
+        ("The lid of the jar is sturdy.", False),
+    ],
 )
 def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
     assert empty_praise(text, "lid")[0] == filler

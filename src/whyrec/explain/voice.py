@@ -83,13 +83,15 @@ _OPENERS = re.compile(
 _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|enjoy|appreciate)[sd]?\b", re.IGNORECASE)
 
 
-# Praise of the product as such ("a great product", "You'll love this item"): says nothing a shopper can use.
+# Praise of the product as such ("a great product", "You'll love this item", "as good as the product", "a great
+# bottle of product"): says nothing a shopper can use.
 _PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
 _FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice|one(?!-))s?"
 _FILLER_NOUN_RE = re.compile(_FILLER_NOUN, re.IGNORECASE)
 _FILLER = re.compile(
     rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
-    rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b",
+    rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b"
+    r"|\b(?:as|of|and|with) (?:the |this )?(?:product|item)s?\b",
     re.IGNORECASE,
 )
 
