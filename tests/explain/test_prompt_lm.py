@@ -738,6 +738,13 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     named = " Two shoppers who looked at the Summit Pack you looked at also looked at this one."
     assert model._link(0, 2, "battery") == (named, [3], "co-viewed")  # item 3: two such shoppers, item 1: one
     assert model._link(0, 2, "battery", 1)[0] == " Also looked at by two shoppers who looked at the Summit Pack you looked at."
+    # an item of the same catalog category comes first, then one of the same department, though fewer looked at both
+    model.categories = {1: "Outdoor > Packs > Trail", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
+    assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
+    model.categories = {1: "Outdoor > Packs > Day", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
+    assert model._link(0, 2, "battery")[1] == [1]
+    model.categories = {}
+    assert loaded.categories == tiny_lora.categories
     model.titles = {**model.titles, 3: "Summit Pack 2"}  # a number in the title: the facts check would read it as a measure
     assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
     model.titled = {3}  # item 1's entry is only its category, item 3's title has a number: no line of counts alone

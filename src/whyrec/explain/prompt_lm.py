@@ -199,6 +199,7 @@ class PromptLM(Reasoner):
         self.reviewed: dict[int, list[int]] = {}  # user -> items their training reviews are of, oldest first
         self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
         self.brands: dict[int, str] = {}
+        self.categories: dict[int, str] = {}  # item -> catalog category path ("Outdoor > Jackets > Rain")
         self.vocab: frozenset[str] = frozenset()  # words of the training targets and titles; empty = not checked
         self.item_words: dict[int, frozenset[str]] = {}  # item -> words of its training reviews, title and brand
         self.common_words: frozenset[str] = frozenset()  # words the reviews of `COMMON_SHARE` of the items use
@@ -271,6 +272,7 @@ class PromptLM(Reasoner):
             if isinstance(category, str) and category.strip():
                 paths[int(item)] = category.strip()
         self.product_by_item = product_type_aspects(paths, self.aspects_by_item)
+        self.categories = paths
         self.vocab = frozenset()
         self.item_words, self.common_words = _item_words(trained, self.titles, self.brands)
 
@@ -1011,8 +1013,9 @@ class PromptLM(Reasoner):
     def _co_viewed(self, user: int, item: int, turn: int = 0) -> tuple[str, list[int], str]:
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
-        number, the one most tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also
-        looked at this one."); ("", [], "item") where nobody links them or none has such a title: a line of counts
+        number, one of the item's catalog category first, then of its department (the path's first part), the one most
+        tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also looked at this one.", not the
+        chef's knife they looked at, for a rain jacket); ("", [], "item") where nobody links them or none has such a title: a line of counts
         alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and reads as filler."""
         shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
@@ -1020,7 +1023,9 @@ class PromptLM(Reasoner):
         mine = list(shared)
         # item-kNN's cosine: a link through a daypack everyone looked at says less than one through a like item
         tied = {j: len(shared[j]) / math.sqrt(len(self.seen_by[j])) for j in mine}
-        for j in sorted(mine, key=lambda j: -tied[j]):  # stable: ties in the shopper's order
+        here = self.categories.get(item)
+        kin = {j: _category_kinship(here, self.categories.get(j)) for j in mine}
+        for j in sorted(mine, key=lambda j: (kin[j], -tied[j])):  # stable: ties in the shopper's order
             title = _short_title(self.titles[j]) if j in self.titled else None
             if title and not self.lexicon.mentions(title):
                 who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
@@ -1091,7 +1096,7 @@ class PromptLM(Reasoner):
 
     def _json_parts(self) -> dict[str, Any]:
         """profiles.json: aspects per user and item (all, praised, product-type), the user histories and reviewed items,
-        item titles and brands, the vocabulary of the training targets."""
+        item titles, brands and categories, the vocabulary of the training targets."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
             "items": {str(i): a for i, a in self.aspects_by_item.items()},
@@ -1102,6 +1107,7 @@ class PromptLM(Reasoner):
             "product": {str(i): a for i, a in self.product_by_item.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
             "brands": {str(i): b for i, b in self.brands.items()},
+            "categories": {str(i): c for i, c in self.categories.items()},
             "vocab": sorted(self.vocab),
             "item_opinions": {str(i): o for i, o in self.item_opinions.items()},
             "user_opinions": {str(u): o for u, o in self.user_opinions.items()},
@@ -1144,6 +1150,8 @@ class PromptLM(Reasoner):
         self.product_by_item = {int(i): list(a) for i, a in profiles["product"].items()}
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
         self.brands = {int(i): b for i, b in profiles["brands"].items()}
+        # artifacts saved before categories were kept: the co-view link picks among all the shopper's items alike
+        self.categories = {int(i): c for i, c in profiles.get("categories", {}).items()}
         self.vocab = frozenset(profiles["vocab"])
         # artifacts saved before opinions were kept have none: their reasons open with "The <hint>" alone
         self.item_opinions = {int(i): o for i, o in profiles.get("item_opinions", {}).items()}
@@ -1220,6 +1228,15 @@ _NAMED_CO_VIEW = (
 
 
 _YOU = frozenset({"you", "you'll", "you're", "you've", "your", "yours"})
+
+
+def _category_kinship(a: str | None, b: str | None) -> int:
+    """0 for the same catalog category path, 1 for the same department (first part), 2 otherwise or unknown."""
+    if a is None or b is None:
+        return 2
+    if a == b:
+        return 0
+    return 1 if a.split(">")[0].strip() == b.split(">")[0].strip() else 2
 
 
 def _your_reviews(n: int) -> str:
