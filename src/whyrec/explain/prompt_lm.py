@@ -1015,8 +1015,9 @@ class PromptLM(Reasoner):
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
         number, one of the item's catalog category first, then of its department (the path's first part), the one most
         tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also looked at this one.", not the
-        chef's knife they looked at, for a rain jacket); ("", [], "item") where nobody links them or none has such a title: a line of counts
-        alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and reads as filler."""
+        chef's knife they looked at, for a rain jacket); ("", [], "item") where nobody links them or none has such a
+        title: a line of counts alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and
+        reads as filler."""
         shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
             return "", [], "item"
