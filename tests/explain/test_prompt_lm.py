@@ -743,6 +743,10 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
     model.categories = {1: "Outdoor > Packs > Day", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
     assert model._link(0, 2, "battery")[1] == [1]
+    model.categories = {1: "Kitchen > Pans", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
+    assert model._link(0, 2, "battery") == ("", [], "item")  # only items of another department: no line at all
+    model.categories = {1: "Kitchen > Pans", 2: "Outdoor > Packs > Trail"}  # item 3's category unknown: it may be named
+    assert model._link(0, 2, "battery")[1] == [3]
     model.categories = {}
     assert loaded.categories == tiny_lora.categories
     model.titles = {**model.titles, 3: "Summit Pack 2"}  # a number in the title: the facts check would read it as a measure

@@ -1013,11 +1013,11 @@ class PromptLM(Reasoner):
     def _co_viewed(self, user: int, item: int, turn: int = 0) -> tuple[str, list[int], str]:
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
-        number, one of the item's catalog category first, then of its department (the path's first part), the one most
-        tied to it (" Two shoppers who looked at the Cascade Daypack you looked at also looked at this one.", not the
-        chef's knife they looked at, for a rain jacket); ("", [], "item") where nobody links them or none has such a
-        title: a line of counts alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and
-        reads as filler."""
+        number and, where the catalog knows both categories, shares the item's department (the path's first part), one
+        of its very category first, the one most tied to it (" Two shoppers who looked at the Cascade Daypack you looked
+        at also looked at this one.", never the headphones they looked at, for a glass lid); ("", [], "item") where
+        nobody links them or none has such a title: a line of counts alone ("Many shoppers who looked at items you
+        looked at …") tells a shopper nothing and reads as filler, and one through another department as chance."""
         shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
             return "", [], "item"
@@ -1027,6 +1027,8 @@ class PromptLM(Reasoner):
         here = self.categories.get(item)
         kin = {j: _category_kinship(here, self.categories.get(j)) for j in mine}
         for j in sorted(mine, key=lambda j: (kin[j], -tied[j])):  # stable: ties in the shopper's order
+            if kin[j] == _OTHER_DEPARTMENT:
+                break
             title = _short_title(self.titles[j]) if j in self.titled else None
             if title and not self.lexicon.mentions(title):
                 who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
@@ -1231,13 +1233,17 @@ _NAMED_CO_VIEW = (
 _YOU = frozenset({"you", "you'll", "you're", "you've", "your", "yours"})
 
 
+_OTHER_DEPARTMENT = 3
+
+
 def _category_kinship(a: str | None, b: str | None) -> int:
-    """0 for the same catalog category path, 1 for the same department (first part), 2 otherwise or unknown."""
+    """0 for the same catalog category path, 1 for the same department (first part), 2 where either is unknown,
+    `_OTHER_DEPARTMENT` otherwise."""
     if a is None or b is None:
         return 2
     if a == b:
         return 0
-    return 1 if a.split(">")[0].strip() == b.split(">")[0].strip() else 2
+    return 1 if a.split(">")[0].strip() == b.split(">")[0].strip() else _OTHER_DEPARTMENT
 
 
 def _your_reviews(n: int) -> str:
