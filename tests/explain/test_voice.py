@@ -128,6 +128,8 @@ def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
         ("Great food and great gift.", "Great food."),  # a gift card's first word alone: the gift card as such
         ("Great food and a great gift for any occasion.", "Great food."),
         ("The tin is pretty and a great gift idea.", None),  # "gift idea" is a thing of its own
+        ("The tin is pretty and the gift card works.", "The tin is pretty."),
+        ("The tin is pretty and works with any gift card.", None),
     ],
 )
 def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text, plain) -> None:
@@ -135,3 +137,8 @@ def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text,
     assert said_plainly(text, "tin" if "tin" in text else "design", ["gift card"]) == plain
     assert empty_praise(text, None, ["gift card"])[0] == (plain is not None)
     assert not empty_praise(text, None)[0] and said_plainly(text, None) is None  # without the product type: nothing
+
+
+def test_a_product_type_that_works_is_praise_of_the_product_as_such() -> None:
+    assert empty_praise("Great burger gift card works well.", "burger", ["gift card"])[0]
+    assert not empty_praise("Great burger gift card works well.", "burger", ["charger"])[0]

@@ -102,13 +102,14 @@ _CLAUSE_END = r"(?=\s*(?:[.!,;]|$)|\s+(?:and|for|to)\b)"
 
 def _as_such(text: str, product: Iterable[str]) -> bool:
     """`text` praises the product as such: "a great product", "the product is great", or so of one of `product`, the
-    words that name the item's product type ("the gift card is perfect" in a gift-card shop), or of the first word of
-    one standing alone at a clause's end ("great gift." there, not "a great gift idea")."""
+    words that name the item's product type ("the gift card is perfect", "the gift card works" in a gift-card shop),
+    or of the first word of one standing alone at a clause's end ("great gift." there, not "a great gift idea")."""
     if _FILLER.search(text):
         return True
     for noun in product:
         named = rf"{re.escape(noun)}s?"
-        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b"
+        # "the gift card works" says of a gift card only that it is one
+        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b|\b{named} works?\b"
         if " " in noun:
             praised += rf"|\b{_PRAISE}\s+{re.escape(noun.split()[0])}s?{_CLAUSE_END}"
         if re.search(praised, text, re.IGNORECASE):
