@@ -29,7 +29,7 @@ from whyrec.explain.registry import load_reasoner, make_reasoner
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.voice import count_words, shopper_examples, voice_faults
 
-from .contract import BATTERY_LEXICON, ReasonerContract, battery_shop
+from .contract import BATTERY_LEXICON, BATTERY_REVIEWS, ReasonerContract, battery_shop
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -563,7 +563,42 @@ def test_the_critic_learns_after_training_and_weighs_in_the_choice(tiny_lm_dir: 
     plain, liked = ("The battery is good here.", -0.1), ("The battery is great here.", -0.5)
     assert model._pick([plain, liked], 0, "battery", []) == plain  # by log-prob alone
     model.config.critic_weight = 10.0
-    assert model._pick([plain, liked], 0, "battery", [], {plain[0]: 0.1, liked[0]: 0.9}) == liked
+    bonus = model._bonus({(0, 0, "battery"): [plain, liked]})[(0, 0, "battery")]
+    realness = model.critic.score([plain[0], liked[0]], embed_texts)
+    np.testing.assert_allclose(bonus, 10.0 * realness, rtol=1e-5)
+    assert model._pick([plain, liked], 0, "battery", [], [1.0, 9.0]) == liked
+
+
+def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    """With profile_weight > 0 each shopper's training reviews give a unit vector, saved and reloaded; among sound
+    candidates the one nearest it wins, the praised aspects of a shopper no aspect ties to the item are ordered by it,
+    and forgetting the shopper drops it."""
+    shop = battery_shop()
+    model = PromptLM(tiny_config(tiny_lm_dir, profile_weight=5.0, candidates=2, valid_examples=0))
+    model.fit(shop)
+    assert set(model.user_profiles) == set(shop.reviews["user"].unique())
+    user = 0
+    mine = embed_texts(list(shop.reviews.loc[shop.reviews["user"] == user, "text"]), max_seq_length=128).mean(0)
+    np.testing.assert_allclose(model.user_profiles[user], mine / np.linalg.norm(mine), atol=1e-5)
+    loaded = PromptLM.load(model.save(tmp_path / "plm"))
+    np.testing.assert_allclose(loaded.user_profiles[user], model.user_profiles[user], atol=2e-3)  # stored as float16
+    (tmp_path / "plm" / "profiles.npz").write_bytes(b"\x00not what was saved")
+    with pytest.raises(ArtifactError, match=r"profiles\.npz"):
+        PromptLM.load(tmp_path / "plm")
+    # two sound candidates in the words of the item's reviews, the second a little less likely but in the words of a
+    # shopper who writes of travel
+    texts = shop.reviews.groupby("item")["text"].agg(set)
+    item = next(i for i, t in texts.items() if {BATTERY_REVIEWS[5], BATTERY_REVIEWS[7]} <= t)  # its reviews say both
+    solid, trips = ("The battery is solid.", -0.2), ("The battery works well on long trips.", -0.3)
+    written = {(user, item, "battery"): [solid, trips]}
+    model.user_profiles[user] = embed_texts(["Took it on a long trip across the country, travel essential."])[0]
+    assert model._pick([solid, trips], item, "battery", []) == solid  # by log-prob alone
+    assert model._pick([solid, trips], item, "battery", [], model._bonus(written)[(user, item, "battery")]) == trips
+    model._embed_aspects({"battery", "case"})
+    assert model._closest(user, ["case", "battery"]) == ["battery", "case"]
+    assert model._closest(-1, ["case", "battery"]) == []  # an unknown shopper has no profile
+    assert model.forget_user(user) and user not in model.user_profiles
+    assert model._bonus(written) == {}  # nothing of a forgotten shopper to weigh
 
 
 def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(tiny_lora: PromptLM) -> None:

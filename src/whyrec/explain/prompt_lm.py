@@ -160,6 +160,10 @@ class PromptLMConfig(ReasonerConfig):
     # 0 = no critic. Fitted after training on the shopper targets and the model's own reasons for training pairs.
     critic_weight: float = Field(0.0, ge=0)
     critic_pairs: int = Field(200, ge=10)  # training (shopper, item) pairs whose generated reasons teach the critic
+    # weight of a candidate's MiniLM cosine to the shopper's profile (the mean vector of their training reviews) in
+    # choosing among candidates, and the order of the praised aspects hinted for a shopper no aspect signal ties to the
+    # item: among sound candidates about as likely, the one nearest the shopper's own words. 0 = none.
+    profile_weight: float = Field(0.0, ge=0)
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
     # decoding stops once this many candidates of every reason have ended, the rest dropped: each step reads every
     # weight however few rows still run (3 of 4: shown checks alike, 15% faster; benchmarks/RESULTS.md). None: all end.
@@ -209,6 +213,7 @@ class PromptLM(Reasoner):
         self._history: dict[int, list[int]] = {}  # user -> items they had an event on (derived from seen_by)
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
+        self.user_profiles: dict[int, np.ndarray] = {}  # user -> unit mean MiniLM vector of their training reviews
         self.tokenizer = None
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
@@ -275,6 +280,7 @@ class PromptLM(Reasoner):
         self.categories = paths
         self.vocab = frozenset()
         self.item_words, self.common_words = _item_words(trained, self.titles, self.brands)
+        self.user_profiles = _profiles(trained) if self.config.profile_weight > 0 else {}
 
     def _fit_weights(self, reviews: TrainingReviews) -> None:
         """The base LM; in soft_prompt mode also learn prompts (and the LM) from the training targets, in review order.
@@ -546,19 +552,14 @@ class PromptLM(Reasoner):
             for start in range(0, len(unique), size):
                 chunk = unique[start : start + size]
                 written.update(zip(chunk, self._decode(chunk), strict=True))
-        realness: dict[str, float] = {}  # candidate text -> the critic's P(real review statement)
-        if self.critic is not None and self.config.critic_weight > 0:
-            from whyrec.embeddings import embed_texts
-
-            texts = list(dict.fromkeys(t for cands in written.values() for t, _ in cands))
-            realness = dict(zip(texts, map(float, self.critic.score(texts, embed_texts)), strict=True))
+        bonus = self._bonus(written)
         kept: dict[int, list[str]] = defaultdict(list)  # user -> texts kept so far in this call
         picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float]] = {}
         for q, key in zip(distinct, keys, strict=True):
             if key not in written:
                 picked[q] = (key, "", 0.0)
                 continue
-            text, score = self._pick(written[key], key[1], key[2], kept[key[0]], realness)
+            text, score = self._pick(written[key], key[1], key[2], kept[key[0]], bonus.get(key))
             kept[key[0]].append(text)
             picked[q] = (key, text, score)
         linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
@@ -570,11 +571,38 @@ class PromptLM(Reasoner):
                 reasons[r] = self._reason(r, key[2], text, score, linked, turns)
         return [reasons[r] for r in requests]
 
+    def _bonus(self, written: dict[tuple[int, int, str | None], list[tuple[str, float]]]) -> dict[tuple, list[float]]:
+        """Per key, what each candidate adds to its log-prob in `_pick`: the critic's P(real) times `critic_weight`, plus its
+        cosine to the shopper's profile times `profile_weight`; no key where neither applies. One MiniLM pass for both."""
+        critic = self.critic if self.config.critic_weight > 0 else None
+        profiled = self.config.profile_weight > 0 and any(k[0] in self.user_profiles for k in written)
+        if critic is None and not profiled:
+            return {}
+        from whyrec.embeddings import embed_texts
+
+        texts = list(dict.fromkeys(t for cands in written.values() for t, _ in cands))
+        vectors = dict(zip(texts, embed_texts(texts), strict=True))
+        realness = {}
+        if critic is not None:
+            realness = dict(
+                zip(texts, map(float, critic.score(texts, lambda ts: np.stack([vectors[t] for t in ts]))), strict=True)
+            )
+        out: dict[tuple, list[float]] = {}
+        for key, cands in written.items():
+            profile = self.user_profiles.get(key[0]) if profiled else None
+            out[key] = [
+                self.config.critic_weight * realness.get(t, 0.0)
+                + (self.config.profile_weight * float(vectors[t] @ profile) if profile is not None else 0.0)
+                for t, _ in cands
+            ]
+        return out
+
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
         (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
-        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect,
+        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the praised aspect nearest their
+        profile (`_closest`, with `profile_weight`), else the item's most-praised aspect,
         then one the item has that its reviews do not fault more than praise (a catalog aspect), `VAGUE` nouns after
         all the others ("condition" only where nothing else is praised) — preferring, within one
         shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
@@ -613,6 +641,7 @@ class PromptLM(Reasoner):
                 [a for a in liked if a in praised],
                 sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
                 self._nearest(liked[: self.config.profile_size], praised),
+                self._closest(user, praised),
                 praised,
                 [a for a in liked if a in have],
                 have,
@@ -647,6 +676,14 @@ class PromptLM(Reasoner):
         mine = np.stack([self._aspect_vectors[a] for a in liked])
         near = {a: float((mine @ self._aspect_vectors[a]).max()) for a in aspects}
         return sorted((a for a in aspects if near[a] >= NEAR), key=lambda a: -near[a])
+
+    def _closest(self, user: int, aspects: list[str]) -> list[str]:
+        """`aspects` ordered by MiniLM cosine to the shopper's profile, nearest first; [] without a profile or with
+        `profile_weight` 0."""
+        profile = self.user_profiles.get(user) if self.config.profile_weight > 0 else None
+        if profile is None or not all(a in self._aspect_vectors for a in aspects):
+            return []
+        return sorted(aspects, key=lambda a: -float(self._aspect_vectors[a] @ profile))
 
     def _prefix_embeds(self, user: int, item: int, hint: str | None) -> torch.Tensor:
         """(L, d) input embeddings the reply is generated after: soft tokens + prefix, or the zero-shot chat prompt."""
@@ -850,7 +887,7 @@ class PromptLM(Reasoner):
         item: int,
         hint: str | None,
         kept: list[str],
-        realness: dict[str, float] | None = None,
+        bonus: Sequence[float] | None = None,
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
         item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
@@ -858,8 +895,8 @@ class PromptLM(Reasoner):
         but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
         the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
-        too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob, plus the
-        critic's P(real) times `critic_weight` where a critic is fitted."""
+        too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
+        `bonus` (`_bonus`: the critic's and the shopper profile's say)."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
@@ -869,8 +906,8 @@ class PromptLM(Reasoner):
         telling = set(self._telling(item, hint))
         product = [p for p in self.product_by_item.get(item, ()) if p != hint]  # "the gift card is perfect" praises none
 
-        def score(candidate: tuple[str, float]) -> float:
-            text, logp = candidate
+        def score(candidate: tuple[str, float, float]) -> float:
+            text, logp, more = candidate
             named = self.lexicon.mentions(text)
             words = text.lower().split()
             first_person, complaint = voice_faults(text)
@@ -882,13 +919,15 @@ class PromptLM(Reasoner):
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _words(text)))
             faults += 2 * bool(self._unsupported(text, item))
-            return -faults + logp + self.config.critic_weight * (realness or {}).get(text, 0.0)
+            return -faults + logp + more
 
-        trimmed = [(self._trim(text, item), logp) for text, logp in candidates]
+        extra = bonus or [0.0] * len(candidates)
+        trimmed = [(self._trim(text, item), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
-        plain = [(p, logp - 0.5) for text, logp in trimmed if (p := said_plainly(text, hint, product)) is not None]
-        return max([*trimmed, *plain], key=score)
+        plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
+        text, logp, _ = max([*trimmed, *plain], key=score)
+        return text, logp
 
     def _unsupported(self, text: str, item: int) -> list[str]:
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
@@ -1068,9 +1107,9 @@ class PromptLM(Reasoner):
 
     def forget_user(self, user: int) -> bool:
         """Drop what is kept of the user: aspects, praise history, reviewed items, adjectives, interactions (so no other
-        shopper's co-view line counts them), and their soft prompt, which becomes the other users' mean (what an unknown
+        shopper's co-view line counts them), their profile vector, and their soft prompt, which becomes the other users' mean (what an unknown
         shopper gets). Item counts and the LoRA weights keep what their reviews taught until refitted."""
-        for table in (self.user_aspects, self.user_history, self.reviewed, self.user_opinions):
+        for table in (self.user_aspects, self.user_history, self.reviewed, self.user_opinions, self.user_profiles):
             table.pop(user, None)
         for item in self._history.pop(user, []):
             self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
@@ -1122,9 +1161,14 @@ class PromptLM(Reasoner):
         return {"profiles.json": profiles}
 
     def _save_weights(self, out: Path) -> None:
-        """prompts.npz (soft_prompt mode), adapter/ (LoRA) or lm/ (full fine-tuning), critic.npz; never the unchanged base LM."""
+        """prompts.npz (soft_prompt mode), adapter/ (LoRA) or lm/ (full fine-tuning), critic.npz, profiles.npz; never the
+        unchanged base LM."""
         if self.critic is not None:
             self.critic.save(out / "critic.npz")
+        if self.user_profiles:
+            users = sorted(self.user_profiles)
+            vectors = np.stack([self.user_profiles[u] for u in users]).astype(np.float16)
+            np.savez(out / "profiles.npz", users=np.asarray(users, dtype=np.int64), vectors=vectors)
         if self.config.mode == "soft_prompt":
             self._require_soft_prompts()
             np.savez(out / "prompts.npz", user=self.user_prompts.detach().numpy(), item=self.item_prompts.detach().numpy())
@@ -1170,6 +1214,9 @@ class PromptLM(Reasoner):
             from whyrec.explain.critic import Critic
 
             self.critic = Critic.load(path / "critic.npz")
+        # artifacts saved before profiles were kept (or fitted with profile_weight 0) pick by log-prob and critic alone
+        profiles = path / "profiles.npz"
+        self.user_profiles = _load_profiles(profiles) if cfg.profile_weight > 0 and profiles.exists() else {}
         from safetensors import SafetensorError
 
         if cfg.mode == "soft_prompt" and cfg.train_lm == "full":
@@ -1297,3 +1344,31 @@ def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> in
     import zlib
 
     return zlib.crc32(f"{seed}|{key[1]}|{key[2]}|{candidate}".encode())
+
+
+def _profiles(reviews: pd.DataFrame) -> dict[int, np.ndarray]:
+    """User -> the unit mean MiniLM vector of their reviews' texts (first 128 tokens each): the words they write in."""
+    from whyrec.embeddings import embed_texts
+
+    texts = reviews["text"].fillna("").astype(str).tolist()
+    vectors = embed_texts(texts, max_seq_length=128)  # (n, 384), blank texts zero
+    users = reviews["user"].to_numpy()
+    out: dict[int, np.ndarray] = {}
+    for user in np.unique(users):
+        mean = vectors[users == user].sum(0)
+        norm = float(np.linalg.norm(mean))
+        if norm > 0:
+            out[int(user)] = (mean / norm).astype(np.float32)
+    return out
+
+
+def _load_profiles(path: Path) -> dict[int, np.ndarray]:
+    """profiles.npz back as `_profiles` wrote it."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            users, vectors = z["users"], z["vectors"].astype(np.float32)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{path}: damaged ({type(exc).__name__}: {exc})") from exc
+    if vectors.ndim != 2 or len(users) != len(vectors) or not np.isfinite(vectors).all():
+        raise ArtifactError(f"{path}: profile table must be one finite row per user, got {vectors.shape}")
+    return {int(u): v for u, v in zip(users, vectors, strict=True)}
