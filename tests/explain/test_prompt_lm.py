@@ -21,7 +21,7 @@ from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import Split, ratio
 from whyrec.embeddings import embed_texts
 from whyrec.errors import ArtifactError, ConfigError
-from whyrec.explain import lm
+from whyrec.explain import lm, prompt_lm
 from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.base import Reasoner, ReasonRequest, TrainingReviews
 from whyrec.explain.prompt_lm import PromptLM, PromptLMConfig
@@ -599,6 +599,23 @@ def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten
     assert model._closest(-1, ["case", "battery"]) == []  # an unknown shopper has no profile
     assert model.forget_user(user) and user not in model.user_profiles
     assert model._bonus(written) == {}  # nothing of a forgotten shopper to weigh
+
+
+def test_a_profile_is_the_mean_of_the_shoppers_latest_reviews(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a shopper's `PROFILE_REVIEWS` latest reviews enter their profile; one with only blank texts has none."""
+    reviews = pd.DataFrame(
+        {
+            "user": [7, 2, 7, 9, 7],
+            "text": ["The scent is lovely.", "Fast shipping.", "Cheap price.", "", "Great value for money."],
+            "timestamp": [1, 2, 3, 4, 5],
+        }
+    )
+    monkeypatch.setattr(prompt_lm, "PROFILE_REVIEWS", 2)
+    profiles = prompt_lm._profiles(reviews)
+    assert sorted(profiles) == [2, 7]
+    latest = embed_texts(["Cheap price.", "Great value for money."], max_seq_length=128).sum(0)
+    np.testing.assert_allclose(profiles[7], latest / np.linalg.norm(latest), atol=1e-5)
+    assert prompt_lm._profiles(reviews.iloc[:0]) == {}
 
 
 def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(tiny_lora: PromptLM) -> None:

@@ -86,6 +86,9 @@ _LEAD = "<|im_start|>assistant\n"
 # scent/fragrance 0.84, hair/shampoo 0.66, color/shade 0.58, price/value 0.56; scent/bottle 0.49, lather/soap 0.48,
 # packaging/bottle 0.38, price/quality 0.36.
 NEAR = 0.55
+# Latest reviews per shopper in their profile (`_profiles`): the words they write in now, and a bound on the fit's
+# MiniLM pass on a big shop (the most prolific shopper of All Beauty has 11 reviews, of Magazine 30).
+PROFILE_REVIEWS = 50
 # Share of reviewed items whose training reviews use a word for it to be the shop's common language ("great", "arrived",
 # "gift"), which any reason may use; a rarer word a candidate writes must be in the item's own reviews, title or brand
 # (`_unsupported`: "perfect for cooking and dining" of a Subway card whose reviews never say either).
@@ -1347,19 +1350,18 @@ def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> in
 
 
 def _profiles(reviews: pd.DataFrame) -> dict[int, np.ndarray]:
-    """User -> the unit mean MiniLM vector of their reviews' texts (first 128 tokens each): the words they write in."""
+    """User -> the unit mean MiniLM vector of the texts (first 128 tokens each) of their `PROFILE_REVIEWS` latest
+    reviews: the words they write in. `reviews` in time order; the cap bounds the fit's MiniLM pass on a big shop."""
     from whyrec.embeddings import embed_texts
 
-    texts = reviews["text"].fillna("").astype(str).tolist()
-    vectors = embed_texts(texts, max_seq_length=128)  # (n, 384), blank texts zero
-    users = reviews["user"].to_numpy()
-    out: dict[int, np.ndarray] = {}
-    for user in np.unique(users):
-        mean = vectors[users == user].sum(0)
-        norm = float(np.linalg.norm(mean))
-        if norm > 0:
-            out[int(user)] = (mean / norm).astype(np.float32)
-    return out
+    latest = reviews.groupby("user", sort=False).tail(PROFILE_REVIEWS).sort_values("user", kind="stable")
+    if latest.empty:
+        return {}
+    vectors = embed_texts(latest["text"].fillna("").astype(str).tolist(), max_seq_length=128)  # blank texts zero
+    users, starts = np.unique(latest["user"].to_numpy(), return_index=True)
+    sums = np.add.reduceat(vectors, starts, axis=0)
+    norms = np.linalg.norm(sums, axis=1)
+    return {int(u): (v / n).astype(np.float32) for u, v, n in zip(users, sums, norms, strict=True) if n > 0}
 
 
 def _load_profiles(path: Path) -> dict[int, np.ndarray]:
