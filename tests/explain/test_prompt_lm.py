@@ -594,6 +594,12 @@ def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten
     model.user_profiles[user] = embed_texts(["Took it on a long trip across the country, travel essential."])[0]
     assert model._pick([solid, trips], item, "battery", []) == solid  # by log-prob alone
     assert model._pick([solid, trips], item, "battery", [], model._bonus(written)[(user, item, "battery")]) == trips
+    # the shopper's words never buy back a fault: a reply in them that leaves the hint unsaid loses to a sound one
+    unsaid = ("It works well on long trips.", -0.3)
+    written = {(user, item, "battery"): [solid, unsaid]}
+    model.config = model.config.model_copy(update={"profile_weight": 10.0})  # its words outweigh the missing hint's fault
+    bonus = model._bonus(written)[(user, item, "battery")]
+    assert bonus[1] > bonus[0] + 3 and model._pick([solid, unsaid], item, "battery", [], bonus) == solid
     model._embed_aspects({"battery", "case"})
     assert model._closest(user, ["case", "battery"]) == ["battery", "case"]
     assert model._closest(-1, ["case", "battery"]) == []  # an unknown shopper has no profile

@@ -899,7 +899,8 @@ class PromptLM(Reasoner):
         praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
         the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
         too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
-        `bonus` (`_bonus`: the critic's and the shopper profile's say)."""
+        `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
+        faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
@@ -909,8 +910,7 @@ class PromptLM(Reasoner):
         telling = set(self._telling(item, hint))
         product = [p for p in self.product_by_item.get(item, ()) if p != hint]  # "the gift card is perfect" praises none
 
-        def score(candidate: tuple[str, float, float]) -> float:
-            text, logp, more = candidate
+        def faults_of(text: str) -> int:
             named = self.lexicon.mentions(text)
             words = text.lower().split()
             first_person, complaint = voice_faults(text)
@@ -922,14 +922,17 @@ class PromptLM(Reasoner):
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _words(text)))
             faults += 2 * bool(self._unsupported(text, item))
-            return -faults + logp + more
+            return faults
 
         extra = bonus or [0.0] * len(candidates)
         trimmed = [(self._trim(text, item), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
         plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
-        text, logp, _ = max([*trimmed, *plain], key=score)
+        scored = [(faults_of(text), text, logp, more) for text, logp, more in [*trimmed, *plain]]
+        least = min(f for f, *_ in scored)
+        floor = min(more for f, _, _, more in scored if f == least)  # the bonus lifts the soundest, relative to each other
+        _, text, logp, _ = max(scored, key=lambda c: -c[0] + c[2] + (c[3] - floor if c[0] == least else 0.0))
         return text, logp
 
     def _unsupported(self, text: str, item: int) -> list[str]:
