@@ -571,14 +571,14 @@ def test_the_critic_learns_after_training_and_weighs_in_the_choice(tiny_lm_dir: 
 
 def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten(tiny_lm_dir: Path, tmp_path: Path) -> None:
     """With profile_weight > 0 each shopper's training reviews give a unit vector, saved and reloaded; among sound
-    candidates the one nearest it wins (never a faulty one), and forgetting the shopper drops it."""
+    candidates the one nearest it wins (never a faulty one), the praised aspects of a shopper no aspect ties to the item
+    are ordered by it, and forgetting the shopper drops it."""
     shop = battery_shop()
     model = PromptLM(tiny_config(tiny_lm_dir, profile_weight=5.0, candidates=2, valid_examples=0))
     model.fit(shop)
     assert set(model.user_profiles) == set(shop.reviews["user"].unique())
     user = 0
-    mine = embed_texts(list(shop.reviews.loc[shop.reviews["user"] == user, "text"]), max_seq_length=128).mean(0)
-    np.testing.assert_allclose(model.user_profiles[user], mine / np.linalg.norm(mine), atol=1e-5)
+    assert model.user_profiles[user] == pytest.approx(prompt_lm._profiles(shop.reviews)[user], abs=1e-5)
     loaded = PromptLM.load(model.save(tmp_path / "plm"))
     np.testing.assert_allclose(loaded.user_profiles[user], model.user_profiles[user], atol=2e-3)  # stored as float16
     (tmp_path / "plm" / "profiles.npz").write_bytes(b"\x00not what was saved")
@@ -599,12 +599,16 @@ def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten
     model.config = model.config.model_copy(update={"profile_weight": 10.0})  # its words outweigh the missing hint's fault
     bonus = model._bonus(written)[(user, item, "battery")]
     assert bonus[1] > bonus[0] + 3 and model._pick([solid, unsaid], item, "battery", [], bonus) == solid
+    model._embed_aspects({"battery", "case"})
+    assert model._closest(user, ["case", "battery"]) == ["battery", "case"]
+    assert model._closest(-1, ["case", "battery"]) == []  # an unknown shopper has no profile
     assert model.forget_user(user) and user not in model.user_profiles
     assert model._bonus(written) == {}  # nothing of a forgotten shopper to weigh
 
 
-def test_a_profile_is_the_mean_of_the_shoppers_latest_reviews(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only a shopper's `PROFILE_REVIEWS` latest reviews enter their profile; one with only blank texts has none."""
+def test_a_profile_is_what_sets_the_shoppers_latest_reviews_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile is the mean of a shopper's `PROFILE_REVIEWS` latest reviews less every shopper's mean; one with only
+    blank texts has none, nor a shop of one shopper (nothing sets them apart)."""
     reviews = pd.DataFrame(
         {
             "user": [7, 2, 7, 9, 7],
@@ -616,7 +620,11 @@ def test_a_profile_is_the_mean_of_the_shoppers_latest_reviews(monkeypatch: pytes
     profiles = prompt_lm._profiles(reviews)
     assert sorted(profiles) == [2, 7]
     latest = embed_texts(["Cheap price.", "Great value for money."], max_seq_length=128).sum(0)
-    np.testing.assert_allclose(profiles[7], latest / np.linalg.norm(latest), atol=1e-5)
+    other = embed_texts(["Fast shipping."], max_seq_length=128)[0]
+    apart = latest / np.linalg.norm(latest) - other / np.linalg.norm(other)  # twice each one's distance from the mean
+    np.testing.assert_allclose(profiles[7], apart / np.linalg.norm(apart), atol=1e-5)
+    np.testing.assert_allclose(profiles[2], -profiles[7], atol=1e-5)
+    assert prompt_lm._profiles(reviews[reviews["user"] == 7]) == {}
     assert prompt_lm._profiles(reviews.iloc[:0]) == {}
 
 

@@ -163,9 +163,9 @@ class PromptLMConfig(ReasonerConfig):
     # 0 = no critic. Fitted after training on the shopper targets and the model's own reasons for training pairs.
     critic_weight: float = Field(0.0, ge=0)
     critic_pairs: int = Field(200, ge=10)  # training (shopper, item) pairs whose generated reasons teach the critic
-    # weight of a candidate's MiniLM cosine to the shopper's profile (the mean vector of their training reviews) in
-    # choosing among the candidates with the fewest faults: the one nearest the shopper's own words. 0 = none.
-    # Not in choosing the hint: every profile is near the product type ("little magazine", "perfume").
+    # weight of a candidate's MiniLM cosine to the shopper's profile (`_profiles`: what sets their reviews' words apart)
+    # in choosing among the candidates with the fewest faults, and the order of the praised aspects hinted for a shopper
+    # no aspect signal ties to the item: the one nearest the shopper's own words. 0 = none.
     profile_weight: float = Field(0.0, ge=0)
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
     # decoding stops once this many candidates of every reason have ended, the rest dropped: each step reads every
@@ -216,7 +216,7 @@ class PromptLM(Reasoner):
         self._history: dict[int, list[int]] = {}  # user -> items they had an event on (derived from seen_by)
         self.fit_stats: dict = {}  # what the last fit did: steps, seconds, per-step losses, validation NLL
         self.critic: Critic | None = None  # explain.critic, fitted when critic_weight > 0
-        self.user_profiles: dict[int, np.ndarray] = {}  # user -> unit mean MiniLM vector of their training reviews
+        self.user_profiles: dict[int, np.ndarray] = {}  # user -> what sets their reviews' words apart (`_profiles`)
         self.tokenizer = None
         self.lm = None  # the causal LM; a peft PeftModel when train_lm == "lora"
         self.user_prompts: torch.Tensor | None = None  # (n_users, d)
@@ -604,7 +604,8 @@ class PromptLM(Reasoner):
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
         (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
-        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect,
+        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the praised aspect nearest their
+        profile (`_closest`, with `profile_weight`), else the item's most-praised aspect,
         then one the item has that its reviews do not fault more than praise (a catalog aspect), `VAGUE` nouns after
         all the others ("condition" only where nothing else is praised) — preferring, within one
         shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
@@ -643,6 +644,7 @@ class PromptLM(Reasoner):
                 [a for a in liked if a in praised],
                 sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
                 self._nearest(liked[: self.config.profile_size], praised),
+                self._closest(user, praised),
                 praised,
                 [a for a in liked if a in have],
                 have,
@@ -677,6 +679,14 @@ class PromptLM(Reasoner):
         mine = np.stack([self._aspect_vectors[a] for a in liked])
         near = {a: float((mine @ self._aspect_vectors[a]).max()) for a in aspects}
         return sorted((a for a in aspects if near[a] >= NEAR), key=lambda a: -near[a])
+
+    def _closest(self, user: int, aspects: list[str]) -> list[str]:
+        """`aspects` ordered by MiniLM cosine to the shopper's profile, nearest first; [] without a profile or with
+        `profile_weight` 0."""
+        profile = self.user_profiles.get(user) if self.config.profile_weight > 0 else None
+        if profile is None or not all(a in self._aspect_vectors for a in aspects):
+            return []
+        return sorted(aspects, key=lambda a: -float(self._aspect_vectors[a] @ profile))
 
     def _prefix_embeds(self, user: int, item: int, hint: str | None) -> torch.Tensor:
         """(L, d) input embeddings the reply is generated after: soft tokens + prefix, or the zero-shot chat prompt."""
@@ -1343,8 +1353,10 @@ def _row_seed(seed: int, key: tuple[int, int, str | None], candidate: int) -> in
 
 
 def _profiles(reviews: pd.DataFrame) -> dict[int, np.ndarray]:
-    """User -> the unit mean MiniLM vector of the texts (first 128 tokens each) of their `PROFILE_REVIEWS` latest
-    reviews: the words they write in. `reviews` in time order; the cap bounds the fit's MiniLM pass on a big shop."""
+    """User -> what sets their words apart: the unit mean MiniLM vector of the texts (first 128 tokens each) of their
+    `PROFILE_REVIEWS` latest reviews, less the mean of all shoppers' such vectors, renormalised. Uncentred, every profile
+    is nearest the product type ("little magazine", "perfume"). `reviews` in time order; the cap bounds the fit's MiniLM
+    pass on a big shop."""
     from whyrec.embeddings import embed_texts
 
     latest = reviews.groupby("user", sort=False).tail(PROFILE_REVIEWS).sort_values("user", kind="stable")
@@ -1353,8 +1365,11 @@ def _profiles(reviews: pd.DataFrame) -> dict[int, np.ndarray]:
     vectors = embed_texts(latest["text"].fillna("").astype(str).tolist(), max_seq_length=128)  # blank texts zero
     users, starts = np.unique(latest["user"].to_numpy(), return_index=True)
     sums = np.add.reduceat(vectors, starts, axis=0)
-    norms = np.linalg.norm(sums, axis=1)
-    return {int(u): (v / n).astype(np.float32) for u, v, n in zip(users, sums, norms, strict=True) if n > 0}
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    users, means = users[norms[:, 0] > 0], sums[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+    apart = means - means.mean(0)
+    norms = np.linalg.norm(apart, axis=1)
+    return {int(u): (v / n).astype(np.float32) for u, v, n in zip(users, apart, norms, strict=True) if n > 1e-6}
 
 
 def _load_profiles(path: Path) -> dict[int, np.ndarray]:
