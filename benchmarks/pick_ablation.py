@@ -4,7 +4,7 @@ The critic (`whyrec.explain.critic`: logistic regression on MiniLM embeddings, r
 model's own reasons) and the profiles (each shopper's mean MiniLM vector of their training reviews) are fitted onto a
 copy of a trained prompt_lm artifact exactly as `fit` does with `critic_weight > 0` / `profile_weight > 0`; then
 `whyrec evaluate` scores the shown reasons of both copies. Same LM, same soft prompts, same candidates: only the choice
-(and, with a profile, the hint of a shopper no aspect signal ties to the item) differs.
+differs.
 
     .venv/bin/python benchmarks/pick_ablation.py --artifact runs/gc/gift-cards-prompt_lm \\
         --store runs/gc/gift-cards.sqlite --critic-weight 1.0

@@ -571,8 +571,7 @@ def test_the_critic_learns_after_training_and_weighs_in_the_choice(tiny_lm_dir: 
 
 def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten(tiny_lm_dir: Path, tmp_path: Path) -> None:
     """With profile_weight > 0 each shopper's training reviews give a unit vector, saved and reloaded; among sound
-    candidates the one nearest it wins (never a faulty one), the praised aspects of a shopper no aspect ties to the item
-    are ordered by it, and forgetting the shopper drops it."""
+    candidates the one nearest it wins (never a faulty one), and forgetting the shopper drops it."""
     shop = battery_shop()
     model = PromptLM(tiny_config(tiny_lm_dir, profile_weight=5.0, candidates=2, valid_examples=0))
     model.fit(shop)
@@ -599,9 +598,6 @@ def test_the_shopper_profile_picks_the_candidate_in_their_words_and_is_forgotten
     model.config = model.config.model_copy(update={"profile_weight": 10.0})  # its words outweigh the missing hint's fault
     bonus = model._bonus(written)[(user, item, "battery")]
     assert bonus[1] > bonus[0] + 3 and model._pick([solid, unsaid], item, "battery", [], bonus) == solid
-    model._embed_aspects({"battery", "case"})
-    assert model._closest(user, ["case", "battery"]) == ["battery", "case"]
-    assert model._closest(-1, ["case", "battery"]) == []  # an unknown shopper has no profile
     assert model.forget_user(user) and user not in model.user_profiles
     assert model._bonus(written) == {}  # nothing of a forgotten shopper to weigh
 
