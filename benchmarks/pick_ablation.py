@@ -1,7 +1,7 @@
 """How `prompt_lm` picks among its candidates: the same trained LM with and without the critic and/or shopper profile.
 
 The critic (`whyrec.explain.critic`: logistic regression on MiniLM embeddings, real shopper-voice targets vs the
-model's own reasons) and the profiles (each shopper's mean MiniLM vector of their training reviews) are fitted onto a
+model's own reasons) and the profiles (`prompt_lm._profiles`: what sets each shopper's review words apart) are fitted onto a
 copy of a trained prompt_lm artifact exactly as `fit` does with `critic_weight > 0` / `profile_weight > 0`; then
 `whyrec evaluate` scores the shown reasons of both copies. Same LM, same soft prompts, same candidates: only the choice
 differs.

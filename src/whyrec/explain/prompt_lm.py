@@ -921,9 +921,14 @@ class PromptLM(Reasoner):
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
         plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
         scored = [(faults_of(text), text, logp, more) for text, logp, more in [*trimmed, *plain]]
-        least = min(f for f, *_ in scored)
-        floor = min(more for f, _, _, more in scored if f == least)  # the bonus lifts the soundest, relative to each other
-        _, text, logp, _ = max(scored, key=lambda c: -c[0] + c[2] + (c[3] - floor if c[0] == least else 0.0))
+        least = min(faults for faults, *_ in scored)
+        floor = min(more for faults, _, _, more in scored if faults == least)  # the bonus lifts the soundest, among themselves
+
+        def score(candidate: tuple[int, str, float, float]) -> float:
+            faults, _, logp, more = candidate
+            return -faults + logp + (more - floor if faults == least else 0.0)
+
+        _, text, logp, _ = max(scored, key=score)
         return text, logp
 
     def _unsupported(self, text: str, item: int) -> list[str]:
@@ -1356,11 +1361,12 @@ def _profiles(reviews: pd.DataFrame) -> dict[int, np.ndarray]:
     vectors = embed_texts(latest["text"].fillna("").astype(str).tolist(), max_seq_length=128)  # blank texts zero
     users, starts = np.unique(latest["user"].to_numpy(), return_index=True)
     sums = np.add.reduceat(vectors, starts, axis=0)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    users, means = users[norms[:, 0] > 0], sums[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+    lengths = np.linalg.norm(sums, axis=1)
+    written = lengths > 0  # a shopper whose reviews are all blank has no profile, nor weighs in the shop's mean
+    means = sums[written] / lengths[written, None]
     apart = means - means.mean(0)
-    norms = np.linalg.norm(apart, axis=1)
-    return {int(u): (v / n).astype(np.float32) for u, v, n in zip(users, apart, norms, strict=True) if n > 1e-6}
+    spread = np.linalg.norm(apart, axis=1)
+    return {int(u): (v / n).astype(np.float32) for u, v, n in zip(users[written], apart, spread, strict=True) if n > 1e-6}
 
 
 def _load_profiles(path: Path) -> dict[int, np.ndarray]:
