@@ -724,7 +724,8 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
     plain = ("The battery lasts all day on long trips.", -0.5)
     empties = ("The battery is a great battery.", "The battery is great and the product is great.", "You'll love this item.",
-               "This is about the battery on long trips.", "It's a good one on long trips.")  # fmt: skip
+               "This is about the battery on long trips.", "It's a good one on long trips.",
+               "The battery lasts all day and the batteries charge fast.", "Great batteries, great batteries.")  # fmt: skip
     for empty in empties:
         assert model._pick([(empty, -0.1), plain], item, "battery", []) == plain, empty
     # alone, praise of the hint as itself or of the product as such is said plainly; a reply starts upper-case
@@ -732,6 +733,10 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     echo = ("The battery is great on long trips and great on your trips too.", -0.1)  # repeats itself: one fault
     assert model._pick([echo], item, "battery", []) == ("The battery is great on long trips.", -0.6)
     assert model._pick([("The battery is a great product.", -0.1)], item, "battery", [])[0] == "The battery is great."
+    # the hint named again, in either number, is dropped with the conjunct that names it
+    twice = ("The battery lasts all day and the batteries charge fast.", -0.1)
+    assert model._pick([twice], item, "battery", []) == ("The battery lasts all day.", -0.6)
+    assert model._pick([("Great batteries, great batteries.", -0.1)], item, "battery", []) == ("Great batteries.", -0.6)
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     worded = {model._link(user, item, "battery", turn)[0] for turn in range(3)}
     assert len(worded) == 3 and all(w.startswith(" — ") for w in worded)

@@ -92,12 +92,37 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("The formula is gentle on the skin and gentle on your skin too.", "formula", "The formula is gentle on the skin."),
         ("The scent is light and fresh.", "scent", None),
         ("Great food and great service.", "food", None),
+        # the aspect again, in either number, after "and" or a comma (Magazine's "The recipe is good and the recipes
+        # are fun", "Great recipes, great recipes")
+        ("The recipe is good and the recipes are fun.", "recipe", "The recipe is good."),
+        ("Great recipes, great recipes.", "recipe", "Great recipes."),
+        ("The recipes are easy, and the recipes are fun.", "recipe", "The recipes are easy."),
+        ("Great price. The recipes are easy, and the recipes are fun.", "recipe", "Great price. The recipes are easy."),
+        ("The scent is light, fresh and clean.", "scent", None),
+        ("Great recipes, great pictures.", "recipe", None),
+        # conjuncts of the last sentence only: a comma after "Also" opens no echo of the sentence before
+        ("The variety is interesting. Also, the variety is helpful.", "variety", None),
     ],
 )
 def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:
     assert said_plainly(text, aspect) == plain
     if plain is not None:
         assert empty_praise(plain, aspect) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "twice"),
+    [
+        ("The bottle is a great bottle.", True),
+        ("The recipe is good and the recipes are fun.", True),
+        ("Great recipes, great recipes.", True),
+        ("The batteries last and the battery charges fast.", True),
+        ("Great recipes and great pictures.", False),
+        ("The recipes are easy to follow.", False),
+    ],
+)
+def test_the_aspect_named_twice_in_either_number_is_a_tautology(text, twice) -> None:
+    assert empty_praise(text, "recipe" if "recipe" in text else "battery" if "batter" in text else "bottle")[1] == twice
 
 
 @pytest.mark.parametrize(

@@ -886,8 +886,8 @@ class PromptLM(Reasoner):
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
         item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
         reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
-        but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such and no hint
-        praised as itself ("The bottle is a great bottle."), one of the telling adjectives the item's reviews used of
+        but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such, no hint
+        praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), one of the telling adjectives the item's reviews used of
         the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
         too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
@@ -903,13 +903,15 @@ class PromptLM(Reasoner):
 
         def faults_of(text: str) -> int:
             named = self.lexicon.mentions(text)
-            words = text.lower().split()
+            words = _words(text)
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
             faults += 2 * bool(_ABOUT.match(text))
             filler, tautology = empty_praise(text, hint, product)
-            faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(_words(text)))
+            # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
+            tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
+            faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(words))
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _words(text)))
             faults += 2 * bool(self._unsupported(text, item))

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from whyrec.explain.aspects import AspectLexicon, extract_aspects
+from whyrec.explain.aspects import AspectLexicon, extract_aspects, singular, split_sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,10 +118,10 @@ def _as_such(text: str, product: Iterable[str]) -> bool:
 
 
 def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> tuple[bool, bool]:
-    """(praises the product as such, `_as_such`; names `aspect` twice: "The bottle is a great bottle.")."""
-    words = [t.lower() for t in _TOKEN.findall(text)]
-    head = aspect.split()[-1].lower() if aspect else None
-    return _as_such(text, product), head is not None and words.count(head) > 1
+    """(praises the product as such, `_as_such`; names `aspect` twice, in either number: "The bottle is a great bottle.",
+    "Great recipes, great recipes.", "The recipe is good and the recipes are great.")."""
+    head = singular(aspect.split()[-1].lower()) if aspect else None
+    return _as_such(text, product), head is not None and [singular(t.lower()) for t in _TOKEN.findall(text)].count(head) > 1
 
 
 # "The <aspect> is a great <noun>.": subject, verb, article, (adverb) adjective, noun, for `said_plainly`.
@@ -131,18 +131,23 @@ _ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "
 
 
 def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
-    """The text said plainly, or None where there is nothing to repair: a last conjunct that praises the product as such
-    (`_as_such`, with the item's product-type words `product`) or only echoes the first is dropped ("The odor is
-    pleasant and the product is great.", "The design is cute and the gift card is perfect.", "… gentle on the skin and
-    gentle on your skin." end at the first), and "The bottle is a great bottle." / "… a great product." become "The
-    bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
+    """The text said plainly, or None where there is nothing to repair: a last conjunct (after "and" or a comma) that
+    praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
+    names `aspect` again is dropped ("The odor is pleasant and the product is great.", "The design is cute and the gift
+    card is perfect.", "… gentle on the skin and gentle on your skin.", "Great recipes, great recipes.", "The recipe is
+    good and the recipes are great." end at the first), and "The bottle is a great bottle." / "… a great product."
+    become "The bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
     text = text.strip()
-    first, joined, last = text.rstrip(".!").rpartition(" and ")
-    if joined and first:
-        said = {t.lower() for t in _TOKEN.findall(first)}
-        added = {t.lower() for t in _TOKEN.findall(last)} - _ECHO_FILLER
-        if _as_such(last, product) or added <= said:
-            return first + "."
+    head = singular(aspect.split()[-1].lower()) if aspect else None
+    *before, sentence = split_sentences(text) or [text]  # conjuncts of the last sentence: "… great. Also, …" is no echo
+    for joint in (" and ", ", "):
+        first, joined, last = sentence.rstrip(".!").rpartition(joint)
+        if not (joined and first):
+            continue
+        said = {singular(t.lower()) for t in _TOKEN.findall(first)}
+        added = {singular(t.lower()) for t in _TOKEN.findall(last)}
+        if _as_such(last, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
+            return " ".join([*before, first.rstrip(" ,;") + "."])
     match = _NOUN_PRAISE.match(text)
     if match is None or aspect is None:
         return None
