@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from whyrec.errors import ArtifactError, DataError
 from whyrec.explain.aspects import (
+    LEXICON_FORMAT,
     Aspect,
     AspectLexicon,
     aspect_scores,
@@ -118,6 +119,8 @@ def test_corpus_lexicon_keeps_attributes_and_drops_the_products_themselves(corpu
         assert attribute in corpus_lexicon.features
     for product in ("magazine", "shampoo", "soap"):
         assert product not in corpus_lexicon.features
+        assert product in corpus_lexicon.products  # kept aside: praise of it is praise of the item as such
+    assert corpus_lexicon.products.isdisjoint(corpus_lexicon.features)
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -312,7 +315,7 @@ def test_build_counts_reviews_and_drops_the_product_itself():
     texts = ["I love this shampoo. The scent is nice."] * 6 + ["Great price!"] * 2 + ["The shampoo is great."]
     lexicon = AspectLexicon.build(texts, min_count=3)
     assert lexicon.features == frozenset({"scent"})  # price: 2 < 3 reviews; shampoo: "this shampoo" 6 of 7
-    assert dict(lexicon.counts) == {"scent": 6}
+    assert dict(lexicon.counts) == {"scent": 6} and lexicon.products == frozenset({"shampoo"})
     assert AspectLexicon.build(texts, min_count=2).features == frozenset({"scent", "price"})
 
 
@@ -321,6 +324,7 @@ def test_save_load_round_trip(tmp_path, corpus_lexicon):
     loaded = AspectLexicon.load(path)
     assert loaded == corpus_lexicon
     assert dict(loaded.counts) == dict(corpus_lexicon.counts) and loaded.min_count == corpus_lexicon.min_count
+    assert loaded.products == corpus_lexicon.products and loaded.products
     text = "Great price, fast delivery. The scent is too strong and I hate the bottle."
     assert extract_aspects(text, loaded) == extract_aspects(text, corpus_lexicon)
 
@@ -333,6 +337,16 @@ def test_load_rejects_what_is_not_a_lexicon(tmp_path, content):
         AspectLexicon.load(path)
     with pytest.raises(ArtifactError, match="not found"):
         AspectLexicon.load(tmp_path / "missing.json")
+
+
+def test_a_lexicon_saved_before_products_were_kept_loads_without_them_and_bad_products_are_refused(tmp_path):
+    path = tmp_path / "lexicon.json"
+    old = {"kind": "whyrec.aspect_lexicon", "format": LEXICON_FORMAT, "min_count": 3, "features": {"scent": 6}}
+    path.write_text(json.dumps(old))
+    assert AspectLexicon.load(path).products == frozenset()
+    path.write_text(json.dumps({**old, "products": "shampoo"}))
+    with pytest.raises(ArtifactError, match="'products'"):
+        AspectLexicon.load(path)
 
 
 def test_mentions_finds_features_without_opinions_longest_first():

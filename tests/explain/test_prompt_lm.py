@@ -7,6 +7,7 @@ what production runs. The real 135M model is converted once into the user cache,
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gzip
 import json
 from collections import Counter
@@ -759,6 +760,22 @@ def test_the_pick_keeps_the_items_own_adjective_and_drops_praise_of_its_product_
     model.product_by_item = {**tiny_lora.product_by_item, item: ["battery pack"]}
     typed = ("The battery is sturdy and the battery pack is perfect.", -0.2)
     assert model._pick([typed], item, "battery", [])[0] == "The battery is sturdy."
+
+
+def test_praise_of_a_product_the_items_category_names_is_praise_of_the_item_as_such(tiny_lora: PromptLM) -> None:
+    """What the reviews call items by ("this flashlight": the lexicon's products, no aspect) is the item's product type
+    where its category or title names it: "the flashlight is great" is said away there, and kept of another item."""
+    model = copy.copy(tiny_lora)
+    model.lexicon = dataclasses.replace(tiny_lora.lexicon, products=frozenset({"flashlight"}))
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    praised = ("The battery lasts all day and the flashlight is great.", -0.1)
+    model.categories = {**tiny_lora.categories, item: "Outdoor > Camping > Flashlights"}
+    assert model._products_named(item) == ["flashlight"]
+    assert model._pick([praised], item, "battery", []) == ("The battery lasts all day.", -0.6)
+    model.categories = {**tiny_lora.categories, item: "Outdoor > Camping > Lanterns"}
+    model.titles = {**tiny_lora.titles, item: "Trail lantern"}
+    assert model._products_named(item) == []
+    assert model._pick([praised], item, "battery", []) == praised
 
 
 def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_writes_about(tiny_lora: PromptLM) -> None:

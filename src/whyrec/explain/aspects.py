@@ -573,6 +573,8 @@ class AspectLexicon:
     features: frozenset[str]
     counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # reviews per feature
     min_count: int = 1
+    # what `build` dropped as the product itself ("magazine"): never an aspect, but praise of it is praise of the item
+    products: frozenset[str] = field(default_factory=frozenset, compare=False, hash=False)
 
     _first_words: frozenset[str] = field(init=False, repr=False, compare=False)  # of multi-word features
     _longest: int = field(init=False, repr=False, compare=False)  # words in the longest feature
@@ -604,12 +606,13 @@ class AspectLexicon:
                 if before in _DEMONSTRATIVES or before in _ARTICLES:
                     determined[feature] += 1
                     demonstrative[feature] += before in _DEMONSTRATIVES
-        kept = {
-            f: counts[f]
-            for f in sorted(frequent.features)
-            if determined[f] < PRODUCT_MIN_MENTIONS or demonstrative[f] / determined[f] < PRODUCT_SHARE
-        }
-        return cls(frozenset(kept), counts=kept, min_count=min_count)
+        products = frozenset(
+            f
+            for f in frequent.features
+            if determined[f] >= PRODUCT_MIN_MENTIONS and demonstrative[f] / determined[f] >= PRODUCT_SHARE
+        )
+        kept = {f: counts[f] for f in sorted(frequent.features - products)}
+        return cls(frozenset(kept), counts=kept, min_count=min_count, products=products)
 
     def match(self, words: tuple[str, ...]) -> str:
         """The longest suffix of a feature's words that is in the lexicon, or "" if none is."""
@@ -657,10 +660,11 @@ class AspectLexicon:
         return found
 
     def save(self, path: str | Path) -> Path:
-        """Write the lexicon as JSON: format version, min_count and feature -> review count."""
+        """Write the lexicon as JSON: format version, min_count, feature -> review count and the products it dropped."""
         p = Path(path)
         counts = {f: int(self.counts.get(f, 0)) for f in sorted(self.features)}
-        payload = {"format": LEXICON_FORMAT, "kind": LEXICON_KIND, "min_count": self.min_count, "features": counts}
+        payload = {"format": LEXICON_FORMAT, "kind": LEXICON_KIND, "min_count": self.min_count, "features": counts,
+                   "products": sorted(self.products)}  # fmt: skip
         p.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return p
 
@@ -680,7 +684,10 @@ class AspectLexicon:
         features = payload.get("features")
         if not isinstance(features, dict) or not all(isinstance(c, int) for c in features.values()):
             raise ArtifactError(f"{p}: field 'features' must map feature -> review count")
-        return cls(frozenset(features), counts=features, min_count=int(payload.get("min_count", 1)))
+        products = payload.get("products", [])  # lexicons saved before products were kept have none
+        if not isinstance(products, list) or not all(isinstance(f, str) for f in products):
+            raise ArtifactError(f"{p}: field 'products' must list words")
+        return cls(frozenset(features), counts=features, min_count=int(payload.get("min_count", 1)), products=frozenset(products))
 
 
 def explanation_targets(reviews: pd.DataFrame, lexicon: AspectLexicon) -> pd.DataFrame:

@@ -48,7 +48,7 @@ import numpy as np
 from pydantic import Field
 
 from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.explain.aspects import product_type_aspects, split_sentences
+from whyrec.explain.aspects import product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
@@ -899,7 +899,8 @@ class PromptLM(Reasoner):
         own |= self._opinion_words(item)
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
-        product = [p for p in self.product_by_item.get(item, ()) if p != hint]  # "the gift card is perfect" praises none
+        # "the gift card is perfect", "the magazine is good" praise none of it
+        product = [p for p in dict.fromkeys([*self.product_by_item.get(item, ()), *self._products_named(item)]) if p != hint]
 
         def faults_of(text: str) -> int:
             named = self.lexicon.mentions(text)
@@ -932,6 +933,13 @@ class PromptLM(Reasoner):
 
         _, text, logp, _ = max(scored, key=score)
         return text, logp
+
+    def _products_named(self, item: int) -> list[str]:
+        """The lexicon's products (`AspectLexicon.products`: what reviews call the item by, "this magazine") that the
+        item's title or category names: its product type, though no aspect ("Magazine Subscriptions" -> "magazine").
+        Only those: a shop-wide list would take "flavor" of a mouthwash for the product itself."""
+        named = {singular(w) for w in _words(f"{self.titles.get(item, '')} {self.categories.get(item, '')}")}
+        return sorted(p for p in self.lexicon.products if named.issuperset(p.split()))
 
     def _unsupported(self, text: str, item: int) -> list[str]:
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
