@@ -15,7 +15,7 @@ from whyrec.explain.aspects import AspectLexicon
 LEXICON = AspectLexicon(frozenset({"battery", "screen", "price"}))
 DICTIONARY = frozenset({"you", "the", "this", "one", "has", "a", "great", "battery", "lasts", "hours", "reviewers", "love",
                         "its", "screen", "often", "praise", "price", "i", "my", "is", "not", "worth", "it", "for", "many", "shoppers",
-                        "say", "who", "looked", "at", "also"})  # fmt: skip
+                        "say", "who", "looked", "at", "also", "as", "did", "viewed"})  # fmt: skip
 ITEM = item_evidence(
     ["The battery lasts 10 hours.", "Great battery, bright screen.", "Love the screen."],
     ["Zappo phone", "Phones"],
@@ -53,7 +53,7 @@ def test_each_check_flags_its_own_failure() -> None:
     assert _check(_shown("Reviewers love its screen.", ("screen",)))["support"] == 0.0  # two reviews do
     # the crowd is credited with the aspects of its own sentence only
     assert _check(_shown("Many shoppers say the price is great.", ("price",)))["support"] == 1.0
-    co_view = "The price is great. Many shoppers who looked at the Frobnik Pack you looked at also looked at this one."
+    co_view = "The price is great. Many shoppers who looked at the Frobnik Pack, as you did, also viewed this one."
     assert _check(_shown(co_view, ("price",), cited={"frobnik", "pack"}))["support"] == 0.0
     # a word quoted from the title of an item the reason cites is no invented word; elsewhere it is
     assert _check(_shown(co_view, ("price",), cited={"frobnik", "pack"}))["words"] == 0.0

@@ -815,12 +815,12 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     model.seen_by = {1: [0, 5], 2: [5, 6, 0], 3: [0, 6, 5], 4: [7]}
     model._history = histories(model.seen_by)
     model.titles = {**tiny_lora.titles, 1: "Trail Pack, Blue", 3: "The Summit Pack (2 pockets)"}
-    named = " Two shoppers who looked at the Summit Pack you looked at also looked at this one."
+    named = " Two shoppers who looked at the Summit Pack, as you did, also viewed this one."
     assert model._link(0, 2, "battery") == (named, [3], "co-viewed")  # item 3: two such shoppers, item 1: one
-    assert model._link(0, 2, "battery", 1)[0] == " Also looked at by two shoppers who looked at the Summit Pack you looked at."
+    assert model._link(0, 2, "battery", 1)[0] == " Also viewed by two shoppers who looked at the Summit Pack, as you did."
     # an item of the same catalog category comes first, then one of the same department, though fewer looked at both
     model.categories = {1: "Outdoor > Packs > Trail", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
-    assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
+    assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack, as you did, also viewed this one."
     model.categories = {1: "Outdoor > Packs > Day", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
     assert model._link(0, 2, "battery")[1] == [1]
     model.categories = {1: "Kitchen > Pans", 2: "Outdoor > Packs > Trail", 3: "Kitchen > Knives"}
@@ -830,7 +830,7 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     model.categories = {}
     assert loaded.categories == tiny_lora.categories
     model.titles = {**model.titles, 3: "Summit Pack 2"}  # a number in the title: the facts check would read it as a measure
-    assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack you looked at also looked at this one."
+    assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack, as you did, also viewed this one."
     model.titled = {3}  # item 1's entry is only its category, item 3's title has a number: no line of counts alone
     assert model._link(0, 2, "battery") == ("", [], "item")
     model.titles = {**model.titles, 3: "Summit Pack"}
@@ -839,9 +839,7 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     model.brands = {1: "Voltix", 2: "Voltix", 3: "Voltix"}
     model.reviewed, model.praised_by_item = {0: [1]}, {2: ["battery"]}  # item 1's reviews praise nothing: no kin link
     reason = model._reason(ReasonRequest(0, 2), "battery", "The battery is great", 0.0, {(0, "Voltix")}, Counter())
-    assert (
-        reason.text == "The battery is great. Two shoppers who looked at the Summit Pack you looked at also looked at this one."
-    )
+    assert reason.text == "The battery is great. Two shoppers who looked at the Summit Pack, as you did, also viewed this one."
     assert reason.evidence["kind"] == "co-viewed" and reason.evidence["history_items"] == [3]
 
 

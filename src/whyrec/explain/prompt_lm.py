@@ -1065,8 +1065,8 @@ class PromptLM(Reasoner):
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
         number and, where the catalog knows both categories, shares the item's department (the path's first part), one
-        of its very category first, the one most tied to it (" Two shoppers who looked at the Cascade Daypack you looked
-        at also looked at this one.", never the headphones they looked at, for a glass lid); ("", [], "item") where
+        of its very category first, the one most tied to it (" Two shoppers who looked at the Cascade Daypack, as you did,
+        also viewed this one.", never the headphones they looked at, for a glass lid); ("", [], "item") where
         nobody links them or none has such a title: a line of counts alone ("Many shoppers who looked at items you
         looked at …") tells a shopper nothing and reads as filler, and one through another department as chance."""
         shared = co_viewers(self.seen_by, self._history, user, item)
@@ -1283,9 +1283,10 @@ _HISTORY = (
 )
 
 
+# "looked at" once: "… who looked at the Cascade Daypack you looked at also looked at this one." said it three times
 _NAMED_CO_VIEW = (
-    "{who} who looked at the {title} you looked at also looked at this one.",
-    "Also looked at by {who} who looked at the {title} you looked at.",
+    "{who} who looked at the {title}, as you did, also viewed this one.",
+    "Also viewed by {who} who looked at the {title}, as you did.",
 )
 
 
