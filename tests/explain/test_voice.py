@@ -90,6 +90,7 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         # a last conjunct that praises the product as such, or only echoes the first
         ("The odor is very pleasant and the product is great.", "odor", "The odor is very pleasant."),
         ("The formula is gentle on the skin and gentle on your skin too.", "formula", "The formula is gentle on the skin."),
+        ("You'll love the value of the food and the product.", "value", "You'll love the value of the food."),
         ("The scent is light and fresh.", "scent", None),
         ("Great food and great service.", "food", None),
         # the aspect again, in either number, after "and" or a comma (Magazine's "The recipe is good and the recipes
@@ -155,6 +156,8 @@ def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
         ("The tin is pretty and a great gift idea.", None),  # "gift idea" is a thing of its own
         ("The tin is pretty and the gift card works.", "The tin is pretty."),
         ("The tin is pretty and works with any gift card.", None),
+        ("The design is cute and gift card.", "The design is cute."),  # a bare product noun ends it
+        ("The design is cute and a gift.", "The design is cute."),
     ],
 )
 def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text, plain) -> None:
@@ -162,6 +165,21 @@ def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text,
     assert said_plainly(text, "tin" if "tin" in text else "design", ["gift card"]) == plain
     assert empty_praise(text, None, ["gift card"])[0] == (plain is not None)
     assert not empty_praise(text, None)[0] and said_plainly(text, None) is None  # without the product type: nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "product", "plain"),
+    [
+        ("You'll love the reading and the magazine.", "magazine", "You'll love the reading."),
+        ("The reading is easy and a magazine.", "magazine", "The reading is easy."),
+        # a one-word product type without a determiner is the topic, not the item: Magazine's "Home & Garden" title
+        ("You'll love a magazine that's all about home and garden.", "garden", None),
+        ("You'll love the mix of art, music and photography.", "photography", None),
+    ],
+)
+def test_a_last_conjunct_of_the_product_type_alone_is_said_away(text, product, plain) -> None:
+    assert said_plainly(text, "reading", [product]) == plain
+    assert empty_praise(text, "reading", [product])[0] == (plain is not None)
 
 
 def test_a_product_type_that_works_is_praise_of_the_product_as_such() -> None:

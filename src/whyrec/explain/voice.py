@@ -96,6 +96,8 @@ _FILLER = re.compile(
 )
 
 
+# What stands before a product noun that ends a reason as a bare conjunct ("… and a gift.", "… and the magazine.").
+_DETERMINER = r"(?:(?:the|an?|this|your) )"
 # Where a clause ends: what may follow a product-type word standing alone ("a great gift." / "a great gift for ...").
 _CLAUSE_END = r"(?=\s*(?:[.!,;]|$)|\s+(?:and|for|to)\b)"
 
@@ -108,10 +110,13 @@ def _as_such(text: str, product: Iterable[str]) -> bool:
         return True
     for noun in product:
         named = rf"{re.escape(noun)}s?"
-        # "the gift card works" says of a gift card only that it is one
+        # "the gift card works" says of a gift card only that it is one; "Great selection and gift card." ends on it
         praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b|\b{named} works?\b"
+        # a one-word type ends it only after a determiner: "all about home and garden" names the topic, not the item
+        praised += rf"|\band {_DETERMINER}{'?' if ' ' in noun else ''}{named}\W*$"
         if " " in noun:
-            praised += rf"|\b{_PRAISE}\s+{re.escape(noun.split()[0])}s?{_CLAUSE_END}"
+            first = rf"{re.escape(noun.split()[0])}s?"
+            praised += rf"|\b{_PRAISE}\s+{first}{_CLAUSE_END}|\band {_DETERMINER}{first}\W*$"
         if re.search(praised, text, re.IGNORECASE):
             return True
     return False
@@ -146,7 +151,8 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
             continue
         said = {singular(t.lower()) for t in _TOKEN.findall(first)}
         added = {singular(t.lower()) for t in _TOKEN.findall(last)}
-        if _as_such(last, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
+        conjunct = f"and {last}" if joint == " and " else last  # "and the product" is the product as such, as is "and gift card"
+        if _as_such(conjunct, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
             return " ".join([*before, first.rstrip(" ,;") + "."])
     match = _NOUN_PRAISE.match(text)
     if match is None or aspect is None:
