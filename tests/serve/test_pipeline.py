@@ -122,6 +122,15 @@ def test_reasons_are_written_outside_the_model_lock_and_their_attributions_redon
     def cached(answer: dict) -> dict:
         return Store(store, create=False).cached_reasons("U00004", [e["item"] for e in answer["items"]], pipeline.version)
 
+    def weighed(attributions: list) -> list:
+        """The attributions with their weights as pytest.approx: the served answer's and this re-solve's occlusion
+        weights agree only to float rounding (on an AVX2-only EPYC the sixth decimal differed: 0.058102 / 0.058103)."""
+        return [
+            {**a, "items": [{**i, "weight": pytest.approx(i["weight"], abs=1e-5)} for i in a["items"]],
+             "aspects": [{**s, "weight": pytest.approx(s["weight"], abs=1e-5)} for s in a["aspects"]]}
+            for a in attributions
+        ]  # fmt: skip
+
     def credited(answer: dict) -> list:
         uid = pipeline.live.user_ids.get("U00004")
         dense = [pipeline.live.item_ids.get(e["item"]) for e in answer["items"]]
@@ -139,12 +148,12 @@ def test_reasons_are_written_outside_the_model_lock_and_their_attributions_redon
         assert not any("attribution" in p for p in cached(during).values())  # the reasons kept, not what was credited
         again = pipeline.recommend("U00004", 5)
         assert again["reasons_cached"] == len({e["item"] for e in again["items"]} & {e["item"] for e in during["items"]})
-        assert [e["attribution"] for e in again["items"]] == credited(again)
+        assert [e["attribution"] for e in again["items"]] == weighed(credited(again))
         assert [e["attribution"] for e in again["items"]] != [e["attribution"] for e in during["items"]]  # the view counts
         assert all("attribution" in p for p in cached(again).values())  # cached again with the attributions redone
         pipeline.record_events([{"user": "U00004", "item": items[9], "event": "view"}])
         after = pipeline.recommend("U00004", 5)
-        assert after["reasons_cached"] >= 1 and [e["attribution"] for e in after["items"]] == credited(after)
+        assert after["reasons_cached"] >= 1 and [e["attribution"] for e in after["items"]] == weighed(credited(after))
         reasons = {e["item"]: e["reason"] for e in [*again["items"], *during["items"]]}
         assert all(reasons.get(e["item"], e["reason"]) == e["reason"] for e in after["items"])
     finally:
