@@ -123,8 +123,9 @@ def test_reasons_are_written_outside_the_model_lock_and_their_attributions_redon
         return Store(store, create=False).cached_reasons("U00004", [e["item"] for e in answer["items"]], pipeline.version)
 
     def weighed(attributions: list) -> list:
-        """The attributions with their weights as pytest.approx: the served answer's and this re-solve's occlusion
-        weights agree only to float rounding (on an AVX2-only EPYC the sixth decimal differed: 0.058102 / 0.058103)."""
+        """The attributions with their weights as pytest.approx: the served answer re-solves only its missing and stale
+        items, in another batch than this re-solve of all five, so their sums can round apart in the sixth decimal
+        (0.058102 / 0.058103 on an AVX2-only EPYC)."""
         return [
             {**a, "items": [{**i, "weight": pytest.approx(i["weight"], abs=1e-5)} for i in a["items"]],
              "aspects": [{**s, "weight": pytest.approx(s["weight"], abs=1e-5)} for s in a["aspects"]]}
