@@ -24,6 +24,7 @@ UNGROUNDED = "ungrounded:"  # + the aspect
 UNSAFE = "unsafe:"  # + one of SAFETY_KINDS
 UNSUPPORTED = "unsupported"  # set by a reasoner that had nothing of the item to write from: replace or withhold
 UNKNOWN_WORD = "unknown word:"  # + the word; set by a reasoner whose text has a word in no dictionary or source
+UNFINISHED = "unfinished"  # set by a reasoner whose text is cut off or doubles a word ("fast and fast")
 SAFETY_KINDS = ("price", "offer", "stock", "urgency", "medical", "offensive")
 
 

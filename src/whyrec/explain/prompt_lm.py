@@ -40,7 +40,7 @@ import re
 import time
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,7 +51,7 @@ from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
-from whyrec.explain.filters import UNKNOWN_WORD, UNSUPPORTED
+from whyrec.explain.filters import UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.template import co_viewers, histories, seen_by_items
@@ -68,6 +68,7 @@ from whyrec.explain.voice import (
     praise_words,
     said_plainly,
     shopper_examples,
+    unfinished,
     voice_faults,
 )
 from whyrec.training import EpochLoop, Stopping
@@ -604,11 +605,11 @@ class PromptLM(Reasoner):
     def _hints(self, requests: list[ReasonRequest]) -> list[str | None]:
         """The aspect each reason is about, chosen before any text: the request's hint; else an aspect this shopper's
         reviews mention that the item's reviews praise, else one the item shares with items the shopper reviewed
-        (`_kin`: what their history suggests they look for), else the praised aspect nearest in meaning to what the
-        shopper writes about (`_nearest`: "fragrance" for one who praises scent), else the item's most-praised aspect,
-        then one the item has that its reviews do not fault more than praise (a catalog aspect), `VAGUE` nouns after
-        all the others ("condition" only where nothing else is praised) — preferring, within one
-        shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
+        (`_kin`: what their history suggests they look for; the one the item is most praised for first), else the
+        praised aspect nearest in meaning to what the shopper writes about (`_nearest`: "fragrance" for one who praises
+        scent), else the item's most-praised aspect, then one the item has that its reviews do not fault more than praise
+        (a catalog aspect), `VAGUE` nouns after all the others ("condition" only where nothing else is praised) —
+        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
         one that only names the product type ("gift card" in a gift-card shop): None then, and the reason is flagged
         for the filters."""
         if not self.config.aspect_hint:
@@ -642,7 +643,7 @@ class PromptLM(Reasoner):
             have = [a for a in self.aspects_by_item.get(r.item, []) if a not in product and a not in faulted]
             options = [
                 [a for a in liked if a in praised],
-                sorted((a for a in kin if a in praised), key=lambda a: (-len(kin[a]), praised.index(a))),
+                [a for a in praised if a in kin],
                 self._nearest(liked[: self.config.profile_size], praised),
                 praised,
                 [a for a in liked if a in have],
@@ -887,8 +888,9 @@ class PromptLM(Reasoner):
         item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
         reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
         but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such, no hint
-        praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), one of the telling adjectives the item's reviews used of
-        the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
+        praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
+        cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), one of the telling adjectives the
+        item's reviews used of the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
         too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
@@ -908,7 +910,7 @@ class PromptLM(Reasoner):
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
-            faults += 2 * bool(_ABOUT.match(text))
+            faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text)
             filler, tautology = empty_praise(text, hint, product)
             # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
@@ -919,7 +921,7 @@ class PromptLM(Reasoner):
             return faults
 
         extra = bonus or [0.0] * len(candidates)
-        trimmed = [(self._trim(text, item), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
+        trimmed = [(self._trim(text, item, hint), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
         plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
@@ -955,11 +957,18 @@ class PromptLM(Reasoner):
         said = [*self.item_opinions.get(item, {}).values(), *self._served_opinions.get(item, {}).values()]
         return {w for adjectives in said for a in adjectives for w in _words(a)}
 
-    def _trim(self, text: str, item: int) -> str:
+    def _trim(self, text: str, item: int, hint: str | None = None) -> str:
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
         small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case;
-        a lone clause's dangling "too" said away."""
+        the item's brand as the catalog spells it ("burger king" -> "Burger King"); the article a bare hint lacks
+        ("You'll love treat." -> "You'll love the treat."); a lone clause's dangling "too" said away."""
         text = text[:1].upper() + text[1:]
+        brand = self.brands.get(item)
+        if brand:
+            text = re.sub(rf"\b{re.escape(brand)}\b", lambda _: brand, text, flags=re.IGNORECASE)
+        if hint:
+            # case-sensitive: the hint is lower-case, a brand ("Burger King" of the hint "burger") is no bare hint
+            text = re.sub(rf"^(You'll (?:love|like|enjoy)) ({re.escape(hint)}s?\b)", r"\1 the \2", text)
         sentences = split_sentences(text)
         if len(sentences) < 2:
             lone = _DANGLING_TOO.match(text) if " and " not in text else None
@@ -999,7 +1008,7 @@ class PromptLM(Reasoner):
             # the shopper's praise of the hint is evidence only for a reason that names it: "It's a good one — the same
             # was praised in three items you reviewed." would credit an aspect the sentence never says
             said = hint if hint in named else None
-            link, history, kind = self._link(request.user, request.item, said, turns[request.user], request.praised)
+            link, history, kind = self._link(request.user, request.item, said, turns[request.user], request.praised, named)
             turns[request.user] += bool(link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
@@ -1008,6 +1017,7 @@ class PromptLM(Reasoner):
             linked.add(brand)
         # a reply the LM left unfinished ("The hood is excellent") ends as a sentence before any link
         text = text if text[-1] in ".!?" else f"{text}."
+        cut = unfinished(text)  # the LM's words alone: a link's title is not theirs to finish
         text = f"{text.rstrip('.!')}{link}" if link.startswith(" —") else f"{text}{link}"
         evidence = {
             "item_aspects": rests_on,
@@ -1016,9 +1026,9 @@ class PromptLM(Reasoner):
             "hint": hint,
             "kind": kind,
         }
-        # A word in no dictionary that neither the training targets nor this item's title or brand use is invented:
-        # flagged, so the filters retry the reason or replace it.
-        flags = [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]]
+        # A word in no dictionary that neither the training targets nor this item's title or brand use is invented, and
+        # a reply cut off or doubling a word is no sentence: flagged, so the filters retry the reason or replace it.
+        flags = [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]] + [UNFINISHED] * cut
         return Reason(request.user, request.item, text, self.lexicon.mentions(text), evidence, score, flags)
 
     def _unknown(self, text: str, item: int) -> list[str]:
@@ -1031,16 +1041,23 @@ class PromptLM(Reasoner):
         return [w for w in _words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
 
     def _link(
-        self, user: int, item: int, hint: str | None, turn: int = 0, served: Sequence[str] = ()
+        self,
+        user: int,
+        item: int,
+        hint: str | None,
+        turn: int = 0,
+        served: Sequence[str] = (),
+        named: Collection[str] = (),
     ) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
         your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
         you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
-        reviewed."), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else looked
+        reviewed.", "two gift cards" where the catalog names them so: `_kind_nouns`), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else looked
         at it (`_co_viewed`), else nothing.
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
-        `served` (the store's praised aspects of the item) counts as the item's for the near link."""
+        `served` (the store's praised aspects of the item) counts as the item's for the near link; `named` (the aspects
+        the reason's sentence names) keeps the link from naming one again."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
             return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised))), praised[::-1], "personal"
@@ -1051,7 +1068,8 @@ class PromptLM(Reasoner):
             return wording.format(mine=mine, where=_your_reviews(len(items))), items[::-1], "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
-            items = "one item" if len(kin) == 1 else f"{count_words(len(kin))} items"
+            one, many = self._kind_nouns(item, kin, named)
+            items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
             wording = _HISTORY[turn % len(_HISTORY)]
             return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin[::-1], "history"
         brand = self.brands.get(item)
@@ -1060,6 +1078,21 @@ class PromptLM(Reasoner):
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
         return self._co_viewed(user, item, turn)
+
+    def _kind_nouns(self, item: int, others: Sequence[int], named: Collection[str] = ()) -> tuple[str, str]:
+        """What to call `item` and `others` in a link, singular and plural: the catalog's name for them where they share
+        one category whose last part names, in the plural, a product type the item's reviews use ("Gift Cards": "two
+        gift cards you reviewed"), unless the reason names that type already (`named`); else "item", "items". The plural
+        is the catalog's own spelling, never a suffix added."""
+        path = self.categories.get(item)
+        if path is None or any(self.categories.get(j) != path for j in others):
+            return "item", "items"
+        plural = path.split(">")[-1].strip().lower().split()
+        for kind in self.product_by_item.get(item, ()):
+            words = kind.split()
+            if kind not in named and plural[:-1] == words[:-1] and plural[-1] != words[-1] and singular(plural[-1]) == words[-1]:
+                return kind, " ".join(plural)
+        return "item", "items"
 
     def _co_viewed(self, user: int, item: int, turn: int = 0) -> tuple[str, list[int], str]:
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know

@@ -230,6 +230,19 @@ def voice_faults(text: str) -> tuple[bool, bool]:
     return bool(words & _VOICE_LOW), bool(words & _COMPLAINT_LOW)
 
 
+# A sentence cut off before its word ("The treat is the."): it ends on an article, conjunction, possessive or copula.
+# Not prepositions: "a gift to be proud of", "easy to put on" end on one and are whole.
+_CUT_OFF = re.compile(r"\b(?:the|a|an|and|or|but|your|their|its|is|are|was|were|than)\s*(?:[.!?]|$)", re.IGNORECASE)
+# One word on both sides of "and"/"or": "The delivery is fast and fast."
+_DOUBLED = re.compile(r"\b([a-z]+) (?:and|or) \1\b", re.IGNORECASE)
+
+
+def unfinished(text: str) -> bool:
+    """A reply no shopper should read as written: a sentence cut off before its last word, or a word doubled
+    across "and" ("fast and fast")."""
+    return bool(_CUT_OFF.search(text) or _DOUBLED.search(text))
+
+
 def shopper_sentence(
     sentence: str, feature: str, lexicon: AspectLexicon, has: Collection[str], numbers: Collection[str], max_words: int
 ) -> str | None:
