@@ -938,6 +938,64 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
 
 
+def test_a_cut_off_reply_loses_to_a_whole_one_and_is_flagged_where_it_is_all_there_is(tiny_lora: PromptLM) -> None:
+    """ "The battery is the." is no sentence: a whole candidate beats it however likely; shown alone, it is flagged for the
+    filters (retried, else replaced), and so is "fast and fast"."""
+    from whyrec.explain.filters import UNFINISHED
+
+    model = tiny_lora
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    cut, whole = ("The battery is the.", -0.1), ("The battery lasts all day.", -3.0)
+    assert model._pick([cut, whole], item, "battery", [])[0] == whole[0]
+    assert model._pick([cut], item, "battery", [])[0] == cut[0]  # all there is: kept, and then flagged
+    for text in ("The battery is the.", "The battery is long and long."):
+        flagged = model._reason(ReasonRequest(-1, item), "battery", text, 0.0, set(), Counter())
+        assert flagged.flags == [UNFINISHED], text
+    assert model._reason(ReasonRequest(-1, item), "battery", "The battery lasts.", 0.0, set(), Counter()).flags == []
+
+
+def test_the_reply_gets_the_brands_own_spelling_and_a_bare_hint_its_article(tiny_lora: PromptLM) -> None:
+    """The LM writes brands lower-case and drops an article ("You'll love battery."): both are repaired, not a brand that
+    begins with the hint's word."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    assert model.brands[item] == "Voltix"
+    assert model._trim("You'll love battery.", item, "battery") == "You'll love the battery."
+    assert model._trim("You'll love batteries.", item, "battery") == "You'll love batteries."  # whole as it is
+    assert model._trim("You'll love the battery.", item, "battery") == "You'll love the battery."
+    assert model._trim("voltix makes the battery last.", item, "battery") == "Voltix makes the battery last."
+    model.brands = {**tiny_lora.brands, item: "Battery Barn"}
+    assert model._trim("You'll love battery barn.", item, "battery") == "You'll love Battery Barn."
+
+
+def test_the_history_link_calls_items_what_the_catalog_calls_them(tiny_lora: PromptLM) -> None:
+    """ "Two gift cards you reviewed" where the item and the linked ones share a category named, in the plural, by a
+    product type of the item; "items" where the categories differ, the last part names no product type, or the
+    sentence names the type already."""
+    model = copy.copy(tiny_lora)
+    item, other, third = 1, 2, 3
+    model.product_by_item = {**tiny_lora.product_by_item, item: ["card", "gift card"]}
+    model.categories = {**tiny_lora.categories, item: "Gift Cards", other: "Gift Cards", third: "Gift Cards > Accessories"}
+    assert model._kind_nouns(item, [other]) == ("gift card", "gift cards")
+    assert model._kind_nouns(item, [other, third]) == ("item", "items")
+    assert model._kind_nouns(item, [other], named={"gift card"}) == ("item", "items")
+    model.categories = {**model.categories, item: "Gift Cards > Accessories", other: "Gift Cards > Accessories"}
+    assert model._kind_nouns(item, [other]) == ("item", "items")
+    model.categories = {**model.categories, item: "Gift Card", other: "Gift Card"}  # no plural: the type, not a name
+    assert model._kind_nouns(item, [other]) == ("item", "items")
+
+
+def test_a_shared_aspect_is_hinted_by_the_items_praise_not_the_shoppers_count(tiny_lora: PromptLM) -> None:
+    """Of the aspects an item shares with items the shopper reviewed, the one the item is most praised for is hinted
+    ("food" of a restaurant card), not the one most of their items share ("delivery" of every card they bought)."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["food", "delivery"], 5: ["delivery"], 6: ["delivery", "food"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: ["food", "delivery"], 5: ["delivery"], 6: ["delivery", "food"]}
+    model.reviewed, model.user_aspects = {0: [5, 6]}, {}
+    assert model._kin(0, 1) == {"delivery": [5, 6], "food": [6]}
+    assert model._hints([ReasonRequest(0, 1)]) == ["food"]
+
+
 def test_a_vague_aspect_is_hinted_only_where_the_item_has_nothing_else(tiny_lora: PromptLM) -> None:
     """ "The condition is good." tells a shopper nothing: a vague noun goes after every other aspect the item has, even
     one the shopper praised ("condition" below) and one better praised; where it is all there is, it is still hinted."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from whyrec.explain.aspects import AspectLexicon
-from whyrec.explain.voice import empty_praise, rewrite, said_plainly, shopper_examples, shopper_sentence, voice_faults
+from whyrec.explain.voice import (
+    empty_praise,
+    rewrite,
+    said_plainly,
+    shopper_examples,
+    shopper_sentence,
+    unfinished,
+    voice_faults,
+)
 
 from .contract import battery_shop
 
@@ -185,3 +193,23 @@ def test_a_last_conjunct_of_the_product_type_alone_is_said_away(text, product, p
 def test_a_product_type_that_works_is_praise_of_the_product_as_such() -> None:
     assert empty_praise("Great burger gift card works well.", "burger", ["gift card"])[0]
     assert not empty_praise("Great burger gift card works well.", "burger", ["charger"])[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        ("The treat is the.", True),  # Gift Cards, 2026-12-06: shown as written
+        ("The food is good and.", True),
+        ("The box is cute, your.", True),
+        ("The delivery is fast and fast.", True),  # one word on both sides of "and"
+        ("Quick or quick, it works.", True),
+        ("A gift to be proud of.", False),  # a preposition may end a whole sentence
+        ("Easy to put on.", False),
+        ("Great gift and delivery.", False),
+        ("The box is cute and the tin is fast and easy.", False),
+        ("The box is lovely. The tin is the best", False),
+        ("The scent is lovely, the bottle is nicer than the", True),
+    ],
+)
+def test_a_reply_cut_off_or_doubling_a_word_is_unfinished(text: str, cut: bool) -> None:
+    assert unfinished(text) is cut

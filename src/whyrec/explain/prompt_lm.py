@@ -967,8 +967,9 @@ class PromptLM(Reasoner):
         if brand:
             text = re.sub(rf"\b{re.escape(brand)}\b", lambda _: brand, text, flags=re.IGNORECASE)
         if hint:
-            # case-sensitive: the hint is lower-case, a brand ("Burger King" of the hint "burger") is no bare hint
-            text = re.sub(rf"^(You'll (?:love|like|enjoy)) ({re.escape(hint)}s?\b)", r"\1 the \2", text)
+            # the singular only ("You'll love batteries." is whole); case-sensitive: the hint is lower-case, and a brand
+            # ("Burger King" of the hint "burger") is no bare hint
+            text = re.sub(rf"^(You'll (?:love|like|enjoy)) ({re.escape(hint)}\b)", r"\1 the \2", text)
         sentences = split_sentences(text)
         if len(sentences) < 2:
             lone = _DANGLING_TOO.match(text) if " and " not in text else None
