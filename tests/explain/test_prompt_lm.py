@@ -938,20 +938,39 @@ def test_unset_bf16_decodes_in_bf16_exactly_where_the_cpu_has_bf16_matmuls(
         assert model._autocast()._enabled is bool(setting)  # training (and generate) autocast only when set
 
 
-def test_a_cut_off_reply_loses_to_a_whole_one_and_is_flagged_where_it_is_all_there_is(tiny_lora: PromptLM) -> None:
-    """ "The battery is the." is no sentence: a whole candidate beats it however likely; shown alone, it is flagged for the
-    filters (retried, else replaced), and so is "fast and fast"."""
+def test_a_cut_off_reply_loses_to_a_whole_one_and_is_flagged_where_it_is_all_there_is(
+    tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "The battery is the." is no sentence: a whole candidate beats it, though far less likely (and would lose without
+    that fault); shown alone, it is flagged for the filters (retried, else replaced), and so is "fast and fast"."""
     from whyrec.explain.filters import UNFINISHED
 
     model = tiny_lora
     item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
     cut, whole = ("The battery is the.", -0.1), ("The battery lasts all day.", -3.0)
     assert model._pick([cut, whole], item, "battery", [])[0] == whole[0]
+    with monkeypatch.context() as patched:
+        patched.setattr(prompt_lm, "unfinished", lambda text: False)
+        assert model._pick([cut, whole], item, "battery", [])[0] == cut[0]
     assert model._pick([cut], item, "battery", [])[0] == cut[0]  # all there is: kept, and then flagged
     for text in ("The battery is the.", "The battery is long and long."):
         flagged = model._reason(ReasonRequest(-1, item), "battery", text, 0.0, set(), Counter())
         assert flagged.flags == [UNFINISHED], text
     assert model._reason(ReasonRequest(-1, item), "battery", "The battery lasts.", 0.0, set(), Counter()).flags == []
+
+
+def test_a_reply_calling_the_item_its_aspect_loses_to_one_praising_the_aspect(
+    tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "This is a great battery." of a power bank calls the item its battery: the reply praising the battery wins,
+    though less likely, as it would lose without that fault."""
+    model = copy.copy(tiny_lora)
+    model.vocab, model.item_words = frozenset(), {}  # the tiny shop's targets never say "it's": no word fault either way
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    called, praised = ("This is a great battery.", -0.2), ("The battery lasts all day.", -1.5)
+    assert model._pick([called, praised], item, "battery", [])[0] == praised[0]
+    monkeypatch.setattr(prompt_lm, "calls_item_an_aspect", lambda text, lexicon: False)
+    assert model._pick([called, praised], item, "battery", [])[0] == called[0]
 
 
 def test_the_reply_gets_the_brands_own_spelling_and_a_bare_hint_its_article(tiny_lora: PromptLM) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.voice import (
+    calls_item_an_aspect,
     empty_praise,
     rewrite,
     said_plainly,
@@ -213,3 +214,24 @@ def test_a_product_type_that_works_is_praise_of_the_product_as_such() -> None:
 )
 def test_a_reply_cut_off_or_doubling_a_word_is_unfinished(text: str, cut: bool) -> None:
     assert unfinished(text) is cut
+
+
+MAGAZINE = AspectLexicon(frozenset({"article", "recipe", "section", "price", "little magazine", "quality"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "called"),
+    [
+        ("It's a great article and has lots of good recipes.", True),  # Magazine, 2026-12-06: 3% of shown reasons
+        ("It's a great section of the magazine.", True),
+        ("This is a great price for a good product.", True),
+        ("it is an excellent recipe.", True),
+        ("It's a great little magazine.", True),  # praise of the magazine as such, under a lexicon feature
+        ("It's a great quality product.", False),  # the head noun is the product, not the aspect before it
+        ("It's a great magazine with lots of articles.", False),  # the product as such: `empty_praise`'s to judge
+        ("The article is great.", False),
+        ("The recipes are easy, and it's a fun read.", False),
+    ],
+)
+def test_calling_the_item_one_of_its_aspects(text: str, called: bool) -> None:
+    assert calls_item_an_aspect(text, MAGAZINE) is called

@@ -60,6 +60,7 @@ from whyrec.explain.voice import (
     CROWD,
     FIRST_PERSON,
     PLAIN_PRAISE,
+    calls_item_an_aspect,
     count_words,
     empty_praise,
     is_english,
@@ -889,7 +890,8 @@ class PromptLM(Reasoner):
         reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
         but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such, no hint
         praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
-        cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), one of the telling adjectives the
+        cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), not calling the item one of its
+        aspects ("It's a great article." of a magazine: `calls_item_an_aspect`), one of the telling adjectives the
         item's reviews used of the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
         too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
@@ -910,7 +912,7 @@ class PromptLM(Reasoner):
             first_person, complaint = voice_faults(text)
             faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
-            faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text)
+            faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text) + 2 * calls_item_an_aspect(text, self.lexicon)
             filler, tautology = empty_praise(text, hint, product)
             # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)

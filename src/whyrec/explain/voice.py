@@ -237,6 +237,22 @@ _CUT_OFF = re.compile(r"\b(?:the|a|an|and|or|but|your|their|its|is|are|was|were|
 _DOUBLED = re.compile(r"\b([a-z]+) (?:and|or) \1\b", re.IGNORECASE)
 
 
+# "It's a great article": the item said to be one of its own parts; the noun phrase runs to the first word that ends it
+_ITEM_IS_A = re.compile(r"\b(?:it's|it is|this is|this one is)\s+an?\s+([a-z' -]+)", re.IGNORECASE)
+_PHRASE_END = re.compile(r"\s(?:for|with|and|or|but|of|to|that|which|in|on|at|from|you|your)\b.*$")
+
+
+def calls_item_an_aspect(text: str, lexicon: AspectLexicon) -> bool:
+    """The text calls the item an aspect ("It's a great article." of a magazine, "It's a great section of the magazine"):
+    an aspect is a part of the item or a thing about it, never the item. Read at the phrase's head noun, so "a great
+    quality product" and "a great little magazine" are not."""
+    for match in _ITEM_IS_A.finditer(text):
+        phrase = _PHRASE_END.sub("", match[1].lower()).split()[:4]
+        if phrase and any(singular(phrase[-1]) == f.split()[-1] for f in lexicon.mentions(" ".join(phrase))):
+            return True
+    return False
+
+
 def unfinished(text: str) -> bool:
     """A reply no shopper should read as written: a sentence cut off before its last word, or a word doubled
     across "and" ("fast and fast")."""
