@@ -235,3 +235,19 @@ MAGAZINE = AspectLexicon(frozenset({"article", "recipe", "section", "price", "li
 )
 def test_calling_the_item_one_of_its_aspects(text: str, called: bool) -> None:
     assert calls_item_an_aspect(text, MAGAZINE) is called
+
+
+@pytest.mark.parametrize(
+    ("text", "aspect", "twice"),
+    [
+        ("The information is informative and helpful.", "information", True),  # Magazine, 2026-12-06: 7% of reasons
+        ("The balance is very balanced and easy to read.", "balance", True),
+        ("The price is reasonably priced.", "price", True),
+        ("The colors are colorful.", "color", True),
+        ("The tin is tiny and cute.", "tin", False),  # a head under five letters has no stem to share
+        ("The content is interesting and informative.", "content", False),
+        ("Informative and helpful.", "information", False),  # the aspect itself unsaid: another fault's to judge
+    ],
+)
+def test_the_aspect_praised_with_a_word_of_its_own_stem_is_a_tautology(text: str, aspect: str, twice: bool) -> None:
+    assert empty_praise(text, aspect)[1] is twice

@@ -123,10 +123,18 @@ def _as_such(text: str, product: Iterable[str]) -> bool:
 
 
 def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> tuple[bool, bool]:
-    """(praises the product as such, `_as_such`; names `aspect` twice, in either number: "The bottle is a great bottle.",
-    "Great recipes, great recipes.", "The recipe is good and the recipes are great.")."""
+    """(praises the product as such, `_as_such`; names `aspect` twice, in either number or as a word of its stem:
+    "The bottle is a great bottle.", "Great recipes, great recipes.", "The recipe is good and the recipes are great.",
+    "The information is informative.", "The balance is very balanced.")."""
     head = singular(aspect.split()[-1].lower()) if aspect else None
-    return _as_such(text, product), head is not None and [singular(t.lower()) for t in _TOKEN.findall(text)].count(head) > 1
+    if head is None:
+        return _as_such(text, product), False
+    words = [singular(t.lower()) for t in _TOKEN.findall(text)]
+    # a stem of five letters or more, one short of the word: "inform" of "information", "balanc" of "balance"; none
+    # for a short head ("tin" would take "tiny")
+    stem = head[: min(6, len(head) - 1)] if len(head) >= 5 else None
+    kin = [w for w in words if w != head and stem is not None and w.startswith(stem)]
+    return _as_such(text, product), words.count(head) > 1 or (head in words and bool(kin))
 
 
 # "The <aspect> is a great <noun>.": subject, verb, article, (adverb) adjective, noun, for `said_plainly`.
