@@ -610,9 +610,9 @@ class PromptLM(Reasoner):
         praised aspect nearest in meaning to what the shopper writes about (`_nearest`: "fragrance" for one who praises
         scent), else the item's most-praised aspect, then one the item has that its reviews do not fault more than praise
         (a catalog aspect), `VAGUE` nouns after all the others ("condition" only where nothing else is praised) —
-        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never a faulted aspect nor
-        one that only names the product type ("gift card" in a gift-card shop): None then, and the reason is flagged
-        for the filters."""
+        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
+        a faulted aspect nor one that only names the product type ("gift card" in a gift-card shop): None then, and the
+        reason is flagged for the filters."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
@@ -892,8 +892,8 @@ class PromptLM(Reasoner):
         praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
         cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), not calling the item one of its
         aspects ("It's a great article." of a magazine: `calls_item_an_aspect`), one of the telling adjectives the
-        item's reviews used of the hint where there are any (a candidate praising the hint as itself or the product as such competes said plainly
-        too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
+        item's reviews used of the hint where there are any (a candidate praising the hint as itself or the product as
+        such competes said plainly too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
         have = self._has(item, hint)
@@ -1055,9 +1055,10 @@ class PromptLM(Reasoner):
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
         your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
-        you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in one item you
-        reviewed.", "two gift cards" where the catalog names them so: `_kind_nouns`), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else looked
-        at it (`_co_viewed`), else nothing.
+        you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in
+        one item you reviewed.", "two gift cards" where the catalog names them so: `_kind_nouns`), else reviewed items
+        of the same brand (" You've reviewed one item from Amazon."), else who else looked at it (`_co_viewed`), else
+        nothing.
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
         `served` (the store's praised aspects of the item) counts as the item's for the near link; `named` (the aspects
         the reason's sentence names) keeps the link from naming one again."""
@@ -1093,7 +1094,9 @@ class PromptLM(Reasoner):
         plural = path.split(">")[-1].strip().lower().split()
         for kind in self.product_by_item.get(item, ()):
             words = kind.split()
-            if kind not in named and plural[:-1] == words[:-1] and plural[-1] != words[-1] and singular(plural[-1]) == words[-1]:
+            if kind in named or plural[:-1] != words[:-1]:
+                continue
+            if plural[-1] != words[-1] and singular(plural[-1]) == words[-1]:
                 return kind, " ".join(plural)
         return "item", "items"
 

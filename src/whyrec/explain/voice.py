@@ -130,8 +130,8 @@ def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
     if head is None:
         return _as_such(text, product), False
     words = [singular(t.lower()) for t in _TOKEN.findall(text)]
-    # a stem of five letters or more, one short of the word: "inform" of "information", "balanc" of "balance"; none
-    # for a short head ("tin" would take "tiny")
+    # for a head of five letters or more, its first letters one short of the word and at most six: "inform" of
+    # "information", "balanc" of "balance"; none for a shorter head ("tin" would take "tiny")
     stem = head[: min(6, len(head) - 1)] if len(head) >= 5 else None
     kin = [w for w in words if w != head and stem is not None and w.startswith(stem)]
     return _as_such(text, product), words.count(head) > 1 or (head in words and bool(kin))
