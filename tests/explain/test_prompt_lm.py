@@ -1002,6 +1002,16 @@ def test_the_history_link_calls_items_what_the_catalog_calls_them(tiny_lora: Pro
     assert model._kind_nouns(item, [other]) == ("item", "items")
     model.categories = {**model.categories, item: "Gift Card", other: "Gift Card"}  # no plural: the type, not a name
     assert model._kind_nouns(item, [other]) == ("item", "items")
+    # the link writes it: a shopper whose reviewed items are praised for the battery, all power banks by the catalog
+    shop = copy.copy(tiny_lora)
+    shop.user_history = {}  # their own praise unknown: the history link speaks
+    user, linked = next((u, i) for u in shop.reviewed for i in range(shop.n_items) if shop._kin(u, i).get("battery"))
+    kin = shop._kin(user, linked)["battery"]
+    shop.product_by_item = {**tiny_lora.product_by_item, linked: ["power bank"]}
+    shop.categories = {**tiny_lora.categories, **dict.fromkeys([linked, *kin], "Electronics > Power Banks")}
+    many = "one power bank" if len(kin) == 1 else f"{count_words(len(kin))} power banks"
+    assert many in shop._link(user, linked, "battery")[0]
+    assert "power bank" not in shop._link(user, linked, "battery", named={"power bank"})[0]
 
 
 def test_a_shared_aspect_is_hinted_by_the_items_praise_not_the_shoppers_count(tiny_lora: PromptLM) -> None:

@@ -133,8 +133,8 @@ def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
     # for a head of five letters or more, its first letters one short of the word and at most six: "inform" of
     # "information", "balanc" of "balance"; none for a shorter head ("tin" would take "tiny")
     stem = head[: min(6, len(head) - 1)] if len(head) >= 5 else None
-    kin = [w for w in words if w != head and stem is not None and w.startswith(stem)]
-    return _as_such(text, product), words.count(head) > 1 or (head in words and bool(kin))
+    kin = stem is not None and any(w != head and w.startswith(stem) for w in words)
+    return _as_such(text, product), words.count(head) > 1 or (head in words and kin)
 
 
 # "The <aspect> is a great <noun>.": subject, verb, article, (adverb) adjective, noun, for `said_plainly`.
@@ -253,7 +253,7 @@ _PHRASE_END = re.compile(r"\s(?:for|with|and|or|but|of|to|that|which|in|on|at|fr
 def calls_item_an_aspect(text: str, lexicon: AspectLexicon) -> bool:
     """The text calls the item an aspect ("It's a great article." of a magazine, "It's a great section of the magazine"):
     an aspect is a part of the item or a thing about it, never the item. Read at the phrase's head noun, so "a great
-    quality product" and "a great little magazine" are not."""
+    quality product" is not, nor "a great magazine with …" (praise of the product as such, `empty_praise`'s to judge)."""
     for match in _ITEM_IS_A.finditer(text):
         phrase = _PHRASE_END.sub("", match[1].lower()).split()[:4]
         if phrase and any(singular(phrase[-1]) == f.split()[-1] for f in lexicon.mentions(" ".join(phrase))):
