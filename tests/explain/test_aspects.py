@@ -218,10 +218,32 @@ def test_non_features(text):
         ("gloss", "gloss"),
         ("series", "series"),
         ("scent", "scent"),
+        # where the suffix rules err, the dictionary's singular
+        ("movies", "movie"),
+        ("cookies", "cookie"),
+        ("calories", "calorie"),
+        ("lenses", "lens"),
+        ("potatoes", "potato"),
+        ("mousses", "mousse"),
+        ("headaches", "headache"),
+        ("caddies", "caddy"),
+        ("genes", "gene"),
     ],
 )
 def test_singular(word, expected):
     assert singular(word) == expected
+
+
+@pytest.mark.dictionary
+def test_the_shipped_plurals_are_what_the_script_writes(english_words, tmp_path: Path) -> None:
+    """lexicon/plurals.tsv is scripts/plurals.py's output over wamerican, so anyone can rebuild it bit for bit."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "plurals.tsv"
+    subprocess.run([sys.executable, str(root / "scripts" / "plurals.py"), "--out", str(out)], check=True, capture_output=True)
+    assert out.read_bytes() == (root / "src" / "whyrec" / "explain" / "lexicon" / "plurals.tsv").read_bytes()
 
 
 def test_plural_features_are_normalised():
@@ -435,14 +457,14 @@ def test_aspect_scores_are_bounded_and_perfect_on_themselves(gold, other):
 
 
 def test_occurrences_keep_the_written_form_and_say_when_casing_tells() -> None:
-    lexicon = AspectLexicon(frozenset({"movies", "biolage", "price"}))  # keys: "movy" (suffix-stripped), "biolage", "price"
+    lexicon = AspectLexicon(frozenset({"movies", "biolage", "price"}))  # keys: "movie", "biolage", "price"
     found = lexicon.occurrences("Price is great. I love the Biolage range and the movies. GREAT PRICE AND MOVIES!")
     assert found == [
         ("price", "Price", False),  # first word of its sentence
         ("biolage", "Biolage", True),
-        ("movy", "movies", True),
+        ("movie", "movies", True),
         ("price", "PRICE", False),  # a sentence in capitals
-        ("movy", "MOVIES", False),
+        ("movie", "MOVIES", False),
     ]
 
 

@@ -702,8 +702,8 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
 
 
 def test_an_invented_word_is_never_hinted_and_flags_the_reason(tiny_lora: PromptLM) -> None:
-    """A word in no English dictionary that no training target, title or brand uses (the lexicon's wrong singular
-    "movy", a made-up "zorbly") is not hinted and flags the reason for the filters; brand and title words pass."""
+    """A word in no English dictionary that no training target, title or brand uses ("movy" in a lexicon saved before
+    plurals.tsv, a made-up "zorbly") is not hinted and flags the reason for the filters; brand and title words pass."""
     from whyrec.explain.filters import UNKNOWN_WORD
 
     model = copy.copy(tiny_lora)

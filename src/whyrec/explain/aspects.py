@@ -241,8 +241,21 @@ def _in_run(tokens: list[_Token], i: int, next_in_run: bool) -> bool:
     return _is_nounish(tokens[i].low) or (next_in_run and _is_modifier(tokens[i].low))
 
 
+@functools.cache
+def _plurals() -> Mapping[str, str]:
+    """The shipped plurals whose suffix-rule singular is wrong ("movies" -> "movie"), written by scripts/plurals.py."""
+    text = (files("whyrec.explain") / "lexicon" / "plurals.tsv").read_text(encoding="utf-8")
+    return dict(line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def singular(word: str) -> str:
+    """A plural noun's singular: the dictionary's where suffix rules err ("movies" -> "movie", "lenses" -> "lens"),
+    otherwise by the rules."""
+    return _plurals().get(word) or rule_singular(word)
+
+
+def rule_singular(word: str) -> str:
     """A plural noun's singular by suffix rules ("batteries" -> "battery", "boxes" -> "box") and a few irregulars."""
     if word in _IRREGULAR_PLURALS:
         return _IRREGULAR_PLURALS[word]

@@ -655,7 +655,8 @@ class PromptLM(Reasoner):
             ]
             candidates = list(dict.fromkeys(a for group in options for a in group))
             candidates.sort(key=lambda a: a in VAGUE)  # stable: the order above, vague nouns last
-            # never an aspect whose name a shopper should not read (the lexicon's wrong singulars: "movy")
+            # never an aspect whose name a shopper should not read ("movy", the wrong singular of lexicons saved before
+            # lexicon/plurals.tsv)
             unknown = set(self._unknown(" ".join(candidates), r.item))
             ranked = [a for a in candidates if unknown.isdisjoint(_words(a))]
             fresh = [a for a in ranked if a not in used[user]]
