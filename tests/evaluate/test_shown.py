@@ -150,3 +150,20 @@ def test_relevance_is_scored_on_the_same_reviews_whatever_the_reasoners_lexicon(
         artifact.reasoner = reasoner
         shown.collect_shown(artifact, shop, users=3, records=40, dictionary=frozenset())
     assert len(scored) == 2 and scored[0][0] and scored[0] == scored[1]
+
+
+def test_held_out_reasons_are_the_records_relevance_is_scored_on(sample_artifact, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`held_out_reasons` gives, record by record, the reasons, aspects and reviews `collect_shown` scores, so two
+    artifacts can be paired on them."""
+    import whyrec.evaluate.shown as shown
+
+    artifact, shop = sample_artifact
+    scored: list[tuple[list[str], list[str], list[str]]] = []
+    original = shown.relevance
+    monkeypatch.setattr(
+        shown, "relevance", lambda t, f, r, lex, e: scored.append((list(t), list(f), list(r))) or original(t, f, r, lex, e)
+    )
+    shown.collect_shown(artifact, shop, users=3, records=40, dictionary=frozenset())
+    lexicon, rows = shown.held_out_reasons(artifact, shop, records=40)
+    assert rows and scored == [([r.reason for r in rows], [r.feature for r in rows], [r.reference for r in rows])]
+    assert all(r.feature in lexicon.features for r in rows)

@@ -223,25 +223,14 @@ def collect_shown(
     read with one lexicon built from the training reviews, whatever the reasoner's own, so rows compare on the same
     reviews.
     """
-    from whyrec.artifact import reasons_split
     from whyrec.explain.filters import ground
-    from whyrec.explain.targets import explanation_examples
-    from whyrec.recommendation import Reasons, recommend
-    from whyrec.serve.reasons import ServedReasons, ShopFacts
+    from whyrec.recommendation import recommend
 
     if artifact.reasoner is None:
         return {"n": 0}
     lexicon = artifact.reasoner.lexicon
-    split = reasons_split(shop, artifact.config.seed)
-    # Served as the shop stood before the held-out reviews: the facts a reason is asked about and checked against
-    # would otherwise carry the very review relevance scores it by (its aspect, praised, hinted on the first try).
-    before = dataclasses.replace(shop, reviews=shop.reviews.drop(shop.reviews.index[split.test]))
-    facts = ShopFacts.read(before, artifact.item_ids, lexicon)
-    served = ServedReasons(artifact, facts, version="evaluate")
-    served.prepare(before, None)
     drafts = _FirstDrafts(artifact.reasoner)
-    reasons = Reasons(drafts, facts, served.fallback, known_users=len(artifact.user_ids))  # type: ignore[arg-type]
-    model = artifact.serving_recommender()
+    split, facts, reasons, model = _served_path(artifact, shop, drafts)
     lm = artifact.reasoner.name != "template"
 
     raw_users = np.asarray(shop.user_ids.raw, dtype=object)
@@ -298,25 +287,79 @@ def collect_shown(
             mentions[int(user)].update(set(lexicon.mentions(text)))
     out = shown_checks(shown, evidence, mentions, dictionary if dictionary is not None else load_dictionary())
 
-    # Relevance is scored with one lexicon, the same for every reasoner: each reasoner's own would pick other held-out
-    # records (prompt_lm's keeps aspects two reviews name, the template's three), so two rows' fmr would not be over the
-    # same reviews.
+    scoring, kept = _held_out(artifact, shop, split, lambda u, i: _served_text(model, u, i, facts, reasons), records)
+    out.update(relevance([r.reason for r in kept], [r.feature for r in kept], [r.reference for r in kept], scoring, embed))
+    return {key: out[key] for key in SHOWN_KEYS if key in out}
+
+
+@dataclass(frozen=True)
+class HeldOutReason:
+    """The reason served for a held-out (shopper, item) review, beside the aspect that review is about and its text."""
+
+    user: int
+    item: int
+    feature: str
+    reference: str
+    reason: str
+
+
+def held_out_reasons(artifact: Artifact, shop: Dataset, *, records: int = 300) -> tuple[AspectLexicon, list[HeldOutReason]]:
+    """The records `collect_shown` scores relevance on, each with the reason the served path gives it, and the
+    lexicon they are scored with; for pairing two artifacts record by record (`benchmarks/relevance_pairs.py`)."""
+    if artifact.reasoner is None:
+        return AspectLexicon(frozenset()), []
+    split, facts, reasons, model = _served_path(artifact, shop, artifact.reasoner)
+    return _held_out(artifact, shop, split, lambda u, i: _served_text(model, u, i, facts, reasons), records)
+
+
+def _served_path(artifact: Artifact, shop: Dataset, reasoner: Any) -> tuple[Any, Any, Any, Any]:
+    """The review split, shop facts, reasons (`reasoner` with the served fallback) and recommender the server would use.
+
+    Served as the shop stood before the held-out reviews: the facts a reason is asked about and checked against
+    would otherwise carry the very review relevance scores it by (its aspect, praised, hinted on the first try).
+    """
+    from whyrec.artifact import reasons_split
+    from whyrec.recommendation import Reasons
+    from whyrec.serve.reasons import ServedReasons, ShopFacts
+
+    split = reasons_split(shop, artifact.config.seed)
+    before = dataclasses.replace(shop, reviews=shop.reviews.drop(shop.reviews.index[split.test]))
+    facts = ShopFacts.read(before, artifact.item_ids, artifact.reasoner.lexicon)
+    served = ServedReasons(artifact, facts, version="evaluate")
+    served.prepare(before, None)
+    reasons = Reasons(reasoner, facts, served.fallback, known_users=len(artifact.user_ids))
+    return split, facts, reasons, artifact.serving_recommender()
+
+
+def _served_text(model: Any, user: int, item: int, facts: Any, reasons: Any) -> str | None:
+    """The reason the served path gives `user` for `item`, or None."""
+    from whyrec.recommendation import recommend
+
+    return recommend(model, user, 1, facts, reasons=reasons, attribute=False, items=[item]).items[0].reason
+
+
+def _held_out(
+    artifact: Artifact, shop: Dataset, split: Any, write: Callable[[int, int], str | None], records: int
+) -> tuple[AspectLexicon, list[HeldOutReason]]:
+    """Up to `records` held-out reviews with an aspect, each with the reason `write` gives (those with one).
+
+    Relevance is scored with one lexicon, the same for every reasoner: each reasoner's own would pick other held-out
+    records (prompt_lm's keeps aspects two reviews name, the template's three), so two rows' fmr would not be over the
+    same reviews.
+    """
+    from whyrec.explain.targets import explanation_examples
+
     scoring = AspectLexicon.build(shop.reviews["text"].iloc[split.train], min_count=RELEVANCE_MIN_COUNT)
     examples = explanation_examples(shop, scoring, split.test).iloc[:records]
-    pairs = [
-        (u, i, f, ref)
-        for u, i, f, ref in zip(
-            artifact.user_ids.indices(raw_users[examples["user"].to_numpy()]),
-            artifact.item_ids.indices(raw_items[examples["item"].to_numpy()]),
-            examples["feature"],
-            examples["explanation"],
-            strict=True,
-        )
-        if u >= 0 and i >= 0
-    ]
-    written = [
-        recommend(model, int(u), 1, facts, reasons=reasons, attribute=False, items=[int(i)]).items[0] for u, i, _, _ in pairs
-    ]
-    kept = [(w.reason, f, ref) for w, (_, _, f, ref) in zip(written, pairs, strict=True) if w.reason]
-    out.update(relevance([t for t, _, _ in kept], [f for _, f, _ in kept], [r for _, _, r in kept], scoring, embed))
-    return {key: out[key] for key in SHOWN_KEYS if key in out}
+    rows = zip(
+        artifact.user_ids.indices(np.asarray(shop.user_ids.raw, dtype=object)[examples["user"].to_numpy()]),
+        artifact.item_ids.indices(np.asarray(shop.item_ids.raw, dtype=object)[examples["item"].to_numpy()]),
+        examples["feature"],
+        examples["explanation"],
+        strict=True,
+    )
+    out = []
+    for u, i, feature, reference in rows:
+        if u >= 0 and i >= 0 and (text := write(int(u), int(i))):
+            out.append(HeldOutReason(int(u), int(i), feature, reference, text))
+    return scoring, out
