@@ -635,6 +635,12 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     assert model._trim("The battery is great too.", item) == "The battery is great."
     assert model._trim("the battery lasts as well", item) == "The battery lasts"
     assert model._trim("The battery is great, and the case is sturdy too.", item).endswith("sturdy too.")
+    # the chat's next turn or a title run on after a stop with no space: cut at the stop, unless the title writes it so
+    assert model._trim("The battery is great.user You will need a charger.", item) == "The battery is great."
+    assert model._trim("The battery is great.com Power Bank (Blue)", item) == "The battery is great."
+    titled = copy.copy(model)
+    titled.titles = {**model.titles, item: "Voltix.com Power Bank"}
+    assert titled._trim("The battery of Voltix.com is great.", item) == "The battery of Voltix.com is great."
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     praised = [i for i in model.user_history[user]["battery"] if i != item]
     text, history, kind = model._link(user, item, "battery")

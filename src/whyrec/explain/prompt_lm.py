@@ -106,6 +106,9 @@ _ALSO_ADVERBS = frozenset({"pretty", "super", "real"})
 _ABOUT = re.compile(r"^(?:this|it)(?: is|'s) (?:all )?about\b", re.IGNORECASE)
 # "too"/"as well" closing a reply of one clause, which points at something no other clause said ("The tin is cute too.")
 _DANGLING_TOO = re.compile(r"^([^,;]+?)(?:,? too|,? as well)([.!]?)$", re.IGNORECASE)
+# A stop with a word glued to each side: "cute.user You will …" (the chat's next turn), "pretty.com Gift Card in a …"
+# (a title copied on); "Amazon.com" where the item's title writes it so
+_GLUED = re.compile(r"(\w{2,})[.!?]([A-Za-z]\w+)")  # two letters a side: not "e.g."
 _USER_WORD, _ITEM_WORD = " customer", " product"  # what the soft prompts are initialised as
 
 
@@ -964,7 +967,12 @@ class PromptLM(Reasoner):
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
         small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case;
         the item's brand as the catalog spells it ("burger king" -> "Burger King"); the article a bare hint lacks
-        ("You'll love treat." -> "You'll love the treat."); a lone clause's dangling "too" said away."""
+        ("You'll love treat." -> "You'll love the treat."); a lone clause's dangling "too" said away; whatever runs on
+        from a stop with no space after it ("The holder is cute.user You will …" -> "The holder is cute.")."""
+        title = self.titles.get(item, "").lower()
+        glued = next((m for m in _GLUED.finditer(text) if m[0].lower() not in title), None)
+        if glued is not None:
+            text = text[: glued.start(2)]
         text = text[:1].upper() + text[1:]
         brand = self.brands.get(item)
         if brand:
