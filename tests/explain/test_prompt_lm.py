@@ -1091,3 +1091,22 @@ def test_the_pick_passes_over_words_the_items_reviews_never_use(tiny_lora: Promp
     assert model._unsupported(invented[0], max(model.item_words) + 1) == []  # no reviews at fitting: nothing to go by
     loaded = PromptLM.load(model.save(tmp_path / "r"))
     assert loaded.item_words == model.item_words and loaded.common_words == model.common_words
+
+
+def test_a_possessive_name_and_the_hints_own_words_are_not_the_lms_inventions(tiny_lora: PromptLM) -> None:
+    """ "Voltix's" is the brand's name, and the hint's words are what the item has, though no training review of it
+    used them: neither is a word of the LM's own, so such a reply beats a likelier one that leaves the hint unsaid."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    brand = model.brands[item]
+    assert brand.lower() in model.item_words[item]
+    unsaid = ("You'll love this one.", -0.2)
+    owned = (f"You'll love {brand}'s battery.", -0.9)
+    assert model._unsupported(owned[0], item) == []
+    assert model._pick([unsaid, owned], item, "battery", [])[0] == owned[0]
+    hint = "zipper pull"  # one the served facts give: the fitted record knows nothing of it
+    assert not {"zipper", "pull"} & (model.item_words[item] | model.vocab)
+    named = ("The zipper pull is great.", -0.9)
+    model.lexicon = AspectLexicon(model.lexicon.features | {hint})
+    assert model._unsupported(named[0], item, hint) == []
+    assert model._pick([unsaid, named], item, hint, [])[0] == named[0]

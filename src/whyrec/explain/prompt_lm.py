@@ -902,9 +902,10 @@ class PromptLM(Reasoner):
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
-        # words the item's own title and reviews use of it ("sturdy" of a tin's box) are not the LM's inventions
+        # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
+        # the LM's inventions
         own = set(_words(self.titles.get(item, "")))
-        own |= self._opinion_words(item)
+        own |= self._opinion_words(item) | {w for a in have for w in _words(a)}
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         # "the gift card is perfect", "the magazine is good" praise none of it
@@ -922,8 +923,8 @@ class PromptLM(Reasoner):
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(words))
             faults += len(words) - len(set(words)) > 2
-            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _words(text)))
-            faults += 2 * bool(self._unsupported(text, item))
+            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _bare_words(text)))
+            faults += 2 * bool(self._unsupported(text, item, hint))
             return faults
 
         extra = bonus or [0.0] * len(candidates)
@@ -949,14 +950,15 @@ class PromptLM(Reasoner):
         named = {singular(w) for w in _words(f"{self.titles.get(item, '')} {self.categories.get(item, '')}")}
         return sorted(p for p in self.lexicon.products if named.issuperset(p.split()))
 
-    def _unsupported(self, text: str, item: int) -> list[str]:
-        """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand: what the
-        LM adds of its own ("cooking and dining" of a Subway card). Nothing for an item with no reviews at fitting."""
+    def _unsupported(self, text: str, item: int, hint: str | None = None) -> list[str]:
+        """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand, nor
+        naming what it has (its aspects, the hint): what the LM adds of its own ("cooking and dining" of a Subway card).
+        Nothing for an item with no reviews at fitting."""
         own = self.item_words.get(item)
         if not own:
             return []
-        said = self._opinion_words(item)
-        return [w for w in _words(text) if w not in own and w not in self.common_words and w not in said]
+        said = self._opinion_words(item) | {w for a in self._has(item, hint) for w in _words(a)}
+        return [w for w in _bare_words(text) if w not in own and w not in self.common_words and w not in said]
 
     def _opinion_words(self, item: int) -> set[str]:
         """Words of the adjectives the item's reviews praised its aspects with, fitted and served."""
@@ -1371,6 +1373,11 @@ def _short_title(title: str) -> str | None:
 def _words(text: str) -> list[str]:
     """Lower-case words of `text` (apostrophes kept: "you'll"), for the vocabulary check."""
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _bare_words(text: str) -> list[str]:
+    """`_words` with a possessive's "'s" taken off ("panera's" -> "panera"): the name is the title's, not a new word."""
+    return [w[:-2] if w.endswith("'s") else w for w in _words(text)]
 
 
 def _english() -> frozenset[str] | None:
