@@ -1110,3 +1110,6 @@ def test_a_possessive_name_and_the_hints_own_words_are_not_the_lms_inventions(ti
     model.lexicon = AspectLexicon(model.lexicon.features | {hint})
     assert model._unsupported(named[0], item, hint) == []
     assert model._pick([unsaid, named], item, hint, [])[0] == named[0]
+    # where the item's reviews wrote the word, their form is the one to use: "The pictures are …", not "The picture is …"
+    model.item_words = {**model.item_words, item: model.item_words[item] | {"pulls"}}
+    assert model._unsupported(named[0], item, hint) == ["pull"]

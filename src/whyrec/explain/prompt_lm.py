@@ -905,7 +905,8 @@ class PromptLM(Reasoner):
         # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
         # the LM's inventions
         own = set(_words(self.titles.get(item, "")))
-        own |= self._opinion_words(item) | {w for a in have for w in _words(a)}
+        own |= self._opinion_words(item)
+        own |= _unwritten(have, own | self.vocab)
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         # "the gift card is perfect", "the magazine is good" praise none of it
@@ -952,12 +953,13 @@ class PromptLM(Reasoner):
 
     def _unsupported(self, text: str, item: int, hint: str | None = None) -> list[str]:
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand, nor
-        naming what it has (its aspects, the hint): what the LM adds of its own ("cooking and dining" of a Subway card).
-        Nothing for an item with no reviews at fitting."""
+        naming what it has where those never wrote it (`_unwritten`): what the LM adds of its own ("cooking and dining"
+        of a Subway card). Nothing for an item with no reviews at fitting."""
         own = self.item_words.get(item)
         if not own:
             return []
-        said = self._opinion_words(item) | {w for a in self._has(item, hint) for w in _words(a)}
+        said = self._opinion_words(item)
+        said |= _unwritten(self._has(item, hint), own)
         return [w for w in _bare_words(text) if w not in own and w not in self.common_words and w not in said]
 
     def _opinion_words(self, item: int) -> set[str]:
@@ -1373,6 +1375,13 @@ def _short_title(title: str) -> str | None:
 def _words(text: str) -> list[str]:
     """Lower-case words of `text` (apostrophes kept: "you'll"), for the vocabulary check."""
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _unwritten(aspects: Collection[str], written: Collection[str]) -> set[str]:
+    """Words of `aspects` that `written` has in no form: a hint the served facts give, which no fitted text wrote. Where a
+    text did write one ("pictures"), that form is the one to use, not the lexicon's singular ("The picture is …")."""
+    forms = {singular(w) for w in written}
+    return {w for a in aspects for w in _words(a) if w not in written and w not in forms}
 
 
 def _bare_words(text: str) -> list[str]:
