@@ -1054,7 +1054,7 @@ class PromptLM(Reasoner):
         if not self.vocab or english is None:
             return []
         own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
-        return [w for w in _words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
+        return [w for w in _bare_words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
 
     def _link(
         self,
