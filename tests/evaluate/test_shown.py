@@ -47,6 +47,8 @@ def test_each_check_flags_its_own_failure() -> None:
     assert _check(_shown("This is not worth the price."))["positive"] == 1.0
     assert _check(_shown("This one has a frobnicating battery."))["words"] == 1.0
     assert _check(_shown("This one has a Zappo battery."))["words"] == 0.0  # the catalog says Zappo
+    assert _check(_shown("You'll love Zappo's battery."))["words"] == 0.0  # and so its possessive
+    assert _check(_shown("You'll love frobnik's battery."))["words"] == 1.0
     assert _check(_shown("The battery lasts 12 hours."))["facts"] == 1.0
     assert _check(_shown("The battery lasts 10 hours."))["facts"] == 0.0
     assert _check(_shown("Reviewers love its price.", ("price",)))["support"] == 1.0  # no review mentions the price

@@ -122,7 +122,10 @@ def shown_checks(
         have = evidence.get(r.item, ItemEvidence(frozenset(), frozenset(), {}))
         counts["voice"] += any(t in _FIRST_PERSON for t in tokens)
         counts["positive"] += bool(_NEGATIVE.search(low))
-        counts["words"] += any(not is_english(t, dictionary) and t not in have.words and t not in r.cited for t in tokens)
+        # a word before an apostrophe counts as the word ("Zappo's"), for the item's words as for the dictionary
+        counts["words"] += any(
+            not is_english(t, dictionary) and not is_english(t, have.words) and t not in r.cited for t in tokens
+        )
         counts["facts"] += any(_normal_number(x) not in have.numbers for x in _NUMBER.findall(low))
         # a plural claim credits the crowd with the aspects of its own sentence ("Many shoppers who looked at … also
         # looked at this one." after "The knob is great." credits them with no aspect)

@@ -892,7 +892,8 @@ class PromptLM(Reasoner):
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
         item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
         reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
-        but the shop's common ones (`_unsupported`), no repeated words, no praise of "the product" as such, no hint
+        but the shop's common ones (`_unsupported`), what it has named as its reviews write it (a lesser fault:
+        `_other_forms`), no repeated words, no praise of "the product" as such, no hint
         praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
         cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), not calling the item one of its
         aspects ("It's a great article." of a magazine: `calls_item_an_aspect`), one of the telling adjectives the
@@ -905,8 +906,10 @@ class PromptLM(Reasoner):
         # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
         # the LM's inventions
         own = set(_words(self.titles.get(item, "")))
-        own |= self._opinion_words(item)
-        own |= _unwritten(have, own | self.vocab)
+        names, written = {w for a in have for w in _words(a)}, self.item_words.get(item, frozenset())
+        own |= self._opinion_words(item) | names | {w for w in written if singular(w) in names}
+        # the names of what the item has as its texts write them: "pictures" where reviews wrote so, not "The picture is …"
+        forms = _other_forms(have, written)
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         # "the gift card is perfect", "the magazine is good" praise none of it
@@ -925,7 +928,7 @@ class PromptLM(Reasoner):
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(words))
             faults += len(words) - len(set(words)) > 2
             faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _bare_words(text)))
-            faults += 2 * bool(self._unsupported(text, item, hint))
+            faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(_bare_words(text)))
             return faults
 
         extra = bonus or [0.0] * len(candidates)
@@ -953,13 +956,12 @@ class PromptLM(Reasoner):
 
     def _unsupported(self, text: str, item: int, hint: str | None = None) -> list[str]:
         """Words of `text` neither in the shop's common language nor in `item`'s training reviews, title or brand, nor
-        naming what it has where those never wrote it (`_unwritten`): what the LM adds of its own ("cooking and dining"
-        of a Subway card). Nothing for an item with no reviews at fitting."""
+        naming what it has (its aspects, the hint): what the LM adds of its own ("cooking and dining" of a Subway card).
+        Nothing for an item with no reviews at fitting."""
         own = self.item_words.get(item)
         if not own:
             return []
-        said = self._opinion_words(item)
-        said |= _unwritten(self._has(item, hint), own)
+        said = self._opinion_words(item) | {w for a in self._has(item, hint) for w in _words(a)}
         return [w for w in _bare_words(text) if w not in own and w not in self.common_words and w not in said]
 
     def _opinion_words(self, item: int) -> set[str]:
@@ -1377,11 +1379,11 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
 
 
-def _unwritten(aspects: Collection[str], written: Collection[str]) -> set[str]:
-    """Words of `aspects` that `written` has in no form: a hint the served facts give, which no fitted text wrote. Where a
-    text did write one ("pictures"), that form is the one to use, not the lexicon's singular ("The picture is …")."""
-    forms = {singular(w) for w in written}
-    return {w for a in aspects for w in _words(a) if w not in written and w not in forms}
+def _other_forms(aspects: Collection[str], written: Collection[str]) -> set[str]:
+    """Words of `aspects` (the lexicon's singulars) that `written` has only in another form: "picture" where the item's
+    reviews wrote "pictures"."""
+    plural = {singular(w) for w in written} - set(written)
+    return {w for a in aspects for w in _words(a) if w in plural}
 
 
 def _bare_words(text: str) -> list[str]:
