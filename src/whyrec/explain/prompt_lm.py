@@ -927,8 +927,8 @@ class PromptLM(Reasoner):
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
             faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(words))
             faults += len(words) - len(set(words)) > 2
-            faults += 2 * bool(self.vocab and any(w not in self.vocab and w not in own for w in _bare_words(text)))
-            faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(_bare_words(text)))
+            faults += 2 * bool(self.vocab and any(not _known(w, self.vocab) and not _known(w, own) for w in words))
+            faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(words))
             return faults
 
         extra = bonus or [0.0] * len(candidates)
@@ -962,7 +962,7 @@ class PromptLM(Reasoner):
         if not own:
             return []
         said = self._opinion_words(item) | {w for a in self._has(item, hint) for w in _words(a)}
-        return [w for w in _bare_words(text) if w not in own and w not in self.common_words and w not in said]
+        return [w for w in _words(text) if not (_known(w, own) or _known(w, self.common_words) or _known(w, said))]
 
     def _opinion_words(self, item: int) -> set[str]:
         """Words of the adjectives the item's reviews praised its aspects with, fitted and served."""
@@ -1056,7 +1056,7 @@ class PromptLM(Reasoner):
         if not self.vocab or english is None:
             return []
         own = {*_words(self.titles.get(item, "")), *_words(self.brands.get(item, ""))}
-        return [w for w in _bare_words(text) if w not in self.vocab and w not in own and not is_english(w, english)]
+        return [w for w in _words(text) if not (_known(w, self.vocab) or _known(w, own) or is_english(w, english))]
 
     def _link(
         self,
@@ -1386,9 +1386,9 @@ def _other_forms(aspects: Collection[str], written: Collection[str]) -> set[str]
     return {w for a in aspects for w in _words(a) if w in plural}
 
 
-def _bare_words(text: str) -> list[str]:
-    """`_words` with a possessive's "'s" taken off ("panera's" -> "panera"): the name is the title's, not a new word."""
-    return [w[:-2] if w.endswith("'s") else w for w in _words(text)]
+def _known(word: str, words: Collection[str]) -> bool:
+    """`word` is in `words`, or is the possessive of one ("panera's" of the title's "panera"): no new word."""
+    return word in words or (word.endswith("'s") and word[:-2] in words)
 
 
 def _english() -> frozenset[str] | None:
