@@ -1119,3 +1119,6 @@ def test_a_possessive_name_and_the_hints_own_words_are_not_the_lms_inventions(ti
     one, many = ("Great zipper pull.", -0.9), ("Great zipper pulls.", -1.5)
     assert model._pick([one, many], item, hint, [])[0] == many[0]
     assert model._pick([unsaid, named], item, hint, [])[0] == named[0]
+    # and a reply opening on the hint and its verb is tried in the reviews' form
+    model.vocab, model.common_words = model.vocab | {"are"}, model.common_words | {"are"}
+    assert model._pick([("The zipper pull is great.", -0.9)], item, hint, [])[0] == "The zipper pulls are great."

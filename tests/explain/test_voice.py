@@ -112,6 +112,9 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("Great recipes, great pictures.", "recipe", None),
         # conjuncts of the last sentence only: a comma after "Also" opens no echo of the sentence before
         ("The variety is interesting. Also, the variety is helpful.", "variety", None),
+        # a first conjunct that is only the subject is no sentence alone ("The balance.")
+        ("The balance and all the good things in magazines are great.", "balance", None),
+        ("The balance and the product are great.", "balance", None),
     ],
 )
 def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:

@@ -893,7 +893,7 @@ class PromptLM(Reasoner):
         item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
         reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
         but the shop's common ones (`_unsupported`), what it has named as its reviews write it (a lesser fault:
-        `_other_forms`), no repeated words, no praise of "the product" as such, no hint
+        `_other_forms`; "The picture is …" is tried as "The pictures are …"), no repeated words, no praise of "the product" as such, no hint
         praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
         cut off nor doubling a word (`unfinished`: "The treat is the.", "fast and fast"), not calling the item one of its
         aspects ("It's a great article." of a magazine: `calls_item_an_aspect`), one of the telling adjectives the
@@ -936,6 +936,11 @@ class PromptLM(Reasoner):
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
         plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
+        # the hint in the lexicon's singular where the reviews write its plural is tried in theirs: "The pictures are …"
+        head = hint.split()[-1] if hint else ""
+        plural = next((w for w in sorted(written) if w != head and singular(w) == head), None) if head in forms else None
+        if hint and plural:
+            plain += [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := _as_written(text, hint, plural))]
         scored = [(faults_of(text), text, logp, more) for text, logp, more in [*trimmed, *plain]]
         least = min(faults for faults, *_ in scored)
         floor = min(more for faults, _, _, more in scored if faults == least)  # the bonus lifts the soundest, among themselves
@@ -1384,6 +1389,15 @@ def _other_forms(aspects: Collection[str], written: Collection[str]) -> set[str]
     reviews wrote "pictures"."""
     plural = {singular(w) for w in written} - set(written)
     return {w for a in aspects for w in _words(a) if w in plural}
+
+
+def _as_written(text: str, hint: str, plural: str) -> str | None:
+    """ "The picture is clear." -> "The pictures are clear." (`plural`: the hint's last word as the reviews write it), or
+    None where the text does not open on the hint and its verb."""
+    match = re.match(rf"The {re.escape(hint)} (is|was)\b", text)
+    if match is None:
+        return None
+    return f"The {' '.join([*hint.split()[:-1], plural])} {'are' if match[1] == 'is' else 'were'}{text[match.end() :]}"
 
 
 def _known(word: str, words: Collection[str]) -> bool:
