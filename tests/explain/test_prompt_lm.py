@@ -1122,3 +1122,11 @@ def test_a_possessive_name_and_the_hints_own_words_are_not_the_lms_inventions(ti
     # and a reply opening on the hint and its verb is tried in the reviews' form
     model.vocab, model.common_words = model.vocab | {"are"}, model.common_words | {"are"}
     assert model._pick([("The zipper pull is great.", -0.9)], item, hint, [])[0] == "The zipper pulls are great."
+    assert prompt_lm._as_written("The ad is clear and has great pictures.", "ad", "ads") == (
+        "The ads are clear and have great pictures."
+    )
+    assert (
+        prompt_lm._as_written("The ad is clear and the photo is sharp.", "ad", "ads")
+        == "The ads are clear and the photo is sharp."
+    )
+    assert prompt_lm._as_written("Great ads.", "ad", "ads") is None

@@ -1391,13 +1391,18 @@ def _other_forms(aspects: Collection[str], written: Collection[str]) -> set[str]
     return {w for a in aspects for w in _words(a) if w in plural}
 
 
+_PLURAL_VERB = {"is": "are", "was": "were", "has": "have"}
+
+
 def _as_written(text: str, hint: str, plural: str) -> str | None:
     """ "The picture is clear." -> "The pictures are clear." (`plural`: the hint's last word as the reviews write it), or
     None where the text does not open on the hint and its verb."""
     match = re.match(rf"The {re.escape(hint)} (is|was)\b", text)
     if match is None:
         return None
-    return f"The {' '.join([*hint.split()[:-1], plural])} {'are' if match[1] == 'is' else 'were'}{text[match.end() :]}"
+    # a verb the same subject governs after "and" agrees too: "The ads are informative and have great pictures"
+    rest = re.sub(r"\b(and|but) (has|is|was)\b", lambda m: f"{m[1]} {_PLURAL_VERB[m[2]]}", text[match.end() :])
+    return f"The {' '.join([*hint.split()[:-1], plural])} {_PLURAL_VERB[match[1]]}{rest}"
 
 
 def _known(word: str, words: Collection[str]) -> bool:
