@@ -290,7 +290,7 @@ def collect_shown(
             mentions[int(user)].update(set(lexicon.mentions(text)))
     out = shown_checks(shown, evidence, mentions, dictionary if dictionary is not None else load_dictionary())
 
-    scoring, kept = _held_out(artifact, shop, split, lambda u, i: _served_text(model, u, i, facts, reasons), records)
+    scoring, kept = _held_out(artifact, shop, split, model, facts, reasons, records)
     out.update(relevance([r.reason for r in kept], [r.feature for r in kept], [r.reference for r in kept], scoring, embed))
     return {key: out[key] for key in SHOWN_KEYS if key in out}
 
@@ -312,7 +312,7 @@ def held_out_reasons(artifact: Artifact, shop: Dataset, *, records: int = 300) -
     if artifact.reasoner is None:
         return AspectLexicon(frozenset()), []
     split, facts, reasons, model = _served_path(artifact, shop, artifact.reasoner)
-    return _held_out(artifact, shop, split, lambda u, i: _served_text(model, u, i, facts, reasons), records)
+    return _held_out(artifact, shop, split, model, facts, reasons, records)
 
 
 def _served_path(artifact: Artifact, shop: Dataset, reasoner: Any) -> tuple[Any, Any, Any, Any]:
@@ -334,23 +334,18 @@ def _served_path(artifact: Artifact, shop: Dataset, reasoner: Any) -> tuple[Any,
     return split, facts, reasons, artifact.serving_recommender()
 
 
-def _served_text(model: Any, user: int, item: int, facts: Any, reasons: Any) -> str | None:
-    """The reason the served path gives `user` for `item`, or None."""
-    from whyrec.recommendation import recommend
-
-    return recommend(model, user, 1, facts, reasons=reasons, attribute=False, items=[item]).items[0].reason
-
-
 def _held_out(
-    artifact: Artifact, shop: Dataset, split: Any, write: Callable[[int, int], str | None], records: int
+    artifact: Artifact, shop: Dataset, split: Any, model: Any, facts: Any, reasons: Any, records: int
 ) -> tuple[AspectLexicon, list[HeldOutReason]]:
-    """Up to `records` held-out reviews with an aspect, each with the reason `write` gives (those with one).
+    """Up to `records` held-out reviews with an aspect, each with the reason the served path (`model`, `facts`,
+    `reasons`, as `_served_path` gives them) writes for it, where it writes one.
 
     Relevance is scored with one lexicon, the same for every reasoner: each reasoner's own would pick other held-out
     records (prompt_lm's keeps aspects two reviews name, the template's three), so two rows' fmr would not be over the
     same reviews.
     """
     from whyrec.explain.targets import explanation_examples
+    from whyrec.recommendation import recommend
 
     scoring = AspectLexicon.build(shop.reviews["text"].iloc[split.train], min_count=RELEVANCE_MIN_COUNT)
     examples = explanation_examples(shop, scoring, split.test).iloc[:records]
@@ -363,6 +358,9 @@ def _held_out(
     )
     out = []
     for u, i, feature, reference in rows:
-        if u >= 0 and i >= 0 and (text := write(int(u), int(i))):
+        if u < 0 or i < 0:
+            continue
+        text = recommend(model, int(u), 1, facts, reasons=reasons, attribute=False, items=[int(i)]).items[0].reason
+        if text:
             out.append(HeldOutReason(int(u), int(i), feature, reference, text))
     return scoring, out
