@@ -43,8 +43,10 @@ def exceptions(words: set[str]) -> dict[str, str]:
         # the other readings of the suffix, most literal first: "movies" -> "movie", "lenses" -> "lens"
         readings = [word[:-1]]
         stem = word[:-2]  # -es only after s, z, o ("lenses", "waltzes", "potatoes"), and never onto a plural ("genes")
-        if word.endswith("es") and stem.endswith(("s", "z", "o")) and rule_singular(stem) not in words - {stem}:
-            readings.append(stem)
+        if word.endswith("es") and stem.endswith(("s", "z", "o")):
+            base = rule_singular(stem)
+            if base == stem or base not in words:
+                readings.append(stem)
         if word.endswith("ies"):
             readings.append(word[:-3] + "y")
         fixed = next((r for r in readings if r != rule and r in words), None)
