@@ -115,6 +115,7 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         # a first conjunct that is only the subject is no sentence alone ("The balance.")
         ("The balance and all the good things in magazines are great.", "balance", None),
         ("The balance and the product are great.", "balance", None),
+        ("These recipes and the product are great.", "recipe", None),  # any determiner: aspects.DETERMINERS
     ],
 )
 def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:

@@ -140,7 +140,9 @@ _LIKE_SUBJECTS = frozenset(
     {"i", "we", "you", "they", "he", "she", "really", "also", "just", "do", "did", "both", "all",
      "definitely", "still", "absolutely", "always", "truly", "especially", "particularly"}
 )  # fmt: skip
-_DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
+# Words that say which thing a noun is ("the", "its", "all"); public for `voice.said_plainly`, which reads a phrase of
+# them and an aspect as a subject alone.
+DETERMINERS = frozenset({"the", "this", "that", "these", "those", "its", "their", "your", "his", "her", "a", "an", "all"})
 _DEMONSTRATIVES = frozenset({"this", "these"})
 _ARTICLES = frozenset({"the", "a", "an", "its", "their"})
 _PERSONAL = frozenset({"my", "our", "me"})  # the reviewer's own things are not the product's
@@ -150,7 +152,7 @@ _FEELINGS = frozenset(
      "thrilled", "delighted", "annoyed", "upset", "frustrated"}
 )  # fmt: skip
 # Words between an opinion verb and its object: "love all the", "dislike a lot of", "enjoy every".
-_QUANTIFIERS = _DETERMINERS | {"every", "each", "some", "any", "many", "most", "lot", "lots", "of", "few", "both"}
+_QUANTIFIERS = DETERMINERS | {"every", "each", "some", "any", "many", "most", "lot", "lots", "of", "few", "both"}
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’"})
 # Generic heads after an attribute noun: "good quality product" names the quality.
 _GENERIC_HEADS = frozenset({"product", "item", "stuff", "thing", "one", "purchase", "buy", "deal", "choice", "option"})
@@ -404,7 +406,7 @@ def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
         return None
     # "the quality of the articles is" -> "quality" names the attribute, "articles" its owner
     before = start - 1
-    if before >= 1 and tokens[before].low in _DETERMINERS:
+    if before >= 1 and tokens[before].low in DETERMINERS:
         before -= 1
     if before >= 1 and tokens[before].low == "of":
         head = _noun_run_before(tokens, before)

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from whyrec.explain.aspects import AspectLexicon, extract_aspects, singular, split_sentences
+from whyrec.explain.aspects import DETERMINERS, AspectLexicon, extract_aspects, singular, split_sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -143,10 +143,6 @@ _NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|s
 _ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "also", "so", "very", "really", "on", "in", "for"})
 
 
-# Words that with the aspect's make a subject, not a sentence: "The balance", "its recipes".
-_SUBJECT_ONLY = frozenset({"the", "a", "an", "this", "its", "your", "their"})
-
-
 def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
     """The text said plainly, or None where there is nothing to repair: a last conjunct (after "and" or a comma) that
     praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
@@ -163,8 +159,8 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
             continue
         said = {singular(t.lower()) for t in _TOKEN.findall(first)}
         added = {singular(t.lower()) for t in _TOKEN.findall(last)}
-        if not said - _SUBJECT_ONLY - {singular(w) for w in (aspect or "").lower().split()}:
-            continue  # "The balance and all the good things … are great": the first conjunct is no sentence alone
+        if not said - DETERMINERS - {singular(w) for w in (aspect or "").lower().split()}:
+            continue  # "The balance and all the good things … are great": a determiner and the aspect are no sentence
         conjunct = f"and {last}" if joint == " and " else last  # "and the product" is the product as such, as is "and gift card"
         if _as_such(conjunct, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
             return " ".join([*before, first.rstrip(" ,;") + "."])
