@@ -1094,6 +1094,19 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     assert model._hints([ReasonRequest(0, 3), ReasonRequest(1, 1, praised=("battery",))]) == [None, None]
 
 
+def test_the_items_brand_praised_as_an_aspect_is_never_the_hint(tiny_lora: PromptLM) -> None:
+    """Reviews praising the brand ("I love IHOP") make it a praised aspect of the item; the hint is another of its
+    aspects ("The IHOP is great place to buy things." says nothing of it), and the same word of another brand's item
+    may still be."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["voltix", "battery"], 2: ["voltix"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: ["voltix", "battery"], 2: ["voltix"]}
+    model.user_aspects = {0: ["voltix"]}
+    model.brands = {**tiny_lora.brands, 1: "Voltix", 2: "Ampere"}
+    model.titles = {**tiny_lora.titles, 2: "Ampere case for the Voltix bank"}  # "voltix" is no invented word there
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == ["battery", "voltix"]
+
+
 def test_the_pick_passes_over_words_the_items_reviews_never_use(tiny_lora: PromptLM, tmp_path: Path) -> None:
     """Fit keeps each item's review words and the shop's common ones; a candidate adding a word of its own ("perfect for
     cooking and dining" of a card whose reviews never say either) loses to one that says only what is there, while

@@ -48,7 +48,7 @@ import numpy as np
 from pydantic import Field
 
 from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.explain.aspects import is_nounish, product_type_aspects, singular, split_sentences
+from whyrec.explain.aspects import is_nounish, normalize_feature, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
@@ -614,8 +614,8 @@ class PromptLM(Reasoner):
         scent), else the item's most-praised aspect, then one the item has that its reviews do not fault more than praise
         (a catalog aspect), `VAGUE` nouns after all the others ("condition" only where nothing else is praised) —
         preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
-        a faulted aspect nor one that only names the product type ("gift card" in a gift-card shop): None then, and the
-        reason is flagged for the filters."""
+        a faulted aspect nor one that only names the product type ("gift card" in a gift-card shop) or the item's brand
+        ("ihop" of an IHOP card): None then, and the reason is flagged for the filters."""
         if not self.config.aspect_hint:
             return [None] * len(requests)
         used: dict[int, set[str]] = defaultdict(set)
@@ -634,7 +634,8 @@ class PromptLM(Reasoner):
             if r.hint:
                 out.append(r.hint)
                 continue
-            product = set(self.product_by_item.get(r.item, ()))
+            # the item's brand praised as an aspect ("I love IHOP") names the item itself, as its product type does
+            product = {*self.product_by_item.get(r.item, ()), normalize_feature(self.brands.get(r.item, ""))}
             faulted = set(self.faulted_by_item.get(r.item, ()))
             # the served facts' praise after the fitted record's (reviews written since fitting count too), never an aspect
             # the reviews fault more than praise, though some praised it
