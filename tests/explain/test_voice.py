@@ -110,8 +110,11 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("Great price. The recipes are easy, and the recipes are fun.", "recipe", "Great price. The recipes are easy."),
         ("The scent is light, fresh and clean.", "scent", None),
         ("Great recipes, great pictures.", "recipe", None),
-        # conjuncts of the last sentence only: a comma after "Also" opens no echo of the sentence before
-        ("The variety is interesting. Also, the variety is helpful.", "variety", None),
+        # a later sentence naming the aspect again goes whole, never cut at a comma to "… Also." (Magazine's "The
+        # article is fun and informative. It has a lot of great articles on …")
+        ("The variety is interesting. Also, the variety is helpful.", "variety", "The variety is interesting."),
+        ("The article is fun. It has a lot of great articles on gardening.", "article", "The article is fun."),
+        ("The article is fun. It has a lot of great ideas, and the ideas are new.", "article", None),
         # a first conjunct that is only the subject is no sentence alone ("The balance.")
         ("The balance and all the good things in magazines are great.", "balance", None),
         ("The balance and the product are great.", "balance", None),

@@ -148,11 +148,16 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
     praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
     names `aspect` again is dropped ("The odor is pleasant and the product is great.", "The design is cute and the gift
     card is perfect.", "… gentle on the skin and gentle on your skin.", "Great recipes, great recipes.", "The recipe is
-    good and the recipes are great." end at the first), and "The bottle is a great bottle." / "… a great product."
+    good and the recipes are great." end at the first), as is a last sentence naming `aspect` again ("The article is
+    fun. It has great articles …"), and "The bottle is a great bottle." / "… a great product."
     become "The bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
     text = text.strip()
     head = singular(aspect.split()[-1].lower()) if aspect else None
-    *before, sentence = split_sentences(text) or [text]  # conjuncts of the last sentence: "… great. Also, …" is no echo
+    *before, sentence = split_sentences(text) or [text]
+    if before and head is not None:  # a later sentence naming the aspect again goes whole: "… great. Also, the …"
+        earlier = {singular(t.lower()) for t in _TOKEN.findall(" ".join(before))}
+        if head in earlier and head in {singular(t.lower()) for t in _TOKEN.findall(sentence)}:
+            return " ".join(before)
     for joint in (" and ", ", "):
         first, joined, last = sentence.rstrip(".!").rpartition(joint)
         if not (joined and first):
