@@ -171,6 +171,7 @@ def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
         ("Great food and a great gift for any occasion.", "Great food."),
         ("The tin is pretty and a great gift idea.", None),  # "gift idea" is a thing of its own
         ("The tin is pretty and the gift card works.", "The tin is pretty."),
+        ("The meal was good and the gift card worked.", "The meal was good."),
         ("The tin is pretty and works with any gift card.", None),
         ("The design is cute and gift card.", "The design is cute."),  # a bare product noun ends it
         ("The design is cute and a gift.", "The design is cute."),

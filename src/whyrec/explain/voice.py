@@ -104,14 +104,14 @@ _CLAUSE_END = r"(?=\s*(?:[.!,;]|$)|\s+(?:and|for|to)\b)"
 
 def _as_such(text: str, product: Iterable[str]) -> bool:
     """`text` praises the product as such: "a great product", "the product is great", or so of one of `product`, the
-    words that name the item's product type ("the gift card is perfect", "the gift card works" in a gift-card shop),
+    words that name the item's product type ("the gift card is perfect", "the gift card worked" in a gift-card shop),
     or of the first word of one standing alone at a clause's end ("great gift." there, not "a great gift idea")."""
     if _FILLER.search(text):
         return True
     for noun in product:
         named = rf"{re.escape(noun)}s?"
         # "the gift card works" says of a gift card only that it is one; "Great selection and gift card." ends on it
-        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b|\b{named} works?\b"
+        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b|\b{named} work(?:s|ed)?\b"
         # a one-word type ends it only after a determiner: "all about home and garden" names the topic, not the item
         praised += rf"|\band {_DETERMINER}{'?' if ' ' in noun else ''}{named}\W*$"
         if " " in noun:
