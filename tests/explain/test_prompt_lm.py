@@ -768,24 +768,6 @@ def test_the_pick_keeps_the_items_own_adjective_and_drops_praise_of_its_product_
     assert model._pick([typed], item, "battery", [])[0] == "The battery is sturdy."
 
 
-def test_a_word_of_the_items_reviews_that_judges_nothing_is_its_own(tiny_lora: PromptLM) -> None:
-    """A noun the item's reviews use ("finish" of a battery's case) is no invented word though no training target uses
-    it; the same word in none of its reviews is, and so is an -ing word of its reviews (how a run-on clause goes on)."""
-    model = copy.copy(tiny_lora)
-    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
-    assert model.vocab and "finish" not in model.vocab and "finish" not in model.lexicon.features
-    finished = ("You'll love the finish on the battery.", -0.9)
-    vague = ("It works all day on the battery.", -1.1)
-    reviews = set(tiny_lora.item_words[item])
-    model.item_words = {**tiny_lora.item_words, item: {*reviews, "finish"}}
-    assert model._pick([finished, vague], item, "battery", []) == finished
-    model.item_words = {**tiny_lora.item_words, item: reviews}
-    assert model._pick([finished, vague], item, "battery", []) == vague
-    model.item_words = {**tiny_lora.item_words, item: {*reviews, "charging"}}
-    assert "charging" not in model.vocab
-    assert model._pick([("You'll love the charging on the battery.", -0.9), vague], item, "battery", []) == vague
-
-
 def test_praise_of_a_product_the_items_category_names_is_praise_of_the_item_as_such(tiny_lora: PromptLM) -> None:
     """What the reviews call items by ("this flashlight": the lexicon's products, no aspect) is the item's product type
     where its category or title names it: "the flashlight is great" is said away there, and kept of another item."""

@@ -216,7 +216,7 @@ def _words() -> _Words:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def is_nounish(word: str) -> bool:
+def _is_nounish(word: str) -> bool:
     """Could `word` (lower-case) be part of a feature noun phrase? Decided by lists and word shape."""
     w = _words()
     if word in w.nouns:
@@ -240,7 +240,7 @@ def _is_modifier(word: str) -> bool:
 
 def _in_run(tokens: list[_Token], i: int, next_in_run: bool) -> bool:
     """Is tokens[i] part of a noun run, given whether the token after it is?"""
-    return is_nounish(tokens[i].low) or (next_in_run and _is_modifier(tokens[i].low))
+    return _is_nounish(tokens[i].low) or (next_in_run and _is_modifier(tokens[i].low))
 
 
 @functools.cache
@@ -390,7 +390,7 @@ def _grades_next(tokens: list[_Token], j: int, opinions: Mapping[str, int]) -> b
 def _negator_before(tokens: list[_Token], k: int) -> str | None:
     """The negator among the three tokens ending at k, within the clause ("not", "never", ...)."""
     for t in reversed(tokens[max(0, k - 2) : k + 1]):
-        if t.low in _CLAUSE_END or is_nounish(t.low):
+        if t.low in _CLAUSE_END or _is_nounish(t.low):
             return None
         if _negates(t.low):
             return t.low if t.low in _NEGATORS - {"no", "without"} else "not"
@@ -418,7 +418,7 @@ def _noun_run_before(tokens: list[_Token], end: int) -> tuple[int, int] | None:
 def _noun_run_after(tokens: list[_Token], start: int) -> tuple[int, int] | None:
     """Token span [start, end) of the noun run starting at `start`, or None if none starts there."""
     end = start
-    while end < len(tokens) and _in_run(tokens, end, end + 1 < len(tokens) and is_nounish(tokens[end + 1].low)):
+    while end < len(tokens) and _in_run(tokens, end, end + 1 < len(tokens) and _is_nounish(tokens[end + 1].low)):
         end += 1
     return (start, end) if end > start else None
 
@@ -440,7 +440,7 @@ def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...
         words = words[generic + 1 :][-MAX_FEATURE_WORDS:]
     else:
         words = words[:generic][-MAX_FEATURE_WORDS:]
-    if not words or not is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
+    if not words or not _is_nounish(words[-1]) or singular(words[-1]) in _words().non_features:
         return ()
     return (*words[:-1], singular(words[-1]))
 
@@ -516,7 +516,7 @@ def _predicative(tokens: list[_Token], j: int, opinion: tuple[str, int]) -> list
     verb = tokens[k].low
     if not _copula_like(verb):
         # pattern 3 needs a verb, and an opinion that ends its clause ("works well", not "works well with")
-        if not (verb in _words().verbs or (verb.endswith("s") and not is_nounish(verb))):
+        if not (verb in _words().verbs or (verb.endswith("s") and not _is_nounish(verb))):
             return []
         if j + 1 < len(tokens) and tokens[j + 1].low not in _CLAUSE_END:
             return []

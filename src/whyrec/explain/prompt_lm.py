@@ -48,7 +48,7 @@ import numpy as np
 from pydantic import Field
 
 from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.explain.aspects import is_nounish, normalize_feature, product_type_aspects, singular, split_sentences
+from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
@@ -891,8 +891,8 @@ class PromptLM(Reasoner):
         bonus: Sequence[float] | None = None,
     ) -> tuple[str, float]:
         """The candidate, trimmed (`_trim`), scoring best on what a shown reason must be: every aspect it names is the
-        item's, it names the hint, no first person or complaint, no word the training targets, title and the item's
-        reviews' nouns never use (an opinion word only as praise they gave), not a repeat of this shopper's other reasons, no word the item's reviews never use
+        item's, it names the hint, no first person or complaint, no word the training targets, titles and the item's
+        reviews' adjectives never use, not a repeat of this shopper's other reasons, no word the item's reviews never use
         but the shop's common ones (`_unsupported`), what it has named as its reviews write it (a lesser fault:
         `_other_forms`; "The picture is …" is tried as "The pictures are …"), no repeated words, no praise of "the product" as such, no hint
         praised as itself ("The bottle is a great bottle.") and no aspect named twice ("Great recipes, great recipes."), not
@@ -904,12 +904,11 @@ class PromptLM(Reasoner):
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
-        # words the item's own title and reviews use of it, and the names of what it has, are not the LM's inventions:
-        # a noun of its reviews ("finish" of a box), and an opinion only as praise the reviews gave ("sturdy" of a tin's
-        # box; "not sturdy" is none); their verbs and -ing words are not ("… for the wrapping it was very nice")
+        # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
+        # the LM's inventions
         own = set(_words(self.titles.get(item, "")))
         names, written = {w for a in have for w in _words(a)}, self.item_words.get(item, frozenset())
-        own |= self._opinion_words(item) | names | {w for w in written if singular(w) in names or is_nounish(w)}
+        own |= self._opinion_words(item) | names | {w for w in written if singular(w) in names}
         # the names of what the item has as its texts write them: "pictures" where reviews wrote so, not "The picture is …"
         forms = _other_forms(have, written)
         # what the item's reviews found, where they said more than "great": a reason without it says less
