@@ -143,6 +143,11 @@ _NOUN_PRAISE = re.compile(r"^(the .+?) (is|are) (an? |the )?((?:(?:very|really|s
 _ECHO_FILLER = frozenset({"the", "a", "an", "your", "you", "it", "its", "too", "also", "so", "very", "really", "on", "in", "for"})
 
 
+def _singulars(text: str) -> set[str]:
+    """The words of `text`, lower-case and singular: "Great Recipes" -> {"great", "recipe"}."""
+    return {singular(t.lower()) for t in _TOKEN.findall(text)}
+
+
 def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
     """The text said plainly, or None where there is nothing to repair: a last conjunct (after "and" or a comma) that
     praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
@@ -154,16 +159,14 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
     text = text.strip()
     head = singular(aspect.split()[-1].lower()) if aspect else None
     *before, sentence = split_sentences(text) or [text]
-    if before and head is not None:  # a later sentence naming the aspect again goes whole: "… great. Also, the …"
-        earlier = {singular(t.lower()) for t in _TOKEN.findall(" ".join(before))}
-        if head in earlier and head in {singular(t.lower()) for t in _TOKEN.findall(sentence)}:
-            return " ".join(before)
+    # a later sentence naming the aspect again goes whole: "… great. Also, the …"
+    if before and head is not None and head in _singulars(" ".join(before)) and head in _singulars(sentence):
+        return " ".join(before)
     for joint in (" and ", ", "):
         first, joined, last = sentence.rstrip(".!").rpartition(joint)
         if not (joined and first):
             continue
-        said = {singular(t.lower()) for t in _TOKEN.findall(first)}
-        added = {singular(t.lower()) for t in _TOKEN.findall(last)}
+        said, added = _singulars(first), _singulars(last)
         if not said - DETERMINERS - {singular(w) for w in (aspect or "").lower().split()}:
             continue  # "The balance and all the good things … are great": a determiner and the aspect are no sentence
         conjunct = f"and {last}" if joint == " and " else last  # "and the product" is the product as such, as is "and gift card"
