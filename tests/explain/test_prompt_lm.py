@@ -1055,6 +1055,21 @@ def test_a_vague_aspect_is_hinted_only_where_the_item_has_nothing_else(tiny_lora
     ]
 
 
+def test_a_list_prefers_an_unused_aspect_only_among_the_praised_ones(tiny_lora: PromptLM) -> None:
+    """Within one shopper's list a praised aspect not yet used goes first; once every praised one is used, a praised
+    one said again beats one only the catalog names ("The burger is great." of a card whose reviews praise the food)."""
+    model = copy.copy(tiny_lora)
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, 1: ["battery", "cable"], 2: ["battery", "case", "cable"]}
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: ["battery"], 2: ["battery", "case"]}
+    model.user_aspects = {0: ["battery"]}
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == ["battery", "case"]
+    model.praised_by_item[2] = ["battery"]
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == ["battery", "battery"]
+    # nothing praised: the catalog's aspects, one not yet used first
+    model.praised_by_item = {**tiny_lora.praised_by_item, 1: [], 2: []}
+    assert model._hints([ReasonRequest(0, 1), ReasonRequest(0, 2)]) == ["battery", "case"]
+
+
 def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> None:
     """Fit keeps the aspects reviews fault more than praise; such an aspect is never hinted (the LM would praise it),
     while one only the catalog names still may be, after the praised ones."""

@@ -613,7 +613,8 @@ class PromptLM(Reasoner):
         praised aspect nearest in meaning to what the shopper writes about (`_nearest`: "fragrance" for one who praises
         scent), else the item's most-praised aspect, then one the item has that its reviews do not fault more than praise
         (a catalog aspect), `VAGUE` nouns after all the others ("condition" only where nothing else is praised) —
-        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect. Never
+        preferring, within one shopper's requests, an aspect not yet used, so a list does not repeat one aspect; among
+        the praised ones only, where the item has any: praise said again beats a catalog noun no review praised. Never
         a faulted aspect nor one that only names the product type ("gift card" in a gift-card shop) or the item's brand
         ("ihop" of an IHOP card): None then, and the reason is flagged for the filters."""
         if not self.config.aspect_hint:
@@ -663,8 +664,11 @@ class PromptLM(Reasoner):
             # lexicon/plurals.tsv)
             unknown = set(self._unknown(" ".join(candidates), r.item))
             ranked = [a for a in candidates if unknown.isdisjoint(_words(a))]
-            fresh = [a for a in ranked if a not in used[user]]
-            hint = (fresh or ranked or [None])[0]
+            # an aspect not yet used in this list goes first only among the praised ones: a praised aspect said again
+            # beats one no review praised ("The burger is great." of a card whose reviews praise the food)
+            pool = [a for a in ranked if a in praised and a not in VAGUE] or ranked
+            fresh = [a for a in pool if a not in used[user]]
+            hint = (fresh or pool or [None])[0]
             if hint is not None:
                 used[user].add(hint)
             out.append(hint)
