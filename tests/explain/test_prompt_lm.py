@@ -633,6 +633,7 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     assert model._trim("The battery is great. Great battery.", item) == "The battery is great."
     assert model._trim("The battery lasts.", item) == "The battery lasts."
     assert model._trim("The battery is great too.", item) == "The battery is great."
+    assert model._trim("The battery was great.", item) == "The battery is great."  # the item now, not a past finding
     assert model._trim("the battery lasts as well", item) == "The battery lasts"
     assert model._trim("The battery is great, and the case is sturdy too.", item).endswith("sturdy too.")
     # the chat's next turn or a title run on after a stop with no space: cut at the stop, unless the title writes it so

@@ -8,6 +8,7 @@ from whyrec.explain.aspects import AspectLexicon
 from whyrec.explain.voice import (
     calls_item_an_aspect,
     empty_praise,
+    in_present,
     rewrite,
     said_plainly,
     shopper_examples,
@@ -125,6 +126,29 @@ def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(te
     assert said_plainly(text, aspect) == plain
     if plain is not None:
         assert empty_praise(plain, aspect) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "present"),
+    [
+        # what a reviewer once found, said of the item now (Gift Cards' "The gift idea was pretty fun", 30 of 1,000)
+        ("The gift idea was pretty fun", "The gift idea is pretty fun"),
+        ("The selection was great.", "The selection is great."),
+        ("The results were perfect", "The results are perfect"),
+        ("Its colors were bright.", "Its colors are bright."),
+        # every clause of the reason, so no sentence mixes the two
+        ("The food was great and the service was fast.", "The food is great and the service is fast."),
+        ("The box is cute. The tin was sturdy.", "The box is cute. The tin is sturdy."),
+        ("Great gift, the tins were cute", "Great gift, the tins are cute"),
+        # no short subject at a clause's start, or another verb: left as written
+        ("It was great.", "It was great."),
+        ("The card arrived on time.", "The card arrived on time."),
+        ("The tin that came with the card in a box was cute.", "The tin that came with the card in a box was cute."),
+        ("You'll love what the box was made for.", "You'll love what the box was made for."),
+    ],
+)
+def test_in_present_puts_a_short_subjects_past_copula_in_the_present(text, present) -> None:
+    assert in_present(text) == present
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ from whyrec.explain.voice import (
     calls_item_an_aspect,
     count_words,
     empty_praise,
+    in_present,
     is_english,
     load_dictionary,
     most_used_first,
@@ -983,13 +984,14 @@ class PromptLM(Reasoner):
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
         small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case;
         the item's brand as the catalog spells it ("burger king" -> "Burger King"); the article a bare hint lacks
-        ("You'll love treat." -> "You'll love the treat."); a lone clause's dangling "too" said away; whatever runs on
+        ("You'll love treat." -> "You'll love the treat."); a past copula in the present (`in_present`: "The selection was
+        great." -> "The selection is great."); a lone clause's dangling "too" said away; whatever runs on
         from a stop with no space after it ("The holder is cute.user You will …" -> "The holder is cute.")."""
         title = self.titles.get(item, "").lower()
         glued = next((m for m in _GLUED.finditer(text) if m[0].lower() not in title), None)
         if glued is not None:
             text = text[: glued.start(2)]
-        text = text[:1].upper() + text[1:]
+        text = in_present(text[:1].upper() + text[1:])
         brand = self.brands.get(item)
         if brand:
             text = re.sub(rf"\b{re.escape(brand)}\b", lambda _: brand, text, flags=re.IGNORECASE)

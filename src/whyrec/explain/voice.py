@@ -183,6 +183,18 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
     return f"{subject[:1].upper()}{subject[1:]} {verb} {the}{adjective}."
 
 
+# A copula in the past after a short subject at a clause's start: "The gift idea was pretty fun", "… and the tins were cute".
+_PAST_COPULA = re.compile(
+    r"(^|[.!?;,] |\band )((?:the|this|these|those|its|their) (?:[a-z'-]+ ){0,2}[a-z'-]+) (was|were)\b", re.IGNORECASE
+)
+
+
+def in_present(text: str) -> str:
+    """The text with a short subject's past copula in the present: a reason says what the item is, not what a reviewer
+    once found ("The selection was great." -> "The selection is great."); other verbs are left as they are."""
+    return _PAST_COPULA.sub(lambda m: f"{m[1]}{m[2]} {'is' if m[3].lower() == 'was' else 'are'}", text)
+
+
 # Opinions that do not read as an adjective of the feature ("love battery", "well battery", "happy reading").
 _NOT_ATTRIBUTIVE = frozenset(
     f"{verb}{ending}" for verb in ("love", "like", "enjoy", "adore", "appreciate") for ending in ("", "s", "d", "ed")
