@@ -708,6 +708,33 @@ def test_an_item_with_nothing_to_cite_gets_no_lm_reason(tiny_lora: PromptLM) -> 
     assert [r.evidence["generated_by"] for r in replaced] == ["template", "prompt_lm"]
 
 
+def test_a_reason_whose_best_candidate_is_still_faulty_is_flagged_and_retried(
+    tiny_lora: PromptLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where every candidate leaves the hint unsaid and praises only the item's brand ("You'll love Voltcraft.": two
+    lesser faults), the reason is flagged, so the filters retry it about the item's first praised aspect and show
+    a sound reply of the retry; `max_faults=None` flags nothing."""
+    from whyrec.explain.filters import FAULTY, generate_grounded
+    from whyrec.explain.template import TemplateReasoner
+
+    model = copy.copy(tiny_lora)
+    model.vocab = frozenset()
+    model.brands = {**tiny_lora.brands, 1: "Voltcraft"}
+    replies = iter([[("You'll love Voltcraft.", -0.1)], [("The battery lasts all day on long trips.", -0.9)]])
+    monkeypatch.setattr(model, "_decode", lambda keys: [next(replies) for _ in keys])
+    asked = ReasonRequest(0, 1)
+    [flagged] = model.generate([asked])
+    assert flagged.text.startswith("You'll love Voltcraft") and FAULTY in flagged.flags
+    replies = iter([[("You'll love Voltcraft.", -0.1)], [("The battery lasts all day on long trips.", -0.9)]])
+    [retried] = generate_grounded(model, TemplateReasoner().fit(battery_shop()), [asked], {1: ["battery"]},
+                                  praised={1: ["battery"]})  # fmt: skip
+    assert retried.text.startswith("The battery lasts all day") and not retried.flags
+    assert retried.evidence["hint"] == "battery" and retried.evidence["generated_by"] == "prompt_lm"
+    model.config = model.config.model_copy(update={"max_faults": None})
+    replies = iter([[("You'll love Voltcraft.", -0.1)]])
+    assert FAULTY not in model.generate([asked])[0].flags
+
+
 def test_an_invented_word_is_never_hinted_and_flags_the_reason(tiny_lora: PromptLM) -> None:
     """A word in no English dictionary that no training target, title or brand uses ("movy" in a lexicon saved before
     plurals.tsv, a made-up "zorbly") is not hinted and flags the reason for the filters; brand and title words pass."""

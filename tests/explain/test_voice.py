@@ -209,6 +209,38 @@ def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text,
 
 
 @pytest.mark.parametrize(
+    ("text", "as_such"),
+    [
+        ("You'll love Texas Roadhouse.", True),
+        ("Texas Roadhouse is a great steakhouse.", True),
+        ("The gift idea is Texas Roadhouse.", True),  # the brand where the praise should be
+        ("You'll love the steak at Texas Roadhouse.", False),
+        ("A great gift idea for Texas Roadhouse!", False),
+        ("The steak at Texas Roadhouse is juicy.", False),
+    ],
+)
+def test_praise_of_the_brand_alone_is_praise_of_the_item_as_such(text, as_such) -> None:
+    """Of a Texas Roadhouse card, "You'll love Texas Roadhouse." says only what the card is; the brand beside an aspect
+    is no such praise."""
+    assert empty_praise(text, None, ["texas roadhouse"])[0] == as_such
+    assert not empty_praise(text, None)[0]  # without the brand: nothing to go by
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("The food is very good, great eat place.", "The food is very good."),
+        ("The food is good and a great place to eat.", "The food is good."),
+        ("The food is good and the place is clean.", None),  # says something of the place
+    ],
+)
+def test_a_great_place_is_praise_of_the_venue_as_such(text, plain) -> None:
+    """A restaurant card's "great eat place" praises the venue for being one; a conjunct saying so goes."""
+    assert said_plainly(text, "food") == plain
+    assert empty_praise(text, "food")[0] == (plain is not None)
+
+
+@pytest.mark.parametrize(
     ("text", "product", "plain"),
     [
         ("You'll love the reading and the magazine.", "magazine", "You'll love the reading."),

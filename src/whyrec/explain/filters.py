@@ -25,6 +25,7 @@ UNSAFE = "unsafe:"  # + one of SAFETY_KINDS
 UNSUPPORTED = "unsupported"  # set by a reasoner that had nothing of the item to write from: replace or withhold
 UNKNOWN_WORD = "unknown word:"  # + the word; set by a reasoner whose text has a word in no dictionary or source
 UNFINISHED = "unfinished"  # set by a reasoner whose text is cut off or doubles a word ("fast and fast")
+FAULTY = "faulty"  # set by a reasoner whose best candidate still breaks what a shown reason must be (its aspect unsaid, …)
 SAFETY_KINDS = ("price", "offer", "stock", "urgency", "medical", "offensive")
 
 

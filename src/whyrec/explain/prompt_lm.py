@@ -40,7 +40,7 @@ import re
 import time
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,7 +51,7 @@ from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
-from whyrec.explain.filters import UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
+from whyrec.explain.filters import FAULTY, UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
 from whyrec.explain.template import co_viewers, histories, seen_by_items
@@ -174,6 +174,11 @@ class PromptLMConfig(ReasonerConfig):
     # choosing the hint: ordering it by the profile hinted odd nouns ("The improvement is very good."). Off by default:
     # at 10 every shown check moved a little the right way on four sets but the reasons read no better (benchmarks/RESULTS.md).
     profile_weight: float = Field(0.0, ge=0)
+    # a reason whose best candidate still has more weighted faults in what it says than this (`_fault_counter`: 4 is one
+    # grave fault, or two lesser ones such as the hint unsaid and the item praised as such: "You'll love Texas
+    # Roadhouse.") is flagged `FAULTY`, so the filters retry it about the item's first praised aspect or replace it.
+    # None: never flagged.
+    max_faults: int | None = Field(3, ge=0)
     candidates: int = Field(4, ge=1)  # replies per reason: the greedy one plus nucleus samples, the best kept by `_pick`
     # decoding stops once this many candidates of every reason have ended, the rest dropped: each step reads every
     # weight however few rows still run (3 of 4: shown checks alike, 15% faster; benchmarks/RESULTS.md). None: all end.
@@ -564,21 +569,25 @@ class PromptLM(Reasoner):
                 written.update(zip(chunk, self._decode(chunk), strict=True))
         bonus = self._bonus(written)
         kept: dict[int, list[str]] = defaultdict(list)  # user -> texts kept so far in this call
-        picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float]] = {}
+        picked: dict[ReasonRequest, tuple[tuple[int, int, str | None], str, float, bool]] = {}
+        limit = self.config.max_faults
         for q, key in zip(distinct, keys, strict=True):
             if key not in written:
-                picked[q] = (key, "", 0.0)
+                picked[q] = (key, "", 0.0, False)
                 continue
             text, score = self._pick(written[key], key[1], key[2], kept[key[0]], bonus.get(key))
+            # what it says, not its wording: "The design is very creative." (a word no review uses) stays shown
+            faulty = limit is not None and self._fault_counter(key[1], key[2], kept[key[0]])[0](text, False) > limit
             kept[key[0]].append(text)
-            picked[q] = (key, text, score)
+            picked[q] = (key, text, score, faulty)
         linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
         turns: Counter[int] = Counter()  # user -> evidence links written in this call
         reasons: dict[ReasonRequest, Reason] = {}
         for r, q in zip(requests, asked, strict=True):
             if r not in reasons:  # a repeated request gets the same reason
-                key, text, score = picked[q]
-                reasons[r] = self._reason(r, key[2], text, score, linked, turns)
+                key, text, score, faulty = picked[q]
+                reason = self._reason(r, key[2], text, score, linked, turns)
+                reasons[r] = dataclasses.replace(reason, flags=[*reason.flags, FAULTY]) if faulty else reason
         return [reasons[r] for r in requests]
 
     def _bonus(self, written: dict[tuple[int, int, str | None], list[tuple[str, float]]]) -> dict[tuple, list[float]]:
@@ -907,43 +916,16 @@ class PromptLM(Reasoner):
         such competes said plainly too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
-        have = self._has(item, hint)
-        seen = {t.lower() for t in kept}
-        # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
-        # the LM's inventions
-        own = set(_words(self.titles.get(item, "")))
-        names, written = {w for a in have for w in _words(a)}, self.item_words.get(item, frozenset())
-        own |= self._opinion_words(item) | names | {w for w in written if singular(w) in names}
-        # the names of what the item has as its texts write them: "pictures" where reviews wrote so, not "The picture is …"
-        forms = _other_forms(have, written)
-        # what the item's reviews found, where they said more than "great": a reason without it says less
-        telling = set(self._telling(item, hint))
-        # "the gift card is perfect", "the magazine is good" praise none of it
-        product = [p for p in dict.fromkeys([*self.product_by_item.get(item, ()), *self._products_named(item)]) if p != hint]
-
-        def faults_of(text: str) -> int:
-            named = self.lexicon.mentions(text)
-            words = _words(text)
-            first_person, complaint = voice_faults(text)
-            faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
-            faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen) + (len(words) < 4)
-            faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text) + 2 * calls_item_an_aspect(text, self.lexicon)
-            filler, tautology = empty_praise(text, hint, product)
-            # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
-            tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
-            faults += 2 * filler + 2 * tautology + bool(telling and telling.isdisjoint(words))
-            faults += len(words) - len(set(words)) > 2
-            faults += 2 * bool(self.vocab and any(not _known(w, self.vocab) and not _known(w, own) for w in words))
-            faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(words))
-            return faults
-
+        faults_of, product = self._fault_counter(item, hint, kept)
         extra = bonus or [0.0] * len(candidates)
         trimmed = [(self._trim(text, item, hint), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
         # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
         # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
         plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
         # the hint in the lexicon's singular where the reviews write its plural is tried in theirs: "The pictures are …"
+        written = self.item_words.get(item, frozenset())
         head = hint.split()[-1] if hint else ""
+        forms = _other_forms(self._has(item, hint), written)
         plural = next((w for w in sorted(written) if w != head and singular(w) == head), None) if head in forms else None
         if hint and plural:
             plain += [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := _as_written(text, hint, plural))]
@@ -957,6 +939,54 @@ class PromptLM(Reasoner):
 
         _, text, logp, _ = max(scored, key=score)
         return text, logp
+
+    def _fault_counter(self, item: int, hint: str | None, kept: Sequence[str]) -> tuple[Callable[[str, bool], int], list[str]]:
+        """`_pick`'s scorer of one candidate for (`item`, `hint`) after this shopper's `kept` reasons: its weighted faults
+        (0 for a sound reason; 4 for one grave fault or two lesser ones); and the words naming the item itself (its
+        product type, its brand) whose praise says nothing."""
+        have = self._has(item, hint)
+        seen = {t.lower() for t in kept}
+        # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
+        # the LM's inventions
+        own = set(_words(self.titles.get(item, "")))
+        names, written = {w for a in have for w in _words(a)}, self.item_words.get(item, frozenset())
+        own |= self._opinion_words(item) | names | {w for w in written if singular(w) in names}
+        # the names of what the item has as its texts write them: "pictures" where reviews wrote so, not "The picture is …"
+        forms = _other_forms(have, written)
+        # what the item's reviews found, where they said more than "great": a reason without it says less
+        telling = set(self._telling(item, hint))
+        # "the gift card is perfect", "the magazine is good", "You'll love Texas Roadhouse." praise none of it
+        brand = self.brands.get(item, "").lower()
+        product = [
+            p
+            for p in dict.fromkeys(
+                [*self.product_by_item.get(item, ()), *self._products_named(item), *([brand] if brand else [])]
+            )
+            if p != hint
+        ]
+
+        def faults_of(text: str, wording: bool = True) -> int:
+            """Weighted faults of `text`; with `wording=False` only those of what it says (an aspect the item lacks,
+            the hint unsaid, first person, a complaint, a repeat, cut off, praise of the item as such, an echo), not
+            of how it says it (a word its reviews never use, no telling adjective, too short)."""
+            named = self.lexicon.mentions(text)
+            first_person, complaint = voice_faults(text)
+            faults = 4 * (not set(named) <= have) + 2 * (hint is not None and hint not in named)
+            faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen)
+            faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text) + 2 * calls_item_an_aspect(text, self.lexicon)
+            filler, tautology = empty_praise(text, hint, product)
+            # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
+            tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
+            faults += 2 * filler + 2 * tautology
+            if not wording:
+                return faults
+            words = _words(text)
+            faults += (len(words) < 4) + bool(telling and telling.isdisjoint(words)) + (len(words) - len(set(words)) > 2)
+            faults += 2 * bool(self.vocab and any(not _known(w, self.vocab) and not _known(w, own) for w in words))
+            faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(words))
+            return faults
+
+        return faults_of, product
 
     def _products_named(self, item: int) -> list[str]:
         """The lexicon's products (`AspectLexicon.products`: what reviews call the item by, "this magazine") that the

@@ -84,13 +84,15 @@ _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|e
 
 
 # Praise of the product as such ("a great product", "You'll love this item", "as good as the product", "a great
-# bottle of product"): says nothing a shopper can use.
+# bottle of product", "a great place to eat" of a restaurant's card): says nothing a shopper can use.
 _PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
-_FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice|one(?!-))s?"
+_FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice|place|one(?!-))s?"
 _FILLER_NOUN_RE = re.compile(_FILLER_NOUN, re.IGNORECASE)
 _FILLER = re.compile(
     rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
     rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b"
+    # "great eat place", "a great pizza place": the venue praised with a word between
+    rf"|\b{_PRAISE}\s+[a-z]+\s+places?\b"
     r"|\b(?:as|of|and|with) (?:the |this )?(?:product|item)s?\b",
     re.IGNORECASE,
 )
@@ -104,14 +106,19 @@ _CLAUSE_END = r"(?=\s*(?:[.!,;]|$)|\s+(?:and|for|to)\b)"
 
 def _as_such(text: str, product: Iterable[str]) -> bool:
     """`text` praises the product as such: "a great product", "the product is great", or so of one of `product`, the
-    words that name the item's product type ("the gift card is perfect", "the gift card worked" in a gift-card shop),
-    or of the first word of one standing alone at a clause's end ("great gift." there, not "a great gift idea")."""
+    words that name the item itself, its product type or its brand ("the gift card is perfect", "the gift card worked"
+    in a gift-card shop; "Texas Roadhouse is a great place", "You'll love Texas Roadhouse."; "The gift idea is Texas
+    Roadhouse." names it in place of praise), or of the first word of one standing alone at a clause's end ("great
+    gift." there, not "a great gift idea")."""
     if _FILLER.search(text):
         return True
     for noun in product:
         named = rf"{re.escape(noun)}s?"
         # "the gift card works" says of a gift card only that it is one; "Great selection and gift card." ends on it
-        praised = rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b|\b{named} work(?:s|ed)?\b"
+        praised = (
+            rf"\b{_PRAISE}\s+{named}\b|\b{named} (?:is|are) (?:an? )?(?:(?:very|really|so) )?{_PRAISE}\b"
+            rf"|\b{named} work(?:s|ed)?\b|\blove (?:the |this |these )?{named}\W*$|\b(?:is|are) {_DETERMINER}?{named}\W*$"
+        )
         # a one-word type ends it only after a determiner: "all about home and garden" names the topic, not the item
         praised += rf"|\band {_DETERMINER}{'?' if ' ' in noun else ''}{named}\W*$"
         if " " in noun:
