@@ -199,6 +199,7 @@ def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
         ("The tin is pretty and works with any gift card.", None),
         ("The design is cute and gift card.", "The design is cute."),  # a bare product noun ends it
         ("The design is cute and a gift.", "The design is cute."),
+        ("The design of the gift card is great.", None),  # the design's praise, not the card's
     ],
 )
 def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text, plain) -> None:
@@ -217,6 +218,7 @@ def test_praise_of_the_items_product_type_is_praise_of_the_product_as_such(text,
         ("You'll love the steak at Texas Roadhouse.", False),
         ("A great gift idea for Texas Roadhouse!", False),
         ("The steak at Texas Roadhouse is juicy.", False),
+        ("The price of Texas Roadhouse is good.", False),  # the price's praise
     ],
 )
 def test_praise_of_the_brand_alone_is_praise_of_the_item_as_such(text, as_such) -> None:
