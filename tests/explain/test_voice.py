@@ -120,6 +120,9 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("The balance and all the good things in magazines are great.", "balance", None),
         ("The balance and the product are great.", "balance", None),
         ("These recipes and the product are great.", "recipe", None),  # any determiner: aspects.DETERMINERS
+        # nor one whose only verb is in the conjunct dropped (Gift Cards' "The value of a good food.")
+        ("The value of a good food and the value of a good food is just amazing.", "value", None),
+        ("The value of the card is good and the value of the card is great.", "value", "The value of the card is good."),
     ],
 )
 def test_said_plainly_drops_what_repeats_the_aspect_or_stands_for_the_product(text, aspect, plain) -> None:
