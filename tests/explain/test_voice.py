@@ -120,8 +120,9 @@ def test_shopper_examples_keep_one_positive_rewritten_sentence_per_review() -> N
         ("The balance and all the good things in magazines are great.", "balance", None),
         ("The balance and the product are great.", "balance", None),
         ("These recipes and the product are great.", "recipe", None),  # any determiner: aspects.DETERMINERS
-        # nor one whose only verb is in the conjunct dropped (Gift Cards' "The value of a good food.")
+        # nor one the dropped conjunct says again with its predicate (Gift Cards' "The value of a good food.")
         ("The value of a good food and the value of a good food is just amazing.", "value", None),
+        ("The battery lasts all day and the battery is great.", "battery", "The battery lasts all day."),
         ("The value of the card is good and the value of the card is great.", "value", "The value of the card is good."),
     ],
 )

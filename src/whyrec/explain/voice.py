@@ -156,10 +156,6 @@ def _singulars(text: str) -> set[str]:
     return {singular(t.lower()) for t in _TOKEN.findall(text)}
 
 
-# a finite "be": what makes a subject a sentence
-_COPULA = re.compile(r"\b(?:is|are|was|were)\b", re.IGNORECASE)
-
-
 def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
     """The text said plainly, or None where there is nothing to repair: a last conjunct (after "and" or a comma) that
     praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
@@ -181,8 +177,8 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
         said, added = _singulars(first), _singulars(last)
         if not said - DETERMINERS - {singular(w) for w in (aspect or "").lower().split()}:
             continue  # "The balance and all the good things … are great": a determiner and the aspect are no sentence
-        if first.split()[0].lower() in DETERMINERS and _COPULA.search(last) and not _COPULA.search(first):
-            continue  # nor is a subject whose verb is in the last: "The value of a good food and the value … is amazing"
+        if last.lower().startswith(first.lower() + " "):
+            continue  # nor a subject whose predicate the last holds: "The value of a good food and the value … is amazing"
         conjunct = f"and {last}" if joint == " and " else last  # "and the product" is the product as such, as is "and gift card"
         if _as_such(conjunct, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
             return " ".join([*before, first.rstrip(" ,;") + "."])
