@@ -956,14 +956,8 @@ class PromptLM(Reasoner):
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         # "the gift card is perfect", "the magazine is good", "You'll love Texas Roadhouse." praise none of it
-        brand = self.brands.get(item, "").lower()
-        product = [
-            p
-            for p in dict.fromkeys(
-                [*self.product_by_item.get(item, ()), *self._products_named(item), *([brand] if brand else [])]
-            )
-            if p != hint
-        ]
+        itself = [*self.product_by_item.get(item, ()), *self._products_named(item), self.brands.get(item, "").lower()]
+        product = [p for p in dict.fromkeys(itself) if p and p != hint]
 
         def faults_of(text: str, wording: bool = True) -> int:
             """Weighted faults of `text`; with `wording=False` only those of what it says (an aspect the item lacks,

@@ -115,10 +115,10 @@ def _as_such(text: str, product: Iterable[str]) -> bool:
     for noun in product:
         named = rf"{re.escape(noun)}s?"
         # "the gift card works" says of a gift card only that it is one; "Great selection and gift card." ends on it
+        subject = rf"(?<!\bof )(?<!\bof the )\b{named}"  # after "of (the)" it is not: "The price of Panera Bread is good"
         praised = (
-            # after "of (the)" it is not the subject: "The price of Panera Bread is good" praises the price
-            rf"\b{_PRAISE}\s+{named}\b|(?<!\bof )(?<!\bof the )\b{named} (?:is|are) (?:an? )?(?:(?:very|really|so) )?{_PRAISE}\b"
-            rf"|(?<!\bof )(?<!\bof the )\b{named} work(?:s|ed)?\b|\blove (?:the |this |these )?{named}\W*$|\b(?:is|are) {_DETERMINER}?{named}\W*$"
+            rf"\b{_PRAISE}\s+{named}\b|{subject} (?:is|are) (?:an? )?(?:(?:very|really|so) )?{_PRAISE}\b|{subject} work(?:s|ed)?\b"
+            rf"|\blove (?:the |this |these )?{named}\W*$|\b(?:is|are) {_DETERMINER}?{named}\W*$"
         )
         # a one-word type ends it only after a determiner: "all about home and garden" names the topic, not the item
         praised += rf"|\band {_DETERMINER}{'?' if ' ' in noun else ''}{named}\W*$"
