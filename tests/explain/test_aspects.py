@@ -149,6 +149,22 @@ def test_negation_too_and_enough(text, expected):
     assert pairs(text) == [expected]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # All Beauty, a face wash: the teen's makeup, not the wash, praised by the lexicon's "funny" until it was turned
+        ("Why make it all funny colors?", [("color", "funny", -1)]),
+        ("It has a funny smell.", [("smell", "funny", -1)]),
+        ("The texture is funny and the scent is lovely.", [("texture", "funny", -1), ("scent", "lovely", 1)]),
+        ("The aftertaste is not funny at all.", [("aftertaste", "not funny", 1)]),
+        ("The stories are funny.", [("story", "funny", 1)]),
+        ("Funny cartoons and great articles.", [("cartoon", "funny", 1), ("article", "great", 1)]),
+    ],
+)
+def test_funny_praises_a_story_and_faults_what_the_senses_take_in(text, expected):
+    assert pairs(text) == expected
+
+
 def test_descriptive_words_alone_judge_nothing():
     assert pairs("The scent is strong.") == []
 

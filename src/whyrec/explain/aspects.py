@@ -151,6 +151,12 @@ _FEELINGS = frozenset(
     {"happy", "pleased", "satisfied", "glad", "impressed", "disappointed", "unhappy", "dissatisfied",
      "thrilled", "delighted", "annoyed", "upset", "frustrated"}
 )  # fmt: skip
+# "Funny" praises a story and faults what the senses take in: "a funny taste", "funny colors" say "odd".
+_ODD_OF_THE_SENSES = frozenset({"funny"})
+_SENSES = frozenset(
+    {"smell", "scent", "odor", "odour", "fragrance", "taste", "aftertaste", "flavor", "flavour", "color", "colour",
+     "texture", "consistency", "feel"}
+)  # fmt: skip
 # Words between an opinion verb and its object: "love all the", "dislike a lot of", "enjoy every".
 _QUANTIFIERS = DETERMINERS | {"every", "each", "some", "any", "many", "most", "lot", "lots", "of", "few", "both"}
 _QUOTES = frozenset({'"', "'", "“", "”", "‘", "’"})
@@ -577,8 +583,14 @@ def extract_aspects(text: str, lexicon: AspectLexicon | None = None) -> list[Asp
                 feature = lexicon.match(cand.feature)
             if feature and feature not in seen:
                 seen.add(feature)
-                aspects.append(Aspect(feature, cand.opinion, sentence, cand.sentiment))
+                aspects.append(Aspect(feature, cand.opinion, sentence, _sentiment_of(cand)))
     return aspects
+
+
+def _sentiment_of(cand: _Candidate) -> int:
+    """The candidate's polarity, turned where its opinion means "odd" of a sense's feature ("funny colors": -1)."""
+    odd = cand.opinion.split()[-1] in _ODD_OF_THE_SENSES and singular(cand.feature[-1]) in _SENSES
+    return -cand.sentiment if odd else cand.sentiment
 
 
 @dataclass(frozen=True)
