@@ -1021,6 +1021,54 @@ def test_the_reply_gets_the_brands_own_spelling_and_a_bare_hint_its_article(tiny
     assert model._trim("You'll love battery barn.", item, "battery") == "You'll love Battery Barn."
 
 
+def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lora: PromptLM) -> None:
+    """ "— just what you praised in your review of the Trail Pack.": the newest of the linked items whose title can be
+    said (short, no number), is not the item's own and names no aspect the item lacks, cited first in the evidence
+    (whose titles the words check reads); the count alone where none can be, or where the evidence lists no item."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    user = next(u for u, h in model.user_history.items() if len([i for i in h.get("battery", []) if i != item]) >= 2)
+    praised = [i for i in model.user_history[user]["battery"] if i != item]  # oldest first
+    newest, older = praised[-1], praised[-2]
+    assert model._link(user, item, "battery")[0] == f" — just what you praised in {count_words(len(praised))} of your reviews."
+    model.titles = {**tiny_lora.titles, newest: "The Trail Pack - Blue", older: "Summit Pack"}
+    others = len(praised) - 1
+    tail = f"and {count_words(others)} other {'item' if others == 1 else 'items'}"
+    text, history, kind = model._link(user, item, "battery")
+    assert kind == "personal" and history == praised[::-1]
+    assert text == f" — just what you praised in your reviews of the Trail Pack {tail}."
+    assert model._link(user, item, "battery", 1)[0] == f" — you praised the same in your reviews of the Trail Pack {tail}."
+    # the newest cannot be named (a number, the item's own title, an aspect the item lacks, no title at all): the next
+    lacking = "zipper"  # of the lexicon, not of the power bank
+    model.lexicon = AspectLexicon(tiny_lora.lexicon.features | {lacking})
+    for title, own in (("Trail Pack 2", "Power Bank"), ("Trail Pack", "The Trail Pack"), (f"Trail Pack {lacking}", "")):
+        model.titles = {**model.titles, newest: title, item: own}
+        text, history, _ = model._link(user, item, "battery")
+        assert "the Summit Pack" in text and history[0] == older and sorted(history) == sorted(praised), title
+    model.titles = {**model.titles, newest: "Trail Pack", item: tiny_lora.titles[item]}
+    model.lexicon = tiny_lora.lexicon
+    model.titled = tiny_lora.titled - {newest}  # its entry is only a category
+    assert model._link(user, item, "battery")[1][0] == older
+    model.titled = tiny_lora.titled
+    # one item: "your review of"; the history link names it too, with the catalog's kind noun for the rest
+    model.user_history = {user: {"battery": [newest]}}
+    assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
+    model.user_history = {}
+    kin = model._kin(user, item)["battery"]
+    text, history, kind = model._link(user, item, "battery")
+    assert kind == "history" and history[0] == kin[-1]
+    model.titles = {**model.titles, kin[-1]: "Trail Pack"}
+    rest = len(kin) - 1
+    rest_words = f" and {count_words(rest)} other {'item' if rest == 1 else 'items'}" if rest else ""
+    assert model._link(user, item, "battery")[0] == f" — the same was praised in the Trail Pack{rest_words} you reviewed."
+    were = "were" if rest else "was"
+    assert model._link(user, item, "battery", 1)[0] == f" — the Trail Pack{rest_words} you reviewed {were} praised for it too."
+    said = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, set(), Counter())
+    assert said.evidence["history_items"][0] == kin[-1] and "Trail Pack" in said.text
+    model.config = model.config.model_copy(update={"max_history": 0})  # no item in the evidence: none named
+    assert "Trail Pack" not in model._link(user, item, "battery")[0]
+
+
 def test_the_history_link_calls_items_what_the_catalog_calls_them(tiny_lora: PromptLM) -> None:
     """ "Two gift cards you reviewed" where the item and the linked ones share a category named, in the plural, by a
     product type of the item; "items" where the categories differ, the last part names no product type, or the

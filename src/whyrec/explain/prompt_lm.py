@@ -1104,35 +1104,55 @@ class PromptLM(Reasoner):
         named: Collection[str] = (),
     ) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
-        evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in two of
-        your reviews."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the scent
-        you praised in an earlier review."), else their reviewed items' reviews praise it ("… — the same was praised in
-        one item you reviewed.", "two gift cards" where the catalog names them so: `_kind_nouns`), else reviewed items
-        of the same brand (" You've reviewed one item from Amazon."), else who else looked at it (`_co_viewed`), else
-        nothing.
+        evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in your review
+        of the Trail Pack."), else one close to it in meaning (`_near_praise`: "The fragrance is lovely — much like the
+        scent you praised in two of your reviews."), else their reviewed items' reviews praise it ("… — the same was
+        praised in the Trail Pack and one other item you reviewed.", "two gift cards" where the catalog names them so:
+        `_kind_nouns`), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else
+        looked at it (`_co_viewed`), else nothing. The shopper's item is named by its title where one can be (`_cited`).
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
         `served` (the store's praised aspects of the item) counts as the item's for the near link; `named` (the aspects
         the reason's sentence names) keeps the link from naming one again."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised))), praised[::-1], "personal"
+            title, praised = self._cited(item, praised[::-1])
+            return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised), title)), praised, "personal"
         near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
+            title, items = self._cited(item, items[::-1])
             wording = _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)]
-            return wording.format(mine=mine, where=_your_reviews(len(items))), items[::-1], "near"
+            return wording.format(mine=mine, where=_your_reviews(len(items), title)), items, "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             one, many = self._kind_nouns(item, kin, named)
-            items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
+            title, kin = self._cited(item, kin[::-1])
+            if title is None:
+                items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
+            else:
+                others = len(kin) - 1
+                items = f"the {title}" + (f" and {count_words(others)} other {one if others == 1 else many}" if others else "")
             wording = _HISTORY[turn % len(_HISTORY)]
-            return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin[::-1], "history"
+            return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin, "history"
         brand = self.brands.get(item)
         same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
         text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
         return self._co_viewed(user, item, turn)
+
+    def _cited(self, item: int, items: list[int]) -> tuple[str | None, list[int]]:
+        """The title to name the shopper's item by in a link, of the first of `items` (newest first) whose title can be
+        said (`_short_title`), is not `item`'s own and names no aspect `item` lacks, with `items` reordered to cite it
+        first (the evidence lists the cited items, whose titles the words check reads); (None, `items`) where none can,
+        or where the evidence lists no item (`max_history` 0)."""
+        own = _short_title(self.titles.get(item, ""))
+        has = set(self.aspects_by_item.get(item, ()))
+        for k, j in enumerate(items if self.config.max_history else ()):
+            title = _short_title(self.titles[j]) if j in self.titled else None
+            if title and title != own and set(self.lexicon.mentions(title)) <= has:
+                return title, [j, *items[:k], *items[k + 1 :]]
+        return None, items
 
     def _kind_nouns(self, item: int, others: Sequence[int], named: Collection[str] = ()) -> tuple[str, str]:
         """What to call `item` and `others` in a link, singular and plural: the catalog's name for them where they share
@@ -1396,9 +1416,14 @@ def _category_kinship(a: str | None, b: str | None) -> int:
     return 1 if a.split(">")[0].strip() == b.split(">")[0].strip() else _OTHER_DEPARTMENT
 
 
-def _your_reviews(n: int) -> str:
-    """Where the shopper said it, for a link: "an earlier review", "two of your reviews"."""
-    return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
+def _your_reviews(n: int, title: str | None = None) -> str:
+    """Where the shopper said it, for a link: "an earlier review", "two of your reviews"; with the `title` of one of
+    the items, "your review of the Trail Pack", "your reviews of the Trail Pack and one other item"."""
+    if title is None:
+        return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
+    if n == 1:
+        return f"your review of the {title}"
+    return f"your reviews of the {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
 
 
 def _short_title(title: str) -> str | None:
