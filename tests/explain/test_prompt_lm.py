@@ -1038,10 +1038,13 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     assert kind == "personal" and history == praised[::-1]
     assert text == f" — just what you praised in your reviews of the Trail Pack {tail}."
     assert model._link(user, item, "battery", 1)[0] == f" — you praised the same in your reviews of the Trail Pack {tail}."
-    # the newest cannot be named (a number, the item's own title, an aspect the item lacks, no title at all): the next
+    # the newest cannot be named (a number, the item's own title, an aspect the item lacks, first person, a complaint,
+    # the crowd, no title at all): the next
     lacking = "zipper"  # of the lexicon, not of the power bank
     model.lexicon = AspectLexicon(tiny_lora.lexicon.features | {lacking})
-    for title, own in (("Trail Pack 2", "Power Bank"), ("Trail Pack", "The Trail Pack"), (f"Trail Pack {lacking}", "")):
+    unsaid = (("Trail Pack 2", "Power Bank"), ("Trail Pack", "The Trail Pack"), (f"Trail Pack {lacking}", ""),
+              ("My Trail Pack", ""), ("No Fuss Trail Pack", ""), ("Everyone's Trail Pack", ""))  # fmt: skip
+    for title, own in unsaid:
         model.titles = {**model.titles, newest: title, item: own}
         text, history, _ = model._link(user, item, "battery")
         assert "the Summit Pack" in text and history[0] == older and sorted(history) == sorted(praised), title

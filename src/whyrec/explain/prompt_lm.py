@@ -1426,13 +1426,24 @@ def _your_reviews(n: int, title: str | None = None) -> str:
     return f"your reviews of the {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
 
 
+_UNSAID = frozenset(w.lower() for w in (*FIRST_PERSON, *COMPLAINT, *CROWD))
+
+
 def _short_title(title: str) -> str | None:
     """A catalog title as a sentence can name it: up to its first separator ("Fandango Gift Cards, Multipack of 3" ->
-    "Fandango Gift Cards"), without a leading "The"; None past six words or with a number (the facts check would read
-    "24 cm" as a measure of the recommended item)."""
+    "Fandango Gift Cards"), without a leading "The"; None past six words, with a number (the facts check would read
+    "24 cm" as a measure of the recommended item) or with a word a reason never says of itself (first person, a
+    complaint, the crowd: "My Little Pony", "No Bake", "People" read as the reason's own voice and claims)."""
     head = re.split(r" - | – | — | \(|, | \| |; ", title, maxsplit=1)[0].strip()
     head = re.sub(r"^the\s+", "", head, flags=re.IGNORECASE)
-    return head if head and len(head.split()) <= 6 and not re.search(r"\d", head) else None
+    if (
+        not head
+        or len(head.split()) > 6
+        or re.search(r"\d", head)
+        or any(w in _UNSAID or w.split("'")[0] in _UNSAID for w in _words(head))
+    ):
+        return None
+    return head
 
 
 def _words(text: str) -> list[str]:
