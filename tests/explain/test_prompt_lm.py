@@ -1064,8 +1064,10 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     rest = len(kin) - 1
     rest_words = f" and {count_words(rest)} other {'item' if rest == 1 else 'items'}" if rest else ""
     assert model._link(user, item, "battery")[0] == f" — the same was praised in the Trail Pack{rest_words} you reviewed."
-    were = "were" if rest else "was"
-    assert model._link(user, item, "battery", 1)[0] == f" — the Trail Pack{rest_words} you reviewed {were} praised for it too."
+    assert model._link(user, item, "battery", 1)[0] == f" — the Trail Pack{rest_words} you reviewed got the same praise."
+    model.titles = {**model.titles, kin[-1]: "Trail Boots"}  # a title's number is unknown: no verb agrees with it
+    assert model._link(user, item, "battery", 1)[0] == f" — the Trail Boots{rest_words} you reviewed got the same praise."
+    model.titles = {**model.titles, kin[-1]: "Trail Pack"}
     said = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, set(), Counter())
     assert said.evidence["history_items"][0] == kin[-1] and "Trail Pack" in said.text
     model.config = model.config.model_copy(update={"max_history": 0})  # no item in the evidence: none named

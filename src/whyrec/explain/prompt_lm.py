@@ -1129,10 +1129,11 @@ class PromptLM(Reasoner):
             title, kin = self._cited(item, kin[::-1])
             if title is None:
                 items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
+                wording = _HISTORY[turn % len(_HISTORY)]
             else:
                 others = len(kin) - 1
                 items = f"the {title}" + (f" and {count_words(others)} other {one if others == 1 else many}" if others else "")
-            wording = _HISTORY[turn % len(_HISTORY)]
+                wording = _HISTORY_NAMED[turn % len(_HISTORY_NAMED)]
             return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin, "history"
         brand = self.brands.get(item)
         same = [j for j in self.reviewed.get(user, []) if j != item and brand is not None and self.brands.get(j) == brand]
@@ -1390,6 +1391,11 @@ _NEAR_PERSONAL = (
 _HISTORY = (
     " — the same was praised in {items} you reviewed.",
     " — {items} you reviewed {was} praised for it too.",
+)
+# A title says nothing of its number ("the Trail Boots", "the Times"): no verb that must agree with it
+_HISTORY_NAMED = (
+    " — the same was praised in {items} you reviewed.",
+    " — {items} you reviewed got the same praise.",
 )
 
 
