@@ -1056,6 +1056,9 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     # one item: "your review of"; the history link names it too, with the catalog's kind noun for the rest
     model.user_history = {user: {"battery": [newest]}}
     assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
+    model.titles = {**model.titles, newest: "Trail Pack Configuration Asin"}  # Amazon's parent-listing marker: cut
+    assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
+    model.titles = {**model.titles, newest: "Trail Pack"}
     model.user_history = {}
     kin = model._kin(user, item)["battery"]
     text, history, kind = model._link(user, item, "battery")

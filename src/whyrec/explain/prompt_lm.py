@@ -1437,10 +1437,11 @@ _UNSAID = frozenset(w.lower() for w in (*FIRST_PERSON, *COMPLAINT, *CROWD))
 
 def _short_title(title: str) -> str | None:
     """A catalog title as a sentence can name it: up to its first separator ("Fandango Gift Cards, Multipack of 3" ->
-    "Fandango Gift Cards"), without a leading "The"; None past six words, with a number (the facts check would read
-    "24 cm" as a measure of the recommended item) or with a word a reason never says of itself (first person, a
-    complaint, the crowd: "My Little Pony", "No Bake", "People" read as the reason's own voice and claims)."""
-    head = re.split(r" - | – | — | \(|, | \| |; ", title, maxsplit=1)[0].strip()
+    "Fandango Gift Cards") or Amazon's parent-listing marker ("Petco Gift Cards Configuration Asin" -> "Petco Gift
+    Cards"), without a leading "The"; None past six words, with a number (the facts check would read "24 cm" as a
+    measure of the recommended item) or with a word a reason never says of itself (first person, a complaint, the
+    crowd: "My Little Pony", "No Bake", "People" read as the reason's own voice and claims)."""
+    head = re.split(r" - | – | — | \(|, | \| |; | Configuration Asin\b", title, maxsplit=1)[0].strip()
     head = re.sub(r"^the\s+", "", head, flags=re.IGNORECASE)
     if (
         not head
