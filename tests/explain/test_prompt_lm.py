@@ -1032,6 +1032,7 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     newest, older = praised[-1], praised[-2]
     assert model._link(user, item, "battery")[0] == f" — just what you praised in {count_words(len(praised))} of your reviews."
     model.titles = {**tiny_lora.titles, newest: "The Trail Pack - Blue", older: "Summit Pack"}
+    model.categories = {}  # no path: a title is a product's ("the Trail Pack"); see the proper names below
     others = len(praised) - 1
     tail = f"and {count_words(others)} other {'item' if others == 1 else 'items'}"
     text, history, kind = model._link(user, item, "battery")
@@ -1058,7 +1059,16 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
     model.titles = {**model.titles, newest: "Trail Pack Configuration Asin"}  # Amazon's parent-listing marker: cut
     assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
-    model.titles = {**model.titles, newest: "Trail Pack"}
+    # the article where the title ends in its category's countable noun; a name of its own goes bare
+    model.categories = {newest: "Outdoor > Trail Packs"}
+    assert model._link(user, item, "battery")[0] == " — just what you praised in your review of the Trail Pack."
+    model.titles = {**model.titles, newest: "SmartMoney"}
+    model.categories = {newest: "Magazine Subscriptions > Business & Investing > Finance"}
+    assert model._link(user, item, "battery")[0] == " — just what you praised in your review of SmartMoney."
+    model.titles = {**model.titles, newest: "Natural Health"}  # "Health" is no countable noun: a name
+    model.categories = {newest: "Magazine Subscriptions > Health, Fitness & Wellness > Health"}
+    assert model._link(user, item, "battery")[0] == " — just what you praised in your review of Natural Health."
+    model.titles, model.categories = {**model.titles, newest: "Trail Pack"}, {}
     model.user_history = {}
     kin = model._kin(user, item)["battery"]
     text, history, kind = model._link(user, item, "battery")

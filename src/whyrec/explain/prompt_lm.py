@@ -1132,7 +1132,7 @@ class PromptLM(Reasoner):
                 wording = _HISTORY[turn % len(_HISTORY)]
             else:
                 others = len(kin) - 1
-                items = f"the {title}" + (f" and {count_words(others)} other {one if others == 1 else many}" if others else "")
+                items = title + (f" and {count_words(others)} other {one if others == 1 else many}" if others else "")
                 wording = _HISTORY_NAMED[turn % len(_HISTORY_NAMED)]
             return wording.format(items=items, was="was" if len(kin) == 1 else "were"), kin, "history"
         brand = self.brands.get(item)
@@ -1143,16 +1143,16 @@ class PromptLM(Reasoner):
         return self._co_viewed(user, item, turn)
 
     def _cited(self, item: int, items: list[int]) -> tuple[str | None, list[int]]:
-        """The title to name the shopper's item by in a link, of the first of `items` (newest first) whose title can be
-        said (`_short_title`), is not `item`'s own and names no aspect `item` lacks, with `items` reordered to cite it
-        first (the evidence lists the cited items, whose titles the words check reads); (None, `items`) where none can,
-        or where the evidence lists no item (`max_history` 0)."""
+        """How a link names the shopper's item ("the Trail Pack", "SmartMoney": `_with_article`), of the first of `items`
+        (newest first) whose title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks,
+        with `items` reordered to cite it first (the evidence lists the cited items, whose titles the words check
+        reads); (None, `items`) where none can, or where the evidence lists no item (`max_history` 0)."""
         own = _short_title(self.titles.get(item, ""))
         has = set(self.aspects_by_item.get(item, ()))
         for k, j in enumerate(items if self.config.max_history else ()):
             title = _short_title(self.titles[j]) if j in self.titled else None
             if title and title != own and set(self.lexicon.mentions(title)) <= has:
-                return title, [j, *items[:k], *items[k + 1 :]]
+                return _with_article(title, self.categories.get(j)), [j, *items[:k], *items[k + 1 :]]
         return None, items
 
     def _kind_nouns(self, item: int, others: Sequence[int], named: Collection[str] = ()) -> tuple[str, str]:
@@ -1424,15 +1424,30 @@ def _category_kinship(a: str | None, b: str | None) -> int:
 
 def _your_reviews(n: int, title: str | None = None) -> str:
     """Where the shopper said it, for a link: "an earlier review", "two of your reviews"; with the `title` of one of
-    the items, "your review of the Trail Pack", "your reviews of the Trail Pack and one other item"."""
+    the items as a link names it, "your review of the Trail Pack", "your reviews of SmartMoney and one other item"."""
     if title is None:
         return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
     if n == 1:
-        return f"your review of the {title}"
-    return f"your reviews of the {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
+        return f"your review of {title}"
+    return f"your reviews of {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
 
 
 _UNSAID = frozenset(w.lower() for w in (*FIRST_PERSON, *COMPLAINT, *CROWD))
+
+
+def _with_article(title: str, path: str | None) -> str:
+    """A title as a link names it: "the Trail Pack" where it ends in the countable noun of a part of its category path
+    ("Outdoor > Packs"; "Gift Cards" for "Sears Gift Card") or the path is unknown; bare where it does not, a name
+    of its own ("SmartMoney", "Woman's Day" in "Magazine Subscriptions > Fashion & Style > Women"; "Olive Garden" in
+    "Gift Cards"). Countable: the catalog writes the head in a plural ("Packs"), not "Health" or "History"."""
+    if not path:
+        return f"the {title}"
+    last = singular(title.split()[-1].lower())
+    for part in path.split(">"):
+        words = part.strip().lower().split()
+        if words and singular(words[-1]) != words[-1] and singular(words[-1]) == last:
+            return f"the {title}"
+    return title
 
 
 def _short_title(title: str) -> str | None:
