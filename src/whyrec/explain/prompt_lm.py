@@ -1150,10 +1150,14 @@ class PromptLM(Reasoner):
         own = _short_title(self.titles.get(item, ""))
         has = set(self.aspects_by_item.get(item, ()))
         for k, j in enumerate(items if self.config.max_history else ()):
-            title = _short_title(self.titles[j]) if j in self.titled else None
+            title = self._sayable_title(j)
             if title and title != own and set(self.lexicon.mentions(title)) <= has:
                 return _with_article(title, self.categories.get(j)), [j, *items[:k], *items[k + 1 :]]
         return None, items
+
+    def _sayable_title(self, item: int) -> str | None:
+        """`item`'s catalog title as a link can say it (`_short_title`); None where its entry is only its category."""
+        return _short_title(self.titles[item]) if item in self.titled else None
 
     def _kind_nouns(self, item: int, others: Sequence[int], named: Collection[str] = ()) -> tuple[str, str]:
         """What to call `item` and `others` in a link, singular and plural: the catalog's name for them where they share
@@ -1191,7 +1195,7 @@ class PromptLM(Reasoner):
         for j in sorted(mine, key=lambda j: (kin[j], -tied[j])):  # stable: ties in the shopper's order
             if kin[j] == _OTHER_DEPARTMENT:
                 break
-            title = _short_title(self.titles[j]) if j in self.titled else None
+            title = self._sayable_title(j)
             if title and not self.lexicon.mentions(title):
                 who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
                 line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who, title=title)
