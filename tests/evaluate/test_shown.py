@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli_helpers import one_json
-from whyrec.evaluate.shown import SHOWN_KEYS, ShownReason, item_evidence, shown_checks
+from whyrec.evaluate.shown import SHOWN_KEYS, ShownReason, item_evidence, shown_checks, user_mentions
 from whyrec.explain.aspects import AspectLexicon
 
 LEXICON = AspectLexicon(frozenset({"battery", "screen", "price"}))
@@ -68,6 +68,25 @@ def test_each_check_flags_its_own_failure() -> None:
     # a declined draft (the generator had nothing to write from) is no ungrounded draft; its fallback costs lm_share
     declined = _check(_shown("x", raw_grounded=None, lm=False), _shown("y", raw_grounded=False), clean)
     assert (declined["raw_grounded"], declined["lm_share"]) == (0.5, pytest.approx(2 / 3))
+
+
+def test_often_needs_two_reviews_not_two_listings_of_one() -> None:
+    """A review Amazon files under two variants (same text and time) is one mention of its aspects; the same words
+    written later are a second review. Shoppers not asked about are left out."""
+    import pandas as pd
+
+    reviews = pd.DataFrame(
+        {
+            "user": [0, 0, 1, 1, 2],
+            "item": [3, 4, 3, 4, 3],
+            "text": ["Love the screen.", "Love the screen.", "Great screen.", "Great screen.", "Great screen."],
+            "timestamp": [10, 10, 10, 99, 10],
+        }
+    )
+    mentions = user_mentions(reviews, {0, 1}, LEXICON)
+    assert mentions == {0: {"screen": 1}, 1: {"screen": 2}}
+    habit = _shown("You often praise the screen.", ("screen",))
+    assert _check(habit, mentions=mentions)["support"] == 1.0
 
 
 def test_repetition_within_a_list_and_across_shoppers() -> None:

@@ -1185,6 +1185,24 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     assert model._hints([ReasonRequest(0, 3), ReasonRequest(1, 1, praised=("battery",))]) == [None, None]
 
 
+def test_a_review_filed_under_variants_counts_once_in_the_links(tiny_lora: PromptLM) -> None:
+    """Amazon files one review under every variant of a product: a shopper whose one review shows on four power banks
+    praised the battery in "an earlier review", not "four of your reviews", and reviewed one item, not four; each
+    listing keeps its copy for its own praise counts. The same words written at other times stay separate reviews."""
+    shop = battery_shop()
+    mine = shop.reviews.index[shop.reviews["user"] == 0]
+    items = shop.reviews.loc[mine, "item"].tolist()
+    target = next(i for i in range(shop.n_items) if i not in items)
+    model = copy.copy(tiny_lora)
+    model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
+    assert model._link(0, target, "battery")[0] == f" — just what you praised in {count_words(len(items))} of your reviews."
+    shop.reviews.loc[mine, ["text", "timestamp"]] = shop.reviews.loc[mine[0], ["text", "timestamp"]].tolist()
+    model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
+    assert model.user_history[0] == {"battery": [items[0]]} and model.reviewed[0] == [items[0]]
+    assert model._link(0, target, "battery")[0] == " — just what you praised in an earlier review."
+    assert all(model.praised_by_item[i] == ["battery"] for i in items)
+
+
 def test_the_items_brand_praised_as_an_aspect_is_never_the_hint(tiny_lora: PromptLM) -> None:
     """Reviews praising the brand ("I love IHOP") make it a praised aspect of the item; the hint is another of its
     aspects ("The IHOP is great place to buy things." says nothing of it), and the same word of another brand's item

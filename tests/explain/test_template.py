@@ -231,6 +231,23 @@ def test_plural_and_often_only_from_two_or_more_reviews() -> None:
     assert any(OFTEN.search(r.text) or "two of your reviews" in r.text for r in reasons if r.user == 4 and r.item in (0, 1, 4))
 
 
+def test_often_not_from_one_review_filed_under_variants() -> None:
+    """Amazon files one review under every variant of a product: user 4's one review, shown on items 2 and 3 (same text,
+    same time), is one mention, so no "often"; each listing keeps the copy as one of its own reviews."""
+    rows = [(4, 2, "The battery is solid."), (4, 3, "The battery is solid."), (5, 2, "Nice battery."),
+            (1, 1, "The battery is great."), (2, 1, "Great battery."), (6, 4, "The battery is great.")]  # fmt: skip
+    shop = _shop(rows)
+    shop.reviews.loc[1, "timestamp"] = shop.reviews.loc[0, "timestamp"]
+    model = TemplateReasoner().fit(shop)
+    assert model.users[4]["battery"].reviews == 1 and model.reviewed[4] == [2]
+    assert model.items[3]["battery"].reviews == 1 and model.items[2]["battery"].reviews == 2
+    reasons = model.generate([ReasonRequest(4, i) for i in (0, 1, 4)])
+    assert reasons and not any(OFTEN.search(r.text) or "two of your reviews" in r.text for r in reasons), reasons
+    # written a day apart, the same words are two reviews
+    shop.reviews.loc[1, "timestamp"] += 86_400
+    assert TemplateReasoner().fit(shop).users[4]["battery"].reviews == 2
+
+
 def test_aspects_written_as_the_reviews_write_them() -> None:
     """Plural aspects keep their plural: the lexicon's singular keys ("movie", "cookie", "lens") are not shown for them."""
     texts = ("The movies are great.", "I love the cookies.", "The lenses are excellent.", "Great movies and cookies.")

@@ -124,3 +124,12 @@ class Dataset:
         row = rows.iloc[0]
         parts = [row["title"], row["category"], row["brand"], row["description"]]
         return ". ".join(str(p) for p in parts if isinstance(p, str) and p)
+
+
+def written_once(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """Of the review positions `rows` (all by default), sorted, those that copy none before them: Amazon files a review
+    under every variant of a product (same author, text and time), so a shopper counted by listings "wrote" four
+    reviews of one shampoo. The same words written at another time are another review."""
+    rows = np.sort(np.asarray(range(len(reviews)) if rows is None else rows, dtype=np.int64))
+    copies = reviews.iloc[rows].duplicated(["user", "text", "timestamp"]).to_numpy()
+    return rows[~copies]

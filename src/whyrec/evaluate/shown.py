@@ -12,17 +12,20 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from whyrec.data.schema import written_once
 from whyrec.explain.aspects import AspectLexicon, split_sentences
 from whyrec.explain.voice import is_english, load_dictionary
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from whyrec.artifact import Artifact
     from whyrec.data.schema import Dataset
     from whyrec.explain.base import Reason, ReasonRequest
@@ -106,7 +109,8 @@ def shown_checks(
     nowhere in the item's reviews or catalog (nor in the titles of items the reason cites); facts: a number none of
     them states; support: credits reviewers/shoppers (plural) in one sentence with an aspect fewer than 2 of the item's
     reviews mention, or says
-    "often"/"usually" of the shopper from fewer than 2 of their own mentions; grounded / raw_grounded:
+    "often"/"usually" of the shopper from fewer than 2 of their own reviews (`user_mentions`: a review Amazon files
+    under several variants counts once); grounded / raw_grounded:
     every named aspect is the item's, after the filters / in the generator's first drafts (declined ones, with no
     text, aside); specific: mean over shoppers of
     distinct reasons per reason in their list; personal: share of (item, two shoppers) pairs that got
@@ -148,6 +152,17 @@ def shown_checks(
     out["lm_share"] = counts["lm_share"] / n
     out["n"] = n
     return out
+
+
+def user_mentions(reviews: pd.DataFrame, users: Collection[int], lexicon: AspectLexicon) -> dict[int, Counter[str]]:
+    """Per shopper of `users`, the reviews of theirs that mention each aspect, a review Amazon files under several
+    variants (`written_once`) once: the count "often" needs two of."""
+    mentions: dict[int, Counter[str]] = defaultdict(Counter)
+    written = reviews.iloc[written_once(reviews)]
+    for user, text in zip(written["user"], written["text"], strict=True):
+        if int(user) in users and isinstance(text, str):
+            mentions[int(user)].update(set(lexicon.mentions(text)))
+    return dict(mentions)
 
 
 def specificity(shown: Sequence[ShownReason]) -> float:
@@ -283,11 +298,8 @@ def collect_shown(
         for i in wanted
     }
     train = shop.reviews.iloc[split.train]
-    mentions: dict[int, Counter[str]] = defaultdict(Counter)
-    shown_users = {r.user for r in shown}
-    for user, text in zip(artifact.user_ids.indices(raw_users[train["user"].to_numpy()]), train["text"], strict=True):
-        if int(user) in shown_users and isinstance(text, str):
-            mentions[int(user)].update(set(lexicon.mentions(text)))
+    train = train.assign(user=artifact.user_ids.indices(raw_users[train["user"].to_numpy()]))
+    mentions = user_mentions(train, {r.user for r in shown}, lexicon)
     out = shown_checks(shown, evidence, mentions, dictionary if dictionary is not None else load_dictionary())
 
     scoring, kept = _held_out(artifact, shop, split, model, facts, reasons, records)

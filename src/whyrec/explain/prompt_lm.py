@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from whyrec.data.schema import written_once
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
@@ -253,13 +254,19 @@ class PromptLM(Reasoner):
         praised: dict[int, Counter[str]] = defaultdict(Counter)
         history: dict[int, dict[str, list[int]]] = defaultdict(dict)
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
-        columns = ["user", "item", "feature", "sentiment"]
-        for user, item, feature, sentiment in ordered[columns].itertuples(index=False):
+        # the shopper's side counts a review once, under its first listing ("four of your reviews" of one shampoo Amazon
+        # files under four variants would be false); each listing's side keeps its copy, which its page shows
+        once = set(written_once(dataset.reviews, reviews.rows).tolist())
+        columns = ["row", "user", "item", "feature", "sentiment"]
+        for row, user, item, feature, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
-            users[user][feature] += 1
             items[item][feature] += 1
             if sentiment > 0:
                 praised[item][feature] += 1
+            if row not in once:
+                continue
+            users[user][feature] += 1
+            if sentiment > 0:
                 seen = history[user].setdefault(feature, [])
                 if item not in seen:
                     seen.append(item)
@@ -271,10 +278,11 @@ class PromptLM(Reasoner):
         self.faulted_by_item = {i: f for i, f in faulted.items() if f}
         self.user_history = dict(history)
         self.item_opinions = praise_words(reviews.mentions, self.lexicon, "item")
-        self.user_opinions = praise_words(reviews.mentions, self.lexicon, "user")
+        self.user_opinions = praise_words(reviews.mentions[reviews.mentions["row"].isin(once)], self.lexicon, "user")
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
+        written = trained.loc[trained.index.isin(once)]
         reviewed: dict[int, list[int]] = defaultdict(list)
-        for user, item in zip(trained["user"].to_numpy(), trained["item"].to_numpy(), strict=True):
+        for user, item in zip(written["user"].to_numpy(), written["item"].to_numpy(), strict=True):
             if int(item) not in reviewed[int(user)]:
                 reviewed[int(user)].append(int(item))
         self.reviewed = dict(reviewed)

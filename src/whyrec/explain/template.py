@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from whyrec.data.schema import written_once
 from whyrec.explain.aspects import normalize_feature, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.voice import attributive, count_words
@@ -200,14 +201,18 @@ class TemplateReasoner(Reasoner):
         counted: set[tuple[int, str, str]] = set()  # (row, feature, opinion or "") already counted as praise
         written: dict[int, dict[str, Counter[tuple[str, bool]]]] = defaultdict(lambda: defaultdict(Counter))
         occurrences: dict[str, list[tuple[str, str, bool]]] = {}
+        # a review Amazon files under several variants is the shopper's once ("You often praise the scent" of one review
+        # would overclaim); each listing keeps its copy
+        once = set(written_once(reviews.dataset.reviews, reviews.rows).tolist())
         mentions = reviews.mentions[["row", "user", "item", "feature", "opinion", "sentiment", "sentence"]]
         for row, user, item, feature, opinion, sentiment, sentence in mentions.itertuples(index=False):
             user, item = int(user), int(item)
-            if item not in reviewed[user]:
+            mine = row in once
+            if mine and item not in reviewed[user]:
                 reviewed[user].append(item)
             first = (row, feature, "") not in counted
             fresh = (row, feature, opinion) not in counted
-            for owner in (users[user], items[item]):
+            for owner in (users[user], items[item]) if mine else (items[item],):
                 stats = owner.setdefault(feature, _AspectStats())
                 if sentiment > 0:
                     stats.positive += 1
@@ -217,7 +222,7 @@ class TemplateReasoner(Reasoner):
                     stats.negative += 1
             if sentiment > 0:
                 counted |= {(row, feature, ""), (row, feature, opinion)}
-                if item not in users[user][feature].items:
+                if mine and item not in users[user][feature].items:
                     users[user][feature].items.append(item)
             if sentence not in occurrences:
                 occurrences[sentence] = self.lexicon.occurrences(sentence)
