@@ -1083,6 +1083,15 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     model.titles = {**model.titles, kin[-1]: "Trail Pack"}
     said = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, set(), Counter())
     assert said.evidence["history_items"][0] == kin[-1] and "Trail Pack" in said.text
+    # down one list, a link names an item no earlier link named where one can be said; the newest again where none can
+    assert len(kin) >= 2
+    model.titles = {**model.titles, kin[-2]: "Summit Pack"}
+    linked: set = set()
+    turns: Counter = Counter()
+    cited = [model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, linked, turns) for _ in "abc"]
+    assert [r.evidence["history_items"][0] for r in cited] == [kin[-1], kin[-2], kin[-1]]
+    assert ["Trail Pack" in cited[0].text, "Summit Pack" in cited[1].text, "Trail Pack" in cited[2].text] == [True] * 3
+    assert model._link(user, item, "battery", cited={kin[-1]})[1][0] == kin[-2]
     model.config = model.config.model_copy(update={"max_history": 0})  # no item in the evidence: none named
     assert "Trail Pack" not in model._link(user, item, "battery")[0]
 

@@ -588,7 +588,7 @@ class PromptLM(Reasoner):
             faulty = limit is not None and self._fault_counter(key[1], key[2], kept[key[0]])[0](text, False) > limit
             kept[key[0]].append(text)
             picked[q] = (key, text, score, faulty)
-        linked: set[tuple[int, str]] = set()  # (user, brand) whose brand line one reason in this call already carries
+        linked: set[tuple[int, str | int]] = set()  # (user, brand or item) one link in this call already names
         turns: Counter[int] = Counter()  # user -> evidence links written in this call
         reasons: dict[ReasonRequest, Reason] = {}
         for r, q in zip(requests, asked, strict=True):
@@ -1050,14 +1050,14 @@ class PromptLM(Reasoner):
         hint: str | None,
         text: str,
         score: float,
-        linked: set[tuple[int, str]],
+        linked: set[tuple[int, str | int]],
         turns: Counter[int],
     ) -> Reason:
         """The Reason for a decoded text, with the shopper's evidence written after it (`_link`): the aspects it names,
         and the item aspects and history items it rests on. A brand line is written once per (shopper, brand) in
-        `linked` (the call's reasons so far), not after every item of that brand in a list (the co-view line instead,
-        where there is one); `turns` counts the links each shopper's list has had, so the next one is worded
-        differently."""
+        `linked` (what the call's links so far named), not after every item of that brand in a list (the co-view line
+        instead, where there is one), and a link names another of the shopper's items than those named before where it
+        can; `turns` counts the links each shopper's list has had, so the next one is worded differently."""
         if not text:  # declined: nothing of the item to write from
             evidence = {"item_aspects": [], "history_items": [], "user_aspects": [], "hint": None, "kind": "item"}
             return Reason(request.user, request.item, "", (), evidence, score, [UNSUPPORTED])
@@ -1070,8 +1070,12 @@ class PromptLM(Reasoner):
             # the shopper's praise of the hint is evidence only for a reason that names it: "It's a good one — the same
             # was praised in three items you reviewed." would credit an aspect the sentence never says
             said = hint if hint in named else None
-            link, history, kind = self._link(request.user, request.item, said, turns[request.user], request.praised, named)
+            before = {j for u, j in linked if u == request.user and isinstance(j, int)}
+            link, history, kind = self._link(
+                request.user, request.item, said, turns[request.user], request.praised, named, before
+            )
             turns[request.user] += bool(link)
+            linked.update((request.user, j) for j in history[:1] if (title := self._sayable_title(j)) and title in link)
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             if brand in linked:
@@ -1110,6 +1114,7 @@ class PromptLM(Reasoner):
         turn: int = 0,
         served: Sequence[str] = (),
         named: Collection[str] = (),
+        cited: Collection[int] = (),
     ) -> tuple[str, list[int], str]:
         """What ties the reason to this shopper, from counts the LM cannot be trusted with: (text to append, history items,
         evidence kind). The shopper praised the hinted aspect in earlier reviews ("… — just what you praised in your review
@@ -1120,21 +1125,22 @@ class PromptLM(Reasoner):
         looked at it (`_co_viewed`), else nothing. The shopper's item is named by its title where one can be (`_cited`).
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
         `served` (the store's praised aspects of the item) counts as the item's for the near link; `named` (the aspects
-        the reason's sentence names) keeps the link from naming one again."""
+        the reason's sentence names) keeps the link from naming one again; `cited` (items earlier links in the list
+        named) are named again only where no other can be."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            title, praised = self._cited(item, praised[::-1])
+            title, praised = self._cited(item, praised[::-1], cited)
             return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised), title)), praised, "personal"
         near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
-            title, items = self._cited(item, items[::-1])
+            title, items = self._cited(item, items[::-1], cited)
             wording = _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)]
             return wording.format(mine=mine, where=_your_reviews(len(items), title)), items, "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             one, many = self._kind_nouns(item, kin, named)
-            title, kin = self._cited(item, kin[::-1])
+            title, kin = self._cited(item, kin[::-1], cited)
             if title is None:
                 items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
                 wording = _HISTORY[turn % len(_HISTORY)]
@@ -1150,14 +1156,17 @@ class PromptLM(Reasoner):
             return text, same[::-1], "brand"
         return self._co_viewed(user, item, turn)
 
-    def _cited(self, item: int, items: list[int]) -> tuple[str | None, list[int]]:
+    def _cited(self, item: int, items: list[int], cited: Collection[int] = ()) -> tuple[str | None, list[int]]:
         """How a link names the shopper's item ("the Trail Pack", "SmartMoney": `_with_article`), of the first of `items`
-        (newest first) whose title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks,
-        with `items` reordered to cite it first (the evidence lists the cited items, whose titles the words check
-        reads); (None, `items`) where none can, or where the evidence lists no item (`max_history` 0)."""
+        (newest first; one not in `cited` before one that is, so a list does not name one item in every link) whose
+        title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks, with `items`
+        reordered to cite it first (the evidence lists the cited items, whose titles the words check reads); (None,
+        `items`) where none can, or where the evidence lists no item (`max_history` 0)."""
         own = _short_title(self.titles.get(item, ""))
         has = set(self.aspects_by_item.get(item, ()))
-        for k, j in enumerate(items if self.config.max_history else ()):
+        order = sorted(range(len(items)), key=lambda k: items[k] in cited)  # stable: newest first within each
+        for k in order if self.config.max_history else ():
+            j = items[k]
             title = self._sayable_title(j)
             if title and title != own and set(self.lexicon.mentions(title)) <= has:
                 return _with_article(title, self.categories.get(j)), [j, *items[:k], *items[k + 1 :]]
