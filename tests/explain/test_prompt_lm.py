@@ -1210,6 +1210,13 @@ def test_a_review_filed_under_variants_counts_once_in_the_links(tiny_lora: Promp
     assert model.user_history[0] == {"battery": [items[0]]} and model.reviewed[0] == [items[0]]
     assert model._link(0, target, "battery")[0] == " — just what you praised in an earlier review."
     assert all(model.praised_by_item[i] == ["battery"] for i in items)
+    # the reviewed product's praise is that of every variant its review is filed under
+    assert model.variants[0] == {items[0]: items[1:]}
+    model.user_history = {}
+    model.praised_by_item = {**model.praised_by_item, items[0]: []}
+    assert model._kin(0, target) == {"battery": [items[0]]}
+    assert model._link(0, target, "battery")[0] == " — the same was praised in one item you reviewed."
+    assert model._kin(0, items[1]) == {}  # a variant of the shopper's own review is no other item of theirs
 
 
 def test_the_items_brand_praised_as_an_aspect_is_never_the_hint(tiny_lora: PromptLM) -> None:

@@ -217,6 +217,8 @@ class PromptLM(Reasoner):
         self.faulted_by_item: dict[int, list[str]] = {}  # aspects the item's reviews fault more than praise
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review praised it, oldest first
         self.reviewed: dict[int, list[int]] = {}  # user -> items their training reviews are of, oldest first
+        # user -> reviewed item -> the other variants Amazon files the same review under (where there are any)
+        self.variants: dict[int, dict[int, list[int]]] = {}
         self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
         self.brands: dict[int, str] = {}
         self.categories: dict[int, str] = {}  # item -> catalog category path ("Outdoor > Jackets > Rain")
@@ -286,6 +288,13 @@ class PromptLM(Reasoner):
             if int(item) not in reviewed[int(user)]:
                 reviewed[int(user)].append(int(item))
         self.reviewed = dict(reviewed)
+        variants: dict[int, dict[int, list[int]]] = defaultdict(dict)
+        copied = trained[trained.duplicated(["user", "text", "timestamp"], keep=False)]
+        for _, copies in copied.groupby(["user", "text", "timestamp"], sort=False):
+            first, *others = dict.fromkeys(int(i) for i in copies.sort_index()["item"])
+            if others:
+                variants[int(copies["user"].iloc[0])][first] = others
+        self.variants = dict(variants)
         self.seen_by = seen_by_items(dataset.interactions)
         self._history = histories(self.seen_by)
         self.titles, self.brands, paths, self.titled = {}, {}, {}, set()
@@ -1239,21 +1248,24 @@ class PromptLM(Reasoner):
         return (best[1], history[best[1]]) if best else None
 
     def _kin(self, user: int, item: int) -> dict[str, list[int]]:
-        """Aspect -> items the user reviewed (not `item`, oldest first) whose reviews praise it, for `item`'s aspects."""
+        """Aspect -> items the user reviewed (not `item`, oldest first) whose reviews praise it, for `item`'s aspects; an
+        item's reviews are those of every variant the shopper's review is filed under, one product to the shopper."""
         have = set(self.aspects_by_item.get(item, ()))
+        variants = self.variants.get(user, {})
         out: dict[str, list[int]] = defaultdict(list)
         for j in self.reviewed.get(user, []):
-            if j != item:
-                for a in self.praised_by_item.get(j, ()):
+            listings = [j, *variants.get(j, ())]
+            if item not in listings:
+                for a in dict.fromkeys(a for k in listings for a in self.praised_by_item.get(k, ())):
                     if a in have:
                         out[a].append(j)
         return dict(out)
 
     def forget_user(self, user: int) -> bool:
-        """Drop what is kept of the user: aspects, praise history, reviewed items, adjectives, interactions (so no other
+        """Drop what is kept of the user: aspects, praise history, reviewed items and their variants, adjectives, interactions (so no other
         shopper's co-view line counts them), their profile vector, and their soft prompt, which becomes the other users' mean (what an unknown
         shopper gets). Item counts and the LoRA weights keep what their reviews taught until refitted."""
-        for table in (self.user_aspects, self.user_history, self.reviewed, self.user_opinions, self.user_profiles):
+        for table in (self.user_aspects, self.user_history, self.reviewed, self.variants, self.user_opinions, self.user_profiles):
             table.pop(user, None)
         for item in self._history.pop(user, []):
             self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
@@ -1281,7 +1293,7 @@ class PromptLM(Reasoner):
         return {"n_users": self.n_users, "n_items": self.n_items, "fit_stats": self.fit_stats}
 
     def _json_parts(self) -> dict[str, Any]:
-        """profiles.json: aspects per user and item (all, praised, product-type), the user histories and reviewed items,
+        """profiles.json: aspects per user and item (all, praised, product-type), the user histories, reviewed items and variants,
         item titles, brands and categories, the vocabulary of the training targets."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
@@ -1290,6 +1302,7 @@ class PromptLM(Reasoner):
             "faulted": {str(i): a for i, a in self.faulted_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "reviewed": {str(u): items for u, items in self.reviewed.items()},
+            "variants": {str(u): {str(i): v for i, v in by.items()} for u, by in self.variants.items()},
             "product": {str(i): a for i, a in self.product_by_item.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
             "brands": {str(i): b for i, b in self.brands.items()},
@@ -1338,6 +1351,10 @@ class PromptLM(Reasoner):
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
         }
         self.reviewed = {int(u): [int(i) for i in items] for u, items in profiles["reviewed"].items()}
+        # artifacts saved before variants were kept list every variant as reviewed, each praised on its own
+        self.variants = {
+            int(u): {int(i): [int(j) for j in v] for i, v in by.items()} for u, by in profiles.get("variants", {}).items()
+        }
         self.product_by_item = {int(i): list(a) for i, a in profiles["product"].items()}
         self.titles = {int(i): t for i, t in profiles["titles"].items()}
         self.brands = {int(i): b for i, b in profiles["brands"].items()}
