@@ -71,16 +71,17 @@ def test_each_check_flags_its_own_failure() -> None:
 
 
 def test_often_needs_two_reviews_not_two_listings_of_one() -> None:
-    """A review Amazon files under two variants (same text and time) is one mention of its aspects; the same words
-    written later are a second review. Shoppers not asked about are left out."""
+    """A review Amazon files under two variants of one phone (same text and time; the two pages show the same reviews)
+    is one mention of its aspects; the same words written later are a second review. Shoppers not asked about are left
+    out."""
     import pandas as pd
 
     reviews = pd.DataFrame(
         {
-            "user": [0, 0, 1, 1, 2],
-            "item": [3, 4, 3, 4, 3],
-            "text": ["Love the screen.", "Love the screen.", "Great screen.", "Great screen.", "Great screen."],
-            "timestamp": [10, 10, 10, 99, 10],
+            "user": [0, 0, 1, 1, 2, 2],
+            "item": [3, 4, 3, 4, 3, 4],
+            "text": ["Love the screen.", "Love the screen.", "Great screen.", "Great screen.", "Fine.", "Fine."],
+            "timestamp": [10, 10, 10, 99, 10, 10],
         }
     )
     mentions = user_mentions(reviews, {0, 1}, LEXICON)

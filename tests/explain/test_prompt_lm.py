@@ -1195,17 +1195,25 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
 
 
 def test_a_review_filed_under_variants_counts_once_in_the_links(tiny_lora: PromptLM) -> None:
-    """Amazon files one review under every variant of a product: a shopper whose one review shows on four power banks
-    praised the battery in "an earlier review", not "four of your reviews", and reviewed one item, not four; each
-    listing keeps its copy for its own praise counts. The same words written at other times stay separate reviews."""
+    """Amazon files one review under every variant of a product: where power banks 0-4 are variants (their pages show
+    the same reviews), a shopper whose one review shows on all five praised the battery in "an earlier review", not
+    "five of your reviews", and reviewed one item; each listing keeps its copy for its own praise counts. One text pasted
+    under items whose other reviews differ (gift cards bought together) stays a review of each."""
     shop = battery_shop()
     mine = shop.reviews.index[shop.reviews["user"] == 0]
     items = shop.reviews.loc[mine, "item"].tolist()
     target = next(i for i in range(shop.n_items) if i not in items)
+    five = f" — just what you praised in {count_words(len(items))} of your reviews."
     model = copy.copy(tiny_lora)
     model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
-    assert model._link(0, target, "battery")[0] == f" — just what you praised in {count_words(len(items))} of your reviews."
-    shop.reviews.loc[mine, ["text", "timestamp"]] = shop.reviews.loc[mine[0], ["text", "timestamp"]].tolist()
+    assert model._link(0, target, "battery")[0] == five
+    pasted = battery_shop()
+    pasted.reviews.loc[mine, ["text", "timestamp"]] = pasted.reviews.loc[mine[0], ["text", "timestamp"]].tolist()
+    model._fit_reviews(TrainingReviews(pasted, None, np.arange(len(pasted.reviews)), BATTERY_LEXICON))
+    assert model._link(0, target, "battery")[0] == five and model.variants == {}
+    variant = shop.reviews["item"].isin(items)
+    first = shop.reviews[variant].groupby("user")[["text", "timestamp"]].transform("first")
+    shop.reviews.loc[variant, ["text", "timestamp"]] = first.to_numpy()
     model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
     assert model.user_history[0] == {"battery": [items[0]]} and model.reviewed[0] == [items[0]]
     assert model._link(0, target, "battery")[0] == " — just what you praised in an earlier review."

@@ -126,10 +126,40 @@ class Dataset:
         return ". ".join(str(p) for p in parts if isinstance(p, str) and p)
 
 
-def written_once(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
-    """Of the review positions `rows` (all by default), sorted, those that copy none before them: Amazon files a review
-    under every variant of a product (same author, text and time), so a shopper counted by listings "wrote" four
-    reviews of one shampoo. The same words written at another time are another review."""
+# Listings whose reviews coincide at least this much (Jaccard over author, text and time) are variants of one product
+# sharing Amazon's review pool: All Beauty's variant pairs overlap 0.42-1.0, while gift cards a shopper bought
+# together and reviewed in one pasted text overlap at most 0.2.
+VARIANT_OVERLAP = 1 / 3
+
+
+def review_copies(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> dict[int, int]:
+    """Of the review positions `rows` (all by default): copy row -> the row it copies. Amazon files a review under every
+    variant of a product, so a shopper counted by listings "wrote" four reviews of one shampoo: a copy has an earlier
+    row's author, text and time, on a listing whose reviews among `rows` are largely the same (`VARIANT_OVERLAP`). One
+    text pasted under several gift cards bought together, or written again later, is a review of each."""
     rows = np.sort(np.asarray(range(len(reviews)) if rows is None else rows, dtype=np.int64))
-    copies = reviews.iloc[rows].duplicated(["user", "text", "timestamp"]).to_numpy()
-    return rows[~copies]
+    frame = reviews.iloc[rows]
+    keys = list(zip(frame["user"].tolist(), frame["text"].tolist(), frame["timestamp"].tolist(), strict=True))
+    pools: dict[int, set] = {}
+    for item, key in zip(frame["item"].tolist(), keys, strict=True):
+        pools.setdefault(int(item), set()).add(key)
+    copies: dict[int, int] = {}
+    kept: dict[tuple, list[tuple[int, int]]] = {}  # key -> (row, listing) of the reviews it names so far
+    for row, item, key in zip(rows.tolist(), frame["item"].tolist(), keys, strict=True):
+        pool = pools[int(item)]
+        first = next(
+            (r for r, other in kept.get(key, ()) if len(pool & pools[other]) >= VARIANT_OVERLAP * len(pool | pools[other])),
+            None,
+        )
+        if first is None:
+            kept.setdefault(key, []).append((row, int(item)))
+        else:
+            copies[row] = first
+    return copies
+
+
+def written_once(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+    """Of the review positions `rows` (all by default), sorted, those that copy none before them (`review_copies`)."""
+    rows = np.sort(np.asarray(range(len(reviews)) if rows is None else rows, dtype=np.int64))
+    copies = review_copies(reviews, rows)
+    return rows[[r not in copies for r in rows.tolist()]] if len(rows) else rows

@@ -156,7 +156,7 @@ def shown_checks(
 
 def user_mentions(reviews: pd.DataFrame, users: Collection[int], lexicon: AspectLexicon) -> dict[int, Counter[str]]:
     """Per shopper of `users`, the reviews of theirs that mention each aspect, a review Amazon files under several
-    variants (`written_once`) once: the count "often" needs two of."""
+    variants of one product (`written_once`) once: the count "often" needs two of."""
     mentions: dict[int, Counter[str]] = defaultdict(Counter)
     written = reviews.iloc[written_once(reviews)]
     for user, text in zip(written["user"], written["text"], strict=True):

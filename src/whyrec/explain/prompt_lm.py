@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from whyrec.data.schema import written_once
+from whyrec.data.schema import review_copies
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
@@ -258,7 +258,8 @@ class PromptLM(Reasoner):
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         # the shopper's side counts a review once, under its first listing ("four of your reviews" of one shampoo Amazon
         # files under four variants would be false); each listing's side keeps its copy, which its page shows
-        once = set(written_once(dataset.reviews, reviews.rows).tolist())
+        copies = review_copies(dataset.reviews, reviews.rows)
+        once = set(reviews.rows.tolist()) - copies.keys()
         columns = ["row", "user", "item", "feature", "sentiment"]
         for row, user, item, feature, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
@@ -289,11 +290,11 @@ class PromptLM(Reasoner):
                 reviewed[int(user)].append(int(item))
         self.reviewed = dict(reviewed)
         variants: dict[int, dict[int, list[int]]] = defaultdict(dict)
-        copied = trained[trained.duplicated(["user", "text", "timestamp"], keep=False)]
-        for _, copies in copied.groupby(["user", "text", "timestamp"], sort=False):
-            first, *others = dict.fromkeys(int(i) for i in copies.sort_index()["item"])
-            if others:
-                variants[int(copies["user"].iloc[0])][first] = others
+        user_of, item_of = dataset.reviews["user"].to_numpy(), dataset.reviews["item"].to_numpy()
+        for copy, first in sorted(copies.items()):
+            listed = variants[int(user_of[first])].setdefault(int(item_of[first]), [])
+            if int(item_of[copy]) not in listed:
+                listed.append(int(item_of[copy]))
         self.variants = dict(variants)
         self.seen_by = seen_by_items(dataset.interactions)
         self._history = histories(self.seen_by)
