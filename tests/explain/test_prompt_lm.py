@@ -1091,6 +1091,13 @@ def test_links_name_the_shoppers_item_by_its_title_where_one_can_be_said(tiny_lo
     cited = [model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, linked, turns) for _ in "abc"]
     assert [r.evidence["history_items"][0] for r in cited] == [kin[-1], kin[-2], kin[-1]]
     assert ["Trail Pack" in cited[0].text, "Summit Pack" in cited[1].text, "Trail Pack" in cited[2].text] == [True] * 3
+    # named again, short where the words point at one item: the shopper reviewed no other item of its category
+    model.categories = {j: "Outdoor > Packs" for j in model.reviewed[user]}
+    again = lambda: model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, linked, turns).text  # noqa: E731
+    assert "the Trail Pack" in again()  # the Summit Pack is a pack too
+    model.categories = {**model.categories, **{j: "Outdoor > Bags" for j in model.reviewed[user] if j != kin[-1]}}
+    assert again().endswith(f" — the same was praised in the pack{rest_words} you reviewed.")
+    model.categories = {}
     assert model._link(user, item, "battery", cited={kin[-1]})[1][0] == kin[-2]
     model.config = model.config.model_copy(update={"max_history": 0})  # no item in the evidence: none named
     assert "Trail Pack" not in model._link(user, item, "battery")[0]

@@ -1139,18 +1139,18 @@ class PromptLM(Reasoner):
         named) are named again only where no other can be."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            title, praised = self._cited(item, praised[::-1], cited)
+            title, praised = self._cited(user, item, praised[::-1], cited)
             return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised), title)), praised, "personal"
         near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
-            title, items = self._cited(item, items[::-1], cited)
+            title, items = self._cited(user, item, items[::-1], cited)
             wording = _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)]
             return wording.format(mine=mine, where=_your_reviews(len(items), title)), items, "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             one, many = self._kind_nouns(item, kin, named)
-            title, kin = self._cited(item, kin[::-1], cited)
+            title, kin = self._cited(user, item, kin[::-1], cited)
             if title is None:
                 items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
                 wording = _HISTORY[turn % len(_HISTORY)]
@@ -1166,12 +1166,13 @@ class PromptLM(Reasoner):
             return text, same[::-1], "brand"
         return self._co_viewed(user, item, turn)
 
-    def _cited(self, item: int, items: list[int], cited: Collection[int] = ()) -> tuple[str | None, list[int]]:
+    def _cited(self, user: int, item: int, items: list[int], cited: Collection[int] = ()) -> tuple[str | None, list[int]]:
         """How a link names the shopper's item ("the Trail Pack", "SmartMoney": `_with_article`), of the first of `items`
         (newest first; one not in `cited` before one that is, so a list does not name one item in every link) whose
         title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks, with `items`
-        reordered to cite it first (the evidence lists the cited items, whose titles the words check reads); (None,
-        `items`) where none can, or where the evidence lists no item (`max_history` 0)."""
+        reordered to cite it first (the evidence lists the cited items, whose titles the words check reads); one named
+        before is named short where that is unambiguous (`_named_again`); (None, `items`) where none can be named, or
+        where the evidence lists no item (`max_history` 0)."""
         own = _short_title(self.titles.get(item, ""))
         has = set(self.aspects_by_item.get(item, ()))
         order = sorted(range(len(items)), key=lambda k: items[k] in cited)  # stable: newest first within each
@@ -1179,8 +1180,25 @@ class PromptLM(Reasoner):
             j = items[k]
             title = self._sayable_title(j)
             if title and title != own and set(self.lexicon.mentions(title)) <= has:
-                return _with_article(title, self.categories.get(j)), [j, *items[:k], *items[k + 1 :]]
+                named = (j in cited and self._named_again(user, j)) or _with_article(title, self.categories.get(j))
+                return named, [j, *items[:k], *items[k + 1 :]]
         return None, items
+
+    def _named_again(self, user: int, item: int) -> str | None:
+        """How a link names again the item an earlier link in the list named by title: by the title's last words that its
+        category path names in the plural ("the headphones" for the Kestrel Flint Wireless Headphones in "… >
+        Headphones", "the chef's knife" in "… > Chef Knives"), where the shopper reviewed no other item of that
+        category, so the words point at one item; None otherwise."""
+        path, title = self.categories.get(item), self._sayable_title(item)
+        if not path or not title or any(self.categories.get(j) == path for j in self.reviewed.get(user, ()) if j != item):
+            return None
+        words = title.split()
+        for part in path.split(">"):
+            head = part.strip().lower().split()
+            countable = head and singular(head[-1]) != head[-1]  # the path writes it in a plural ("Headphones")
+            if countable and len(head) <= len(words) and singular(head[-1]) == singular(words[-1].lower()):
+                return "the " + " ".join(words[-len(head) :]).lower()
+        return None
 
     def _sayable_title(self, item: int) -> str | None:
         """`item`'s catalog title as a link can say it (`_short_title`); None where its entry is only its category."""
