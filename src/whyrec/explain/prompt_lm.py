@@ -1186,9 +1186,9 @@ class PromptLM(Reasoner):
 
     def _named_again(self, user: int, item: int) -> str | None:
         """How a link names again the item an earlier link in the list named by title: by the title's last words that its
-        category path names in the plural ("the headphones" for the Kestrel Flint Wireless Headphones in "… >
-        Headphones", "the chef's knife" in "… > Chef Knives"), where the shopper reviewed no other item of that
-        category, so the words point at one item; None otherwise."""
+        category path names in the plural, the first part that does ("the headphones" for the Kestrel Flint Wireless
+        Headphones in "… > Headphones", "the knife" for a Chef's Knife in "Kitchen > Knives > Chef Knives"), where the
+        shopper reviewed no other item of that category, so the words point at one item; None otherwise."""
         path, title = self.categories.get(item), self._sayable_title(item)
         if not path or not title or any(self.categories.get(j) == path for j in self.reviewed.get(user, ()) if j != item):
             return None
