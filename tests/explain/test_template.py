@@ -248,6 +248,20 @@ def test_often_not_from_one_review_filed_under_variants() -> None:
     assert TemplateReasoner().fit(shop).users[4]["battery"].reviews == 2
 
 
+def test_a_category_is_named_as_a_shopper_calls_its_items_never_as_its_path() -> None:
+    """An item with no aspect to cite is "popular among power banks", the path's part that is the plural of what its
+    title ends in, never "popular in Electronics > Power > Power Banks"; no category is named where no part is one
+    ("Women" names a magazine's readers): the brand alone."""
+    rows = [(u, i, "Bought it for my trip.") for u in range(4) for i in range(3)]
+    shop = _shop(rows, category="Electronics > Power > Power Banks", brands=("Voltix", "Voltix", "Hearst"))
+    shop.items["title"] = ["Voltix Ridge Power Bank", "Voltix Nova Power Bank", "Woman's Day"]
+    shop.items.loc[2, "category"] = "Magazine Subscriptions > Fashion & Style > Women"
+    model = TemplateReasoner().fit(shop)
+    bank, magazine = model.generate([ReasonRequest(9, 0), ReasonRequest(9, 2)])
+    assert bank.text == "From Voltix, popular among power banks." and magazine.text == "From Hearst."
+    assert not any(" > " in r.text for r in model.generate([ReasonRequest(u, i) for u in range(4) for i in range(3)]))
+
+
 def test_aspects_written_as_the_reviews_write_them() -> None:
     """Plural aspects keep their plural: the lexicon's singular keys ("movie", "cookie", "lens") are not shown for them."""
     texts = ("The movies are great.", "I love the cookies.", "The lenses are excellent.", "Great movies and cookies.")

@@ -4,7 +4,7 @@ The user's most-praised aspects (their training reviews) meet the item's best-re
 (the item's training reviews, plus aspects its catalog text names): the first shared one makes
 a personal reason. Without one, the item's aspect that reviewers of the items the user reviewed
 also praise makes a history reason, else its best aspect an item-only reason; an item no review
-judges gets its brand and "popular in {category}" (only when it is popular there). Item-only
+judges gets its brand and "popular among {category}" (only when it is popular there). Item-only
 reasons add the items the user reviewed from the same brand or category. Aspects that
 only name the product type (the words of the item's or the shop's category: "gift card" in a
 gift-card shop) are never praised.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from whyrec.data.schema import written_once
-from whyrec.explain.aspects import normalize_feature, product_type_aspects
+from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.voice import attributive, count_words
 
@@ -185,6 +185,7 @@ class TemplateReasoner(Reasoner):
         self.forms: dict[int, dict[str, str]] = {}  # item -> aspect -> as its reviews/catalog write it (where not the key)
         self.shop_forms: dict[str, str] = {}  # aspect -> as the shop's reviews write it (where not the key)
         self.path: dict[int, str] = {}  # item -> category path
+        self.kind: dict[int, str] = {}  # item -> what a shopper calls its category's items ("power banks"), where known
         self.popular: set[int] = set()  # items reviewed at least as often as their category's median
         self.brand: dict[int, str] = {}
         self.seen_by: dict[int, list[int]] = {}  # item -> users with an event on it (the shop's interactions)
@@ -243,6 +244,11 @@ class TemplateReasoner(Reasoner):
         )
         self.brand = {int(i): str(b) for i, b in zip(catalog["item"], catalog["brand"], strict=True) if isinstance(b, str) and b}
         self.path = {int(i): str(p) for i, p in zip(catalog["item"], catalog["path"], strict=True) if p}
+        self.kind = {
+            int(i): kind
+            for i, p, t in zip(catalog["item"], catalog["path"], catalog["title"], strict=True)
+            if p and isinstance(t, str) and (kind := _kind_of(p, t))
+        }
         self.popular = set()
         for _, group in catalog.dropna(subset=["path"]).groupby("path"):
             median = float(group["n"].median())
@@ -446,13 +452,13 @@ class TemplateReasoner(Reasoner):
 
     def _fallback(self, request: ReasonRequest) -> Reason:
         """No aspect to cite: the item's brand and category (if popular there), or either, or a plain line."""
-        category = self.path.get(request.item) if request.item in self.popular else None
+        category = self.kind.get(request.item) if request.item in self.popular else None
         brand = self.brand.get(request.item)
         counts: dict[str, int] = {}
         if category and brand:
-            text, kind = f"From {brand}, popular in {category}.", "category"
+            text, kind = f"From {brand}, popular among {category}.", "category"
         elif category:
-            text, kind = f"Popular in {category}.", "category"
+            text, kind = f"Popular among {category}.", "category"
         elif brand:
             text, kind = f"From {brand}.", "brand"
         else:
@@ -474,13 +480,15 @@ class TemplateReasoner(Reasoner):
         return co_viewed_line(n, len(shared)), "co-viewed", {"shoppers": n, "looked_at": len(shared)}
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
-        """The sentence " You've reviewed two items from Voltix." (else in its category), and those items; ("", []) without any."""
+        """The sentence " You've reviewed two items from Voltix." (else among its category's: "… two items among power
+        banks."), and those items; ("", []) without any."""
         reviewed = [j for j in self.reviewed.get(request.user, []) if j != request.item] if request.user >= 0 else []
-        for by, what in ((self.brand, "from"), (self.path, "in")):
+        for by, what in ((self.brand, "from"), (self.path, "among")):
             mine = by.get(request.item)
             same = [j for j in reviewed if mine is not None and by.get(j) == mine]
-            if same:
-                text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} {what} {mine}."
+            named = mine if by is self.brand else self.kind.get(request.item)
+            if same and named:
+                text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} {what} {named}."
                 if not self.lexicon.mentions(text):
                     return text, same[-self.config.max_history :]
         return "", []
@@ -525,6 +533,7 @@ class TemplateReasoner(Reasoner):
             "forms": {str(i): f for i, f in self.forms.items()},
             "shop_forms": self.shop_forms,
             "path": {str(i): c for i, c in self.path.items()},
+            "kind": {str(i): k for i, k in self.kind.items()},
             "popular": sorted(self.popular),
             "brand": {str(i): b for i, b in self.brand.items()},
             "seen_by": {str(i): u for i, u in self.seen_by.items()},
@@ -542,10 +551,25 @@ class TemplateReasoner(Reasoner):
         self.forms = {int(i): dict(f) for i, f in profiles["forms"].items()}
         self.shop_forms = dict(profiles["shop_forms"])
         self.path = {int(i): c for i, c in profiles["path"].items()}
+        # artifacts saved before kinds were kept: no category named to a shopper (its path is no words to show one)
+        self.kind = {int(i): k for i, k in profiles.get("kind", {}).items()}
         self.popular = {int(i) for i in profiles["popular"]}
         self.brand = {int(i): b for i, b in profiles["brand"].items()}
         self.seen_by = {int(i): [int(u) for u in users] for i, users in profiles["seen_by"].items()}
         self._history = histories(self.seen_by)
+
+
+def _kind_of(path: str, title: str) -> str | None:
+    """What a shopper calls the items of an item's category: the last part of its path written in the plural of the
+    noun its title ends in, lower-cased ("Electronics > Power > Power Banks" for a "Voltaic Ridge Power Bank" -> "power
+    banks"; "Outdoor > Jackets > Rain" for a rain jacket -> "jackets"); None where no part is ("Women" of a magazine
+    names its readers, not it). The path itself is the catalog's filing, not words to show a shopper."""
+    last = singular(title.split()[-1].lower()) if title.split() else ""
+    for part in reversed(path.split(">")):
+        words = part.strip().split()
+        if words and words[-1].lower() != last and singular(words[-1].lower()) == last:
+            return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in words)
+    return None
 
 
 def co_viewed_line(shoppers: int, shared: int, turn: int = 0) -> str:
