@@ -25,6 +25,7 @@ from whyrec.explain.aspects import (
     explanation_targets,
     extract_aspects,
     normalize_feature,
+    plural_parts,
     singular,
     split_sentences,
 )
@@ -492,3 +493,14 @@ def test_product_type_aspects_are_those_headed_by_a_category_word() -> None:
     have = {1: ["food", "gift card", "restaurant"], 2: ["card design", "gift card", "price"], 3: ["magazine", "recipe"]}
     found = {1: ["gift card", "restaurant"], 2: ["gift card"], 3: ["magazine"]}  # "card design" is a design
     assert product_type_aspects(paths, have) == found
+
+
+def test_plural_parts_are_the_catalogs_name_for_the_kind_of_item() -> None:
+    """The parts of a path that write, in the plural, the noun a title ends in: what the links and the template's
+    fallback call the item's kind; a part in the singular ("Rain", "Health") or naming readers ("Women") is none."""
+    assert plural_parts("Outdoor > Jackets > Rain", "Fjellro Vale Rain Jacket") == [["Jackets"]]
+    assert plural_parts("Kitchen > Knives > Chef Knives", "Salvia Aurora Chef's Knife") == [["Knives"], ["Chef", "Knives"]]
+    assert plural_parts("Electronics > Audio > Headphones", "Kestrel Flint Wireless Headphones") == [["Headphones"]]
+    assert plural_parts("Magazine Subscriptions > Fashion & Style > Women", "Woman's Day") == []
+    assert plural_parts("Magazine Subscriptions > Health, Fitness & Wellness > Health", "Natural Health") == []
+    assert plural_parts("Gift Cards", "") == []

@@ -286,6 +286,20 @@ def normalize_feature(phrase: str) -> str:
     return " ".join([*words[:-1], singular(words[-1])])
 
 
+def plural_parts(path: str, title: str) -> list[list[str]]:
+    """The parts of a category path, in order and as written, whose last word is a plural of the noun `title` ends in:
+    the catalog's name for the kind of item it is ("Outdoor > Jackets > Rain" for a "Vale Rain Jacket": [["Jackets"]];
+    "Gift Cards" for a "Sears Gift Card"). A part written in the singular ("Rain", "Health") names no countable kind."""
+    last = singular(title.split()[-1].lower()) if title.split() else ""
+    out = []
+    for part in path.split(">"):
+        words = part.strip().split()
+        head = words[-1].lower() if words else ""
+        if head and head != last and singular(head) == last:
+            out.append(words)
+    return out
+
+
 def category_heads(path: str) -> set[str]:
     """The head word of each segment of a category path: "Gift Cards > Restaurants" -> {"card", "restaurant"}."""
     return {normalize_feature(part).split(" ")[-1] for part in str(path).split(">")}

@@ -49,7 +49,7 @@ from pydantic import Field
 
 from whyrec.data.schema import review_copies
 from whyrec.errors import ArtifactError, ConfigError, DataError
-from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular, split_sentences
+from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import FAULTY, UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
@@ -1193,12 +1193,8 @@ class PromptLM(Reasoner):
         if not path or not title or any(self.categories.get(j) == path for j in self.reviewed.get(user, ()) if j != item):
             return None
         words = title.split()
-        for part in path.split(">"):
-            head = part.strip().lower().split()
-            countable = head and singular(head[-1]) != head[-1]  # the path writes it in a plural ("Headphones")
-            if countable and len(head) <= len(words) and singular(head[-1]) == singular(words[-1].lower()):
-                return "the " + " ".join(words[-len(head) :]).lower()
-        return None
+        head = next((part for part in plural_parts(path, title) if len(part) <= len(words)), None)
+        return "the " + " ".join(words[-len(head) :]).lower() if head else None
 
     def _sayable_title(self, item: int) -> str | None:
         """`item`'s catalog title as a link can say it (`_short_title`); None where its entry is only its category."""
@@ -1497,14 +1493,7 @@ def _with_article(title: str, path: str | None) -> str:
     ("Outdoor > Packs"; "Gift Cards" for "Sears Gift Card") or the path is unknown; bare where it does not, a name
     of its own ("SmartMoney", "Woman's Day" in "Magazine Subscriptions > Fashion & Style > Women"; "Olive Garden" in
     "Gift Cards"). Countable: the catalog writes the head in a plural ("Packs"), not "Health" or "History"."""
-    if not path:
-        return f"the {title}"
-    last = singular(title.split()[-1].lower())
-    for part in path.split(">"):
-        words = part.strip().lower().split()
-        if words and singular(words[-1]) != words[-1] and singular(words[-1]) == last:
-            return f"the {title}"
-    return title
+    return f"the {title}" if not path or plural_parts(path, title) else title
 
 
 def _short_title(title: str) -> str | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from whyrec.data.schema import written_once
-from whyrec.explain.aspects import normalize_feature, product_type_aspects, singular
+from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.voice import attributive, count_words
 
@@ -564,12 +564,8 @@ def _kind_of(path: str, title: str) -> str | None:
     noun its title ends in, lower-cased ("Electronics > Power > Power Banks" for a "Voltaic Ridge Power Bank" -> "power
     banks"; "Outdoor > Jackets > Rain" for a rain jacket -> "jackets"); None where no part is ("Women" of a magazine
     names its readers, not it). The path itself is the catalog's filing, not words to show a shopper."""
-    last = singular(title.split()[-1].lower()) if title.split() else ""
-    for part in reversed(path.split(">")):
-        words = part.strip().split()
-        if words and words[-1].lower() != last and singular(words[-1].lower()) == last:
-            return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in words)
-    return None
+    parts = plural_parts(path, title)
+    return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in parts[-1]) if parts else None
 
 
 def co_viewed_line(shoppers: int, shared: int, turn: int = 0) -> str:
