@@ -180,6 +180,8 @@ def test_descriptive_words_alone_judge_nothing():
         ("The price is pretty much the same.", []),
         ("The price is pretty sure to rise.", []),
         ("The box is pretty heavily padded.", []),
+        ("The price is pretty comparable.", []),  # an adjective by its suffix grades too
+        ("The shade is pretty buildable and the scent is nice.", [("scent", "nice", 1)]),
     ],
 )
 def test_pretty_judges_only_where_it_grades_nothing_after_it(text, expected):

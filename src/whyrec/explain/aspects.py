@@ -400,11 +400,13 @@ _GRADED = frozenset({"darn", "damn", "dang", "sure", "certain", "close", "well",
 
 
 def _grades_next(tokens: list[_Token], j: int, opinions: Mapping[str, int]) -> bool:
-    """Whether the word at j is an adverb grading the next one (an opinion, an -ly adverb, `_GRADED`)."""
+    """Whether the word at j is an adverb grading the next one (an opinion, an -ly adverb, `_GRADED`, an adjective by
+    its suffix: "pretty comparable" judges no price)."""
     if j + 1 >= len(tokens):
         return False
     after = tokens[j + 1].low
-    return after in opinions or after in _GRADED or (after.endswith("ly") and len(after) > 4)
+    shaped = len(after) > 4 and after.endswith(("ly", *_ADJECTIVE_SUFFIXES))
+    return after in opinions or after in _GRADED or shaped
 
 
 def _negator_before(tokens: list[_Token], k: int) -> str | None:

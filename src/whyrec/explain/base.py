@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from whyrec.data.schema import Dataset
+from whyrec.data.schema import Dataset, written_once
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError
 from whyrec.explain.aspects import AspectLexicon
@@ -104,7 +104,7 @@ class TrainingReviews:
     dataset: Dataset
     split: Split | None  # the reviews split fit was given, if any
     rows: np.ndarray  # positions in dataset.reviews to learn from, in the split's order (all reviews without one)
-    lexicon: AspectLexicon  # built from the reviews at `rows`
+    lexicon: AspectLexicon  # built from the reviews at `rows`, a review filed under several variants once
 
     @cached_property
     def mentions(self) -> pd.DataFrame:
@@ -146,7 +146,10 @@ class Reasoner(ABC):
         if split is not None and split.table != "reviews":
             raise ConfigError(f"{self.name} trains on a reviews split, not a {split.table} split")
         rows = np.arange(len(dataset.reviews)) if split is None else split.train
-        self.lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[rows], min_count=self.config.min_aspect_count)
+        # a feature needs `min_aspect_count` reviews, and a review Amazon files under five variants is one: counted by
+        # listing, one review's "natural plateau" (of lash growth) passed as an aspect its item is praised for
+        once = written_once(dataset.reviews, rows)
+        self.lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[once], min_count=self.config.min_aspect_count)
         reviews = TrainingReviews(dataset, split, rows, self.lexicon)
         self._fit_reviews(reviews)
         with seeded_torch(self.config.seed) if self.seeds_torch else nullcontext():
