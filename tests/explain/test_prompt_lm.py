@@ -642,6 +642,12 @@ def test_shown_text_is_trimmed_of_echoes_and_tied_to_the_shoppers_own_reviews(ti
     titled = copy.copy(model)
     titled.titles = {**model.titles, item: "Voltix.com Power Bank"}
     assert titled._trim("The battery of Voltix.com is great.", item) == "The battery of Voltix.com is great."
+    # a first sentence naming only what the item is says nothing: "Gift card. A great treat."
+    typed = copy.copy(model)
+    typed.product_by_item = {**model.product_by_item, item: ["power bank"]}
+    assert typed._trim("Power banks. The battery is great.", item) == "The battery is great."
+    assert typed._trim("Power bank.", item) == "Power bank."  # nothing else to say: the pick faults it
+    assert typed._trim("Great power bank. The battery is great.", item) == "Great power bank. The battery is great."
     user = next(u for u, h in model.user_history.items() if [i for i in h.get("battery", []) if i != item])
     praised = [i for i in model.user_history[user]["battery"] if i != item]
     text, history, kind = model._link(user, item, "battery")

@@ -1026,7 +1026,8 @@ class PromptLM(Reasoner):
         """The reply without later sentences that name no aspect of the item the earlier ones have not named — the
         small LM's echo ("The burger is great. Great burger.", "Great food. Great gift card."); its first letter upper-case;
         the item's brand as the catalog spells it ("burger king" -> "Burger King"); the article a bare hint lacks
-        ("You'll love treat." -> "You'll love the treat."); a past copula in the present (`in_present`: "The selection was
+        ("You'll love treat." -> "You'll love the treat."); a first sentence naming only what the item is ("Gift card. A
+        great treat." -> "A great treat."); a past copula in the present (`in_present`: "The selection was
         great." -> "The selection is great."); a lone clause's dangling "too" said away; whatever runs on
         from a stop with no space after it ("The holder is cute.user You will …" -> "The holder is cute.")."""
         title = self.titles.get(item, "").lower()
@@ -1042,6 +1043,11 @@ class PromptLM(Reasoner):
             # ("Burger King" of the hint "burger") is no bare hint
             text = re.sub(rf"^(You'll (?:love|like|enjoy)) ({re.escape(hint)}\b)", r"\1 the \2", text)
         sentences = split_sentences(text)
+        # a first sentence that only names what the item is goes where more follows: "Gift card. A great treat."
+        itself = {w for p in [*self.product_by_item.get(item, ()), *self._products_named(item)] for w in _words(p)}
+        if len(sentences) > 1 and {singular(w) for w in _words(sentences[0])} <= itself:
+            sentences = sentences[1:]
+            text = " ".join(sentences)
         if len(sentences) < 2:
             lone = _DANGLING_TOO.match(text) if " and " not in text else None
             return f"{lone[1]}{lone[2]}" if lone else text
