@@ -280,6 +280,11 @@ def test_a_product_type_that_works_is_praise_of_the_product_as_such() -> None:
         ("The box is cute and the tin is fast and easy.", False),
         ("The box is lovely. The tin is the best", False),
         ("The scent is lovely, the bottle is nicer than the", True),
+        ("You'll love both the meal.", True),  # Gift Cards, 2026-12-07: a pair opened and never closed
+        ("You'll love both the food and the service.", False),
+        ("You'll love them both. The tin is cute.", False),
+        ("Both of the tins are cute.", False),
+        ("You'll like both the balances. And the price.", True),  # the pair ends with its sentence
     ],
 )
 def test_a_reply_cut_off_or_doubling_a_word_is_unfinished(text: str, cut: bool) -> None:

@@ -275,6 +275,8 @@ def voice_faults(text: str) -> tuple[bool, bool]:
 _CUT_OFF = re.compile(r"\b(?:the|a|an|and|or|but|your|their|its|is|are|was|were|than)\s*(?:[.!?]|$)", re.IGNORECASE)
 # One word on both sides of "and"/"or": "The delivery is fast and fast."
 _DOUBLED = re.compile(r"\b([a-z]+) (?:and|or) \1\b", re.IGNORECASE)
+# "both" opening a pair its sentence never finishes: "You'll love both the meal." ("both of them", "them both" are whole)
+_HALF_PAIR = re.compile(r"\bboth\s+(?!of\b|and\b)\w+(?![^.!?]*\band\b)", re.IGNORECASE)
 
 
 # "It's a great article": the item said to be one of its own parts; the noun phrase runs to the first word that ends it
@@ -294,9 +296,9 @@ def calls_item_an_aspect(text: str, lexicon: AspectLexicon) -> bool:
 
 
 def unfinished(text: str) -> bool:
-    """A reply no shopper should read as written: a sentence cut off before its last word, or a word doubled
-    across "and" ("fast and fast")."""
-    return bool(_CUT_OFF.search(text) or _DOUBLED.search(text))
+    """A reply no shopper should read as written: a sentence cut off before its last word, a word doubled across
+    "and" ("fast and fast"), or a pair opened with "both" and never closed ("You'll love both the meal.")."""
+    return bool(_CUT_OFF.search(text) or _DOUBLED.search(text) or _HALF_PAIR.search(text))
 
 
 def shopper_sentence(
