@@ -47,12 +47,12 @@ def test_fitting_leaves_the_callers_torch_rng_alone(make) -> None:
 
 def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> None:
     """A feature needs `min_aspect_count` (3) reviews: one review Amazon files under three variants (same author, text
-    and time) is one, so its "natural plateau" is no aspect, while "battery", praised in three reviews, is."""
-    plateau = "I think there is a natural plateau to the length."
+    and time) is one, so its "fresh charge" is no aspect, while "battery", praised in three reviews, is."""
+    charge = "It is about the same as my old one with a fresh charge."
     rows = [
-        (0, 0, plateau),
-        (0, 1, plateau),
-        (0, 2, plateau),
+        (0, 0, charge),
+        (0, 1, charge),
+        (0, 2, charge),
         (1, 0, "The battery is great."),
         (2, 1, "Nice battery."),
         (3, 2, "Good battery."),
@@ -73,4 +73,4 @@ def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> No
     assert model.config.min_aspect_count == 3 and model.lexicon.features == {"battery"}
     # written a day apart, the same words are three reviews
     shop.reviews.loc[1:2, "timestamp"] += 86_400 * np.array([1, 2])
-    assert TemplateReasoner().fit(shop).lexicon.features == {"battery", "plateau"}
+    assert TemplateReasoner().fit(shop).lexicon.features == {"battery", "charge"}

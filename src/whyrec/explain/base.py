@@ -146,8 +146,8 @@ class Reasoner(ABC):
         if split is not None and split.table != "reviews":
             raise ConfigError(f"{self.name} trains on a reviews split, not a {split.table} split")
         rows = np.arange(len(dataset.reviews)) if split is None else split.train
-        # a feature needs `min_aspect_count` reviews, and a review Amazon files under five variants is one: counted by
-        # listing, one review's "natural plateau" (of lash growth) passed as an aspect its item is praised for
+        # a feature needs `min_aspect_count` reviews, and a review Amazon files under several variants is one: counted
+        # by listing, one review's "a fresh charge" (of a water flosser) passed as an aspect, "The charge is fresh."
         once = written_once(dataset.reviews, rows)
         self.lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[once], min_count=self.config.min_aspect_count)
         reviews = TrainingReviews(dataset, split, rows, self.lexicon)
