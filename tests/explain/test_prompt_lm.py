@@ -784,6 +784,27 @@ def test_the_pick_passes_over_empty_praise_and_links_are_worded_in_turn(tiny_lor
     assert model._link(user, item, "battery", 3)[0] == model._link(user, item, "battery", 0)[0]
 
 
+def test_the_pick_passes_over_two_aspects_that_mean_one_thing(tiny_lora: PromptLM) -> None:
+    """ "The battery is great and the cell is good." says one thing twice where the battery and the cell mean one
+    (MiniLM's cosine ≥ SAME_MEANING): a candidate naming another aspect beats it, and alone it ends at the first."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    model.lexicon = AspectLexicon(tiny_lora.lexicon.features | {"cell", "case"})
+    model.aspects_by_item = {**tiny_lora.aspects_by_item, item: [*tiny_lora.aspects_by_item[item], "cell", "case"]}
+    model.item_words = {**tiny_lora.item_words, item: {*tiny_lora.item_words[item], "cell", "case"}}
+    model.item_opinions = {**tiny_lora.item_opinions, item: {"case": ["good"]}}  # its reviews' word, as the cell's
+    model.vocab = {*tiny_lora.vocab, "and"}  # the tiny fit's targets never join two clauses
+    battery, apart = np.eye(2, 384, dtype=np.float32)  # unit vectors: one meaning, and another far from it
+    model._aspect_vectors = {**model._aspect_vectors, "battery": battery, "cell": battery, "case": apart}
+    twice = ("The battery is great and the cell is good.", -0.2)
+    other = ("The battery is great and the case is good.", -0.4)
+    assert model._alike({"battery", "cell", "case"}) == {frozenset({"battery", "cell"})}
+    assert model._pick([twice, other], item, "battery", []) == other
+    assert model._pick([twice], item, "battery", []) == ("The battery is great.", -0.7)
+    model._aspect_vectors = {**model._aspect_vectors, "cell": apart}  # meaning apart: both said
+    assert model._pick([twice, other], item, "battery", []) == twice
+
+
 def test_the_pick_keeps_the_items_own_adjective_and_drops_praise_of_its_product_type(tiny_lora: PromptLM) -> None:
     """An adjective the item's reviews used of it is no invented word, though no training target uses it; a last
     conjunct praising the product type ("the battery pack is perfect" in a battery shop) is said plainly away."""

@@ -34,6 +34,7 @@ fine-tuning, the whole LM (safetensors); never the unchanged base LM, which is r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -90,6 +91,10 @@ _LEAD = "<|im_start|>assistant\n"
 # scent/fragrance 0.84, hair/shampoo 0.66, color/shade 0.58, price/value 0.56; scent/bottle 0.49, lather/soap 0.48,
 # packaging/bottle 0.38, price/quality 0.36.
 NEAR = 0.55
+# MiniLM cosine from which two aspects one reason names are one thing said twice ("The fragrance is beautiful and the
+# scent is great."): fragrance/scent 0.84, scent/smell 0.83, food/meal 0.80, flavor/taste 0.79, price/cost 0.74,
+# package/packaging 0.72, fragrance/smell 0.71; not delivery/shipping 0.69, photography/photo 0.67, price/value 0.56.
+SAME_MEANING = 0.7
 # Latest reviews per shopper in their profile (`_profiles`): the words they write in now, and a bound on the fit's
 # MiniLM pass on a big shop (the most prolific shopper of All Beauty has 11 reviews, of Magazine 30).
 PROFILE_REVIEWS = 50
@@ -937,9 +942,13 @@ class PromptLM(Reasoner):
         faults_of, product = self._fault_counter(item, hint, kept)
         extra = bonus or [0.0] * len(candidates)
         trimmed = [(self._trim(text, item, hint), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
-        # a candidate praising the hint as itself or the product as such, or ending on an echo, is tried said plainly too
-        # ("The bottle is great."), a repair half a fault down: it beats faulty candidates, not a sound one about as likely
-        plain = [(p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product)) is not None]
+        # a candidate praising the hint as itself or the product as such, or ending on an echo (of the hint or an aspect
+        # that means it), is tried said plainly too ("The bottle is great."), a repair half a fault down: it beats faulty
+        # candidates, not a sound one about as likely
+        alike = [a for pair in self._alike(self._has(item, hint)) if hint in pair for a in pair if a != hint]
+        plain = [
+            (p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product, alike)) is not None
+        ]
         # the hint in the lexicon's singular where the reviews write its plural is tried in theirs: "The pictures are …"
         written = self.item_words.get(item, frozenset())
         head = hint.split()[-1] if hint else ""
@@ -976,6 +985,7 @@ class PromptLM(Reasoner):
         # "the gift card is perfect", "the magazine is good", "You'll love Texas Roadhouse." praise none of it
         itself = [*self.product_by_item.get(item, ()), *self._products_named(item), self.brands.get(item, "").lower()]
         product = [p for p in dict.fromkeys(itself) if p and p != hint]
+        alike = self._alike(have)
 
         def faults_of(text: str, wording: bool = True) -> int:
             """Weighted faults of `text`; with `wording=False` only those of what it says (an aspect the item lacks,
@@ -987,8 +997,10 @@ class PromptLM(Reasoner):
             faults += 4 * first_person + 4 * complaint + 2 * (text.lower() in seen)
             faults += 2 * bool(_ABOUT.match(text)) + 4 * unfinished(text) + 2 * calls_item_an_aspect(text, self.lexicon)
             filler, tautology = empty_praise(text, hint, product)
-            # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint
+            # any aspect said twice reads as an echo ("The story is fun and the stories are short"), not only the hint,
+            # as do two that mean one thing ("The fragrance is beautiful and the scent is great")
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
+            tautology = tautology or any(frozenset(pair) in alike for pair in itertools.combinations(named, 2))
             faults += 2 * filler + 2 * tautology
             if not wording:
                 return faults
@@ -999,6 +1011,16 @@ class PromptLM(Reasoner):
             return faults
 
         return faults_of, product
+
+    def _alike(self, aspects: Collection[str]) -> set[frozenset[str]]:
+        """The pairs of `aspects` that mean one thing (MiniLM cosine ≥ `SAME_MEANING`: scent and fragrance)."""
+        names = sorted(aspects)
+        self._embed_aspects(set(names))
+        if len(names) < 2:
+            return set()
+        vectors = np.stack([self._aspect_vectors[a] for a in names])
+        close = np.argwhere(np.triu(vectors @ vectors.T, k=1) >= SAME_MEANING)
+        return {frozenset((names[i], names[j])) for i, j in close.tolist()}
 
     def _products_named(self, item: int) -> list[str]:
         """The lexicon's products (`AspectLexicon.products`: what reviews call the item by, "this magazine") that the

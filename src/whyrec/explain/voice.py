@@ -156,16 +156,18 @@ def _singulars(text: str) -> set[str]:
     return {singular(t.lower()) for t in _TOKEN.findall(text)}
 
 
-def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> str | None:
+def said_plainly(text: str, aspect: str | None, product: Iterable[str] = (), alike: Iterable[str] = ()) -> str | None:
     """The text said plainly, or None where there is nothing to repair: a last conjunct (after "and" or a comma) that
     praises the product as such (`_as_such`, with the item's product-type words `product`), only echoes the first, or
-    names `aspect` again is dropped ("The odor is pleasant and the product is great.", "The design is cute and the gift
+    names `aspect` again, itself or one of the aspects `alike` that mean it ("The fragrance is beautiful and the scent is
+    great."), is dropped ("The odor is pleasant and the product is great.", "The design is cute and the gift
     card is perfect.", "… gentle on the skin and gentle on your skin.", "Great recipes, great recipes.", "The recipe is
     good and the recipes are great." end at the first), as is a last sentence naming `aspect` again ("The article is
     fun. It has great articles …"), and "The bottle is a great bottle." / "… a great product."
     become "The bottle is great." (the praise of `aspect` without the noun that repeats it or stands for the product)."""
     text = text.strip()
     head = singular(aspect.split()[-1].lower()) if aspect else None
+    same = {singular(a.split()[-1].lower()) for a in alike}
     *before, sentence = split_sentences(text) or [text]
     # a later sentence naming the aspect again goes whole: "… great. Also, the …"
     if before and head is not None and head in _singulars(" ".join(before)) and head in _singulars(sentence):
@@ -180,7 +182,8 @@ def said_plainly(text: str, aspect: str | None, product: Iterable[str] = ()) -> 
         if last.lower().startswith(first.lower() + " "):
             continue  # nor a subject whose predicate the last holds: "The value of a good food and the value … is amazing"
         conjunct = f"and {last}" if joint == " and " else last  # "and the product" is the product as such, as is "and gift card"
-        if _as_such(conjunct, product) or added - _ECHO_FILLER <= said or (head is not None and head in said & added):
+        again = head is not None and (head in said & added or (head in said and bool(same & added)))
+        if _as_such(conjunct, product) or added - _ECHO_FILLER <= said or again:
             return " ".join([*before, first.rstrip(" ,;") + "."])
     match = _NOUN_PRAISE.match(text)
     if match is None or aspect is None:
