@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from prompt_lm_speed import timed  # a sibling script, not a package
 from whyrec.data.sample import generate_sample
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.store import Store
@@ -38,12 +37,7 @@ from whyrec.explain.template import TemplateReasoner
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
     """Median wall seconds of `run` over `repeats` calls after one warm-up call."""
     run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timed(run, repeats)
 
 
 def template_rate(repeats: int) -> float:

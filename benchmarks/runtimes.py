@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from prompt_lm_speed import timed  # a sibling script, not a package
 
 PROMPTS = [
     "Write one sentence telling a shopper why this rain jacket with a light hood may suit them.",
@@ -90,12 +90,7 @@ def lean_seconds(dtype_name: str, repeats: int) -> tuple[float, float]:
         )
 
     run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), sum(map(len, ids)) / len(ids)
+    return timed(run, repeats), sum(map(len, ids)) / len(ids)
 
 
 def main() -> None:
