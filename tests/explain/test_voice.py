@@ -193,6 +193,7 @@ def test_the_aspect_named_twice_in_either_number_is_a_tautology(text, twice) -> 
         ("The flavor is just as good as the product.", True),
         ("This is a great bottle of product.", True),
         ("You'll love the value of the food and the product.", True),
+        ("The lid is neat, the product is fresh and light.", True),  # All Beauty, 2026-12-07: of the item as a whole
         ("A great one-touch lid.", False),
         ("Great lid.", False),
         ("The lid of the jar is sturdy.", False),
@@ -200,6 +201,12 @@ def test_the_aspect_named_twice_in_either_number_is_a_tautology(text, twice) -> 
 )
 def test_a_good_one_is_praise_of_the_product_as_such(text, filler) -> None:
     assert empty_praise(text, "lid")[0] == filler
+
+
+def test_a_last_clause_about_the_product_as_a_whole_is_said_away() -> None:
+    """All Beauty, 2026-12-07: the candidate a shopper should have read lost to an invented one for its second clause."""
+    text = "The package is neat and clean, the product is fresh and light."
+    assert said_plainly(text, "package") == "The package is neat and clean."
 
 
 @pytest.mark.parametrize(

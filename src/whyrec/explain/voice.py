@@ -83,14 +83,16 @@ _OPENERS = re.compile(
 _I_LIKE = re.compile(r"^(?:i )?(?:really |just |absolutely |truly )?(love|like|enjoy|appreciate)[sd]?\b", re.IGNORECASE)
 
 
-# Praise of the product as such ("a great product", "You'll love this item", "as good as the product", "a great
-# bottle of product", "a great place to eat" of a restaurant's card): says nothing a shopper can use.
+# Praise of the product as such ("a great product", "You'll love this item", "the product is fresh", "as good as the
+# product", "a great bottle of product", "a great place to eat" of a restaurant's card): says nothing a shopper can use.
 _PRAISE = r"(?:great|good|nice|excellent|wonderful|amazing|perfect|awesome|fantastic|lovely|fine|best)"
 _FILLER_NOUN = r"(?:product|item|thing|stuff|purchase|buy|choice|place|one(?!-))s?"
 _FILLER_NOUN_RE = re.compile(_FILLER_NOUN, re.IGNORECASE)
 _FILLER = re.compile(
     rf"\b(?:{_PRAISE}|love (?:the|this|it as a))\s+{_FILLER_NOUN}\b"
     rf"|\b{_FILLER_NOUN} (?:is|are) (?:(?:very|really|so) )?{_PRAISE}\b"
+    # "the product is fresh and light": whatever follows, it is said of the item as a whole, not of an aspect
+    r"|\b(?:the|this|these) (?:product|item)s? (?:is|are)\b"
     # "great eat place", "a great pizza place": the venue praised with a word between
     rf"|\b{_PRAISE}\s+[a-z]+\s+places?\b"
     r"|\b(?:as|of|and|with) (?:the |this )?(?:product|item)s?\b",
