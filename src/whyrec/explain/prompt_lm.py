@@ -939,13 +939,12 @@ class PromptLM(Reasoner):
         such competes said plainly too, `said_plainly`), no echo of the hint's prompt ("This is about the gift idea."); then log-prob plus its
         `bonus` (`_bonus`: the critic's and the shopper profile's say), which only reorders the candidates with the fewest
         faults: a shopper's words never buy back a fault (a reply leaving the hint unsaid, "It's a good one.")."""
-        faults_of, product = self._fault_counter(item, hint, kept)
+        faults_of, product, alike = self._fault_counter(item, hint, kept)
         extra = bonus or [0.0] * len(candidates)
         trimmed = [(self._trim(text, item, hint), logp, more) for (text, logp), more in zip(candidates, extra, strict=True)]
         # a candidate praising the hint as itself or the product as such, or ending on an echo (of the hint or an aspect
         # that means it), is tried said plainly too ("The bottle is great."), a repair half a fault down: it beats faulty
         # candidates, not a sound one about as likely
-        alike = [a for pair in self._alike(self._has(item, hint)) if hint in pair for a in pair if a != hint]
         plain = [
             (p, logp - 0.5, more) for text, logp, more in trimmed if (p := said_plainly(text, hint, product, alike)) is not None
         ]
@@ -967,10 +966,12 @@ class PromptLM(Reasoner):
         _, text, logp, _ = max(scored, key=score)
         return text, logp
 
-    def _fault_counter(self, item: int, hint: str | None, kept: Sequence[str]) -> tuple[Callable[[str, bool], int], list[str]]:
+    def _fault_counter(
+        self, item: int, hint: str | None, kept: Sequence[str]
+    ) -> tuple[Callable[[str, bool], int], list[str], list[str]]:
         """`_pick`'s scorer of one candidate for (`item`, `hint`) after this shopper's `kept` reasons: its weighted faults
-        (0 for a sound reason; 4 for one grave fault or two lesser ones); and the words naming the item itself (its
-        product type, its brand) whose praise says nothing."""
+        (0 for a sound reason; 4 for one grave fault or two lesser ones); the words naming the item itself (its
+        product type, its brand) whose praise says nothing; and the item's aspects that mean the hint (`_alike`)."""
         have = self._has(item, hint)
         seen = {t.lower() for t in kept}
         # words the item's own title and reviews use of it ("sturdy" of a tin's box), and the names of what it has, are not
@@ -1010,7 +1011,7 @@ class PromptLM(Reasoner):
             faults += 2 * bool(self._unsupported(text, item, hint)) + bool(forms.intersection(words))
             return faults
 
-        return faults_of, product
+        return faults_of, product, [a for pair in alike if hint in pair for a in pair if a != hint]
 
     def _alike(self, aspects: Collection[str]) -> set[frozenset[str]]:
         """The pairs of `aspects` that mean one thing (MiniLM cosine ≥ `SAME_MEANING`: scent and fragrance)."""
