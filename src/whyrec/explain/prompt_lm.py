@@ -984,7 +984,7 @@ class PromptLM(Reasoner):
         # what the item's reviews found, where they said more than "great": a reason without it says less
         telling = set(self._telling(item, hint))
         # "the gift card is perfect", "the magazine is good", "You'll love Texas Roadhouse." praise none of it
-        itself = [*self.product_by_item.get(item, ()), *self._products_named(item), self.brands.get(item, "").lower()]
+        itself = [*self._what_it_is(item), self.brands.get(item, "").lower()]
         product = [p for p in dict.fromkeys(itself) if p and p != hint]
         alike = self._alike(have)
 
@@ -1022,6 +1022,11 @@ class PromptLM(Reasoner):
         vectors = np.stack([self._aspect_vectors[a] for a in names])
         close = np.argwhere(np.triu(vectors @ vectors.T, k=1) >= SAME_MEANING)
         return {frozenset((names[i], names[j])) for i, j in close.tolist()}
+
+    def _what_it_is(self, item: int) -> list[str]:
+        """The words naming what `item` is: its product-type aspects ("gift card") and the lexicon's products its title or
+        category names (`_products_named`)."""
+        return [*self.product_by_item.get(item, ()), *self._products_named(item)]
 
     def _products_named(self, item: int) -> list[str]:
         """The lexicon's products (`AspectLexicon.products`: what reviews call the item by, "this magazine") that the
@@ -1067,7 +1072,7 @@ class PromptLM(Reasoner):
             text = re.sub(rf"^(You'll (?:love|like|enjoy)) ({re.escape(hint)}\b)", r"\1 the \2", text)
         sentences = split_sentences(text)
         # a first sentence that only names what the item is goes where more follows: "Gift card. A great treat."
-        itself = {w for p in [*self.product_by_item.get(item, ()), *self._products_named(item)] for w in _words(p)}
+        itself = {w for p in self._what_it_is(item) for w in _words(p)}
         if len(sentences) > 1 and {singular(w) for w in _words(sentences[0])} <= itself:
             sentences = sentences[1:]
             text = " ".join(sentences)
