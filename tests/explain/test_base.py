@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import Split, ratio
 from whyrec.errors import ConfigError
 from whyrec.explain.base import ReasonRequest
@@ -43,34 +41,3 @@ def test_fitting_leaves_the_callers_torch_rng_alone(make) -> None:
     again = make().fit(shop, ratio(shop, seed=0, table="reviews"))
     requests = [ReasonRequest(u, i) for u in range(-1, 3) for i in range(3)]
     assert [(r.text, r.score) for r in model.generate(requests)] == [(r.text, r.score) for r in again.generate(requests)]
-
-
-def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> None:
-    """A feature needs `min_aspect_count` (3) reviews: one review Amazon files under three variants (same author, text
-    and time) is one, so its "fresh charge" is no aspect, while "battery", praised in three reviews, is."""
-    charge = "It is about the same as my old one with a fresh charge."
-    rows = [
-        (0, 0, charge),
-        (0, 1, charge),
-        (0, 2, charge),
-        (1, 0, "The battery is great."),
-        (2, 1, "Nice battery."),
-        (3, 2, "Good battery."),
-    ]
-    frame = pd.DataFrame(
-        [
-            {"user": u, "item": i, "rating": 4.0, "text": t, "timestamp": 1_600_000_000 + 60 * (u > 0) * k}
-            for k, (u, i, t) in enumerate(rows)
-        ]
-    )
-    shop = Dataset(
-        frame.assign(event="rating")[["user", "item", "timestamp", "event", "rating"]],
-        IdMap.from_raw(f"u{u}" for u in range(4)),
-        IdMap.from_raw(f"i{i}" for i in range(3)),
-        reviews=frame,
-    )
-    model = TemplateReasoner().fit(shop)
-    assert model.config.min_aspect_count == 3 and model.lexicon.features == {"battery"}
-    # written a day apart, the same words are three reviews
-    shop.reviews.loc[1:2, "timestamp"] += 86_400 * np.array([1, 2])
-    assert TemplateReasoner().fit(shop).lexicon.features == {"battery", "charge"}

@@ -239,6 +239,21 @@ def test_often_not_from_one_review_filed_under_variants() -> None:
     assert TemplateReasoner().fit(shop).users[4]["battery"].reviews == 2
 
 
+def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> None:
+    """A feature needs `min_aspect_count` (3) reviews: one review Amazon files under three variants (same author, text
+    and time) is one, so its "fresh charge" is no aspect, while "battery", praised in three reviews, is."""
+    charge = "It is about the same as my old one with a fresh charge."
+    rows = [(0, 0, charge), (0, 1, charge), (0, 2, charge),
+            (1, 0, "The battery is great."), (2, 1, "Nice battery."), (3, 2, "Good battery.")]  # fmt: skip
+    shop = _shop(rows)
+    shop.reviews.loc[1:2, "timestamp"] = shop.reviews.loc[0, "timestamp"]
+    model = TemplateReasoner().fit(shop)
+    assert model.config.min_aspect_count == 3 and model.lexicon.features == {"battery"}
+    # written a day apart, the same words are three reviews
+    shop.reviews.loc[1:2, "timestamp"] += 86_400 * np.array([1, 2])
+    assert TemplateReasoner().fit(shop).lexicon.features == {"battery", "charge"}
+
+
 def test_a_category_is_named_as_a_shopper_calls_its_items_never_as_its_path() -> None:
     """An item with no aspect to cite is "popular among power banks", the path's part that is the plural of what its
     title ends in, never "popular in Electronics > Power > Power Banks"; no category is named where no part is one
