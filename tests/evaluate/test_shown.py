@@ -166,7 +166,7 @@ def test_relevance_is_scored_on_the_same_reviews_whatever_the_reasoners_lexicon(
     full = TemplateReasoner().fit(shop, split)
     small = AspectLexicon(frozenset(sorted(full.lexicon.features)[::2]))
     with monkeypatch.context() as fitting:  # a reasoner fitted with half the aspects: its own held-out records differ
-        fitting.setattr(AspectLexicon, "build", classmethod(lambda cls, texts, min_count=3: small))
+        fitting.setattr(AspectLexicon, "build", classmethod(lambda cls, texts, min_count=3, authors=None: small))
         half = TemplateReasoner().fit(shop, split)
     for reasoner in (full, half):
         artifact.reasoner = reasoner

@@ -360,6 +360,19 @@ def test_build_counts_reviews_and_drops_the_product_itself():
     assert AspectLexicon.build(texts, min_count=2).features == frozenset({"scent", "price"})
 
 
+def test_build_given_authors_counts_reviewers_not_reviews():
+    """One reviewer's paragraph pasted into three reviews is one voice: no aspect at three reviews, one at three
+    reviewers; a text and its author are read together, so a list of authors that does not match is refused."""
+    pasted = "Gift cards are for giving, pointless unless you get a decent percentage off."
+    texts = [pasted] * 3 + ["The tin is cute.", "Cute tin!", "I love the tin."]
+    assert AspectLexicon.build(texts, min_count=3).features == frozenset({"percentage", "tin"})
+    lexicon = AspectLexicon.build(texts, min_count=3, authors=["a", "a", "a", "b", "c", "d"])
+    assert lexicon.features == frozenset({"tin"}) and dict(lexicon.counts) == {"tin": 3}
+    assert AspectLexicon.build(texts, min_count=3, authors=["a", "b", "c", "b", "c", "d"]).features == {"percentage", "tin"}
+    with pytest.raises(ValueError):
+        AspectLexicon.build(texts, min_count=3, authors=["a", "b"])
+
+
 def test_save_load_round_trip(tmp_path, corpus_lexicon):
     path = corpus_lexicon.save(tmp_path / "lexicon.json")
     loaded = AspectLexicon.load(path)

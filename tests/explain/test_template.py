@@ -239,9 +239,9 @@ def test_often_not_from_one_review_filed_under_variants() -> None:
     assert TemplateReasoner().fit(shop).users[4]["battery"].reviews == 2
 
 
-def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> None:
-    """A feature needs `min_aspect_count` (3) reviews: one review Amazon files under three variants (same author, text
-    and time) is one, so its "fresh charge" is no aspect, while "battery", praised in three reviews, is."""
+def test_a_review_filed_under_variants_or_its_author_again_is_one_voice_towards_the_lexicon() -> None:
+    """A feature needs `min_aspect_count` (3) reviewers: one review Amazon files under three variants (same author, text
+    and time) is one, so its "fresh charge" is no aspect, while "battery", praised by three reviewers, is."""
     charge = "It is about the same as my old one with a fresh charge."
     rows = [(0, 0, charge), (0, 1, charge), (0, 2, charge),
             (1, 0, "The battery is great."), (2, 1, "Nice battery."), (3, 2, "Good battery.")]  # fmt: skip
@@ -249,9 +249,12 @@ def test_a_review_filed_under_variants_is_one_review_towards_the_lexicon() -> No
     shop.reviews.loc[1:2, "timestamp"] = shop.reviews.loc[0, "timestamp"]
     model = TemplateReasoner().fit(shop)
     assert model.config.min_aspect_count == 3 and model.lexicon.features == {"battery"}
-    # written a day apart, the same words are three reviews
+    # written a day apart, the same words are three reviews, yet of one reviewer: still one voice, no aspect
     shop.reviews.loc[1:2, "timestamp"] += 86_400 * np.array([1, 2])
-    assert TemplateReasoner().fit(shop).lexicon.features == {"battery", "charge"}
+    assert TemplateReasoner().fit(shop).lexicon.features == {"battery"}
+    # three reviewers who each write it make it an aspect
+    rows[1:3] = [(4, 1, charge), (5, 2, charge)]
+    assert TemplateReasoner().fit(_shop(rows)).lexicon.features == {"battery", "charge"}
 
 
 def test_a_category_is_named_as_a_shopper_calls_its_items_never_as_its_path() -> None:

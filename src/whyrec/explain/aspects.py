@@ -20,8 +20,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -611,10 +611,10 @@ def _sentiment_of(cand: _Candidate) -> int:
 
 @dataclass(frozen=True)
 class AspectLexicon:
-    """The feature vocabulary of a corpus: features judged by an opinion in at least `min_count` reviews."""
+    """The feature vocabulary of a corpus: features judged by an opinion in at least `min_count` reviews (or reviewers)."""
 
     features: frozenset[str]
-    counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # reviews per feature
+    counts: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)  # reviews (reviewers) per feature
     min_count: int = 1
     # what `build` dropped as the product itself ("magazine"): never an aspect, but praise of it is praise of the item
     products: frozenset[str] = field(default_factory=frozenset, compare=False, hash=False)
@@ -629,16 +629,24 @@ class AspectLexicon:
         object.__setattr__(self, "_longest", max((f.count(" ") + 1 for f in features), default=0))
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 3) -> AspectLexicon:
-        """Features that an opinion judges (pattern rules, no lexicon) in at least `min_count` reviews.
+    def build(cls, texts: Iterable[str], min_count: int = 3, authors: Iterable[Hashable] | None = None) -> AspectLexicon:
+        """Features that an opinion judges (pattern rules, no lexicon) in at least `min_count` reviews, or, given the
+        author of each text, in the reviews of at least `min_count` reviewers: one reviewer who pastes a paragraph
+        into six reviews ("unless you are getting a decent percentage off") or files an edit beside the original
+        ("a natural plateau to the length") is one voice, not an aspect shoppers write about.
 
         Drops the product itself ("magazine", "shampoo"): reviews name it with "this/these"
         ("I love this shampoo") where they name its attributes with "the/its" ("the scent").
         """
+        texts = list(texts)
+        who = list(range(len(texts)) if authors is None else authors)  # no authors: every review its own voice
+        voices: defaultdict[str, set[Hashable]] = defaultdict(set)
+        for text, author in zip(texts, who, strict=True):
+            if isinstance(text, str):
+                for a in extract_aspects(text):
+                    voices[a.feature].add(author)
         texts = [t for t in texts if isinstance(t, str)]
-        counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update({a.feature for a in extract_aspects(text)})
+        counts = Counter({f: len(v) for f, v in voices.items()})
         frequent = cls(frozenset(f for f, c in counts.items() if c >= min_count))
         demonstrative: Counter[str] = Counter()  # mentions after "this/these"
         determined: Counter[str] = Counter()  # mentions after any determiner

@@ -62,7 +62,7 @@ class ReasonerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     seed: int = 42
-    min_aspect_count: int = 3  # reviews that must judge a feature for the lexicon built in fit to keep it
+    min_aspect_count: int = 3  # reviewers whose reviews must judge a feature for the lexicon built in fit to keep it
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,12 @@ class Reasoner(ABC):
         if split is not None and split.table != "reviews":
             raise ConfigError(f"{self.name} trains on a reviews split, not a {split.table} split")
         rows = np.arange(len(dataset.reviews)) if split is None else split.train
-        # a feature needs `min_aspect_count` reviews, and a review Amazon files under several variants is one: counted
-        # by listing, one review's "a fresh charge" (of a water flosser) passed as an aspect, "The charge is fresh."
+        # a feature needs `min_aspect_count` reviewers, and a review Amazon files under several variants is one: counted
+        # by listing, one review's "a fresh charge" (of a water flosser) passed as an aspect, "The charge is fresh.";
+        # counted by review, one reviewer's edit filed beside the original passed "plateau", "You'll love the plateau."
         once = written_once(dataset.reviews, rows)
-        self.lexicon = AspectLexicon.build(dataset.reviews["text"].iloc[once], min_count=self.config.min_aspect_count)
+        written = dataset.reviews.iloc[once]
+        self.lexicon = AspectLexicon.build(written["text"], self.config.min_aspect_count, authors=written["user"])
         reviews = TrainingReviews(dataset, split, rows, self.lexicon)
         self._fit_reviews(reviews)
         with seeded_torch(self.config.seed) if self.seeds_torch else nullcontext():

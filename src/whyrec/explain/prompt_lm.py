@@ -163,7 +163,7 @@ class PromptLMConfig(ReasonerConfig):
     max_explanation_words: int = Field(20, ge=1)  # PEPLER cuts explanations to 20 words
     # soft_prompt mode: the item's catalog title (first words) written before the reply; 0 = none (PEPLER)
     title_words: int = Field(12, ge=0)
-    min_aspect_count: int = Field(2, ge=1)  # reviews that must judge a feature for the lexicon built in fit
+    min_aspect_count: int = Field(2, ge=1)  # reviewers whose reviews must judge a feature for the lexicon built in fit
     profile_size: int = Field(5, ge=1)  # aspects of the user and of the item a zero-shot prompt names
     max_history: int = Field(3, ge=0)  # history items cited as evidence per reason
     max_new_tokens: int = Field(25, ge=1)
