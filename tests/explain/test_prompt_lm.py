@@ -805,25 +805,6 @@ def test_the_pick_passes_over_two_aspects_that_mean_one_thing(tiny_lora: PromptL
     assert model._pick([twice, other], item, "battery", []) == twice
 
 
-def test_the_pick_passes_over_praise_lent_from_another_aspect(tiny_lora: PromptLM) -> None:
-    """ "The battery is great and fast." of an item whose reviews call its charger fast lends the battery the charger's
-    praise where no review in the shop calls a battery fast: a plainer candidate wins; once one does, it is praise."""
-    model = copy.copy(tiny_lora)
-    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
-    other = next(i for i in model.aspects_by_item if i != item)
-    model.vocab = {*tiny_lora.vocab, "and", "fast"}
-    lent = ("The battery is great and fast.", -0.2)
-    plain = ("The battery is great.", -0.6)
-    model.item_opinions = {item: {"battery": ["great"], "charger": ["fast"]}, other: {"battery": ["great"]}}
-    faults_of = model._fault_counter(item, "battery", [])[0]
-    assert model._borrowed(item, "battery") == {"fast"} and faults_of(lent[0]) == faults_of(plain[0]) + 1
-    assert model._pick([lent, plain], item, "battery", []) == plain
-    assert not model._borrowed(item, "charger") and not model._borrowed(item, None)  # "great" fits any aspect
-    model.item_opinions = {item: {"battery": ["great"], "charger": ["fast"]}, other: {"battery": ["fast"]}}
-    model._praised_with = None  # as a refit or load leaves it
-    assert not model._borrowed(item, "battery") and model._pick([lent, plain], item, "battery", []) == lent
-
-
 def test_the_pick_keeps_the_items_own_adjective_and_drops_praise_of_its_product_type(tiny_lora: PromptLM) -> None:
     """An adjective the item's reviews used of it is no invented word, though no training target uses it; a last
     conjunct praising the product type ("the battery pack is perfect" in a battery shop) is said plainly away."""

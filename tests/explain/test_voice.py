@@ -10,7 +10,6 @@ from whyrec.explain.voice import (
     empty_praise,
     in_present,
     rewrite,
-    said_of,
     said_plainly,
     shopper_examples,
     shopper_sentence,
@@ -349,20 +348,3 @@ def test_calling_the_item_one_of_its_aspects(text: str, called: bool) -> None:
 )
 def test_the_aspect_praised_with_a_word_of_its_own_stem_is_a_tautology(text: str, aspect: str, twice: bool) -> None:
     assert empty_praise(text, aspect)[1] is twice
-
-
-@pytest.mark.parametrize(
-    ("text", "aspect", "said"),
-    [
-        ("The bread is good and fast.", "bread", ["good", "fast"]),
-        ("The prices are good and fast", "price", ["good", "fast"]),  # either number
-        ("The scent is very fresh, light and lovely — just what you praised.", "scent", ["fresh", "light", "lovely"]),
-        ("The box is cute and easy to use.", "box", ["cute"]),  # how it is used, not what it is
-        ("The package is neat, perfect for a quick wash.", "package", ["neat"]),
-        ("The bread is good and the food is nice.", "bread", ["good"]),  # the food's own clause
-        ("Great bread and fast delivery.", "bread", []),
-        ("The delivery is fast.", "bread", []),
-    ],
-)
-def test_said_of_reads_what_a_clause_says_the_aspect_is(text: str, aspect: str, said: list[str]) -> None:
-    assert said_of(text, aspect) == said

@@ -70,7 +70,6 @@ from whyrec.explain.voice import (
     load_dictionary,
     most_used_first,
     praise_words,
-    said_of,
     said_plainly,
     shopper_examples,
     unfinished,
@@ -250,7 +249,6 @@ class PromptLM(Reasoner):
         self.user_opinions: dict[int, dict[str, list[str]]] = {}
         self._aspect_vectors: dict[str, np.ndarray] = {}  # aspect -> MiniLM unit vector, embedded on first use
         self._served_opinions: dict[int, dict[str, tuple[str, ...]]] = {}  # item -> feature -> adjectives, as last asked
-        self._praised_with: dict[str, set[str]] | None = None  # aspect -> its adjectives' words shop-wide, as fitted
 
     # ---- fitting ---------------------------------------------------------------------------
     def _fit_reviews(self, reviews: TrainingReviews) -> None:
@@ -288,7 +286,6 @@ class PromptLM(Reasoner):
         self.faulted_by_item = {i: f for i, f in faulted.items() if f}
         self.user_history = dict(history)
         self.item_opinions = praise_words(reviews.mentions, self.lexicon, "item")
-        self._praised_with = None
         self.user_opinions = praise_words(reviews.mentions[reviews.mentions["row"].isin(once)], self.lexicon, "user")
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
         written = trained.loc[trained.index.isin(once)]
@@ -990,7 +987,6 @@ class PromptLM(Reasoner):
         itself = [*self._what_it_is(item), self.brands.get(item, "").lower()]
         product = [p for p in dict.fromkeys(itself) if p and p != hint]
         alike = self._alike(have)
-        borrowed = self._borrowed(item, hint, [a for pair in alike if hint in pair for a in pair])
 
         def faults_of(text: str, wording: bool = True) -> int:
             """Weighted faults of `text`; with `wording=False` only those of what it says (an aspect the item lacks,
@@ -1006,7 +1002,7 @@ class PromptLM(Reasoner):
             # as do two that mean one thing ("The fragrance is beautiful and the scent is great")
             tautology = tautology or len(self.lexicon.occurrences(text)) > len(named)
             tautology = tautology or any(frozenset(pair) in alike for pair in itertools.combinations(named, 2))
-            faults += 2 * filler + 2 * tautology + bool(hint and borrowed.intersection(said_of(text, hint)))
+            faults += 2 * filler + 2 * tautology
             if not wording:
                 return faults
             words = _words(text)
@@ -1016,25 +1012,6 @@ class PromptLM(Reasoner):
             return faults
 
         return faults_of, product, [a for pair in alike if hint in pair for a in pair if a != hint]
-
-    def _borrowed(self, item: int, hint: str | None, meaning: Collection[str] = ()) -> set[str]:
-        """Words of the adjectives `item`'s reviews praise its other aspects with that no review in the shop praises
-        `hint` (or an aspect in `meaning`, which means it) with, plain praise aside: said of the hint, the LM lends it
-        another aspect's praise ("The bread is good and fast." of a card whose reviews call its delivery fast), a lesser
-        fault."""
-        if hint is None:
-            return set()
-        if self._praised_with is None:
-            table: dict[str, set[str]] = defaultdict(set)
-            for opinions in self.item_opinions.values():
-                for aspect, adjectives in opinions.items():
-                    table[aspect].update(w for a in adjectives for w in _words(a))
-            self._praised_with = dict(table)
-        mine = {hint, *meaning}
-        said = {**self.item_opinions.get(item, {}), **self._served_opinions.get(item, {})}
-        others = {w for aspect, adjectives in said.items() if aspect not in mine for a in adjectives for w in _words(a)}
-        # praise that fits anything ("great") is lent by no aspect
-        return others.difference(PLAIN_PRAISE, *(self._praised_with.get(a, ()) for a in mine))
 
     def _alike(self, aspects: Collection[str]) -> set[frozenset[str]]:
         """The pairs of `aspects` that mean one thing (MiniLM cosine ≥ `SAME_MEANING`: scent and fragrance)."""
@@ -1435,7 +1412,6 @@ class PromptLM(Reasoner):
         self.vocab = frozenset(profiles["vocab"])
         # artifacts saved before opinions were kept have none: their reasons open with "The <hint>" alone
         self.item_opinions = {int(i): o for i, o in profiles.get("item_opinions", {}).items()}
-        self._praised_with = None
         self.user_opinions = {int(u): o for u, o in profiles.get("user_opinions", {}).items()}
         # artifacts saved before item words were kept: no candidate is marked down for words its item's reviews lack
         self.item_words = {int(i): frozenset(w) for i, w in profiles.get("item_words", {}).items()}

@@ -132,35 +132,6 @@ def _as_such(text: str, product: Iterable[str]) -> bool:
     return False
 
 
-# where a conjunct says how the aspect is used or for whom, not what it is: "easy to read", "perfect for a quick wash"
-_PREPOSITIONS = frozenset({"to", "for", "with", "of", "in", "on", "at", "about", "from"})
-_CLAUSE_VERBS = frozenset({"is", "are", "has", "have", "was", "were"})
-
-
-def said_of(text: str, aspect: str) -> list[str]:
-    """The words `text`'s first clause says `aspect` is, after "<aspect> is/are" (either number), a word per conjunct
-    joined by "and" or a comma, less conjuncts that say how it is used rather than what it is ("easy to read"), up to
-    a clause of its own ("… and the food is nice"): "The bread is good and fast." -> ["good", "fast"]."""
-    head = singular(aspect.split()[-1].lower())
-    words = re.findall(r"[a-z]+(?:['-][a-z]+)*|[,.;!?—]", text.lower())
-    at = next((k for k in range(len(words) - 1) if singular(words[k]) == head and words[k + 1] in ("is", "are")), None)
-    if at is None:
-        return []
-    out: list[str] = []
-    conjunct: list[str] = []
-    for w in [*words[at + 2 :], "."]:
-        if w in ("and", ",", ".", ";", "!", "?", "—"):
-            if _CLAUSE_VERBS.intersection(conjunct):  # "… and the food is nice": another clause, about another aspect
-                return out
-            out += conjunct[-1:] if _PREPOSITIONS.isdisjoint(conjunct) else []
-            if w not in ("and", ","):
-                return out
-            conjunct = []
-        else:
-            conjunct.append(w)
-    return out
-
-
 def empty_praise(text: str, aspect: str | None, product: Iterable[str] = ()) -> tuple[bool, bool]:
     """(praises the product as such, `_as_such`; names `aspect` twice, in either number or as a word of its stem:
     "The bottle is a great bottle.", "Great recipes, great recipes.", "The recipe is good and the recipes are great.",
