@@ -7,7 +7,7 @@ string ids so nothing user-facing ever shows an internal index.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -158,8 +158,9 @@ def review_copies(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> dict
     return copies
 
 
-def written_once(reviews: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
-    """Of the review positions `rows` (all by default), sorted, those that copy none before them (`review_copies`)."""
+def written_once(reviews: pd.DataFrame, rows: np.ndarray | None = None, copies: Mapping[int, int] | None = None) -> np.ndarray:
+    """Of the review positions `rows` (all by default), sorted, those that copy none before them (`copies`, found by
+    `review_copies` where not given)."""
     rows = np.sort(np.asarray(range(len(reviews)) if rows is None else rows, dtype=np.int64))
-    copies = review_copies(reviews, rows)
+    copies = review_copies(reviews, rows) if copies is None else copies
     return rows[[r not in copies for r in rows.tolist()]] if len(rows) else rows

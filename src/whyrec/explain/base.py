@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from whyrec.data.schema import Dataset, written_once
+from whyrec.data.schema import Dataset, review_copies, written_once
 from whyrec.data.split import Split
 from whyrec.errors import ArtifactError, ConfigError
 from whyrec.explain.aspects import AspectLexicon
@@ -105,6 +105,13 @@ class TrainingReviews:
     split: Split | None  # the reviews split fit was given, if any
     rows: np.ndarray  # positions in dataset.reviews to learn from, in the split's order (all reviews without one)
     lexicon: AspectLexicon  # built from the reviews at `rows`, a review filed under several variants once
+    # row -> the earlier row it copies, of the reviews Amazon files under several variants (`review_copies`); found
+    # here where not given, given by `Reasoner.fit`, which found them for the lexicon
+    copies: dict[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.copies is None:
+            self.copies = review_copies(self.dataset.reviews, self.rows)
 
     @cached_property
     def mentions(self) -> pd.DataFrame:
@@ -149,10 +156,10 @@ class Reasoner(ABC):
         # a feature needs `min_aspect_count` reviewers, and a review Amazon files under several variants is one: counted
         # by listing, one review's "a fresh charge" (of a water flosser) passed as an aspect, "The charge is fresh.";
         # counted by review, one reviewer's edit filed beside the original passed "plateau", "You'll love the plateau."
-        once = written_once(dataset.reviews, rows)
-        written = dataset.reviews.iloc[once]
+        copies = review_copies(dataset.reviews, rows)
+        written = dataset.reviews.iloc[written_once(dataset.reviews, rows, copies)]
         self.lexicon = AspectLexicon.build(written["text"], self.config.min_aspect_count, authors=written["user"])
-        reviews = TrainingReviews(dataset, split, rows, self.lexicon)
+        reviews = TrainingReviews(dataset, split, rows, self.lexicon, copies)
         self._fit_reviews(reviews)
         with seeded_torch(self.config.seed) if self.seeds_torch else nullcontext():
             self._fit_weights(reviews)

@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from whyrec.data.schema import review_copies
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects, singular, split_sentences
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
@@ -263,7 +262,7 @@ class PromptLM(Reasoner):
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         # the shopper's side counts a review once, under its first listing ("four of your reviews" of one shampoo Amazon
         # files under four variants would be false); each listing's side keeps its copy, which its page shows
-        copies = review_copies(dataset.reviews, reviews.rows)
+        copies = reviews.copies
         once = set(reviews.rows.tolist()) - copies.keys()
         columns = ["row", "user", "item", "feature", "sentiment"]
         for row, user, item, feature, sentiment in ordered[columns].itertuples(index=False):

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from whyrec.data.schema import written_once
 from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects
 from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
 from whyrec.explain.voice import attributive, count_words
@@ -204,7 +203,7 @@ class TemplateReasoner(Reasoner):
         occurrences: dict[str, list[tuple[str, str, bool]]] = {}
         # a review Amazon files under several variants is the shopper's once ("You often praise the scent" of one review
         # would overclaim); each listing keeps its copy
-        once = set(written_once(reviews.dataset.reviews, reviews.rows).tolist())
+        once = set(reviews.rows.tolist()) - reviews.copies.keys()
         mentions = reviews.mentions[["row", "user", "item", "feature", "opinion", "sentiment", "sentence"]]
         for row, user, item, feature, opinion, sentiment, sentence in mentions.itertuples(index=False):
             user, item = int(user), int(item)
