@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cli_helpers import one_json
-from whyrec.evaluate.shown import SHOWN_KEYS, ShownReason, item_evidence, shown_checks, user_mentions
+from whyrec.evaluate.shown import SHOWN_KEYS, ShownReason, _date_numbers, item_evidence, shown_checks, user_mentions
 from whyrec.explain.aspects import AspectLexicon
 
 LEXICON = AspectLexicon(frozenset({"battery", "screen", "price"}))
@@ -25,7 +25,8 @@ ITEM = item_evidence(
 
 def _shown(text: str, aspects: tuple[str, ...] = (), user: int = 0, item: int = 0, **kw: bool | None) -> ShownReason:
     flags = (kw.get("lm", True), kw.get("grounded", True), kw.get("raw_grounded", True))
-    return ShownReason(user, item, text, aspects, *flags, cited=frozenset(kw.get("cited", ())))  # type: ignore[arg-type]
+    cited, dated = (frozenset(kw.get(k, ())) for k in ("cited", "dated"))  # type: ignore[arg-type]
+    return ShownReason(user, item, text, aspects, *flags, cited=cited, dated=dated)  # type: ignore[arg-type]
 
 
 def _check(*shown: ShownReason, mentions: dict | None = None) -> dict:
@@ -51,6 +52,11 @@ def test_each_check_flags_its_own_failure() -> None:
     assert _check(_shown("You'll love frobnik's battery."))["words"] == 1.0
     assert _check(_shown("The battery lasts 12 hours."))["facts"] == 1.0
     assert _check(_shown("The battery lasts 10 hours."))["facts"] == 0.0
+    # the date of the shopper's own review the reason cites is stated by that review; any other date is not
+    dated = "The battery is great — the same was praised in the item you reviewed on 4 July 2016."
+    assert _check(_shown(dated, dated=_date_numbers("2016-07-04")))["facts"] == 0.0
+    assert _check(_shown(dated, dated=_date_numbers("2016-07-05")))["facts"] == 1.0
+    assert _check(_shown(dated))["facts"] == 1.0
     assert _check(_shown("Reviewers love its price.", ("price",)))["support"] == 1.0  # no review mentions the price
     assert _check(_shown("Reviewers love its screen.", ("screen",)))["support"] == 0.0  # two reviews do
     # the crowd is credited with the aspects of its own sentence only

@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -926,11 +927,12 @@ def test_a_forgotten_shopper_leaves_no_profile_and_counts_in_no_co_view_line(tin
     profiled = next(u for u in tiny_lora.user_aspects)
     model = copy.copy(tiny_lora)
     model.user_prompts = tiny_lora.user_prompts.clone()
-    for table in ("user_aspects", "user_history", "reviewed", "user_opinions", "seen_by"):
+    for table in ("user_aspects", "user_history", "reviewed", "reviewed_on", "user_opinions", "seen_by"):
         setattr(model, table, {k: list(v) if isinstance(v, list) else v for k, v in getattr(tiny_lora, table).items()})
     model._history = histories(model.seen_by)
     model.forget_user(profiled)
-    assert all(profiled not in getattr(model, t) for t in ("user_aspects", "user_history", "reviewed", "user_opinions"))
+    forgotten = ("user_aspects", "user_history", "reviewed", "reviewed_on", "user_opinions")
+    assert profiled in tiny_lora.reviewed_on and all(profiled not in getattr(model, t) for t in forgotten)
     assert profiled in tiny_lora.user_aspects  # the copy's tables were its own
 
 
@@ -1228,6 +1230,69 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     assert model._hints([ReasonRequest(0, 3), ReasonRequest(1, 1, praised=("battery",))]) == [None, None]
 
 
+def test_an_untitled_item_is_named_by_when_the_shopper_reviewed_it(tiny_lora: PromptLM, tmp_path: Path) -> None:
+    """Where no title can be said, "one item you reviewed" reads the same to every shopper: the link names the item by
+    the month of the shopper's review where no other review of theirs is from that month, by the day where none is from
+    that day, and by a count where another is; a title is said before a date. The evidence keeps the day (the facts
+    check reads it), and a list's next link dates another item where it can."""
+    model = copy.copy(tiny_lora)
+    item = next(i for i, a in model.aspects_by_item.items() if "battery" in a)
+    user = next(u for u, h in model.user_history.items() if len([i for i in h.get("battery", []) if i != item]) >= 2)
+    praised = [i for i in model.user_history[user]["battery"] if i != item]  # oldest first
+    newest, older = praised[-1], praised[-2]
+    rest = f"and {count_words(len(praised) - 1)} more"
+    model.titled = set()
+
+    def at(day: str) -> int:
+        return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+    model.reviewed_on = {user: {j: at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}}
+    model.reviewed_on[user][newest] = at("2016-07-04T09:00")
+    assert model._link(user, item, "battery")[0] == f" — just what you praised in your review from July 2016 {rest}."
+    model.reviewed_on[user][older] = at("2016-07-20T23:00")  # the same month: the day
+    text, history, _ = model._link(user, item, "battery", 1)
+    assert text == f" — you praised the same in your review from 4 July 2016 {rest}." and history[0] == newest
+    model.reviewed_on[user][older] = at("2016-07-04T18:00")  # the same day: the next told apart by its date
+    text, history, _ = model._link(user, item, "battery")
+    assert "July" not in text and history[0] not in (newest, older)
+    model.reviewed_on[user] = dict.fromkeys(model.reviewed[user], at("2016-07-04T18:00"))  # none is: counted
+    text, history, _ = model._link(user, item, "battery")
+    assert text == f" — just what you praised in {count_words(len(praised))} of your reviews." and history[0] == newest
+    model.reviewed_on[user][older] = at("2016-08-01T00:00")
+    model.titled, model.titles = {older}, {**tiny_lora.titles, older: "Summit Pack"}  # a title is said first
+    assert "Summit Pack and" in model._link(user, item, "battery")[0] and "2016" not in model._link(user, item, "battery")[0]
+    model.titled = set()
+
+    # the items the shopper reviewed that its reviewers praised, dated the same way
+    model.user_history = {}
+    kin = model._kin(user, item)["battery"]
+    newest = kin[-1]
+    times = {j: at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}
+    model.reviewed_on = {user: {**times, newest: at("2016-07-04T09:00")}}
+    more = f" and {count_words(len(kin) - 1)} more" if len(kin) > 1 else ""
+    text, history, kind = model._link(user, item, "battery")
+    assert kind == "history" and history[0] == newest
+    assert text == f" — the same was praised in the item you reviewed in July 2016{more}."
+    was = "were" if more else "was"
+    assert model._link(user, item, "battery", 1)[0] == f" — the item you reviewed in July 2016{more} {was} praised for it too."
+    reason = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, linked := set(), Counter())
+    assert reason.text == f"The battery is great — the same was praised in the item you reviewed in July 2016{more}."
+    assert reason.evidence["reviewed_on"] == "2016-07-04" and (user, newest) in linked
+    if len(kin) > 1:  # the list's next link dates another of them
+        again = model._reason(ReasonRequest(user, item), "battery", "The battery is great.", 0.0, linked, Counter())
+        assert again.evidence["history_items"][0] != newest and "2016" not in again.text
+    # kept with the artifact; one saved before times were kept counts, as it did
+    loaded = PromptLM.load(model.save(tmp_path / "r"))
+    assert loaded.reviewed_on == model.reviewed_on
+    assert loaded._link(user, item, "battery")[0] == text
+    profiles = tmp_path / "r" / "profiles.json"
+    parts = json.loads(profiles.read_text())
+    del parts["reviewed_on"]
+    profiles.write_text(json.dumps(parts))
+    counted = PromptLM.load(tmp_path / "r")._link(user, item, "battery")[0]
+    assert counted == f" — the same was praised in {count_words(len(kin))} item{'s' if more else ''} you reviewed."
+
+
 def test_a_review_filed_under_variants_counts_once_in_the_links(tiny_lora: PromptLM) -> None:
     """Amazon files one review under every variant of a product: where power banks 0-4 are variants (their pages show
     the same reviews), a shopper whose one review shows on all five praised the battery in "an earlier review", not
@@ -1250,14 +1315,16 @@ def test_a_review_filed_under_variants_counts_once_in_the_links(tiny_lora: Promp
     shop.reviews.loc[variant, ["text", "timestamp"]] = first.to_numpy()
     model._fit_reviews(TrainingReviews(shop, None, np.arange(len(shop.reviews)), BATTERY_LEXICON))
     assert model.user_history[0] == {"battery": [items[0]]} and model.reviewed[0] == [items[0]]
-    assert model._link(0, target, "battery")[0] == " — just what you praised in an earlier review."
+    # one review, so nothing else of theirs is from its month: it is named by that
+    month = datetime.fromtimestamp(int(first["timestamp"].iloc[0]), UTC).strftime("%B %Y")
+    assert model._link(0, target, "battery")[0] == f" — just what you praised in your review from {month}."
     assert all(model.praised_by_item[i] == ["battery"] for i in items)
     # the reviewed product's praise is that of every variant its review is filed under
     assert model.variants[0] == {items[0]: items[1:]}
     model.user_history = {}
     model.praised_by_item = {**model.praised_by_item, items[0]: []}
     assert model._kin(0, target) == {"battery": [items[0]]}
-    assert model._link(0, target, "battery")[0] == " — the same was praised in one item you reviewed."
+    assert model._link(0, target, "battery")[0] == f" — the same was praised in the item you reviewed in {month}."
     assert model._kin(0, items[1]) == {}  # a variant of the shopper's own review is no other item of theirs
 
 

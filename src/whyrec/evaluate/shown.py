@@ -14,6 +14,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,9 @@ class ShownReason:
     # words of the catalog titles of the items the reason cites as its evidence ("… who looked at the Cascade Daypack
     # you looked at"): quoted from the catalog, not invented
     cited: frozenset[str] = frozenset()
+    # numbers of the day the shopper reviewed the item the reason cites ("… the item you reviewed on 4 July 2016"):
+    # stated by their own review, not invented
+    dated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,14 @@ def item_evidence(texts: Sequence[str], catalog: Sequence[str], lexicon: AspectL
     return ItemEvidence(frozenset(words), frozenset(numbers), dict(mentions))
 
 
+def _date_numbers(day: str | None) -> frozenset[str]:
+    """The day and year of an ISO date ("2016-07-04" -> {"4", "2016"}), as a reason writes them; none for None."""
+    if day is None:
+        return frozenset()
+    at = date.fromisoformat(day)
+    return frozenset({str(at.day), str(at.year)})
+
+
 def _normal_number(raw: str) -> str:
     """'1,000' -> '1000', '24.90' -> '24.9', '5.0' -> '5': the same quantity written either way matches."""
     text = raw.replace(",", "")
@@ -107,7 +119,7 @@ def shown_checks(
 
     voice: first-person singular; positive: runs the item down; words: a word in no dictionary and
     nowhere in the item's reviews or catalog (nor in the titles of items the reason cites); facts: a number none of
-    them states; support: credits reviewers/shoppers (plural) in one sentence with an aspect fewer than 2 of the item's
+    them states, nor the date of the shopper's review the reason cites; support: credits reviewers/shoppers (plural) in one sentence with an aspect fewer than 2 of the item's
     reviews mention, or says
     "often"/"usually" of the shopper from fewer than 2 of their own reviews (`user_mentions`: a review Amazon files
     under several variants counts once); grounded / raw_grounded:
@@ -130,7 +142,7 @@ def shown_checks(
         counts["words"] += any(
             not is_english(t, dictionary) and not is_english(t, have.words) and t not in r.cited for t in tokens
         )
-        counts["facts"] += any(_normal_number(x) not in have.numbers for x in _NUMBER.findall(low))
+        counts["facts"] += any(_normal_number(x) not in have.numbers | r.dated for x in _NUMBER.findall(low))
         # a plural claim credits the crowd with the aspects of its own sentence ("Many shoppers who looked at … also
         # looked at this one." after "The knob is great." credits them with no aspect)
         weak = [a for a in r.aspects if have.review_mentions.get(a, 0) < 2]
@@ -282,6 +294,7 @@ def collect_shown(
                     frozenset(
                         w for h in rec.evidence.get("history_items", []) for w in _WORD.findall(str(h.get("title") or "").lower())
                     ),
+                    _date_numbers(rec.evidence.get("reviewed_on")),
                 )
             )
 

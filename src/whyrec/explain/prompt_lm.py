@@ -42,6 +42,7 @@ import time
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -221,6 +222,7 @@ class PromptLM(Reasoner):
         self.faulted_by_item: dict[int, list[str]] = {}  # aspects the item's reviews fault more than praise
         self.user_history: dict[int, dict[str, list[int]]] = {}  # user -> feature -> items whose review praised it, oldest first
         self.reviewed: dict[int, list[int]] = {}  # user -> items their training reviews are of, oldest first
+        self.reviewed_on: dict[int, dict[int, int]] = {}  # user -> reviewed item -> unix time of their review of it
         # user -> reviewed item -> the other variants Amazon files the same review under (where there are any)
         self.variants: dict[int, dict[int, list[int]]] = {}
         self.product_by_item: dict[int, list[str]] = {}  # aspects that only name the item's product type ("gift card")
@@ -289,10 +291,12 @@ class PromptLM(Reasoner):
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
         written = trained.loc[trained.index.isin(once)]
         reviewed: dict[int, list[int]] = defaultdict(list)
-        for user, item in zip(written["user"].to_numpy(), written["item"].to_numpy(), strict=True):
+        reviewed_on: dict[int, dict[int, int]] = defaultdict(dict)
+        for user, item, at in zip(*(written[c].to_numpy() for c in ("user", "item", "timestamp")), strict=True):
             if int(item) not in reviewed[int(user)]:
                 reviewed[int(user)].append(int(item))
-        self.reviewed = dict(reviewed)
+                reviewed_on[int(user)][int(item)] = int(at)
+        self.reviewed, self.reviewed_on = dict(reviewed), dict(reviewed_on)
         variants: dict[int, dict[int, list[int]]] = defaultdict(dict)
         user_of, item_of = dataset.reviews["user"].to_numpy(), dataset.reviews["item"].to_numpy()
         for copy, first in sorted(copies.items()):
@@ -1109,6 +1113,7 @@ class PromptLM(Reasoner):
         named = set(self.lexicon.mentions(text))
         rests_on = [a for a in dict.fromkeys([*have, *([hint] if hint else [])]) if a in named or a == hint]
         link, history, kind = ("", [], "item")
+        dated = None
         if known_user:
             # the shopper's praise of the hint is evidence only for a reason that names it: "It's a good one — the same
             # was praised in three items you reviewed." would credit an aspect the sentence never says
@@ -1118,7 +1123,12 @@ class PromptLM(Reasoner):
                 request.user, request.item, said, turns[request.user], request.praised, named, before
             )
             turns[request.user] += bool(link)
-            linked.update((request.user, j) for j in history[:1] if (title := self._sayable_title(j)) and title in link)
+            first = history[0] if history else None
+            if first is not None and (title := self._sayable_title(first)) and title in link:
+                linked.add((request.user, first))
+            elif first is not None and (when := self._when(request.user, first)) and when in link:
+                linked.add((request.user, first))
+                dated = datetime.fromtimestamp(self.reviewed_on[request.user][first], UTC).date().isoformat()
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             if brand in linked:
@@ -1135,6 +1145,8 @@ class PromptLM(Reasoner):
             "hint": hint,
             "kind": kind,
         }
+        if dated:  # the day of the shopper's review the link dates its first history item by
+            evidence["reviewed_on"] = dated
         # A word in no dictionary that neither the training targets nor this item's title or brand use is invented, and
         # a reply cut off or doubling a word is no sentence: flagged, so the filters retry the reason or replace it.
         flags = [UNKNOWN_WORD + w for w in self._unknown(text, request.item)[:1]] + [UNFINISHED] * cut
@@ -1165,26 +1177,33 @@ class PromptLM(Reasoner):
         scent you praised in two of your reviews."), else their reviewed items' reviews praise it ("… — the same was
         praised in the Trail Pack and one other item you reviewed.", "two gift cards" where the catalog names them so:
         `_kind_nouns`), else reviewed items of the same brand (" You've reviewed one item from Amazon."), else who else
-        looked at it (`_co_viewed`), else nothing. The shopper's item is named by its title where one can be (`_cited`).
+        looked at it (`_co_viewed`), else nothing. The shopper's item is named by its title where one can be (`_cited`),
+        else by when they reviewed it ("in your review from July 2016", "the item you reviewed on 4 July 2016": `_when`),
+        else counted.
         `turn` (links already in this shopper's list) picks the wording, so a list does not end every reason alike;
         `served` (the store's praised aspects of the item) counts as the item's for the near link; `named` (the aspects
         the reason's sentence names) keeps the link from naming one again; `cited` (items earlier links in the list
         named) are named again only where no other can be."""
         praised = [i for i in self.user_history.get(user, {}).get(hint or "", []) if i != item]
         if praised:
-            title, praised = self._cited(user, item, praised[::-1], cited)
-            return _PERSONAL[turn % len(_PERSONAL)].format(where=_your_reviews(len(praised), title)), praised, "personal"
+            title, when, praised = self._cited(user, item, praised[::-1], cited)
+            where = _your_reviews(len(praised), title, when)
+            return _PERSONAL[turn % len(_PERSONAL)].format(where=where), praised, "personal"
         near = self._near_praise(user, item, hint, served) if hint else None
         if near:
             mine, items = near
-            title, items = self._cited(user, item, items[::-1], cited)
+            title, when, items = self._cited(user, item, items[::-1], cited)
             wording = _NEAR_PERSONAL[turn % len(_NEAR_PERSONAL)]
-            return wording.format(mine=mine, where=_your_reviews(len(items), title)), items, "near"
+            return wording.format(mine=mine, where=_your_reviews(len(items), title, when)), items, "near"
         kin = self._kin(user, item).get(hint or "", [])
         if kin:
             one, many = self._kind_nouns(item, kin, named)
-            title, kin = self._cited(user, item, kin[::-1], cited)
-            if title is None:
+            title, when, kin = self._cited(user, item, kin[::-1], cited)
+            if when is not None:
+                others = len(kin) - 1
+                items = f"the {one} you reviewed {_at(when)}" + (f" and {_others(others)}" if others else "")
+                wording = _HISTORY_DATED[turn % len(_HISTORY_DATED)]
+            elif title is None:
                 items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
                 wording = _HISTORY[turn % len(_HISTORY)]
             else:
@@ -1199,23 +1218,45 @@ class PromptLM(Reasoner):
             return text, same[::-1], "brand"
         return self._co_viewed(user, item, turn)
 
-    def _cited(self, user: int, item: int, items: list[int], cited: Collection[int] = ()) -> tuple[str | None, list[int]]:
-        """How a link names the shopper's item ("the Trail Pack", "SmartMoney": `_with_article`), of the first of `items`
-        (newest first; one not in `cited` before one that is, so a list does not name one item in every link) whose
-        title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks, with `items`
-        reordered to cite it first (the evidence lists the cited items, whose titles the words check reads); one named
-        before is named short where that is unambiguous (`_named_again`); (None, `items`) where none can be named, or
-        where the evidence lists no item (`max_history` 0)."""
+    def _cited(
+        self, user: int, item: int, items: list[int], cited: Collection[int] = ()
+    ) -> tuple[str | None, str | None, list[int]]:
+        """How a link names the shopper's item: (title, when, `items` reordered to cite it first; the evidence lists the
+        cited items, whose titles the words check reads). The title ("the Trail Pack", "SmartMoney": `_with_article`)
+        of the first of `items` (newest first; one not in `cited` before one that is, so a list does not name one item
+        in every link) whose title can be said (`_short_title`), is not `item`'s own and names no aspect `item` lacks;
+        one named before is named short where that is unambiguous (`_named_again`). Where no title can be said, when
+        the shopper reviewed the first of them that `_when` tells apart: an untitled item is otherwise "one item you
+        reviewed" to every shopper. (None, None, `items`) where neither can be, or the evidence lists no item
+        (`max_history` 0)."""
         own = _short_title(self.titles.get(item, ""))
         has = set(self.aspects_by_item.get(item, ()))
-        order = sorted(range(len(items)), key=lambda k: items[k] in cited)  # stable: newest first within each
-        for k in order if self.config.max_history else ():
+        order = sorted(range(len(items)), key=lambda k: items[k] in cited) if self.config.max_history else []
+        for k in order:  # stable: newest first within each
             j = items[k]
             title = self._sayable_title(j)
             if title and title != own and set(self.lexicon.mentions(title)) <= has:
                 named = (j in cited and self._named_again(user, j)) or _with_article(title, self.categories.get(j))
-                return named, [j, *items[:k], *items[k + 1 :]]
-        return None, items
+                return named, None, [j, *items[:k], *items[k + 1 :]]
+        for k in order:
+            if when := self._when(user, items[k]):
+                return None, when, [items[k], *items[:k], *items[k + 1 :]]
+        return None, None, items
+
+    def _when(self, user: int, item: int) -> str | None:
+        """When the shopper reviewed `item`, as a link can tell that review from their others: "July 2016" where no other
+        review of theirs is from that month, "4 July 2016" where none is from that day; None where one is, or where the
+        time is unknown (an artifact saved before times were kept). Only the shopper's own review dates it: a date the
+        shopper can check in their account, and no fact of the recommended item."""
+        times = self.reviewed_on.get(user, {})
+        if item not in times:
+            return None
+        day = datetime.fromtimestamp(times[item], UTC).date()
+        others = [datetime.fromtimestamp(t, UTC).date() for j, t in times.items() if j != item]
+        month = f"{_MONTHS[day.month - 1]} {day.year}"
+        if all((d.year, d.month) != (day.year, day.month) for d in others):
+            return month
+        return f"{day.day} {month}" if day not in others else None
 
     def _named_again(self, user: int, item: int) -> str | None:
         """How a link names again the item an earlier link in the list named by title: by the title's last words that its
@@ -1310,10 +1351,12 @@ class PromptLM(Reasoner):
         return dict(out)
 
     def forget_user(self, user: int) -> bool:
-        """Drop what is kept of the user: aspects, praise history, reviewed items and their variants, adjectives, interactions (so no other
-        shopper's co-view line counts them), their profile vector, and their soft prompt, which becomes the other users' mean (what an unknown
-        shopper gets). Item counts and the LoRA weights keep what their reviews taught until refitted."""
-        for table in (self.user_aspects, self.user_history, self.reviewed, self.variants, self.user_opinions, self.user_profiles):
+        """Drop what is kept of the user: aspects, praise history, reviewed items (when, and under which variants),
+        adjectives, interactions (so no other shopper's co-view line counts them), their profile vector, and their soft
+        prompt, which becomes the other users' mean (what an unknown shopper gets). Item counts and the LoRA weights keep
+        what their reviews taught until refitted."""
+        tables = (self.user_aspects, self.user_history, self.reviewed, self.reviewed_on, self.variants, self.user_opinions)
+        for table in (*tables, self.user_profiles):
             table.pop(user, None)
         for item in self._history.pop(user, []):
             self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
@@ -1341,7 +1384,8 @@ class PromptLM(Reasoner):
         return {"n_users": self.n_users, "n_items": self.n_items, "fit_stats": self.fit_stats}
 
     def _json_parts(self) -> dict[str, Any]:
-        """profiles.json: aspects per user and item (all, praised, product-type), the user histories, reviewed items and variants,
+        """profiles.json: aspects per user and item (all, praised, product-type), the user histories, reviewed items, their
+        times and variants,
         item titles, brands and categories, the vocabulary of the training targets."""
         profiles = {
             "users": {str(u): a for u, a in self.user_aspects.items()},
@@ -1350,6 +1394,7 @@ class PromptLM(Reasoner):
             "faulted": {str(i): a for i, a in self.faulted_by_item.items()},
             "history": {str(u): h for u, h in self.user_history.items()},
             "reviewed": {str(u): items for u, items in self.reviewed.items()},
+            "reviewed_on": {str(u): {str(i): t for i, t in by.items()} for u, by in self.reviewed_on.items()},
             "variants": {str(u): {str(i): v for i, v in by.items()} for u, by in self.variants.items()},
             "product": {str(i): a for i, a in self.product_by_item.items()},
             "titles": {str(i): t for i, t in self.titles.items()},
@@ -1399,6 +1444,8 @@ class PromptLM(Reasoner):
             int(u): {f: [int(i) for i in items] for f, items in h.items()} for u, h in profiles["history"].items()
         }
         self.reviewed = {int(u): [int(i) for i in items] for u, items in profiles["reviewed"].items()}
+        # artifacts saved before review times were kept: a link names an untitled item by a count, as it did then
+        self.reviewed_on = {int(u): {int(i): int(t) for i, t in by.items()} for u, by in profiles.get("reviewed_on", {}).items()}
         # artifacts saved before variants were kept list every variant as reviewed, each praised on its own
         self.variants = {
             int(u): {int(i): [int(j) for j in v] for i, v in by.items()} for u, by in profiles.get("variants", {}).items()
@@ -1478,6 +1525,14 @@ _HISTORY = (
     " — the same was praised in {items} you reviewed.",
     " — {items} you reviewed {was} praised for it too.",
 )
+# {items}: "the item you reviewed in July 2016 (and two more)"
+_HISTORY_DATED = (
+    " — the same was praised in {items}.",
+    " — {items} {was} praised for it too.",
+)
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 # A title says nothing of its number ("the Trail Boots", "the Times"): no verb that must agree with it
 _HISTORY_NAMED = (
     " — the same was praised in {items} you reviewed.",
@@ -1508,14 +1563,28 @@ def _category_kinship(a: str | None, b: str | None) -> int:
     return 1 if a.split(">")[0].strip() == b.split(">")[0].strip() else _OTHER_DEPARTMENT
 
 
-def _your_reviews(n: int, title: str | None = None) -> str:
+def _your_reviews(n: int, title: str | None = None, when: str | None = None) -> str:
     """Where the shopper said it, for a link: "an earlier review", "two of your reviews"; with the `title` of one of
-    the items as a link names it, "your review of the Trail Pack", "your reviews of SmartMoney and one other item"."""
+    the items as a link names it, "your review of the Trail Pack", "your reviews of SmartMoney and one other item";
+    with `when` the shopper reviewed one (`_when`), "your review from July 2016 and one more"."""
+    if when is not None:
+        return f"your review from {when}" + (f" and {_others(n - 1)}" if n > 1 else "")
     if title is None:
         return "an earlier review" if n == 1 else f"{count_words(n)} of your reviews"
     if n == 1:
         return f"your review of {title}"
     return f"your reviews of {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
+
+
+def _at(when: str) -> str:
+    """A date of `_when` after a verb: "in July 2016", "on 4 July 2016"."""
+    return f"on {when}" if when[0].isdigit() else f"in {when}"
+
+
+def _others(n: int) -> str:
+    """ "one more", "two more": the rest of a link's items after the one it names ("other" is an aspect of some shops'
+    lexicons, All Beauty's among them, read off "the other one")."""
+    return f"{count_words(n)} more"
 
 
 _UNSAID = frozenset(w.lower() for w in (*FIRST_PERSON, *COMPLAINT, *CROWD))
