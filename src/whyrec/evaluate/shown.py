@@ -117,16 +117,14 @@ def shown_checks(
 ) -> dict[str, float | int]:
     """The shares in `SHOWN_KEYS` over shown reasons (relevance, fmr and embedding_sim, comes from `relevance`).
 
-    voice: first-person singular; positive: runs the item down; words: a word in no dictionary and
-    nowhere in the item's reviews or catalog (nor in the titles of items the reason cites); facts: a number none of
-    them states, nor the date of the shopper's review the reason cites; support: credits reviewers/shoppers (plural) in one sentence with an aspect fewer than 2 of the item's
-    reviews mention, or says
-    "often"/"usually" of the shopper from fewer than 2 of their own reviews (`user_mentions`: a review Amazon files
-    under several variants counts once); grounded / raw_grounded:
-    every named aspect is the item's, after the filters / in the generator's first drafts (declined ones, with no
-    text, aside); specific: mean over shoppers of
-    distinct reasons per reason in their list; personal: share of (item, two shoppers) pairs that got
-    the identical reason; lm_share: share written by the language model.
+    voice: first-person singular; positive: runs the item down; words: a word in no dictionary and nowhere in the
+    item's reviews or catalog (nor in the titles of items the reason cites); facts: a number none of them states, nor
+    the date of the shopper's own review the reason cites; support: credits reviewers/shoppers (plural) in one sentence
+    with an aspect fewer than 2 of the item's reviews mention, or says "often"/"usually" of the shopper from fewer than
+    2 of their own reviews (`user_mentions`: a review Amazon files under several variants counts once); grounded /
+    raw_grounded: every named aspect is the item's, after the filters / in the generator's first drafts (declined
+    ones, with no text, aside); specific: mean over shoppers of distinct reasons per reason in their list; personal:
+    share of (item, two shoppers) pairs that got the identical reason; lm_share: share written by the language model.
     """
     n = len(shown)
     if not n:
