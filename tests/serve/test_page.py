@@ -106,6 +106,7 @@ def test_reasons_numbers_and_because_tell_one_story(server: Server, browser) -> 
         assert cards.locator(".num").all_inner_texts() == [str(n) for n in range(1, 11)]
         assert page.locator("#heatmap tr").first.locator("th").all_inner_texts() == ["", *map(str, range(1, 11))]
         assert [cards.nth(i).get_attribute("data-item") for i in range(10)] == [e["item"] for e in answer["items"]]
+        kinds: set[str | None] = set()
         for i, entry in enumerate(answer["items"]):
             because = cards.nth(i).locator(".because").inner_text()
             for credited in entry["attribution"]["items"]:
@@ -119,6 +120,8 @@ def test_reasons_numbers_and_because_tell_one_story(server: Server, browser) -> 
                 )
                 assert named in because
                 assert shared or f"{name} (shares" not in because
+            kinds |= said_as_its_kind(entry, cards.nth(i))
+        assert "personal" in kinds, kinds  # the shopper's list has one to check
         # an aspect in a reason links to its evidence entry
         linked = page.locator(".card", has=page.locator(".reason a.aspect")).first
         aspect = linked.locator(".reason a.aspect").first
@@ -127,6 +130,44 @@ def test_reasons_numbers_and_because_tell_one_story(server: Server, browser) -> 
         expect(linked.locator("details.evidence")).to_have_attribute("open", "")
         expect(linked.locator("details.evidence li.target")).to_contain_text(name)
         assert not errors, errors
+    finally:
+        page.close()
+
+
+def said_as_its_kind(entry: dict, card) -> set[str]:  # type: ignore[no-untyped-def]
+    """Checks that each of the shopper's items behind a card's reason is said as its evidence kind has it: their own
+    praise in a review of it, or an item they reviewed that others praise; never "you liked" what they may never have
+    said. The kinds checked."""
+    evidence = card.locator("details.evidence li").all_text_contents()
+    kind = entry["evidence"].get("kind")
+    for h in entry["evidence"].get("history_items", []):
+        name = h["title"] or h["item"]
+        if kind == "personal":
+            assert f"You praised the {entry['evidence']['item_aspects'][0]} in your review of {name}." in evidence
+        elif kind == "history" and h["aspects"]:
+            assert any(line.startswith(f"{name}, which you reviewed, is praised for its ") for line in evidence), evidence
+        else:
+            continue
+        assert not any(line.startswith("You liked") for line in evidence)
+        return {kind}
+    return set()
+
+
+def test_an_item_the_shopper_reviewed_is_said_to_be_praised_by_others_not_liked_by_them(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+    """A reason resting on what other reviewers praise in an item the shopper reviewed (evidence kind "history") says
+    so in its evidence list, for the first of the sample shop's shoppers whose top ten has one."""
+    for n in range(1, 60):
+        user = f"U{n:05d}"
+        answer = httpx.get(f"{server.url}/v1/users/{user}/recommendations", params={"k": 10}).json()
+        if any(e["evidence"].get("kind") == "history" and e["evidence"].get("history_items") for e in answer["items"]):
+            break
+    else:
+        pytest.fail("no shopper of the sample shop has a reason resting on an item they reviewed")
+    page, errors = open_page(browser, server, 1400, user)
+    try:
+        cards = page.locator("#reclist .card")
+        kinds = set().union(*(said_as_its_kind(e, cards.nth(i)) for i, e in enumerate(answer["items"])))
+        assert "history" in kinds and not errors, (kinds, errors)
     finally:
         page.close()
 

@@ -92,6 +92,36 @@ function becauseText(items) {
   return items.map((a) => (a.title || a.item) + ((a.aspects || []).length ? ` (shares its ${joinWords(a.aspects)})` : "")).join("; ");
 }
 
+// How one of the shopper's own items backs a reason, said as its evidence kind has it: the shopper's own praise
+// ("personal"), or praise of something close ("near"), reviews of an item they reviewed ("history"), a brand they
+// reviewed, or shoppers who looked at it as they did. An item with no title goes by when the shopper reviewed it, as
+// the reason names it, where the evidence dates it (`reviewed_on`, of the first item only); else by its id.
+function historyLine(ev, h, k) {
+  const day = !h.title && k === 0 && ev.reviewed_on
+    ? new Date(ev.reviewed_on + "T00:00:00Z").toLocaleDateString("en-GB", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" })
+    : null;
+  const name = h.title || h.item;
+  const review = day ? `your review from ${day}` : `your review of ${name}`;
+  const shared = h.aspects || [];
+  const first = (ev.item_aspects || []).map((a) => (typeof a === "string" ? a : a.feature))[0];
+  const praised = ev.hint || first;
+  switch (ev.kind) {
+    case "personal":
+      return praised ? `You praised the ${praised} in ${review}.` : `You praised it in ${review}.`;
+    case "near":
+      return `You praised something close to it in ${review}.`;
+    case "history":
+      if (!shared.length) return day ? `You reviewed an item on ${day}.` : `You reviewed ${name}.`;
+      return (day ? `The item you reviewed on ${day}` : `${name}, which you reviewed,`) + ` is praised for its ${joinWords(shared)}.`;
+    case "brand":
+      return `You reviewed ${name}, from the same brand.`;
+    case "co-viewed":
+      return `Shoppers who looked at ${name}, as you did, also looked at this one.`;
+    default:
+      return `${name}, from your history, shaped this reason.`;
+  }
+}
+
 function evidenceList(ul, rec, evId) {
   const ev = rec.evidence || {};
   const add = (text, aspect) => {
@@ -105,11 +135,10 @@ function evidenceList(ul, rec, evId) {
     add(`This item's ${name}: its reviews or its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
   }
   const cited = new Set();
-  for (const h of ev.history_items || []) {
+  (ev.history_items || []).forEach((h, k) => {
     cited.add(h.item);
-    const shared = h.aspects || [];
-    add(shared.length ? `You liked the ${joinWords(shared)} of ${h.title || h.item}.` : `${h.title || h.item}, from your history, shaped this reason.`);
-  }
+    add(historyLine(ev, h, k));
+  });
   for (const a of ((rec.attribution || {}).items || [])) {
     if (cited.has(a.item)) continue;
     const shared = a.aspects || [];
