@@ -116,7 +116,7 @@ function historyLine(ev, h, k) {
     case "brand":
       return `You reviewed ${name}, from the same brand.`;
     case "co-viewed":
-      return `Shoppers who looked at ${name}, as you did, also looked at this one.`;
+      return `Someone who looked at ${name}, as you did, also looked at this one.`;  // the reason says how many
     default:
       return `${name}, from your history, shaped this reason.`;
   }
