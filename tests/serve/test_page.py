@@ -172,6 +172,35 @@ def test_an_item_the_shopper_reviewed_is_said_to_be_praised_by_others_not_liked_
         page.close()
 
 
+def test_an_untitled_item_goes_by_the_day_the_reason_dates_it(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
+    """A shop without titles: where the evidence dates the first item behind a reason (`reviewed_on`, as prompt_lm's
+    links do), the evidence list names it by that day, as the reason does, not by its id. The sample shop has titles
+    and its test server the template, so the API's answer is altered on its way to the page."""
+    from playwright.sync_api import expect
+
+    answer = httpx.get(f"{server.url}/v1/users/{SHOPPER}/recommendations", params={"k": 10}).json()
+    mine = [i for i, e in enumerate(answer["items"]) if e["evidence"].get("history_items")][:2]
+    assert len(mine) == 2, "the shopper's list has two reasons resting on their items"
+    for i, kind in zip(mine, ("personal", "history"), strict=True):
+        evidence = answer["items"][i]["evidence"]
+        evidence |= {"kind": kind, "reviewed_on": "2016-07-04"}
+        evidence["history_items"][0] |= {"title": None, "aspects": evidence["item_aspects"][:1]}
+    aspects = [answer["items"][i]["evidence"]["item_aspects"][0] for i in mine]
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.route("**/recommendations?*", lambda route: route.fulfill(json=answer))
+    try:
+        page.goto(f"{server.url}/app?user={SHOPPER}")
+        cards = page.locator("#reclist .card")
+        expect(cards).to_have_count(10)
+        personal, history = (cards.nth(i).locator("details.evidence li").all_text_contents() for i in mine)
+        assert f"You praised the {aspects[0]} in your review from 4 July 2016." in personal
+        assert f"The item you reviewed on 4 July 2016 is praised for its {aspects[1]}." in history
+        item = answer["items"][mine[0]]["evidence"]["history_items"][0]["item"]
+        assert not any(item in line for line in personal)
+    finally:
+        page.close()
+
+
 def test_like_and_hide_with_undo_and_no_key(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
     """The demo's page records feedback with its own token: no key is pasted."""
     from playwright.sync_api import expect
