@@ -114,6 +114,12 @@ class TrainingReviews:
             self.copies = review_copies(self.dataset.reviews, self.rows)
 
     @cached_property
+    def once(self) -> set[int]:
+        """The positions of `rows` that copy no earlier review: the shopper's side counts a review Amazon files under
+        several variants once, where each listing's side keeps its copy."""
+        return set(written_once(self.dataset.reviews, self.rows, self.copies).tolist())
+
+    @cached_property
     def mentions(self) -> pd.DataFrame:
         """Every lexicon aspect the training reviews judge (`targets.aspect_mentions`), in row order."""
         return aspect_mentions(self.dataset, self.lexicon, self.rows)

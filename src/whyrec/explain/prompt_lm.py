@@ -42,7 +42,7 @@ import time
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -264,8 +264,7 @@ class PromptLM(Reasoner):
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         # the shopper's side counts a review once, under its first listing ("four of your reviews" of one shampoo Amazon
         # files under four variants would be false); each listing's side keeps its copy, which its page shows
-        copies = reviews.copies
-        once = set(reviews.rows.tolist()) - copies.keys()
+        copies, once = reviews.copies, reviews.once
         columns = ["row", "user", "item", "feature", "sentiment"]
         for row, user, item, feature, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
@@ -1128,7 +1127,7 @@ class PromptLM(Reasoner):
                 linked.add((request.user, first))
             elif first is not None and (when := self._when(request.user, first)) and when in link:
                 linked.add((request.user, first))
-                dated = datetime.fromtimestamp(self.reviewed_on[request.user][first], UTC).date().isoformat()
+                dated = self._review_day(request.user, first).isoformat()
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             if brand in linked:
@@ -1248,15 +1247,19 @@ class PromptLM(Reasoner):
         review of theirs is from that month, "4 July 2016" where none is from that day; None where one is, or where the
         time is unknown (an artifact saved before times were kept). Only the shopper's own review dates it: a date the
         shopper can check in their account, and no fact of the recommended item."""
-        times = self.reviewed_on.get(user, {})
-        if item not in times:
+        day = self._review_day(user, item)
+        if day is None:
             return None
-        day = datetime.fromtimestamp(times[item], UTC).date()
-        others = [datetime.fromtimestamp(t, UTC).date() for j, t in times.items() if j != item]
+        others = [self._review_day(user, j) for j in self.reviewed_on[user] if j != item]
         month = f"{_MONTHS[day.month - 1]} {day.year}"
         if all((d.year, d.month) != (day.year, day.month) for d in others):
             return month
         return f"{day.day} {month}" if day not in others else None
+
+    def _review_day(self, user: int, item: int) -> date | None:
+        """The day (UTC) of the shopper's review of `item`; None where its time is not kept."""
+        at = self.reviewed_on.get(user, {}).get(item)
+        return None if at is None else datetime.fromtimestamp(at, UTC).date()
 
     def _named_again(self, user: int, item: int) -> str | None:
         """How a link names again the item an earlier link in the list named by title: by the title's last words that its
@@ -1530,6 +1533,7 @@ _HISTORY_DATED = (
     " — the same was praised in {items}.",
     " — {items} {was} praised for it too.",
 )
+# month names written out: strftime("%B") follows the process locale, and a reason is in English
 _MONTHS = (
     "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
 )  # fmt: skip

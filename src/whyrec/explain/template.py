@@ -203,7 +203,7 @@ class TemplateReasoner(Reasoner):
         occurrences: dict[str, list[tuple[str, str, bool]]] = {}
         # a review Amazon files under several variants is the shopper's once ("You often praise the scent" of one review
         # would overclaim); each listing keeps its copy
-        once = set(reviews.rows.tolist()) - reviews.copies.keys()
+        once = reviews.once
         mentions = reviews.mentions[["row", "user", "item", "feature", "opinion", "sentiment", "sentence"]]
         for row, user, item, feature, opinion, sentiment, sentence in mentions.itertuples(index=False):
             user, item = int(user), int(item)

@@ -92,6 +92,11 @@ function becauseText(items) {
   return items.map((a) => (a.title || a.item) + ((a.aspects || []).length ? ` (shares its ${joinWords(a.aspects)})` : "")).join("; ");
 }
 
+// An evidence aspect's name: the reasoners write a string; the page also reads a {feature, opinion} object.
+function aspectName(a) {
+  return typeof a === "string" ? a : a.feature;
+}
+
 // How one of the shopper's own items backs a reason, said as its evidence kind has it: the shopper's own praise
 // ("personal"), or praise of something close ("near"), reviews of an item they reviewed ("history"), a brand they
 // reviewed, or shoppers who looked at it as they did. An item with no title goes by when the shopper reviewed it, as
@@ -103,8 +108,7 @@ function historyLine(ev, h, k) {
   const name = h.title || h.item;
   const review = day ? `your review from ${day}` : `your review of ${name}`;
   const shared = h.aspects || [];
-  const first = (ev.item_aspects || []).map((a) => (typeof a === "string" ? a : a.feature))[0];
-  const praised = ev.hint || first;
+  const praised = ev.hint || (ev.item_aspects || []).map(aspectName)[0];
   switch (ev.kind) {
     case "personal":
       return praised ? `You praised the ${praised} in ${review}.` : `You praised it in ${review}.`;
@@ -131,7 +135,7 @@ function evidenceList(ul, rec, evId) {
     ul.append(li);
   };
   for (const a of ev.item_aspects || []) {
-    const name = typeof a === "string" ? a : a.feature;
+    const name = aspectName(a);
     add(`This item's ${name}: its reviews or its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
   }
   const cited = new Set();
