@@ -864,8 +864,9 @@ def test_without_shared_aspects_the_hint_is_the_one_nearest_to_what_the_shopper_
 
 def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_item(tiny_lora: PromptLM, tmp_path: Path) -> None:
     """With no praised aspect, review or brand to link, the reason says who else looked at it, by the title of the
-    shopper's item most tied to it that names no aspect and no number; nothing where nobody links them or no such title
-    names their item. A repeated brand line gives way to it; an unfinished reply ends as a sentence first."""
+    shopper's item most tied to it that names no aspect and no number, else by when the shopper reviewed it; nothing
+    where nobody links them or neither names their item. A repeated brand line gives way to it; an unfinished reply ends
+    as a sentence first."""
     from whyrec.explain.template import histories, seen_by_items
 
     assert tiny_lora.seen_by == seen_by_items(battery_shop().interactions)  # fitted from every interaction, kept on load
@@ -895,6 +896,26 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert model._link(0, 2, "battery")[0] == " A shopper who looked at the Trail Pack, as you did, also viewed this one."
     model.titled = {3}  # item 1's entry is only its category, item 3's title has a number: no line of counts alone
     assert model._link(0, 2, "battery") == ("", [], "item")
+    # no title can be said: the item most tied to this one, by when the shopper reviewed it
+    model.reviewed_on = {0: {1: _at("2016-07-04"), 3: _at("2015-01-10")}}
+    dated = " Two shoppers who looked at the item you reviewed in January 2015 also viewed this one."
+    assert model._link(0, 2, "battery") == (dated, [3], "co-viewed")
+    assert (
+        model._link(0, 2, "battery", 1)[0] == " Also viewed by two shoppers who looked at the item you reviewed in January 2015."
+    )
+    model.reviewed_on = {0: {1: _at("2016-07-04"), 3: _at("2016-07-04"), 5: _at("2016-07-04")}}  # none told apart
+    assert model._link(0, 2, "battery") == ("", [], "item")
+    model.reviewed_on = {0: {1: _at("2016-07-04")}}  # item 3 not reviewed: the less tied item 1, by its month
+    assert model._link(0, 2, "battery") == (
+        " A shopper who looked at the item you reviewed in July 2016 also viewed this one.",
+        [1],
+        "co-viewed",
+    )
+    # items 1 and 3 list the shopper's one review of item 5 (Amazon's variants): dated by that review
+    model.reviewed_on, model.variants = {0: {5: _at("2016-07-04")}}, {0: {5: [1, 3]}}
+    dated = " Two shoppers who looked at the item you reviewed in July 2016 also viewed this one."
+    assert model._link(0, 2, "battery") == (dated, [3], "co-viewed")
+    model.reviewed_on, model.variants = {}, {}
     model.titles = {**model.titles, 3: "Summit Pack"}
     assert model._link(0, 4, "battery") == ("", [], "item")  # nobody who looked at item 4 looked at shopper 0's items
     # a brand line already given in this call: the co-view line instead; "The battery is great" ends with a period
@@ -903,6 +924,13 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     reason = model._reason(ReasonRequest(0, 2), "battery", "The battery is great", 0.0, {(0, "Voltix")}, Counter())
     assert reason.text == "The battery is great. Two shoppers who looked at the Summit Pack, as you did, also viewed this one."
     assert reason.evidence["kind"] == "co-viewed" and reason.evidence["history_items"] == [3]
+    model.titled, model.reviewed_on = set(), {0: {1: _at("2016-07-04"), 3: _at("2015-01-10")}}  # dated: the day kept
+    reason = model._reason(ReasonRequest(0, 2), "battery", "The battery is great", 0.0, {(0, "Voltix")}, Counter())
+    assert (
+        reason.text
+        == "The battery is great. Two shoppers who looked at the item you reviewed in January 2015 also viewed this one."
+    )
+    assert reason.evidence["reviewed_on"] == "2015-01-10"
 
 
 def test_a_forgotten_shopper_leaves_no_profile_and_counts_in_no_co_view_line(tiny_lora: PromptLM) -> None:
@@ -1230,6 +1258,11 @@ def test_an_aspect_the_reviews_fault_is_never_the_hint(tiny_lora: PromptLM) -> N
     assert model._hints([ReasonRequest(0, 3), ReasonRequest(1, 1, praised=("battery",))]) == [None, None]
 
 
+def _at(day: str) -> int:
+    """The unix time of an ISO day or time, read as UTC."""
+    return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
+
+
 def test_an_untitled_item_is_named_by_when_the_shopper_reviewed_it(tiny_lora: PromptLM, tmp_path: Path) -> None:
     """Where no title can be said, "one item you reviewed" reads the same to every shopper: the link names the item by
     the month of the shopper's review where no other review of theirs is from that month, by the day where none is from
@@ -1243,22 +1276,19 @@ def test_an_untitled_item_is_named_by_when_the_shopper_reviewed_it(tiny_lora: Pr
     rest = f"and {count_words(len(praised) - 1)} more"
     model.titled = set()
 
-    def at(day: str) -> int:
-        return int(datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp())
-
-    model.reviewed_on = {user: {j: at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}}
-    model.reviewed_on[user][newest] = at("2016-07-04T09:00")
+    model.reviewed_on = {user: {j: _at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}}
+    model.reviewed_on[user][newest] = _at("2016-07-04T09:00")
     assert model._link(user, item, "battery")[0] == f" — just what you praised in your review from July 2016 {rest}."
-    model.reviewed_on[user][older] = at("2016-07-20T23:00")  # the same month: the day
+    model.reviewed_on[user][older] = _at("2016-07-20T23:00")  # the same month: the day
     text, history, _ = model._link(user, item, "battery", 1)
     assert text == f" — you praised the same in your review from 4 July 2016 {rest}." and history[0] == newest
-    model.reviewed_on[user][older] = at("2016-07-04T18:00")  # the same day: the next told apart by its date
+    model.reviewed_on[user][older] = _at("2016-07-04T18:00")  # the same day: the next told apart by its date
     text, history, _ = model._link(user, item, "battery")
     assert "July" not in text and history[0] not in (newest, older)
-    model.reviewed_on[user] = dict.fromkeys(model.reviewed[user], at("2016-07-04T18:00"))  # none is: counted
+    model.reviewed_on[user] = dict.fromkeys(model.reviewed[user], _at("2016-07-04T18:00"))  # none is: counted
     text, history, _ = model._link(user, item, "battery")
     assert text == f" — just what you praised in {count_words(len(praised))} of your reviews." and history[0] == newest
-    model.reviewed_on[user][older] = at("2016-08-01T00:00")
+    model.reviewed_on[user][older] = _at("2016-08-01T00:00")
     model.titled, model.titles = {older}, {**tiny_lora.titles, older: "Summit Pack"}  # a title is said first
     assert "Summit Pack and" in model._link(user, item, "battery")[0] and "2016" not in model._link(user, item, "battery")[0]
     model.titled = set()
@@ -1267,8 +1297,8 @@ def test_an_untitled_item_is_named_by_when_the_shopper_reviewed_it(tiny_lora: Pr
     model.user_history = {}
     kin = model._kin(user, item)["battery"]
     newest = kin[-1]
-    times = {j: at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}
-    model.reviewed_on = {user: {**times, newest: at("2016-07-04T09:00")}}
+    times = {j: _at(f"201{k}-03-02T10:00") for k, j in enumerate(model.reviewed[user])}
+    model.reviewed_on = {user: {**times, newest: _at("2016-07-04T09:00")}}
     more = f" and {count_words(len(kin) - 1)} more" if len(kin) > 1 else ""
     text, history, kind = model._link(user, item, "battery")
     assert kind == "history" and history[0] == newest

@@ -18,7 +18,7 @@ from whyrec.config import RunConfig
 from whyrec.data.loaders import load
 from whyrec.data.schema import Dataset, IdMap
 from whyrec.data.split import ratio
-from whyrec.explain.base import Reasoner, ReasonRequest
+from whyrec.explain.base import Reason, Reasoner, ReasonRequest
 from whyrec.explain.targets import item_aspect_sets
 from whyrec.explain.template import TemplateReasoner
 
@@ -332,13 +332,34 @@ def test_real_reviews_support_every_claim(datasets_dir: Path) -> None:
     assert len({r.text for r in reasons}) > 0.5 * len(reasons)
 
 
-def _viewed_shop(reviewed: list[tuple[int, int]], views: list[tuple[int, int]], users: int, items: int) -> Dataset:
-    """A shop of battery reviews by (user, item) in `reviewed`, and views by (user, item) in `views`."""
+JULY_4_2016 = 1467590400  # 2016-07-04 00:00 UTC
+DAY = 86400
+
+
+def _viewed_shop(
+    reviewed: list[tuple[int, int]], views: list[tuple[int, int]], users: int, items: int, days: list[int] | None = None
+) -> Dataset:
+    """A shop of battery reviews by (user, item) in `reviewed`, written `days` after 4 July 2016 (default: the k-th review
+    k days after), and views by (user, item) in `views`. Each item's review text differs (a shopper's same text on two
+    items would be one review Amazon filed under both)."""
+    days = days if days is not None else list(range(len(reviewed)))
     reviews = pd.DataFrame(
-        [{"user": u, "item": i, "rating": 5.0, "text": "The battery is great.", "timestamp": 10 * u + i} for u, i in reviewed]
+        [
+            {
+                "user": u,
+                "item": i,
+                "rating": 5.0,
+                "text": " ".join(["The battery is great."] * (i + 1)),
+                "timestamp": JULY_4_2016 + d * DAY,
+            }
+            for (u, i), d in zip(reviewed, days, strict=True)
+        ]
     )
     inter = pd.DataFrame(
-        [{"user": u, "item": i, "timestamp": 100 + k, "event": "view", "rating": np.nan} for k, (u, i) in enumerate(views)]
+        [
+            {"user": u, "item": i, "timestamp": JULY_4_2016 + k, "event": "view", "rating": np.nan}
+            for k, (u, i) in enumerate(views)
+        ]
     )
     return Dataset(
         interactions=pd.concat([reviews.assign(event="rating")[inter.columns], inter], ignore_index=True),
@@ -349,26 +370,85 @@ def _viewed_shop(reviewed: list[tuple[int, int]], views: list[tuple[int, int]], 
 
 
 def test_an_item_nothing_is_known_of_gets_a_true_co_view_line() -> None:
-    """Item 2 has no review and no catalog: the reason says who else looked at it, with counts the events bear out."""
-    views = [(0, 0), (1, 0), (2, 1), (1, 2), (2, 2), (3, 2), (4, 3)]  # shoppers 1 and 2 share items with 0 and 3
-    model = TemplateReasoner().fit(_viewed_shop([(0, 0), (1, 0), (2, 1)], views, users=5, items=4))
-    one, two, none = model.generate([ReasonRequest(0, 2), ReasonRequest(3, 2), ReasonRequest(4, 2)])
-    assert one.text == "A shopper who looked at an item you looked at also looked at this one."  # shopper 1, via item 0
+    """Item 2 has no review and no catalog: the reason says who else looked at it, with counts the events bear out, and
+    names the shopper's item by when they reviewed it; a shopper who only looked at theirs gets the count."""
+    views = [(0, 0), (1, 0), (2, 1), (1, 2), (2, 2), (3, 2), (4, 3), (5, 1)]  # shoppers 1 and 2 share items with 0, 3, 5
+    model = TemplateReasoner().fit(_viewed_shop([(0, 0), (1, 0), (2, 1)], views, users=6, items=4))
+    one, two, none, viewer = model.generate([ReasonRequest(0, 2), ReasonRequest(3, 2), ReasonRequest(4, 2), ReasonRequest(5, 2)])
+    assert one.text == "A shopper who looked at the item you reviewed in July 2016 also looked at this one."  # 1, via 0
     assert one.evidence["kind"] == "co-viewed" and one.aspects == []
+    assert (one.evidence["history_items"], one.evidence["reviewed_on"], one.evidence["shoppers"]) == ([0], "2016-07-04", 1)
+    assert viewer.text == "A shopper who looked at an item you looked at also looked at this one."  # 2, via item 1
+    assert viewer.evidence["history_items"] == [] and "reviewed_on" not in viewer.evidence
     assert (two.text, none.text) == ("Picked for you.", "Picked for you.")  # 3 and 4 share nothing with its viewers
     model.forget_user(1)
     assert model.generate([ReasonRequest(0, 2)])[0].text == "Picked for you."  # the link was shopper 1's events
 
 
 def test_a_co_view_line_given_before_in_a_list_is_worded_anew() -> None:
-    """Items known only by who looked at them get the same counts in one shopper's list; each repeat is worded anew,
+    """Items known only by who looked at them get the same line in one shopper's list; each repeat is worded anew,
     with the same counts, and another shopper's list starts again from the first wording."""
-    views = [(0, 0), (1, 0)] + [(1, i) for i in range(1, 6)] + [(2, 0)]  # shopper 1 looked at item 0 and items 1-5
-    model = TemplateReasoner().fit(_viewed_shop([(0, 0)], views, users=3, items=6))
+    views = [(0, 0), (1, 0)] + [(1, i) for i in range(1, 6)] + [(2, 0), (3, 0)]  # shopper 1 looked at item 0 and items 1-5
+    model = TemplateReasoner().fit(_viewed_shop([(0, 0), (3, 0)], views, users=4, items=6))
     mine = model.generate([ReasonRequest(0, i) for i in range(1, 6)])
     assert [r.evidence["kind"] for r in mine] == ["co-viewed"] * 5
     assert len({r.text for r in mine[:4]}) == 4 and mine[4].text == mine[0].text  # four wordings, then round again
-    assert all("a shopper who" in r.text.lower() and "an item you looked at" in r.text for r in mine)
+    assert all("a shopper who" in r.text.lower() and "the item you reviewed in July 2016" in r.text for r in mine)
     assert all((r.evidence["shoppers"], r.evidence["looked_at"]) == (1, 1) for r in mine)
-    theirs = model.generate([ReasonRequest(2, 3)])[0]
-    assert theirs.text == mine[0].text == "A shopper who looked at an item you looked at also looked at this one."
+    theirs, viewer = model.generate([ReasonRequest(3, 3)])[0], model.generate([ReasonRequest(2, 3)])[0]
+    assert theirs.text == mine[0].text  # another shopper's list starts again
+    assert viewer.text == "A shopper who looked at an item you looked at also looked at this one."
+
+
+def test_a_co_view_line_names_the_item_most_tied_to_this_one_by_a_date_that_tells_it_apart(tmp_path: Path) -> None:
+    """The shopper reviewed items 0, 1, 2; shoppers 1 and 2 looked at item 5 and at items 0 and 2, shopper 1 at item 1
+    too. The line names the one most tied to item 5 (item-kNN's cosine: item 0, which fewer others looked at than item
+    2), by the month where no other review of theirs is from it, else the day, else the next item a date tells apart,
+    else it counts; it is kept across save and load, and an artifact saved before review times were kept counts."""
+    views = [(1, 0), (1, 1), (1, 2), (1, 5), (2, 0), (2, 2), (2, 5), (3, 0), (3, 2), (4, 2)]
+    reviewed = [(0, 0), (0, 1), (0, 2)]
+
+    def line(days: list[int]) -> Reason:
+        return (
+            TemplateReasoner().fit(_viewed_shop(reviewed, views, users=5, items=6, days=days)).generate([ReasonRequest(0, 5)])[0]
+        )
+
+    month = line([0, 40, 80])
+    assert month.text == "Two shoppers who looked at the item you reviewed in July 2016 also looked at this one."
+    assert (month.evidence["history_items"], month.evidence["reviewed_on"]) == ([0], "2016-07-04")
+    assert "the item you reviewed on 4 July 2016" in line([0, 10, 80]).text  # item 1 was reviewed in July too
+    next_one = line([0, 0, 80])  # items 0 and 1 on one day: item 2, in September
+    assert next_one.text == "Two shoppers who looked at the item you reviewed in September 2016 also looked at this one."
+    assert (next_one.evidence["history_items"], next_one.evidence["reviewed_on"]) == ([2], "2016-09-22")
+    counted = line([0, 0, 0])
+    assert counted.text == "Two shoppers who looked at items you looked at also looked at this one."
+    assert counted.evidence["looked_at"] == 3 and "reviewed_on" not in counted.evidence
+    model = TemplateReasoner().fit(_viewed_shop(reviewed, views, users=5, items=6, days=[0, 40, 80]))
+    model.save(tmp_path / "dated")
+    assert TemplateReasoner.load(tmp_path / "dated").generate([ReasonRequest(0, 5)])[0].text == month.text
+    profiles = tmp_path / "dated" / "profiles.json"
+    parts = json.loads(profiles.read_text())
+    del parts["reviewed_on"]
+    profiles.write_text(json.dumps(parts))
+    assert TemplateReasoner.load(tmp_path / "dated").generate([ReasonRequest(0, 5)])[0].text == counted.text
+    model.forget_user(0)
+    assert 0 not in model.reviewed_on
+
+
+def test_a_co_view_line_counts_and_dates_one_review_filed_under_two_listings_once() -> None:
+    """Shopper 0's one review is filed under items 0 and 1 (the same text and time, Amazon's variants); shopper 1 looked
+    at item 1 and at item 5. The line dates item 1 by that review, and where no date tells it apart (another review the
+    same day) counts one item, not two listings."""
+    reviewed = [(0, 0), (0, 1), (0, 2)]
+
+    def line(views: list[tuple[int, int]], days: list[int]) -> Reason:
+        shop = _viewed_shop(reviewed, views, users=2, items=6, days=days)
+        shop.reviews.loc[1, "text"] = shop.reviews.loc[0, "text"]
+        return TemplateReasoner().fit(shop).generate([ReasonRequest(0, 5)])[0]
+
+    dated = line([(1, 1), (1, 5)], [0, 0, 80])
+    assert dated.text == "A shopper who looked at the item you reviewed in July 2016 also looked at this one."
+    assert (dated.evidence["history_items"], dated.evidence["reviewed_on"]) == ([1], "2016-07-04")
+    counted = line([(1, 0), (1, 1), (1, 5)], [0, 0, 0])  # item 2 reviewed the same day: no date tells them apart
+    assert counted.text == "A shopper who looked at an item you looked at also looked at this one."
+    assert counted.evidence["looked_at"] == 1

@@ -174,8 +174,8 @@ def test_an_item_the_shopper_reviewed_is_said_to_be_praised_by_others_not_liked_
 
 def test_an_untitled_item_goes_by_the_day_the_reason_dates_it(server: Server, browser) -> None:  # type: ignore[no-untyped-def]
     """A shop without titles: where the evidence dates the first item behind a reason (`reviewed_on`, as prompt_lm's
-    links do), the evidence list names it by that day, as the reason does, not by its id. The sample shop has titles
-    and its test server the template, so the API's answer is altered on its way to the page."""
+    and template's co-view lines do), the evidence list names it by that day, as the reason does, not by its id. The
+    sample shop has titles and its test server the template, so the API's answer is altered on its way to the page."""
     from playwright.sync_api import expect
 
     answer = httpx.get(f"{server.url}/v1/users/{SHOPPER}/recommendations", params={"k": 10}).json()
@@ -186,6 +186,10 @@ def test_an_untitled_item_goes_by_the_day_the_reason_dates_it(server: Server, br
         evidence |= {"kind": kind, "reviewed_on": "2016-07-04"}
         evidence["history_items"][0] |= {"title": None, "aspects": evidence["item_aspects"][:1]}
     aspects = [answer["items"][i]["evidence"]["item_aspects"][0] for i in mine]
+    viewed = next(i for i in range(10) if i not in mine)  # a co-view line naming the same untitled item
+    untitled = dict(answer["items"][mine[0]]["evidence"]["history_items"][0], aspects=[])
+    answer["items"][viewed]["evidence"] = {"item_aspects": [], "history_items": [untitled], "kind": "co-viewed"}
+    answer["items"][viewed]["evidence"] |= {"shoppers": 1, "looked_at": 1, "reviewed_on": "2016-07-04"}
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.route("**/recommendations?*", lambda route: route.fulfill(json=answer))
     try:
@@ -195,8 +199,10 @@ def test_an_untitled_item_goes_by_the_day_the_reason_dates_it(server: Server, br
         personal, history = (cards.nth(i).locator("details.evidence li").all_text_contents() for i in mine)
         assert f"You praised the {aspects[0]} in your review from 4 July 2016." in personal
         assert f"The item you reviewed on 4 July 2016 is praised for its {aspects[1]}." in history
-        item = answer["items"][mine[0]]["evidence"]["history_items"][0]["item"]
-        assert not any(item in line for line in personal)
+        co_viewed = cards.nth(viewed).locator("details.evidence li").all_text_contents()
+        assert "Someone who looked at the item you reviewed on 4 July 2016 also looked at this one." in co_viewed
+        item = untitled["item"]
+        assert not any(item in line for line in personal + co_viewed)
     finally:
         page.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import zipfile
 from abc import ABC, abstractmethod
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -120,6 +121,28 @@ class TrainingReviews:
         return set(written_once(self.dataset.reviews, self.rows, self.copies).tolist())
 
     @cached_property
+    def reviewed_on(self) -> dict[int, dict[int, int]]:
+        """user -> item -> unix time of their review of it, oldest first: the rows written once, each item's first."""
+        written = self.dataset.reviews.iloc[np.sort(self.rows)]
+        written = written.loc[written.index.isin(self.once)].sort_values("timestamp", kind="stable")
+        out: dict[int, dict[int, int]] = defaultdict(dict)
+        for user, item, at in zip(*(written[c].to_numpy() for c in ("user", "item", "timestamp")), strict=True):
+            out[int(user)].setdefault(int(item), int(at))
+        return dict(out)
+
+    @cached_property
+    def variants(self) -> dict[int, dict[int, list[int]]]:
+        """user -> item whose review is first filed under it -> the other listings (variants) Amazon files that same
+        review under, where there are any."""
+        out: dict[int, dict[int, list[int]]] = defaultdict(dict)
+        user_of, item_of = self.dataset.reviews["user"].to_numpy(), self.dataset.reviews["item"].to_numpy()
+        for copy, first in sorted(self.copies.items()):
+            listed = out[int(user_of[first])].setdefault(int(item_of[first]), [])
+            if int(item_of[copy]) not in listed:
+                listed.append(int(item_of[copy]))
+        return dict(out)
+
+    @cached_property
     def mentions(self) -> pd.DataFrame:
         """Every lexicon aspect the training reviews judge (`targets.aspect_mentions`), in row order."""
         return aspect_mentions(self.dataset, self.lexicon, self.rows)
@@ -128,6 +151,12 @@ class TrainingReviews:
     def catalog(self) -> dict[int, set[str]]:
         """Per item, the lexicon aspects its catalog text names."""
         return catalog_aspects(self.dataset, self.lexicon)
+
+
+def first_listing(variants: Mapping[int, Iterable[int]], item: int) -> int:
+    """The listing a shopper's review of `item` is first filed under (`variants`: theirs, as `TrainingReviews.variants`
+    gives them): `item` itself, or the one it is another variant of. One review, one date, one item to the shopper."""
+    return next((first for first, copies in variants.items() if item in copies), item)
 
 
 def with_catalog(ranked: Mapping[int, list[str]], catalog: Mapping[int, Iterable[str]]) -> dict[int, list[str]]:

@@ -42,7 +42,7 @@ import time
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,7 +51,15 @@ from pydantic import Field
 
 from whyrec.errors import ArtifactError, ConfigError, DataError
 from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects, singular, split_sentences
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
+from whyrec.explain.base import (
+    Reason,
+    Reasoner,
+    ReasonerConfig,
+    ReasonRequest,
+    TrainingReviews,
+    first_listing,
+    with_catalog,
+)
 from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import FAULTY, UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
@@ -62,6 +70,7 @@ from whyrec.explain.voice import (
     CROWD,
     FIRST_PERSON,
     PLAIN_PRAISE,
+    at_words,
     calls_item_an_aspect,
     count_words,
     empty_praise,
@@ -70,10 +79,12 @@ from whyrec.explain.voice import (
     load_dictionary,
     most_used_first,
     praise_words,
+    review_day,
     said_plainly,
     shopper_examples,
     unfinished,
     voice_faults,
+    when_reviewed,
 )
 from whyrec.training import EpochLoop, Stopping
 
@@ -264,7 +275,7 @@ class PromptLM(Reasoner):
         ordered = reviews.mentions.join(dataset.reviews["timestamp"], on="row").sort_values(["timestamp", "row"], kind="stable")
         # the shopper's side counts a review once, under its first listing ("four of your reviews" of one shampoo Amazon
         # files under four variants would be false); each listing's side keeps its copy, which its page shows
-        copies, once = reviews.copies, reviews.once
+        once = reviews.once
         columns = ["row", "user", "item", "feature", "sentiment"]
         for row, user, item, feature, sentiment in ordered[columns].itertuples(index=False):
             user, item = int(user), int(item)  # plain ints: these go to JSON
@@ -288,21 +299,9 @@ class PromptLM(Reasoner):
         self.item_opinions = praise_words(reviews.mentions, self.lexicon, "item")
         self.user_opinions = praise_words(reviews.mentions[reviews.mentions["row"].isin(once)], self.lexicon, "user")
         trained = dataset.reviews.iloc[np.sort(reviews.rows)].sort_values("timestamp", kind="stable")
-        written = trained.loc[trained.index.isin(once)]
-        reviewed: dict[int, list[int]] = defaultdict(list)
-        reviewed_on: dict[int, dict[int, int]] = defaultdict(dict)
-        for user, item, at in zip(*(written[c].to_numpy() for c in ("user", "item", "timestamp")), strict=True):
-            if int(item) not in reviewed[int(user)]:
-                reviewed[int(user)].append(int(item))
-                reviewed_on[int(user)][int(item)] = int(at)
-        self.reviewed, self.reviewed_on = dict(reviewed), dict(reviewed_on)
-        variants: dict[int, dict[int, list[int]]] = defaultdict(dict)
-        user_of, item_of = dataset.reviews["user"].to_numpy(), dataset.reviews["item"].to_numpy()
-        for copy, first in sorted(copies.items()):
-            listed = variants[int(user_of[first])].setdefault(int(item_of[first]), [])
-            if int(item_of[copy]) not in listed:
-                listed.append(int(item_of[copy]))
-        self.variants = dict(variants)
+        self.reviewed_on = reviews.reviewed_on
+        self.reviewed = {u: list(times) for u, times in self.reviewed_on.items()}
+        self.variants = reviews.variants
         self.seen_by = seen_by_items(dataset.interactions)
         self._history = histories(self.seen_by)
         self.titles, self.brands, paths, self.titled = {}, {}, {}, set()
@@ -1122,17 +1121,17 @@ class PromptLM(Reasoner):
                 request.user, request.item, said, turns[request.user], request.praised, named, before
             )
             turns[request.user] += bool(link)
-            first = history[0] if history else None
-            if first is not None and (title := self._sayable_title(first)) and title in link:
-                linked.add((request.user, first))
-            elif first is not None and (when := self._when(request.user, first)) and when in link:
-                linked.add((request.user, first))
-                dated = self._review_day(request.user, first).isoformat()
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             if brand in linked:
                 link, history, kind = self._co_viewed(request.user, request.item, turns[request.user] - 1)
             linked.add(brand)
+        first = history[0] if history else None
+        if first is not None and (title := self._sayable_title(first)) and title in link:
+            linked.add((request.user, first))
+        elif first is not None and (when := self._when(request.user, first)) and when in link:
+            linked.add((request.user, first))
+            dated = self._review_day(request.user, first).isoformat()
         # a reply the LM left unfinished ("The hood is excellent") ends as a sentence before any link
         text = text if text[-1] in ".!?" else f"{text}."
         cut = unfinished(text)  # the LM's words alone: a link's title is not theirs to finish
@@ -1200,7 +1199,7 @@ class PromptLM(Reasoner):
             title, when, kin = self._cited(user, item, kin[::-1], cited)
             if when is not None:
                 others = len(kin) - 1
-                items = f"the {one} you reviewed {_at(when)}" + (f" and {_others(others)}" if others else "")
+                items = f"the {one} you reviewed {at_words(when)}" + (f" and {_others(others)}" if others else "")
                 wording = _HISTORY_DATED[turn % len(_HISTORY_DATED)]
             elif title is None:
                 items = f"one {one}" if len(kin) == 1 else f"{count_words(len(kin))} {many}"
@@ -1243,23 +1242,15 @@ class PromptLM(Reasoner):
         return None, None, items
 
     def _when(self, user: int, item: int) -> str | None:
-        """When the shopper reviewed `item`, as a link can tell that review from their others: "July 2016" where no other
-        review of theirs is from that month, "4 July 2016" where none is from that day; None where one is, or where the
-        time is unknown (an artifact saved before times were kept). Only the shopper's own review dates it: a date the
-        shopper can check in their account, and no fact of the recommended item."""
-        day = self._review_day(user, item)
-        if day is None:
-            return None
-        others = [self._review_day(user, j) for j in self.reviewed_on[user] if j != item]
-        month = f"{_MONTHS[day.month - 1]} {day.year}"
-        if all((d.year, d.month) != (day.year, day.month) for d in others):
-            return month
-        return f"{day.day} {month}" if day not in others else None
+        """When the shopper reviewed `item` (or the listing their review of it is first filed under: `first_listing`),
+        told apart from their other reviews (`when_reviewed`); None where it cannot be, or where times are not kept (an
+        artifact saved before they were)."""
+        return when_reviewed(self.reviewed_on.get(user, {}), first_listing(self.variants.get(user, {}), item))
 
     def _review_day(self, user: int, item: int) -> date | None:
-        """The day (UTC) of the shopper's review of `item`; None where its time is not kept."""
-        at = self.reviewed_on.get(user, {}).get(item)
-        return None if at is None else datetime.fromtimestamp(at, UTC).date()
+        """The day (UTC) of the shopper's review of `item` (as `_when` finds it); None where its time is not kept."""
+        at = self.reviewed_on.get(user, {}).get(first_listing(self.variants.get(user, {}), item))
+        return None if at is None else review_day(at)
 
     def _named_again(self, user: int, item: int) -> str | None:
         """How a link names again the item an earlier link in the list named by title: by the title's last words that its
@@ -1299,9 +1290,11 @@ class PromptLM(Reasoner):
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
         number and, where the catalog knows both categories, shares the item's department (the path's first part), one
         of its very category first, the one most tied to it (" Two shoppers who looked at the Cascade Daypack, as you did,
-        also viewed this one.", never the headphones they looked at, for a glass lid); ("", [], "item") where
-        nobody links them or none has such a title: a line of counts alone ("Many shoppers who looked at items you
-        looked at …") tells a shopper nothing and reads as filler, and one through another department as chance."""
+        also viewed this one.", never the headphones they looked at, for a glass lid); where none has such a title, the
+        first of those items the shopper's review dates (`_when`: " A shopper who looked at the item you reviewed in
+        July 2016 also viewed this one."); ("", [], "item") where nobody links them or neither can name one: a line of
+        counts alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and reads as filler,
+        and one through another department as chance."""
         shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
             return "", [], "item"
@@ -1310,13 +1303,16 @@ class PromptLM(Reasoner):
         tied = {j: len(shared[j]) / math.sqrt(len(self.seen_by[j])) for j in mine}
         here = self.categories.get(item)
         kin = {j: _category_kinship(here, self.categories.get(j)) for j in mine}
-        for j in sorted(mine, key=lambda j: (kin[j], -tied[j])):  # stable: ties in the shopper's order
-            if kin[j] == _OTHER_DEPARTMENT:
-                break
+        ranked = [j for j in sorted(mine, key=lambda j: (kin[j], -tied[j])) if kin[j] != _OTHER_DEPARTMENT]  # stable
+        who = {j: "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers" for j in ranked}
+        for j in ranked:
             title = self._sayable_title(j)
             if title and not self.lexicon.mentions(title):
-                who = "a shopper" if len(shared[j]) == 1 else f"{count_words(len(shared[j]))} shoppers"
-                line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who, title=title)
+                line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who[j], title=title)
+                return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
+        for j in ranked:
+            if when := self._when(user, j):
+                line = _DATED_CO_VIEW[turn % len(_DATED_CO_VIEW)].format(who=who[j], when=at_words(when))
                 return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
         return "", [], "item"
 
@@ -1533,10 +1529,6 @@ _HISTORY_DATED = (
     " — the same was praised in {items}.",
     " — {items} {was} praised for it too.",
 )
-# month names written out: strftime("%B") follows the process locale, and a reason is in English
-_MONTHS = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 # A title says nothing of its number ("the Trail Boots", "the Times"): no verb that must agree with it
 _HISTORY_NAMED = (
     " — the same was praised in {items} you reviewed.",
@@ -1548,6 +1540,11 @@ _HISTORY_NAMED = (
 _NAMED_CO_VIEW = (
     "{who} who looked at the {title}, as you did, also viewed this one.",
     "Also viewed by {who} who looked at the {title}, as you did.",
+)
+# {when}: "in July 2016", "on 4 July 2016" (`at_words`)
+_DATED_CO_VIEW = (
+    "{who} who looked at the item you reviewed {when} also viewed this one.",
+    "Also viewed by {who} who looked at the item you reviewed {when}.",
 )
 
 
@@ -1578,11 +1575,6 @@ def _your_reviews(n: int, title: str | None = None, when: str | None = None) -> 
     if n == 1:
         return f"your review of {title}"
     return f"your reviews of {title} and {count_words(n - 1)} other {'item' if n == 2 else 'items'}"
-
-
-def _at(when: str) -> str:
-    """A date of `_when` after a verb: "in July 2016", "on 4 July 2016"."""
-    return f"on {when}" if when[0].isdigit() else f"in {when}"
 
 
 def _others(n: int) -> str:

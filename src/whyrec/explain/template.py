@@ -18,14 +18,23 @@ also the fallback the grounding filter uses. Fast (dictionary look-ups) and dete
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from whyrec.explain.aspects import normalize_feature, plural_parts, product_type_aspects
-from whyrec.explain.base import Reason, Reasoner, ReasonerConfig, ReasonRequest, TrainingReviews, with_catalog
-from whyrec.explain.voice import attributive, count_words
+from whyrec.explain.base import (
+    Reason,
+    Reasoner,
+    ReasonerConfig,
+    ReasonRequest,
+    TrainingReviews,
+    first_listing,
+    with_catalog,
+)
+from whyrec.explain.voice import at_words, attributive, count_words, review_day, when_reviewed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,6 +187,8 @@ class TemplateReasoner(Reasoner):
         self.users: dict[int, dict[str, _AspectStats]] = {}
         self.items: dict[int, dict[str, _AspectStats]] = {}
         self.reviewed: dict[int, list[int]] = {}  # user -> items they reviewed, in review order
+        self.reviewed_on: dict[int, dict[int, int]] = {}  # user -> item -> unix time of their review (every review)
+        self.variants: dict[int, dict[int, list[int]]] = {}  # user -> item -> other listings its review is filed under
         self.catalog: dict[int, list[str]] = {}  # item -> aspects its catalog text names
         self.product: dict[int, list[str]] = {}  # item -> its aspects that only name the product type (never praised)
         self.noun: dict[int, str] = {}  # item -> its product type as reviews write it ("gift card"), when they do
@@ -228,6 +239,7 @@ class TemplateReasoner(Reasoner):
                 occurrences[sentence] = self.lexicon.occurrences(sentence)
             written[item][feature].update((w, telling) for f, w, telling in occurrences[sentence] if f == feature)
         self.users, self.items, self.reviewed = dict(users), dict(items), dict(reviewed)
+        self.reviewed_on, self.variants = reviews.reviewed_on, reviews.variants
         self.seen_by = seen_by_items(reviews.dataset.interactions)
         self._history = histories(self.seen_by)
         self.catalog = {i: sorted(f) for i, f in reviews.catalog.items()} if self.config.use_catalog else {}
@@ -453,30 +465,48 @@ class TemplateReasoner(Reasoner):
         """No aspect to cite: the item's brand and category (if popular there), or either, or a plain line."""
         category = self.kind.get(request.item) if request.item in self.popular else None
         brand = self.brand.get(request.item)
-        counts: dict[str, int] = {}
         if category and brand:
             text, kind = f"From {brand}, popular among {category}.", "category"
         elif category:
             text, kind = f"Popular among {category}.", "category"
         elif brand:
             text, kind = f"From {brand}.", "brand"
+        elif linked := self._co_viewed(request):
+            text, found = linked
+            return Reason(request.user, request.item, text, self.lexicon.mentions(text), {"item_aspects": []} | found, 0.0)
         else:
-            text, kind, counts = self._co_viewed(request)
-        tail, alike = ("", []) if kind == "co-viewed" else self._alike(request)
-        evidence = {"item_aspects": [], "history_items": alike, "kind": kind} | counts
+            text, kind = "Picked for you.", "none"
+        tail, alike = self._alike(request)
+        evidence = {"item_aspects": [], "history_items": alike, "kind": kind}
         return Reason(request.user, request.item, f"{text}{tail}", self.lexicon.mentions(f"{text}{tail}"), evidence, 0.0)
 
-    def _co_viewed(self, request: ReasonRequest) -> tuple[str, str, dict[str, int]]:
-        """A true co-occurrence line ("Two shoppers who looked at an item you looked at also looked at this one."), else a plain
-        one; with the kind and the counts behind the line (shoppers, the shopper's items they looked at).
+    def _co_viewed(self, request: ReasonRequest, turn: int = 0) -> tuple[str, dict[str, Any]] | None:
+        """A true co-occurrence line, worded by `turn` (`co_viewed_line`), with its evidence (kind, the shoppers behind
+        it, the shopper's items they looked at, and the one named); None where nobody links the item to the shopper's.
 
-        Any event (view, cart, purchase, rating) counts as looking at an item, so the claim holds for every kind.
+        Of the shopper's items those shoppers looked at, the one most tied to this item (item-kNN's cosine) that the
+        shopper's review dates (`when_reviewed`; a listing their review is filed under as another variant goes by that
+        review) is named by that date: "A shopper who looked at the item you reviewed in July 2016 also looked at this
+        one." Where none can be, the line counts ("… an item you looked at …"; the listings of one review count once),
+        which reads the same to every shopper. Any event (view, cart, purchase, rating) counts as looking at an item, so
+        the claim holds for every kind.
         """
-        shared = co_viewers(self.seen_by, self._history, request.user, request.item)
+        user, item = request.user, request.item
+        shared = co_viewers(self.seen_by, self._history, user, item)
         if not shared:
-            return "Picked for you.", "none", {}
+            return None
+        times, variants = self.reviewed_on.get(user, {}), self.variants.get(user, {})
+        for j in sorted(shared, key=lambda j: -len(shared[j]) / math.sqrt(len(self.seen_by[j]))):  # stable: ties in order
+            if when := when_reviewed(times, first := first_listing(variants, j)):
+                n = len(shared[j])
+                evidence = {"history_items": [j], "kind": "co-viewed", "shoppers": n, "looked_at": 1}
+                day = review_day(times[first]).isoformat()
+                return co_viewed_line(n, f"the item you reviewed {at_words(when)}", turn), evidence | {"reviewed_on": day}
         n = len(set().union(*shared.values()))  # shoppers behind the link
-        return co_viewed_line(n, len(shared)), "co-viewed", {"shoppers": n, "looked_at": len(shared)}
+        mine = len({first_listing(variants, j) for j in shared})
+        what = "an item" if mine == 1 else f"{count_words(mine)} items" if n == 1 else "items"
+        evidence = {"history_items": [], "kind": "co-viewed", "shoppers": n, "looked_at": mine}
+        return co_viewed_line(n, f"{what} you looked at", turn), evidence
 
     def _alike(self, request: ReasonRequest) -> tuple[str, list[int]]:
         """The sentence " You've reviewed two items from Voltix." (else among its category's: "… two items among power
@@ -498,19 +528,20 @@ class TemplateReasoner(Reasoner):
         self._require_fitted()
         out = [self._one(r) for r in requests]
         given: dict[int, Counter[str]] = defaultdict(Counter)
-        for k, reason in enumerate(out):
+        for k, (request, reason) in enumerate(zip(requests, out, strict=True)):
             if reason.evidence.get("kind") == "co-viewed":
                 turn = given[reason.user][reason.text]
                 given[reason.user][reason.text] += 1
-                if turn:
-                    line = co_viewed_line(reason.evidence["shoppers"], reason.evidence["looked_at"], turn)
-                    out[k] = replace(reason, text=line)
+                if turn and (linked := self._co_viewed(request, turn)):
+                    out[k] = replace(reason, text=linked[0])
         return out
 
     def forget_user(self, user: int) -> bool:
         """Drop the user's aspect profile and review list. Item counts and the lexicon keep their reviews until refitted."""
         self.users.pop(user, None)
         self.reviewed.pop(user, None)
+        self.reviewed_on.pop(user, None)
+        self.variants.pop(user, None)
         for item in self._history.pop(user, []):
             self.seen_by[item] = [u for u in self.seen_by[item] if u != user]
         return True
@@ -526,6 +557,8 @@ class TemplateReasoner(Reasoner):
             "users": {str(u): {f: s.to_json() for f, s in st.items()} for u, st in self.users.items()},
             "items": {str(i): {f: s.to_json() for f, s in st.items()} for i, st in self.items.items()},
             "reviewed": {str(u): items for u, items in self.reviewed.items()},
+            "reviewed_on": {str(u): {str(i): at for i, at in times.items()} for u, times in self.reviewed_on.items()},
+            "variants": {str(u): {str(i): v for i, v in by.items()} for u, by in self.variants.items()},
             "catalog": {str(i): f for i, f in self.catalog.items()},
             "product": {str(i): f for i, f in self.product.items()},
             "noun": {str(i): n for i, n in self.noun.items()},
@@ -544,6 +577,11 @@ class TemplateReasoner(Reasoner):
         self.users = {int(u): {f: _AspectStats.from_json(s) for f, s in st.items()} for u, st in profiles["users"].items()}
         self.items = {int(i): {f: _AspectStats.from_json(s) for f, s in st.items()} for i, st in profiles["items"].items()}
         self.reviewed = {int(u): [int(i) for i in items] for u, items in profiles["reviewed"].items()}
+        # artifacts saved before review times were kept: co-view lines count the shopper's items, as they did
+        times = profiles.get("reviewed_on", {})
+        self.reviewed_on = {int(u): {int(i): int(at) for i, at in t.items()} for u, t in times.items()}
+        variants = profiles.get("variants", {})
+        self.variants = {int(u): {int(i): [int(j) for j in v] for i, v in by.items()} for u, by in variants.items()}
         self.catalog = {int(i): list(f) for i, f in profiles["catalog"].items()}
         self.product = {int(i): list(f) for i, f in profiles["product"].items()}
         self.noun = {int(i): n for i, n in profiles["noun"].items()}
@@ -567,21 +605,16 @@ def _kind_of(path: str, title: str) -> str | None:
     return " ".join(w if any(c.isupper() for c in w[1:]) else w.lower() for w in parts[-1]) if parts else None
 
 
-def co_viewed_line(shoppers: int, shared: int, turn: int = 0) -> str:
-    """Who else looked at an item: `shoppers` who looked at `shared` of the shopper's items, worded by `turn` (the same
-    line given before in one list) so that a list does not repeat it."""
-    if shared == 1:
-        what = "an item"
-    elif shoppers == 1:  # one shopper behind every shared item: the count of items is theirs
-        what = f"{count_words(shared)} items"
-    else:
-        what = "items"
+def co_viewed_line(shoppers: int, what: str, turn: int = 0) -> str:
+    """Who else looked at an item: `shoppers` who looked at `what` (the shopper's items: "an item you looked at", "the
+    item you reviewed in July 2016"), worded by `turn` (the same line given before in one list) so that a list does not
+    repeat it."""
     who = "a shopper" if shoppers == 1 else f"{count_words(shoppers)} shoppers"
     wordings = (
-        f"{who} who looked at {what} you looked at also looked at this one.",
-        f"Also looked at by {who} who looked at {what} you looked at.",
-        f"Looked at by {who} who also looked at {what} you looked at.",
-        f"Of interest to {who} who looked at {what} you looked at.",
+        f"{who} who looked at {what} also looked at this one.",
+        f"Also looked at by {who} who looked at {what}.",
+        f"Looked at by {who} who also looked at {what}.",
+        f"Of interest to {who} who looked at {what}.",
     )
     line = wordings[turn % len(wordings)]
     return line[0].upper() + line[1:]

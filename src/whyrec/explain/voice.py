@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -252,6 +253,37 @@ def praise_words(mentions: pd.DataFrame, lexicon: AspectLexicon, by: str = "item
 def count_words(n: int) -> str:
     """A count in words ("two"), "many" from ten on: counts of reviews are never shown to a shopper as figures."""
     return _COUNTS[n] if n < len(_COUNTS) else "many"
+
+
+# month names written out: strftime("%B") follows the process locale, and a reason is in English
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def review_day(at: int) -> date:
+    """The day (UTC) of a review's unix time."""
+    return datetime.fromtimestamp(at, UTC).date()
+
+
+def when_reviewed(times: Mapping[int, int], item: int) -> str | None:
+    """When the shopper reviewed `item`, as a link can tell that review from their others (`times`: their reviewed
+    items -> unix time): "July 2016" where no other review of theirs is from that month, "4 July 2016" where none is
+    from that day; None where one is, or where `item`'s time is not kept. Only the shopper's own review dates it: a
+    date the shopper can check in their account, and no fact of the recommended item."""
+    if item not in times:
+        return None
+    day = review_day(times[item])
+    others = [review_day(at) for j, at in times.items() if j != item]
+    month = f"{_MONTHS[day.month - 1]} {day.year}"
+    if all((d.year, d.month) != (day.year, day.month) for d in others):
+        return month
+    return f"{day.day} {month}" if day not in others else None
+
+
+def at_words(when: str) -> str:
+    """A date of `when_reviewed` after a verb: "in July 2016", "on 4 July 2016"."""
+    return f"on {when}" if when[0].isdigit() else f"in {when}"
 
 
 def rewrite(sentence: str) -> str:

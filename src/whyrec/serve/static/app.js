@@ -92,11 +92,6 @@ function becauseText(items) {
   return items.map((a) => (a.title || a.item) + ((a.aspects || []).length ? ` (shares its ${joinWords(a.aspects)})` : "")).join("; ");
 }
 
-// An evidence aspect's name: the reasoners write a string; the page also reads a {feature, opinion} object.
-function aspectName(a) {
-  return typeof a === "string" ? a : a.feature;
-}
-
 // How one of the shopper's own items backs a reason, said as its evidence kind has it: the shopper's own praise
 // ("personal"), or praise of something close ("near"), reviews of an item they reviewed ("history"), a brand they
 // reviewed, or shoppers who looked at it as they did. An item with no title goes by when the shopper reviewed it, as
@@ -108,7 +103,7 @@ function historyLine(ev, h, k) {
   const name = h.title || h.item;
   const review = day ? `your review from ${day}` : `your review of ${name}`;
   const shared = h.aspects || [];
-  const praised = ev.hint || (ev.item_aspects || []).map(aspectName)[0];
+  const praised = ev.hint || (ev.item_aspects || [])[0];
   switch (ev.kind) {
     case "personal":
       return praised ? `You praised the ${praised} in ${review}.` : `You praised it in ${review}.`;
@@ -119,8 +114,9 @@ function historyLine(ev, h, k) {
       return (day ? `The item you reviewed on ${day}` : `${name}, which you reviewed,`) + ` is praised for its ${joinWords(shared)}.`;
     case "brand":
       return `You reviewed ${name}, from the same brand.`;
-    case "co-viewed":
-      return `Someone who looked at ${name}, as you did, also looked at this one.`;  // the reason says how many
+    case "co-viewed":  // the reason says how many
+      return day ? `Someone who looked at the item you reviewed on ${day} also looked at this one.`
+        : `Someone who looked at ${name}, as you did, also looked at this one.`;
     default:
       return `${name}, from your history, shaped this reason.`;
   }
@@ -135,8 +131,7 @@ function evidenceList(ul, rec, evId) {
     ul.append(li);
   };
   for (const a of ev.item_aspects || []) {
-    const name = aspectName(a);
-    add(`This item's ${name}: its reviews or its description mention it` + (a.opinion ? ` (“${a.opinion}”)` : "") + ".", name);
+    add(`This item's ${a}: its reviews or its description mention it.`, a);
   }
   const cited = new Set();
   (ev.history_items || []).forEach((h, k) => {
