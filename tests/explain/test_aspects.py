@@ -217,6 +217,11 @@ def test_patterns(text, expected):
         "It smells like the ocean.",  # "like" as a preposition
         "Best bet is to keep an eye on the Lightning Deals.",  # an idiom, not an attribute
         "Best product Pantene made and can't find it in stores anymore.",  # a maker's name after a generic word
+        # misreadings of All Beauty's and Magazine's reviews: a preposition, a quantifier, a participle, a pronoun
+        "The gel has a stronger scent than the body wash which i like due to the fragrance.",
+        "All the Theorie products I have used have been excellent.",
+        "The others are great.",
+        "A great little magazine overall.",
     ],
 )
 def test_non_features(text):
