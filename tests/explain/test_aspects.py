@@ -201,6 +201,10 @@ def test_pretty_judges_only_where_it_grades_nothing_after_it(text, expected):
         ('Body Wash has a nice "clean" scent.', [("scent", "nice", 1)]),
         # nouns after a generic word are what it modifies: never "amazon lighting"
         ("Love amazon lighting deal gift cards!", [("gift card", "love", 1)]),
+        # a size word between the opinion and its noun: the noun is the feature, never "little kit"
+        ("This is a great little kit.", [("kit", "great", 1)]),
+        ("What a cute little box.", [("box", "cute", 1)]),
+        ("A great little magazine overall.", [("magazine", "great", 1)]),  # never "little magazine", "magazine overall"
     ],
 )
 def test_patterns(text, expected):
@@ -221,7 +225,7 @@ def test_patterns(text, expected):
         "The gel has a stronger scent than the body wash which i like due to the fragrance.",
         "All the Theorie products I have used have been excellent.",
         "The others are great.",
-        "A great little magazine overall.",
+        "A little dab goes a long way.",
     ],
 )
 def test_non_features(text):

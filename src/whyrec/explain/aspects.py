@@ -238,8 +238,15 @@ def _is_nounish(word: str) -> bool:
     return not word.endswith(_ADJECTIVE_SUFFIXES)
 
 
+# Size words that sit between an opinion and its noun ("a cute little box") but never head or begin a feature
+_SIZE_WORDS = frozenset({"little"})
+
+
 def _is_modifier(word: str) -> bool:
-    """An -ing word that can modify a following noun: "cleansing properties", "gardening information"."""
+    """A word that can modify a following noun in a run: an -ing word ("cleansing properties", "gardening information"),
+    or a size word ("little")."""
+    if word in _SIZE_WORDS:
+        return True
     w = _words()
     return word.endswith("ing") and word.isalpha() and not (word in w.function_words or word in w.verbs or word in w.opinions)
 
@@ -451,7 +458,11 @@ def _feature_words(tokens: list[_Token], start: int, end: int) -> tuple[str, ...
     () when the run is the reviewer's own ("my hair"), a proper name, or headed by a non-feature
     ("this product", "great gift").
     """
-    if (start > 0 and tokens[start - 1].low in _PERSONAL) or _names_something(tokens, start, end):
+    if start > 0 and tokens[start - 1].low in _PERSONAL:
+        return ()
+    while start < end and tokens[start].low in _SIZE_WORDS:  # "a cute little box" praises the box
+        start += 1
+    if _names_something(tokens, start, end):
         return ()
     words = [t.low for t in tokens[start:end]]
     # a generic head ends the phrase: "good quality product" -> "quality", "best product Pantene made" -> (); where nouns
