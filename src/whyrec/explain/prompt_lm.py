@@ -1578,8 +1578,8 @@ def _your_reviews(n: int, title: str | None = None, when: str | None = None) -> 
 
 
 def _others(n: int) -> str:
-    """ "one more", "two more": the rest of a link's items after the one it names ("other" is an aspect of some shops'
-    lexicons, All Beauty's among them, read off "the other one")."""
+    """ "one more", "two more": the rest of a link's items after the one it names ("other" is an aspect in lexicons
+    built before "others" was a function word, All Beauty's among them, and the grounding filter would cut the link)."""
     return f"{count_words(n)} more"
 
 
