@@ -903,6 +903,13 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert (
         model._link(0, 2, "battery", 1)[0] == " Also viewed by two shoppers who looked at the item you reviewed in January 2015."
     )
+    # the catalog calls both power banks: so does the line, unless the reason names the product type already
+    model.categories = {2: "Electronics > Power Banks", 3: "Electronics > Power Banks"}
+    model.product_by_item = {**tiny_lora.product_by_item, 2: ["power bank"]}
+    kind = " Two shoppers who looked at the power bank you reviewed in January 2015 also viewed this one."
+    assert model._link(0, 2, "battery")[0] == kind
+    assert model._link(0, 2, "battery", named={"power bank"})[0] == dated
+    model.categories, model.product_by_item = {}, tiny_lora.product_by_item
     model.reviewed_on = {0: {1: _at("2016-07-04"), 3: _at("2016-07-04"), 5: _at("2016-07-04")}}  # none told apart
     assert model._link(0, 2, "battery") == ("", [], "item")
     model.reviewed_on = {0: {1: _at("2016-07-04")}}  # item 3 not reviewed: the less tied item 1, by its month

@@ -1124,7 +1124,7 @@ class PromptLM(Reasoner):
         if kind == "brand":
             brand = (request.user, self.brands[request.item])
             if brand in linked:
-                link, history, kind = self._co_viewed(request.user, request.item, turns[request.user] - 1)
+                link, history, kind = self._co_viewed(request.user, request.item, turns[request.user] - 1, named)
             linked.add(brand)
         first = history[0] if history else None
         if first is not None and (title := self._sayable_title(first)) and title in link:
@@ -1214,7 +1214,7 @@ class PromptLM(Reasoner):
         text = f" You've reviewed {count_words(len(same))} {'item' if len(same) == 1 else 'items'} from {brand}."
         if same and not self.lexicon.mentions(text):
             return text, same[::-1], "brand"
-        return self._co_viewed(user, item, turn)
+        return self._co_viewed(user, item, turn, named)
 
     def _cited(
         self, user: int, item: int, items: list[int], cited: Collection[int] = ()
@@ -1285,14 +1285,15 @@ class PromptLM(Reasoner):
                 return kind, " ".join(plural)
         return "item", "items"
 
-    def _co_viewed(self, user: int, item: int, turn: int = 0) -> tuple[str, list[int], str]:
+    def _co_viewed(self, user: int, item: int, turn: int = 0, named: Collection[str] = ()) -> tuple[str, list[int], str]:
         """Who else looked at the item among those who looked at the shopper's items, for a shopper the other links know
         nothing of (no aspect in their reviews, no shared brand): of their items with a title that names no aspect or
         number and, where the catalog knows both categories, shares the item's department (the path's first part), one
         of its very category first, the one most tied to it (" Two shoppers who looked at the Cascade Daypack, as you did,
         also viewed this one.", never the headphones they looked at, for a glass lid); where none has such a title, the
         first of those items the shopper's review dates (`_when`: " A shopper who looked at the item you reviewed in
-        July 2016 also viewed this one."); ("", [], "item") where nobody links them or neither can name one: a line of
+        July 2016 also viewed this one.", "the gift card" where `_kind_nouns` can call it so and the reason's aspects,
+        `named`, do not); ("", [], "item") where nobody links them or neither can name one: a line of
         counts alone ("Many shoppers who looked at items you looked at …") tells a shopper nothing and reads as filler,
         and one through another department as chance."""
         shared = co_viewers(self.seen_by, self._history, user, item)
@@ -1312,7 +1313,8 @@ class PromptLM(Reasoner):
                 return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
         for j in ranked:
             if when := self._when(user, j):
-                line = _DATED_CO_VIEW[turn % len(_DATED_CO_VIEW)].format(who=who[j], when=at_words(when))
+                one = self._kind_nouns(item, [j], named)[0]
+                line = _DATED_CO_VIEW[turn % len(_DATED_CO_VIEW)].format(who=who[j], one=one, when=at_words(when))
                 return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
         return "", [], "item"
 
@@ -1541,10 +1543,10 @@ _NAMED_CO_VIEW = (
     "{who} who looked at the {title}, as you did, also viewed this one.",
     "Also viewed by {who} who looked at the {title}, as you did.",
 )
-# {when}: "in July 2016", "on 4 July 2016" (`at_words`)
+# {one}: "item", "gift card" (`_kind_nouns`); {when}: "in July 2016", "on 4 July 2016" (`at_words`)
 _DATED_CO_VIEW = (
-    "{who} who looked at the item you reviewed {when} also viewed this one.",
-    "Also viewed by {who} who looked at the item you reviewed {when}.",
+    "{who} who looked at the {one} you reviewed {when} also viewed this one.",
+    "Also viewed by {who} who looked at the {one} you reviewed {when}.",
 )
 
 
