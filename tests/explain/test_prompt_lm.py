@@ -878,6 +878,7 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     model.seen_by = {1: [0, 5], 2: [5, 6, 0], 3: [0, 6, 5], 4: [7]}
     model._history = histories(model.seen_by)
     model.titles = {**tiny_lora.titles, 1: "Trail Pack, Blue", 3: "The Summit Pack (2 pockets)"}
+    model.categories = {}  # categories unknown: a title goes with "the" (below, one its category does not name goes bare)
     named = " Two shoppers who looked at the Summit Pack, as you did, also viewed this one."
     assert model._link(0, 2, "battery") == (named, [3], "co-viewed")  # item 3: two such shoppers, item 1: one
     assert model._link(0, 2, "battery", 1)[0] == " Also viewed by two shoppers who looked at the Summit Pack, as you did."
@@ -890,6 +891,8 @@ def test_a_shopper_the_reviews_know_nothing_of_is_told_who_else_looked_at_the_it
     assert model._link(0, 2, "battery") == ("", [], "item")  # only items of another department: no line at all
     model.categories = {1: "Kitchen > Pans", 2: "Outdoor > Packs > Trail"}  # item 3's category unknown: it may be named
     assert model._link(0, 2, "battery")[1] == [3]
+    model.categories = {2: "Gift Cards", 3: "Gift Cards"}  # a title its category does not name is a name: no "the"
+    assert model._link(0, 2, "battery")[0] == " Two shoppers who looked at Summit Pack, as you did, also viewed this one."
     model.categories = {}
     assert loaded.categories == tiny_lora.categories
     model.titles = {**model.titles, 3: "Summit Pack 2"}  # a number in the title: the facts check would read it as a measure

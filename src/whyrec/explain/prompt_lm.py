@@ -1309,7 +1309,8 @@ class PromptLM(Reasoner):
         for j in ranked:
             title = self._sayable_title(j)
             if title and not self.lexicon.mentions(title):
-                line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who[j], title=title)
+                named_as = _with_article(title, self.categories.get(j))  # "the Cascade Daypack", "Justice"
+                line = _NAMED_CO_VIEW[turn % len(_NAMED_CO_VIEW)].format(who=who[j], title=named_as)
                 return f" {line[0].upper()}{line[1:]}", [j], "co-viewed"
         for j in ranked:
             if when := self._when(user, j):
@@ -1540,8 +1541,8 @@ _HISTORY_NAMED = (
 
 # "looked at" once: "… who looked at the Cascade Daypack you looked at also looked at this one." said it three times
 _NAMED_CO_VIEW = (
-    "{who} who looked at the {title}, as you did, also viewed this one.",
-    "Also viewed by {who} who looked at the {title}, as you did.",
+    "{who} who looked at {title}, as you did, also viewed this one.",
+    "Also viewed by {who} who looked at {title}, as you did.",
 )
 # {one}: "item", "gift card" (`_kind_nouns`); {when}: "in July 2016", "on 4 July 2016" (`at_words`)
 _DATED_CO_VIEW = (
