@@ -953,6 +953,7 @@ def test_a_forgotten_shopper_leaves_no_profile_and_counts_in_no_co_view_line(tin
     model.seen_by = {1: [0, 5], 2: [5, 6, 0], 3: [0, 6, 5]}
     model._history = histories(model.seen_by)
     model.titled, model.titles = {1, 3}, {**tiny_lora.titles, 1: "Trail Pack", 3: "Summit Pack"}
+    model.categories = {}  # a pack's title under the battery shop's power-bank path would be a name, said bare
     model.user_history, model.reviewed, model.user_aspects, model.user_opinions = {}, {}, {}, {}
     assert model._co_viewed(0, 2)[0].startswith(" Two shoppers who looked at the Summit Pack")
     assert model.forget_user(5)
