@@ -64,7 +64,7 @@ from whyrec.explain.decoding import Banned, Constraints, LeanDecoder, fast_bf16
 from whyrec.explain.filters import FAULTY, UNFINISHED, UNKNOWN_WORD, UNSUPPORTED
 from whyrec.explain.lm import SMOLLM2, load_causal_lm, load_tokenizer, resolve_base_model
 from whyrec.explain.targets import explanation_examples
-from whyrec.explain.template import co_viewers, histories, seen_by_items
+from whyrec.explain.template import co_viewers, histories, seen_by_items, ties
 from whyrec.explain.voice import (
     COMPLAINT,
     CROWD,
@@ -1300,8 +1300,7 @@ class PromptLM(Reasoner):
         if not shared:
             return "", [], "item"
         mine = list(shared)
-        # item-kNN's cosine: a link through a daypack everyone looked at says less than one through a like item
-        tied = {j: len(shared[j]) / math.sqrt(len(self.seen_by[j])) for j in mine}
+        tied = ties(self.seen_by, shared)
         here = self.categories.get(item)
         kin = {j: _category_kinship(here, self.categories.get(j)) for j in mine}
         ranked = [j for j in sorted(mine, key=lambda j: (kin[j], -tied[j])) if kin[j] != _OTHER_DEPARTMENT]  # stable

@@ -139,6 +139,13 @@ def co_viewers(seen_by: dict[int, list[int]], history: dict[int, list[int]], use
     return {j: who for j, who in shared.items() if who}
 
 
+def ties(seen_by: dict[int, list[int]], shared: dict[int, set[int]]) -> dict[int, float]:
+    """How tied each of the shopper's items in `shared` (`co_viewers`) is to the item: item-kNN's cosine over who looked
+    at them, its shared shoppers over the square root of its own (the item's count is the same for all and left out),
+    so a link through an item everyone looked at counts for less than one through a like item."""
+    return {j: len(who) / math.sqrt(len(seen_by[j])) for j, who in shared.items()}
+
+
 def histories(seen_by: dict[int, list[int]]) -> dict[int, list[int]]:
     """user -> items, from item -> users."""
     out: dict[int, list[int]] = defaultdict(list)
@@ -496,7 +503,8 @@ class TemplateReasoner(Reasoner):
         if not shared:
             return None
         times, variants = self.reviewed_on.get(user, {}), self.variants.get(user, {})
-        for j in sorted(shared, key=lambda j: -len(shared[j]) / math.sqrt(len(self.seen_by[j]))):  # stable: ties in order
+        tied = ties(self.seen_by, shared)
+        for j in sorted(shared, key=lambda j: -tied[j]):  # stable: equal ties in the shopper's order
             if when := when_reviewed(times, first := first_listing(variants, j)):
                 n = len(shared[j])
                 evidence = {"history_items": [j], "kind": "co-viewed", "shoppers": n, "looked_at": 1}
